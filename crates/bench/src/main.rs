@@ -1,0 +1,205 @@
+//! `gateway-bench`: drives the Bedrock simulator directly and through the gateway
+//! with the same load, in one run, and prints throughput, latency percentiles and
+//! the gateway/direct ratios, for non-streamed calls and for streams' time to first
+//! byte. Absolute figures depend on the machine; the ratios are the result.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bedrock_sim::Simulator;
+use clap::Parser;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+/// Load benchmark: the simulator direct versus through the gateway.
+#[derive(Debug, Parser)]
+#[command(name = "gateway-bench")]
+struct Args {
+    /// Requests per scenario (after warm-up).
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Output tokens per answer (the simulator's word count).
+    #[arg(long, default_value_t = 16)]
+    max_tokens: u32,
+}
+
+/// One scenario's measurements.
+struct Report {
+    name: &'static str,
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+const MODEL_ID: &str = "amazon.titan-text-express-v1";
+const PROMPT: &str = "Summarise the plot of a short story about a lighthouse keeper";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (sim_addr, gateway_addr) = start_pair().await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let direct_rest = format!("http://{sim_addr}/model/{MODEL_ID}/invoke");
+    let direct_stream = format!("http://{sim_addr}/model/{MODEL_ID}/invoke-with-response-stream");
+    let gateway = format!("http://{gateway_addr}/v1/generate");
+    let titan_body = serde_json::json!({
+        "inputText": PROMPT,
+        "textGenerationConfig": {"maxTokenCount": args.max_tokens},
+    })
+    .to_string();
+    let gateway_body = |stream: bool| {
+        serde_json::json!({"model": "titan", "prompt": PROMPT, "max_tokens": args.max_tokens, "stream": stream})
+            .to_string()
+    };
+
+    let scenarios: [(&'static str, String, String, Until); 4] = [
+        ("rest: direct to simulator", direct_rest, titan_body.clone(), Until::End),
+        ("rest: through the gateway", gateway.clone(), gateway_body(false), Until::End),
+        ("sse ttfb: direct to simulator", direct_stream, titan_body, Until::FirstByte),
+        ("sse ttfb: through the gateway", gateway, gateway_body(true), Until::FirstDelta),
+    ];
+    let mut reports = Vec::new();
+    for (name, url, body, until) in scenarios {
+        // Warm-up: connections, allocator, caches.
+        measure(&client, &url, &body, until, args.requests / 10 + 1, args.concurrency).await?;
+        let (elapsed, mut latencies) =
+            measure(&client, &url, &body, until, args.requests, args.concurrency).await?;
+        latencies.sort();
+        reports.push(Report {
+            name,
+            requests_per_second: args.requests as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+        });
+    }
+    print_reports(&args, &reports);
+    Ok(())
+}
+
+/// When a request counts as answered.
+#[derive(Clone, Copy)]
+enum Until {
+    /// The whole body has arrived.
+    End,
+    /// The first body bytes have arrived (the first event-stream frame).
+    FirstByte,
+    /// The first SSE `delta` event has arrived.
+    FirstDelta,
+}
+
+/// Sends `n` requests, `concurrency` at a time; returns the wall time and each latency.
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    until: Until,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = permits.clone().acquire_owned().await?;
+        let request = client.post(url).header("content-type", "application/json").body(body.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            one_request(request, until).await
+        }));
+    }
+    let mut latencies = Vec::with_capacity(n);
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    Ok((start.elapsed(), latencies))
+}
+
+async fn one_request(request: reqwest::RequestBuilder, until: Until) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let response = request.send().await?;
+    if !response.status().is_success() {
+        bail!("status {}", response.status());
+    }
+    let mut body = response.bytes_stream();
+    let mut seen = Vec::new();
+    let mut latency = None;
+    while let Some(bytes) = body.next().await {
+        let bytes = bytes?;
+        seen.extend_from_slice(&bytes);
+        let reached = match until {
+            Until::End => false,
+            Until::FirstByte => !seen.is_empty(),
+            Until::FirstDelta => seen.windows(12).any(|w| w == b"event: delta"),
+        };
+        if reached && latency.is_none() {
+            latency = Some(start.elapsed());
+        }
+    }
+    // Streams are read to their end either way, so both sides do the same work.
+    Ok(latency.unwrap_or_else(|| start.elapsed()))
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "index in range")]
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index]
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_reports(args: &Args, reports: &[Report]) {
+    println!(
+        "gateway-bench: {} requests per scenario, {} in flight, {} output tokens\n",
+        args.requests, args.concurrency, args.max_tokens
+    );
+    println!("{:<32} {:>10} {:>10} {:>10}", "scenario", "req/s", "p50 ms", "p99 ms");
+    for report in reports {
+        println!(
+            "{:<32} {:>10.0} {:>10.2} {:>10.2}",
+            report.name,
+            report.requests_per_second,
+            report.p50.as_secs_f64() * 1e3,
+            report.p99.as_secs_f64() * 1e3
+        );
+    }
+    println!();
+    for pair in reports.chunks(2) {
+        if let [direct, gateway] = pair {
+            println!(
+                "{:<32} throughput {:.2}x, p50 {:.2}x, p99 {:.2}x (gateway / direct)",
+                gateway.name.split(':').next().unwrap_or_default(),
+                gateway.requests_per_second / direct.requests_per_second,
+                gateway.p50.as_secs_f64() / direct.p50.as_secs_f64(),
+                gateway.p99.as_secs_f64() / direct.p99.as_secs_f64(),
+            );
+        }
+    }
+}
+
+/// Starts the simulator and a gateway in front of it (SDK retries off), both on
+/// loopback port 0, in this process.
+async fn start_pair() -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim_addr = sim_listener.local_addr()?;
+    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+    let config_text = format!(
+        "[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\nmax_attempts = 1\n\
+         [models.titan]\nmodel_id = \"{MODEL_ID}\"\n"
+    );
+    let config = server::Config::parse(&config_text, "bench").context("bench config")?;
+    let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_addr = gateway_listener.local_addr()?;
+    tokio::spawn(server::run(gateway_listener, config, std::future::pending()));
+    Ok((sim_addr, gateway_addr))
+}

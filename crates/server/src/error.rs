@@ -1,0 +1,269 @@
+//! [`ApiError`]: every way a request can fail, its HTTP status, its bounded `type`
+//! string, and the one JSON shape callers see: `{"error":{"type":"...","message":"..."}}`.
+//!
+//! Errors are classed by who is at fault (the caller, Bedrock, or us) and mapped to a
+//! status here and nowhere else. Upstream and internal details stay out of bodies;
+//! they are logged once, when the response is built.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use translator::TranslateError;
+
+use crate::upstream::{BedrockErrorKind, UpstreamError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, a wrong type, an unknown field, an invalid value.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A valid request the target model family cannot honour.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The `model` alias is not configured.
+    #[error("unknown model {0:?}; GET /v1/models lists the configured models")]
+    UnknownModel(String),
+    /// No route for this path.
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Bedrock failed or refused the call.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// Bedrock answered 200 with a body the family decoder cannot read.
+    #[error("{0}")]
+    MalformedUpstream(String),
+    /// A bug of ours (a caught panic, an impossible state).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The JSON body of every error response, and of the SSE `error` event.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    /// The HTTP status. Exhaustive on purpose: a new variant must choose one.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Upstream(error) => upstream_status(error),
+            ApiError::MalformedUpstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The bounded `type` string, also the `error_type` label of metrics.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::Unsupported(_) => "unsupported_parameter",
+            ApiError::UnknownModel(_) => "model_not_found",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Upstream(error) => upstream_error_type(error),
+            ApiError::MalformedUpstream(_) => "malformed_upstream",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the caller is told. Client errors say what was wrong; upstream and
+    /// internal errors get a fixed text, except Bedrock's validation message, which
+    /// describes the caller's own request (with any ARN masked).
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::Unsupported(_)
+            | ApiError::UnknownModel(_)
+            | ApiError::NotFound(_)
+            | ApiError::MethodNotAllowed
+            | ApiError::PayloadTooLarge(_) => self.to_string(),
+            ApiError::Upstream(error) => upstream_public_message(error),
+            ApiError::MalformedUpstream(_) => {
+                "Bedrock's answer could not be read by the gateway".to_owned()
+            }
+            ApiError::Internal(_) => "internal error in the gateway".to_owned(),
+        }
+    }
+
+    /// Seconds after which a retry may succeed, for the `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            ApiError::Upstream(UpstreamError::Bedrock { kind, .. }) => match kind {
+                BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => Some(1),
+                BedrockErrorKind::ModelNotReady | BedrockErrorKind::ServiceUnavailable => Some(5),
+                _ => None,
+            },
+            ApiError::Upstream(UpstreamError::Unreachable(_)) => Some(5),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail { error_type: self.error_type(), message: self.public_message() },
+        }
+    }
+
+    /// Whether the fault is ours or Bedrock's (logged at `warn`), not the caller's.
+    fn is_server_side(&self) -> bool {
+        self.status().is_server_error()
+            || matches!(self, ApiError::Upstream(UpstreamError::Bedrock { .. }))
+    }
+}
+
+fn upstream_status(error: &UpstreamError) -> StatusCode {
+    match error {
+        UpstreamError::Bedrock { kind, .. } => match kind {
+            BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            BedrockErrorKind::Validation => StatusCode::BAD_REQUEST,
+            BedrockErrorKind::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
+            BedrockErrorKind::ModelNotReady | BedrockErrorKind::ServiceUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            // The gateway's own AWS identity or routing is at fault, or the model
+            // failed: nothing the caller can change in the request.
+            BedrockErrorKind::AccessDenied
+            | BedrockErrorKind::ResourceNotFound
+            | BedrockErrorKind::InternalServer
+            | BedrockErrorKind::ModelError
+            | BedrockErrorKind::ModelStreamError
+            | BedrockErrorKind::Unknown => StatusCode::BAD_GATEWAY,
+        },
+        UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        UpstreamError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        UpstreamError::Malformed(_) => StatusCode::BAD_GATEWAY,
+        UpstreamError::Sdk(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn upstream_error_type(error: &UpstreamError) -> &'static str {
+    match error {
+        UpstreamError::Bedrock { kind, .. } => match kind {
+            BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => {
+                "upstream_throttled"
+            }
+            BedrockErrorKind::Validation => "upstream_rejected",
+            BedrockErrorKind::ModelTimeout => "upstream_timeout",
+            BedrockErrorKind::ModelNotReady | BedrockErrorKind::ServiceUnavailable => {
+                "upstream_unavailable"
+            }
+            BedrockErrorKind::AccessDenied | BedrockErrorKind::ResourceNotFound => {
+                "upstream_misconfigured"
+            }
+            BedrockErrorKind::InternalServer
+            | BedrockErrorKind::ModelError
+            | BedrockErrorKind::ModelStreamError
+            | BedrockErrorKind::Unknown => "upstream_error",
+        },
+        UpstreamError::Timeout => "upstream_timeout",
+        UpstreamError::Unreachable(_) => "upstream_unavailable",
+        UpstreamError::Malformed(_) => "malformed_upstream",
+        UpstreamError::Sdk(_) => "internal",
+    }
+}
+
+fn upstream_public_message(error: &UpstreamError) -> String {
+    let text = match error {
+        UpstreamError::Bedrock { kind, message } => match kind {
+            BedrockErrorKind::Validation => {
+                return format!("Bedrock rejected the request: {}", mask_arns(message));
+            }
+            BedrockErrorKind::Throttling => "Bedrock is throttling requests to this model",
+            BedrockErrorKind::ServiceQuotaExceeded => "the Bedrock service quota is exceeded",
+            BedrockErrorKind::ModelTimeout => "the model timed out processing the request",
+            BedrockErrorKind::ModelNotReady => "the model is not ready; retry later",
+            BedrockErrorKind::ServiceUnavailable => "Bedrock is unavailable",
+            BedrockErrorKind::AccessDenied => {
+                "the gateway is not allowed to invoke this model on Bedrock"
+            }
+            BedrockErrorKind::ResourceNotFound => "Bedrock does not know the configured model",
+            BedrockErrorKind::InternalServer => "Bedrock failed with an internal error",
+            BedrockErrorKind::ModelError | BedrockErrorKind::ModelStreamError => {
+                "the model failed while processing the request"
+            }
+            BedrockErrorKind::Unknown => "Bedrock answered with an unexpected error",
+        },
+        UpstreamError::Timeout => "Bedrock did not answer in time",
+        UpstreamError::Unreachable(_) => "Bedrock could not be reached",
+        UpstreamError::Malformed(_) => "Bedrock's answer could not be read by the gateway",
+        UpstreamError::Sdk(_) => "internal error in the gateway",
+    };
+    text.to_owned()
+}
+
+/// Replaces every `arn:...` word with `<arn>`: ARNs carry account ids.
+fn mask_arns(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| if word.trim_start_matches(['\'', '"']).starts_with("arn:") { "<arn>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl From<TranslateError> for ApiError {
+    fn from(error: TranslateError) -> ApiError {
+        match error {
+            TranslateError::InvalidRequest(message) => ApiError::BadRequest(message),
+            TranslateError::Unsupported { .. } => ApiError::Unsupported(error.to_string()),
+            TranslateError::MalformedResponse { .. } => ApiError::MalformedUpstream(error.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.is_server_side() {
+            tracing::warn!(message = "request failed", error_type = self.error_type(), error = %self);
+        } else {
+            tracing::debug!(message = "request refused", error_type = self.error_type(), error = %self);
+        }
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_are_masked() {
+        assert_eq!(
+            mask_arns("Value 'arn:aws:bedrock:us-east-1:123456789012:foo/bar' at 'modelId'"),
+            "Value <arn> at 'modelId'"
+        );
+    }
+
+    #[test]
+    fn upstream_details_stay_out_of_bodies() {
+        let error = ApiError::Upstream(UpstreamError::Unreachable("10.0.0.7:443 refused".into()));
+        assert!(!error.public_message().contains("10.0.0.7"));
+        let error = ApiError::Internal("secret state".into());
+        assert!(!error.public_message().contains("secret"));
+    }
+}

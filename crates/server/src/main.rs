@@ -1,0 +1,104 @@
+//! The `bedrock-gateway` binary: flags, config, logging, bind, then [`server::run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::Config;
+use tracing_subscriber::EnvFilter;
+
+/// An HTTP gateway in front of Amazon Bedrock: one provider-neutral request for every
+/// model family, answered as JSON or streamed as Server-Sent Events.
+#[derive(Debug, Parser)]
+#[command(name = "bedrock-gateway", version)]
+struct Cli {
+    /// The TOML configuration file (listen address, upstream, model aliases).
+    #[arg(long, value_name = "PATH", default_value = "config/gateway.toml", global = true)]
+    config: PathBuf,
+    /// Address to listen on, overriding `listen` in the config file (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration file without serving; exits non-zero listing every problem.
+    CheckConfig {
+        /// The file to check.
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match cli.command {
+        Some(Command::CheckConfig { path }) => check_config(&path),
+        None => serve(cli.config, cli.listen),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bedrock-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    eprintln!(
+        "{}: OK ({} model aliases, listen {})",
+        path.display(),
+        config.models.len(),
+        config.listen
+    );
+    Ok(())
+}
+
+fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut config = Config::load(&config_path)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        server::run(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,51 @@
+//! One file per endpoint group, plus the JSON extractor and fallbacks they share.
+
+pub mod generate;
+pub mod health;
+pub mod models;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::Uri;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::app::MAX_BODY_BYTES;
+use crate::error::ApiError;
+
+/// A JSON body whose every rejection (too large, not JSON, wrong type, unknown
+/// field) is an [`ApiError`] in our one error shape. The `Content-Type` is not
+/// checked, so `curl -d` works as it is.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest("the request body is empty; send a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_owned())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

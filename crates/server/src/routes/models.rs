@@ -1,0 +1,41 @@
+//! `GET /v1/models`: the configured aliases, in a list shape OpenAI clients also read.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use crate::app::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct ModelList {
+    object: &'static str,
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Serialize)]
+struct ModelEntry {
+    /// The alias callers send as `model`.
+    id: String,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+    /// The Bedrock model id the alias routes to.
+    model_id: String,
+    family: &'static str,
+}
+
+pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
+    let data = state
+        .models
+        .values()
+        .map(|route| ModelEntry {
+            id: route.alias.clone(),
+            object: "model",
+            created: 0,
+            owned_by: "bedrock",
+            model_id: route.model_id.clone(),
+            family: route.family.id(),
+        })
+        .collect();
+    Json(ModelList { object: "list", data })
+}

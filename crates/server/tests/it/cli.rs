@@ -1,0 +1,97 @@
+//! Runs the real `bedrock-gateway` binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn gateway() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = gateway().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in ["--config", "--listen", "check-config", "HOST:PORT"] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn shipped_configs_pass_check_config() {
+    for file in ["config/gateway.toml", "config/bedrock.example.toml"] {
+        let output = gateway().args(["check-config", file]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{file}: {stderr}");
+        assert!(stderr.contains("OK"), "{stderr}");
+    }
+}
+
+#[test]
+fn check_config_names_every_bad_key() {
+    let dir = std::env::temp_dir().join(format!("gateway-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[upstream]\nkind = \"bedrock\"\nmax_attempts = 0\n[models.x]\nmodel_id = \"acme.thing-v1\"\n").unwrap();
+    let output = gateway().arg("check-config").arg(&path).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("upstream.max_attempts"), "{stderr}");
+    assert!(stderr.contains("models.x.model_id"), "{stderr}");
+
+    std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let output = gateway().arg("check-config").arg(&path).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("lisen"));
+
+    let output = gateway().args(["check-config", "/nonexistent/gateway.toml"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+}
+
+#[tokio::test]
+async fn quick_start_serves_the_shipped_config_and_prints_its_address() {
+    let mut child = gateway()
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                if line.contains("listening") {
+                    let address: String =
+                        line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+                    let _ = tx.send(address);
+                }
+            }
+        }
+    });
+    let address = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .post(format!("{address}/v1/generate"))
+        .body(r#"{"model":"titan-express","prompt":"Hello"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["stop_reason"], "end_turn", "{body}");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

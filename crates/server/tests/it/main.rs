@@ -1,0 +1,5 @@
+//! The `bedrock-gateway` binary as a user runs it: flags, `check-config`, and the
+//! quick start with the shipped config. One test binary (see ARCHITECTURE.md).
+
+/// `--help`, `check-config` on good and bad files, and serving the shipped config.
+mod cli;

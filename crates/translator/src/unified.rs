@@ -1,0 +1,161 @@
+//! The gateway's own, provider-neutral request, answer and stream-event types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TranslateError;
+
+/// One text-generation request, whatever the model.
+///
+/// The server builds it from the caller's JSON after applying the alias defaults;
+/// a family turns it into its InvokeModel body with `Family::encode_request`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnifiedRequest {
+    /// The caller's prompt, as plain text; each family wraps it in its own template.
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Whether the body is for InvokeModelWithResponseStream (some families want a flag
+    /// in the body).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+}
+
+/// Why the model stopped, normalised across families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model finished its turn on its own.
+    EndTurn,
+    /// The output reached `max_tokens`.
+    MaxTokens,
+    /// The output hit one of the caller's stop sequences.
+    StopSequence,
+    /// A content filter or guardrail stopped the output.
+    ContentFilter,
+    /// A reason this gateway does not know yet; the raw value is not exposed.
+    Other,
+}
+
+/// Token usage; a field is `None` where the body did not say (the server then falls
+/// back to Bedrock's token-count headers or invocation metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+}
+
+/// A whole (non-streamed) answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnifiedResponse {
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub usage: Usage,
+}
+
+/// What one decoded stream chunk contributes: a text delta (possibly empty), and,
+/// on the chunks that carry them, the stop reason and usage counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamEvent {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// Folds stream events into the final stop reason and usage, and notices a stream
+/// that ended before the model said why it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct StreamAccumulator {
+    stop_reason: Option<StopReason>,
+    usage: Usage,
+    n_text_bytes: usize,
+}
+
+impl Usage {
+    /// Overwrites each count of `self` that `later` knows.
+    pub fn update(&mut self, later: Usage) {
+        if later.input_tokens.is_some() {
+            self.input_tokens = later.input_tokens;
+        }
+        if later.output_tokens.is_some() {
+            self.output_tokens = later.output_tokens;
+        }
+    }
+
+    /// Fills each count of `self` that is still unknown from `fallback`.
+    pub fn or(self, fallback: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.or(fallback.input_tokens),
+            output_tokens: self.output_tokens.or(fallback.output_tokens),
+        }
+    }
+}
+
+impl UnifiedRequest {
+    /// Checks what holds for every family; family-specific limits are checked by the family.
+    pub fn validate(&self) -> Result<(), TranslateError> {
+        let invalid = |msg: String| Err(TranslateError::InvalidRequest(msg));
+        if self.prompt.is_empty() {
+            return invalid("`prompt` must not be empty".to_owned());
+        }
+        if self.max_tokens == Some(0) {
+            return invalid("`max_tokens` must be at least 1".to_owned());
+        }
+        if let Some(t) = self.temperature
+            && (!t.is_finite() || t < 0.0)
+        {
+            return invalid(format!("`temperature` must be a number >= 0, got {t}"));
+        }
+        if let Some(p) = self.top_p
+            && (!p.is_finite() || p <= 0.0 || p > 1.0)
+        {
+            return invalid(format!("`top_p` must be in (0, 1], got {p}"));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return invalid("`stop` sequences must not be empty strings".to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl StreamAccumulator {
+    pub fn push(&mut self, event: &StreamEvent) {
+        self.n_text_bytes += event.text.len();
+        if event.stop_reason.is_some() {
+            self.stop_reason = event.stop_reason;
+        }
+        self.usage.update(event.usage);
+    }
+
+    /// The stop reason seen so far, if any.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop_reason
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Ends the stream: it is complete only if some chunk carried a stop reason.
+    pub fn finish(self) -> Result<(StopReason, Usage), TranslateError> {
+        match self.stop_reason {
+            Some(stop_reason) => Ok((stop_reason, self.usage)),
+            None => Err(TranslateError::MalformedResponse {
+                family: "stream",
+                detail: format!(
+                    "the stream ended after {} bytes of text without a stop reason",
+                    self.n_text_bytes
+                ),
+            }),
+        }
+    }
+}

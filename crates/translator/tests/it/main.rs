@@ -1,0 +1,9 @@
+//! The translator's only integration test binary: one binary links once and runs
+//! every suite in parallel.
+
+// Golden fixtures under `tests/fixtures/<family_id>/`, checked through one helper.
+mod golden;
+// The family registry: ids, model-id dispatch, one fixture folder per family.
+mod registry;
+// Rules about the crate itself: its dependency list and the `//!` line of every file.
+mod tidy;

@@ -1,0 +1,223 @@
+//! The end-to-end harness: a Bedrock simulator on port 0, the gateway on port 0 in
+//! front of it (reached through the real AWS SDK), and a real HTTP client.
+//!
+//! Every test starts its own pair, so tests run in parallel without sharing state.
+
+use std::time::{Duration, Instant};
+
+use bedrock_sim::Simulator;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The shipped configuration file, which tests parse so it cannot rot.
+pub const SHIPPED_CONFIG: &str = include_str!("../../../../config/gateway.toml");
+
+/// A running simulator and gateway. Dropping it stops both.
+pub struct Harness {
+    /// `http://127.0.0.1:<port>` of the gateway.
+    pub base_url: String,
+    /// The simulator behind the gateway: set behaviours, read counters.
+    pub sim: Simulator,
+    /// `http://127.0.0.1:<port>` of the simulator.
+    pub sim_url: String,
+    pub http: reqwest::Client,
+    stop_gateway: Option<oneshot::Sender<()>>,
+    stop_sim: Option<oneshot::Sender<()>>,
+    gateway_task: Option<JoinHandle<()>>,
+}
+
+/// The model aliases every test configuration has.
+pub const TEST_MODELS: &str = r#"
+[models.titan]
+model_id = "amazon.titan-text-express-v1"
+
+[models.claude]
+model_id = "anthropic.claude-v2:1"
+
+[models.claude-profile]
+model_id = "us.anthropic.claude-v2:1"
+
+[models.titan-arn]
+model_id = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-lite-v1"
+
+[models.titan-defaults]
+model_id = "amazon.titan-text-express-v1"
+defaults = { max_tokens = 5, stop = ["never-generated"] }
+"#;
+
+/// One Server-Sent Event as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: Value,
+    /// When the event's last byte arrived.
+    pub at: Instant,
+}
+
+impl Harness {
+    /// Simulator plus gateway, with SDK retries off (one attempt per call) so that
+    /// tests can count requests.
+    pub async fn start() -> Harness {
+        Harness::start_with("max_attempts = 1\n", TEST_MODELS).await
+    }
+
+    /// Simulator plus gateway; `upstream_extra` is added to the `[upstream]` table.
+    pub async fn start_with(upstream_extra: &str, models: &str) -> Harness {
+        let sim = Simulator::new();
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_url = format!("http://{}", sim_listener.local_addr().unwrap());
+        let (stop_sim, sim_stopped) = oneshot::channel::<()>();
+        tokio::spawn(sim.clone().serve(sim_listener, async move {
+            let _ = sim_stopped.await;
+        }));
+        let text = format!(
+            "[upstream]\nkind = \"simulator\"\nendpoint_url = \"{sim_url}\"\n{upstream_extra}\n{models}"
+        );
+        let mut harness = Harness::gateway_only(&text).await;
+        harness.sim = sim;
+        harness.sim_url = sim_url;
+        harness.stop_sim = Some(stop_sim);
+        harness
+    }
+
+    /// A gateway from a whole configuration text (its `listen` is replaced by port 0).
+    /// `sim` is a detached simulator handle unless [`Harness::start_with`] set it.
+    pub async fn gateway_only(config_text: &str) -> Harness {
+        let config = server::Config::parse(config_text, "test").unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop_gateway, gateway_stopped) = oneshot::channel::<()>();
+        let gateway_task = tokio::spawn(async move {
+            server::run(listener, config, async move {
+                let _ = gateway_stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Harness {
+            base_url,
+            sim: Simulator::new(),
+            sim_url: String::new(),
+            http: reqwest::Client::new(),
+            stop_gateway: Some(stop_gateway),
+            stop_sim: None,
+            gateway_task: Some(gateway_task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// POSTs a JSON body; returns the status, headers and JSON answer.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, HeaderMap, Value) {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// POSTs raw bytes as `application/json`.
+    pub async fn post_raw(&self, path: &str, body: String) -> (StatusCode, HeaderMap, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?} (status {status})"));
+        (status, headers, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// POSTs to `/v1/generate` expecting Server-Sent Events; reads the stream to its
+    /// end, noting when each event arrived.
+    pub async fn stream(&self, body: &Value) -> (StatusCode, HeaderMap, Vec<SseEvent>) {
+        let mut response = self
+            .http
+            .post(self.url("/v1/generate"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut events = Vec::new();
+        let mut buffer = String::new();
+        while let Some(bytes) = response.chunk().await.unwrap() {
+            buffer.push_str(std::str::from_utf8(&bytes).unwrap());
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_sse_block(&block) {
+                    events.push(event);
+                }
+            }
+        }
+        assert!(buffer.trim().is_empty(), "stream ended inside an event: {buffer:?}");
+        (status, headers, events)
+    }
+}
+
+/// Parses one `event:`/`data:` block; comments (keep-alives) give `None`.
+fn parse_sse_block(block: &str) -> Option<SseEvent> {
+    let mut event = String::from("message");
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            event = value.trim().to_owned();
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push_str(value.trim_start());
+        }
+    }
+    if data.is_empty() {
+        return None;
+    }
+    let data = serde_json::from_str(&data).unwrap_or_else(|e| panic!("bad data {data:?}: {e}"));
+    Some(SseEvent { event, data, at: Instant::now() })
+}
+
+/// The text of all `delta` events, joined.
+pub fn joined_text(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect()
+}
+
+/// Polls `condition` until it holds or `limit` passes.
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    condition()
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop_gateway.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.stop_sim.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.gateway_task.take() {
+            task.abort();
+        }
+    }
+}

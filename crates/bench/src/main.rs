@@ -110,7 +110,8 @@ async fn measure(
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let permit = permits.clone().acquire_owned().await?;
-        let request = client.post(url).header("content-type", "application/json").body(body.to_owned());
+        let request =
+            client.post(url).header("content-type", "application/json").body(body.to_owned());
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             one_request(request, until).await

@@ -174,12 +174,12 @@ impl Config {
 impl UpstreamConfig {
     fn from_raw(raw: RawUpstream, problems: &mut Vec<String>) -> Option<UpstreamConfig> {
         let n_problems = problems.len();
-        if let Some(url) = &raw.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                problems.push(format!(
-                    "`upstream.endpoint_url`: {url:?} must start with http:// or https://"
-                ));
-            }
+        if let Some(url) = &raw.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!(
+                "`upstream.endpoint_url`: {url:?} must start with http:// or https://"
+            ));
         }
         let target = match raw.kind.as_deref().unwrap_or("simulator") {
             "simulator" => {
@@ -193,7 +193,9 @@ impl UpstreamConfig {
             "bedrock" => {
                 if let Some(region) = &raw.region {
                     let valid = !region.is_empty()
-                        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                        && region
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
                     if !valid {
                         problems.push(format!(
                             "`upstream.region`: {region:?} is not an AWS region name (e.g. \"us-east-1\")"
@@ -262,15 +264,11 @@ impl ModelRoute {
         if defaults.max_tokens == Some(0) {
             problems.push(format!("`{key}.defaults.max_tokens`: must be at least 1"));
         }
-        if let Some(t) = defaults.temperature {
-            if !(t.is_finite() && t >= 0.0) {
-                problems.push(format!("`{key}.defaults.temperature`: must be >= 0"));
-            }
+        if defaults.temperature.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+            problems.push(format!("`{key}.defaults.temperature`: must be >= 0"));
         }
-        if let Some(p) = defaults.top_p {
-            if !(p > 0.0 && p <= 1.0) {
-                problems.push(format!("`{key}.defaults.top_p`: must be in (0, 1]"));
-            }
+        if defaults.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            problems.push(format!("`{key}.defaults.top_p`: must be in (0, 1]"));
         }
         if problems.len() != n_problems {
             return None;
@@ -328,9 +326,14 @@ mod tests {
         "#;
         let err = Config::parse(text, "test").unwrap_err();
         let all = err.problems.join("\n");
-        for needle in
-            ["`listen`", "upstream.region", "upstream.max_attempts", "models.x.model_id", "bad alias!", "nope"]
-        {
+        for needle in [
+            "`listen`",
+            "upstream.region",
+            "upstream.max_attempts",
+            "models.x.model_id",
+            "bad alias!",
+            "nope",
+        ] {
             assert!(all.contains(needle), "missing {needle} in {all}");
         }
     }

@@ -217,7 +217,15 @@ fn upstream_public_message(error: &UpstreamError) -> String {
 fn mask_arns(message: &str) -> String {
     message
         .split(' ')
-        .map(|word| if word.trim_start_matches(['\'', '"']).starts_with("arn:") { "<arn>" } else { word })
+        .map(
+            |word| {
+                if word.trim_start_matches(['\'', '"']).starts_with("arn:") {
+                    "<arn>"
+                } else {
+                    word
+                }
+            },
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -227,7 +235,9 @@ impl From<TranslateError> for ApiError {
         match error {
             TranslateError::InvalidRequest(message) => ApiError::BadRequest(message),
             TranslateError::Unsupported { .. } => ApiError::Unsupported(error.to_string()),
-            TranslateError::MalformedResponse { .. } => ApiError::MalformedUpstream(error.to_string()),
+            TranslateError::MalformedResponse { .. } => {
+                ApiError::MalformedUpstream(error.to_string())
+            }
         }
     }
 }

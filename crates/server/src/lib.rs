@@ -56,7 +56,9 @@ pub async fn run(
         .await
         .map_err(RunError::Upstream)?;
     match (&config.upstream.target, &simulator_endpoint) {
-        (_, Some(endpoint)) => tracing::info!(message = "upstream: embedded Bedrock simulator", %endpoint),
+        (_, Some(endpoint)) => {
+            tracing::info!(message = "upstream: embedded Bedrock simulator", %endpoint)
+        }
         (UpstreamTarget::Simulator { endpoint_url: Some(endpoint) }, None) => {
             tracing::info!(message = "upstream: Bedrock simulator", %endpoint)
         }

@@ -94,8 +94,7 @@ impl Upstream {
         simulator_endpoint: Option<&str>,
     ) -> Result<Upstream, String> {
         let retry = RetryConfig::standard().with_max_attempts(config.max_attempts);
-        let timeouts =
-            TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
+        let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
         let sdk_config = match &config.target {
             UpstreamTarget::Simulator { endpoint_url } => {
                 let endpoint = endpoint_url
@@ -145,7 +144,11 @@ impl Upstream {
     }
 
     /// InvokeModel with a JSON body.
-    pub async fn invoke(&self, model_id: &str, body: Vec<u8>) -> Result<InvokeOutput, UpstreamError> {
+    pub async fn invoke(
+        &self,
+        model_id: &str,
+        body: Vec<u8>,
+    ) -> Result<InvokeOutput, UpstreamError> {
         let headers = TokenCountHeaders::default();
         let call = self
             .client
@@ -225,7 +228,9 @@ where
         }
         SdkError::TimeoutError(_) => UpstreamError::Timeout,
         SdkError::DispatchFailure(failure) if failure.is_timeout() => UpstreamError::Timeout,
-        SdkError::DispatchFailure(failure) if !failure.is_user() => UpstreamError::Unreachable(text),
+        SdkError::DispatchFailure(failure) if !failure.is_user() => {
+            UpstreamError::Unreachable(text)
+        }
         SdkError::ResponseError(_) => UpstreamError::Malformed(text),
         _ => UpstreamError::Sdk(text),
     }

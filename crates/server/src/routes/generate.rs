@@ -137,7 +137,9 @@ fn sse_events(state: StreamState) -> impl Stream<Item = Result<Event, Infallible
         loop {
             let chunk = match state.chunks.next_chunk().await {
                 Some(Ok(chunk)) => chunk,
-                Some(Err(error)) => return Some((Ok(error_event(ApiError::Upstream(error))), None)),
+                Some(Err(error)) => {
+                    return Some((Ok(error_event(ApiError::Upstream(error))), None));
+                }
                 None => {
                     let event = match state.accumulator.finish() {
                         Ok((stop_reason, usage)) => {
@@ -204,9 +206,9 @@ fn de_stop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<Stri
         Some(value) => match serde_json::from_value::<OneOrMany>(value) {
             Ok(OneOrMany::One(one)) => Ok(Some(vec![one])),
             Ok(OneOrMany::Many(many)) => Ok(Some(many)),
-            Err(_) => Err(serde::de::Error::custom(
-                "`stop` must be a string or an array of strings",
-            )),
+            Err(_) => {
+                Err(serde::de::Error::custom("`stop` must be a string or an array of strings"))
+            }
         },
     }
 }

@@ -34,7 +34,9 @@ where
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::BadRequest("the request body is empty; send a JSON object".into()));
+            return Err(ApiError::BadRequest(
+                "the request body is empty; send a JSON object".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(AppJson)

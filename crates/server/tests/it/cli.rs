@@ -71,12 +71,12 @@ async fn quick_start_serves_the_shipped_config_and_prints_its_address() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                if line.contains("listening") {
-                    let address: String =
-                        line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
-                    let _ = tx.send(address);
-                }
+            if let Some(at) = line.find("http://127.0.0.1:")
+                && line.contains("listening")
+            {
+                let address: String =
+                    line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+                let _ = tx.send(address);
             }
         }
     });

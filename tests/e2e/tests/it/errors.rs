@@ -32,7 +32,8 @@ fn assert_error_shape(body: &Value) {
 async fn every_bedrock_error_maps_to_its_status_rest_and_sse() {
     let h = Harness::start().await;
     for kind in ErrorKind::ALL {
-        h.sim.set_behavior("*", Behavior { fault: Some(Fault::Error(kind)), ..Behavior::default() });
+        h.sim
+            .set_behavior("*", Behavior { fault: Some(Fault::Error(kind)), ..Behavior::default() });
         let (status, error_type) = expected(kind);
         for stream in [false, true] {
             for model in ["titan", "claude"] {
@@ -54,9 +55,14 @@ async fn every_bedrock_error_maps_to_its_status_rest_and_sse() {
 #[tokio::test]
 async fn bedrock_validation_messages_reach_the_caller() {
     let h = Harness::start().await;
-    h.sim.set_behavior("*", Behavior { fault: Some(Fault::Error(ErrorKind::Validation)), ..Behavior::default() });
+    h.sim.set_behavior(
+        "*",
+        Behavior { fault: Some(Fault::Error(ErrorKind::Validation)), ..Behavior::default() },
+    );
     let (_, _, body) = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("Bedrock rejected the request: "));
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with("Bedrock rejected the request: ")
+    );
 }
 
 #[tokio::test]
@@ -70,7 +76,8 @@ async fn throttling_is_retried_by_the_sdk_when_attempts_allow() {
             ..Behavior::default()
         },
     );
-    let (status, _, body) = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
+    let (status, _, body) =
+        h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(h.sim.request_count(), 2);
 }
@@ -99,7 +106,8 @@ async fn an_unreachable_bedrock_is_service_unavailable() {
         "[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://127.0.0.1:{port}\"\nmax_attempts = 1\n{TEST_MODELS}"
     );
     let h = Harness::gateway_only(&config).await;
-    let (status, _, body) = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
+    let (status, _, body) =
+        h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["type"], "upstream_unavailable");
     assert!(!body["error"]["message"].as_str().unwrap().contains(&port.to_string()));
@@ -115,14 +123,44 @@ async fn bad_requests_are_refused_with_a_clear_message() {
         ("[1,2]", 400, "invalid_request", "invalid JSON"),
         (r#"{"model":"titan"}"#, 400, "invalid_request", "prompt"),
         (r#"{"model":"titan","prompt":7}"#, 400, "invalid_request", "invalid type"),
-        (r#"{"model":"titan","prompt":"Hi","max_tokens":"ten"}"#, 400, "invalid_request", "invalid type"),
-        (r#"{"model":"titan","prompt":"Hi","max_tokens":-1}"#, 400, "invalid_request", "invalid value"),
+        (
+            r#"{"model":"titan","prompt":"Hi","max_tokens":"ten"}"#,
+            400,
+            "invalid_request",
+            "invalid type",
+        ),
+        (
+            r#"{"model":"titan","prompt":"Hi","max_tokens":-1}"#,
+            400,
+            "invalid_request",
+            "invalid value",
+        ),
         (r#"{"model":"titan","prompt":"Hi","stop":[1]}"#, 400, "invalid_request", "stop"),
-        (r#"{"model":"titan","prompt":"Hi","stream":"yes"}"#, 400, "invalid_request", "invalid type"),
-        (r#"{"model":"titan","prompt":"Hi","temprature":0.5}"#, 400, "invalid_request", "temprature"),
-        (r#"{"model":"titan","prompt":"Hi","temperature":1.5}"#, 400, "invalid_request", "temperature"),
+        (
+            r#"{"model":"titan","prompt":"Hi","stream":"yes"}"#,
+            400,
+            "invalid_request",
+            "invalid type",
+        ),
+        (
+            r#"{"model":"titan","prompt":"Hi","temprature":0.5}"#,
+            400,
+            "invalid_request",
+            "temprature",
+        ),
+        (
+            r#"{"model":"titan","prompt":"Hi","temperature":1.5}"#,
+            400,
+            "invalid_request",
+            "temperature",
+        ),
         (r#"{"model":"claude","prompt":"Hi","top_p":0}"#, 400, "invalid_request", "top_p"),
-        (r#"{"model":"claude","prompt":"Hi","max_tokens":100000}"#, 400, "invalid_request", "max_tokens"),
+        (
+            r#"{"model":"claude","prompt":"Hi","max_tokens":100000}"#,
+            400,
+            "invalid_request",
+            "max_tokens",
+        ),
         (r#"{"model":"titan","prompt":""}"#, 400, "invalid_request", "prompt"),
     ];
     for (body, status, error_type, needle) in cases {

@@ -3,7 +3,7 @@
 //!
 //! Every test starts its own pair, so tests run in parallel without sharing state.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bedrock_sim::Simulator;
 use reqwest::StatusCode;
@@ -144,13 +144,8 @@ impl Harness {
     /// POSTs to `/v1/generate` expecting Server-Sent Events; reads the stream to its
     /// end, noting when each event arrived.
     pub async fn stream(&self, body: &Value) -> (StatusCode, HeaderMap, Vec<SseEvent>) {
-        let mut response = self
-            .http
-            .post(self.url("/v1/generate"))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let mut response =
+            self.http.post(self.url("/v1/generate")).json(body).send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let mut events = Vec::new();
@@ -189,23 +184,7 @@ fn parse_sse_block(block: &str) -> Option<SseEvent> {
 
 /// The text of all `delta` events, joined.
 pub fn joined_text(events: &[SseEvent]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "delta")
-        .map(|e| e.data["text"].as_str().unwrap())
-        .collect()
-}
-
-/// Polls `condition` until it holds or `limit` passes.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    condition()
+    events.iter().filter(|e| e.event == "delta").map(|e| e.data["text"].as_str().unwrap()).collect()
 }
 
 impl Drop for Harness {

@@ -7,7 +7,10 @@ use serde_json::json;
 
 use crate::harness::{Harness, joined_text};
 
-#[expect(clippy::disallowed_methods, reason = "the opt-in switch for live tests is the environment")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the opt-in switch for live tests is the environment"
+)]
 fn live_settings() -> Option<(String, String)> {
     if std::env::var("GATEWAY_LIVE").ok().as_deref() != Some("1") {
         return None;
@@ -29,7 +32,10 @@ async fn live_bedrock_rest_and_sse() {
     );
     let h = Harness::gateway_only(&config).await;
     let (status, _, body) = h
-        .post("/v1/generate", &json!({"model": "live", "prompt": "Say hello in five words.", "max_tokens": 40}))
+        .post(
+            "/v1/generate",
+            &json!({"model": "live", "prompt": "Say hello in five words.", "max_tokens": 40}),
+        )
         .await;
     assert_eq!(status.as_u16(), 200, "{body}");
     assert!(!body["text"].as_str().unwrap().is_empty());

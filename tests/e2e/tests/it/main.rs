@@ -1,13 +1,19 @@
 //! End-to-end tests: real HTTP into the gateway, the real AWS SDK from the gateway
 //! to the Bedrock simulator. One test binary (see ARCHITECTURE.md).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers shared by #[test] functions fail loudly, like the tests themselves"
+)]
+
+/// Every Bedrock error type and every bad request, mapped to status and error type.
+mod errors;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// Against live Bedrock, only with `GATEWAY_LIVE=1`.
+mod live;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Streamed `/v1/generate`: deltas as they arrive, the final event, mid-stream failures.
 mod sse;
-/// Every Bedrock error type and every bad request, mapped to status and error type.
-mod errors;
-/// Against live Bedrock, only with `GATEWAY_LIVE=1`.
-mod live;

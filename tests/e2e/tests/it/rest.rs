@@ -44,7 +44,10 @@ async fn answers_are_deterministic_and_parameters_reach_the_model() {
         assert_eq!(first["text"], again["text"], "{model}");
 
         let (status, _, short) = h
-            .post("/v1/generate", &json!({"model": model, "prompt": "Write a poem about rivers", "max_tokens": 3}))
+            .post(
+                "/v1/generate",
+                &json!({"model": model, "prompt": "Write a poem about rivers", "max_tokens": 3}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{short}");
         assert_eq!(short["stop_reason"], "max_tokens", "{model}: {short}");
@@ -64,7 +67,9 @@ async fn answers_are_deterministic_and_parameters_reach_the_model() {
         assert_eq!(cut["stop_reason"], "stop_sequence", "{model}: {cut}");
         let cut_text = cut["text"].as_str().unwrap();
         assert!(!cut_text.contains(stop_word), "{model}: {cut_text:?} still has {stop_word:?}");
-        assert!(full.starts_with(cut_text.trim_end()) || full.trim_start().starts_with(cut_text.trim()));
+        assert!(
+            full.starts_with(cut_text.trim_end()) || full.trim_start().starts_with(cut_text.trim())
+        );
     }
 }
 
@@ -77,7 +82,10 @@ async fn alias_defaults_apply_when_the_request_leaves_fields_out() {
     assert_eq!(body["usage"]["output_tokens"], 5);
     // The request's own value wins over the default.
     let (_, _, body) = h
-        .post("/v1/generate", &json!({"model": "titan-defaults", "prompt": "Hello there", "max_tokens": 2}))
+        .post(
+            "/v1/generate",
+            &json!({"model": "titan-defaults", "prompt": "Hello there", "max_tokens": 2}),
+        )
         .await;
     assert_eq!(body["usage"]["output_tokens"], 2);
 }

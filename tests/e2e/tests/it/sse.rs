@@ -65,7 +65,9 @@ async fn stop_reasons_and_usage_arrive_in_the_done_event() {
     let h = Harness::start().await;
     for model in ["titan", "claude"] {
         let (_, _, events) = h
-            .stream(&json!({"model": model, "prompt": "Count to ten", "max_tokens": 4, "stream": true}))
+            .stream(
+                &json!({"model": model, "prompt": "Count to ten", "max_tokens": 4, "stream": true}),
+            )
             .await;
         let done = events.last().unwrap();
         assert_eq!(done.event, "done", "{events:?}");

@@ -1,0 +1,165 @@
+//! The body of an InvokeModelWithResponseStream answer: one `chunk` frame per step of the
+//! family's stream, `token_latency` apart, invocation metrics on the last chunk, and the
+//! in-stream faults (exception frame, truncation, bad checksum, abort).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::behavior::{
+    Fault, MODEL_ORIGINAL_STATUS_CODE, MODEL_STREAM_ORIGINAL_MESSAGE, whole_millis,
+};
+use crate::eventstream::{
+    corrupt_message_crc, encode_chunk_frame, encode_exception_frame, padding,
+};
+use crate::families::{Family, InvocationMetrics};
+use crate::generate::Completion;
+
+/// Everything the stream body needs once the response has started.
+pub(crate) struct StreamPlan {
+    pub(crate) family: &'static dyn Family,
+    pub(crate) completion: Completion,
+    /// An in-stream fault; `Fault::Error` is answered before the stream and ignored here.
+    pub(crate) fault: Option<Fault>,
+    pub(crate) token_latency: Duration,
+    /// When the request arrived, for the latency metrics.
+    pub(crate) started: Instant,
+}
+
+/// The frames of `plan`, as a body stream. An `Err` item makes the server drop the
+/// connection.
+pub(crate) fn event_stream_body(
+    plan: StreamPlan,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let state = StreamState { plan, next_chunk_idx: 0, first_byte_latency_ms: None, done: false };
+    futures_util::stream::unfold(state, |mut state| async move {
+        let item = state.next_item().await?;
+        Some((item, state))
+    })
+}
+
+struct StreamState {
+    plan: StreamPlan,
+    /// The index of the next chunk to send, which is also the number already sent.
+    next_chunk_idx: usize,
+    first_byte_latency_ms: Option<u64>,
+    done: bool,
+}
+
+/// What the stream sends next.
+enum Step {
+    Chunk(usize),
+    Fault(Fault),
+    End,
+}
+
+impl StreamState {
+    async fn next_item(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let step = self.next_step();
+        if matches!(step, Step::End) {
+            return None;
+        }
+        if self.next_chunk_idx > 0 {
+            tokio::time::sleep(self.plan.token_latency).await;
+        }
+        let item = match step {
+            Step::Chunk(chunk_idx) => {
+                self.next_chunk_idx += 1;
+                Ok(Bytes::from(self.chunk_frame(chunk_idx)))
+            }
+            Step::Fault(fault) => {
+                self.done = true;
+                self.fault_item(&fault)
+            }
+            Step::End => return None,
+        };
+        Some(item)
+    }
+
+    fn next_step(&self) -> Step {
+        if self.done {
+            return Step::End;
+        }
+        let n_chunks = self.n_chunks();
+        if let Some(fault) = &self.plan.fault
+            && let Some(after_chunks) = fault_position(fault)
+            && self.next_chunk_idx == after_chunks.min(n_chunks)
+        {
+            return Step::Fault(fault.clone());
+        }
+        if self.next_chunk_idx < n_chunks { Step::Chunk(self.next_chunk_idx) } else { Step::End }
+    }
+
+    fn n_chunks(&self) -> usize {
+        self.plan.family.n_stream_chunks(&self.plan.completion)
+    }
+
+    /// The encoded frame of chunk `chunk_idx`; the last carries the invocation metrics.
+    fn chunk_frame(&mut self, chunk_idx: usize) -> Vec<u8> {
+        let elapsed_ms = whole_millis(self.plan.started.elapsed());
+        let first_byte_latency_ms = *self.first_byte_latency_ms.get_or_insert(elapsed_ms);
+        let completion = &self.plan.completion;
+        let metrics = (chunk_idx + 1 == self.n_chunks()).then(|| InvocationMetrics {
+            input_token_count: completion.n_input_tokens,
+            output_token_count: completion.n_output_tokens(),
+            invocation_latency: elapsed_ms,
+            first_byte_latency: first_byte_latency_ms,
+        });
+        let model_json = self.plan.family.stream_chunk(completion, chunk_idx, metrics);
+        encode_chunk_frame(&model_json, Some(padding(padding_len(chunk_idx))))
+    }
+
+    fn fault_item(&mut self, fault: &Fault) -> Result<Bytes, std::io::Error> {
+        // The frame a truncation or bad checksum spoils: the next chunk, or the last one
+        // again when all were sent.
+        let spoiled_chunk_idx = self.next_chunk_idx.min(self.n_chunks().saturating_sub(1));
+        match fault {
+            Fault::Error(kind) | Fault::ErrorAfterChunks(kind, _) => {
+                let mut payload = serde_json::Map::new();
+                payload.insert("message".to_owned(), kind.default_message().into());
+                if *kind == crate::behavior::ErrorKind::ModelStreamError {
+                    payload
+                        .insert("originalStatusCode".to_owned(), MODEL_ORIGINAL_STATUS_CODE.into());
+                    payload
+                        .insert("originalMessage".to_owned(), MODEL_STREAM_ORIGINAL_MESSAGE.into());
+                }
+                let payload = serde_json::Value::Object(payload).to_string();
+                let exception_type = kind.lower_camel_name();
+                Ok(Bytes::from(encode_exception_frame(&exception_type, payload.as_bytes())))
+            }
+            Fault::TruncateAfterChunks(_) => {
+                let frame = self.chunk_frame(spoiled_chunk_idx);
+                let half = frame.len() / 2;
+                Ok(Bytes::from(frame).slice(..half))
+            }
+            Fault::BadChecksumAfterChunks(_) => {
+                let mut frame = self.chunk_frame(spoiled_chunk_idx);
+                corrupt_message_crc(&mut frame);
+                Ok(Bytes::from(frame))
+            }
+            Fault::AbortAfterChunks(_) => Err(std::io::Error::other("simulated connection abort")),
+        }
+    }
+}
+
+/// After how many chunks an in-stream fault fires; `None` for `Fault::Error`, which is
+/// answered before the stream starts.
+fn fault_position(fault: &Fault) -> Option<usize> {
+    let n_chunks = match fault {
+        Fault::Error(_) => return None,
+        Fault::ErrorAfterChunks(_, n_chunks)
+        | Fault::TruncateAfterChunks(n_chunks)
+        | Fault::BadChecksumAfterChunks(n_chunks)
+        | Fault::AbortAfterChunks(n_chunks) => *n_chunks,
+    };
+    Some(usize::try_from(n_chunks).unwrap_or(usize::MAX))
+}
+
+/// The `p` padding length of a chunk: 2 to 61 characters, varying from chunk to chunk.
+fn padding_len(chunk_idx: usize) -> usize {
+    2 + (chunk_idx * 7 + 3) % 60
+}
+
+#[cfg(test)]
+mod tests;

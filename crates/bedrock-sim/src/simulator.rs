@@ -1,0 +1,175 @@
+//! [`Simulator`]: the shared state (behaviors, request counter), the router and `serve`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, put};
+use tokio::net::TcpListener;
+
+use crate::behavior::{Behavior, Fault};
+use crate::model_id::base_model_id;
+use crate::{control, invoke};
+
+/// The behavior key that applies to every model without an entry of its own.
+pub const EVERY_MODEL: &str = "*";
+
+/// A simulated Bedrock runtime. Clones share state, so a test keeps one clone to steer the
+/// server that another clone runs.
+#[derive(Clone, Default)]
+pub struct Simulator {
+    shared: Arc<SharedState>,
+}
+
+#[derive(Default)]
+struct SharedState {
+    /// Keyed by base model id (see [`Simulator::set_behavior`]) or [`EVERY_MODEL`].
+    behaviors: Mutex<HashMap<String, BehaviorEntry>>,
+    n_requests: AtomicU64,
+}
+
+struct BehaviorEntry {
+    behavior: Behavior,
+    /// How many more requests the fault hits; `None` for every request.
+    n_faults_left: Option<u32>,
+}
+
+/// The part of a [`Behavior`] that applies to one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RequestBehavior {
+    pub(crate) first_byte_latency: Duration,
+    pub(crate) token_latency: Duration,
+    /// The fault, if it still hits this request.
+    pub(crate) fault: Option<Fault>,
+}
+
+impl Simulator {
+    /// A simulator with no behaviors set and a request count of zero.
+    pub fn new() -> Simulator {
+        Simulator::default()
+    }
+
+    /// The axum router: the two Bedrock invoke operations and the `/_sim` control API.
+    pub fn router(&self) -> Router {
+        Router::new()
+            // The control API has its own prefix, so it can never shadow a Bedrock path.
+            .route("/_sim/behavior/{model_id}", put(control::put_behavior))
+            .route("/_sim/behavior", delete(control::delete_behaviors))
+            .route("/_sim/stats", get(control::get_stats))
+            // Bedrock operations are matched on the raw path by hand: an ARN model id carries
+            // `%2F`, which must not split the path before the id is decoded.
+            .fallback(invoke::handle)
+            .with_state(self.clone())
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+    }
+
+    /// Sets the behavior of one model. `model_id` is matched after ARN/geography stripping,
+    /// or "*" for every model; a model's own entry wins over "*". Setting a behavior again
+    /// replaces it and restarts its `fault_times` count.
+    pub fn set_behavior(&self, model_id: &str, behavior: Behavior) {
+        let key = behavior_key(model_id);
+        let entry = BehaviorEntry { n_faults_left: behavior.fault_times, behavior };
+        self.lock_behaviors().insert(key, entry);
+    }
+
+    /// Removes every behavior.
+    pub fn clear_behaviors(&self) {
+        self.lock_behaviors().clear();
+    }
+
+    /// Requests received on the two invoke routes, whatever their outcome.
+    pub fn request_count(&self) -> u64 {
+        self.shared.n_requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.shared.n_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The behavior for one request to `base_model_id`; using the fault counts against
+    /// `fault_times`.
+    pub(crate) fn take_behavior(&self, base_model_id: &str) -> RequestBehavior {
+        let mut behaviors = self.lock_behaviors();
+        let key = if behaviors.contains_key(base_model_id) { base_model_id } else { EVERY_MODEL };
+        let Some(entry) = behaviors.get_mut(key) else {
+            return RequestBehavior::default();
+        };
+        let fault = match (&entry.behavior.fault, &mut entry.n_faults_left) {
+            (None, _) | (Some(_), Some(0)) => None,
+            (Some(fault), None) => Some(fault.clone()),
+            (Some(fault), Some(n_left)) => {
+                *n_left -= 1;
+                Some(fault.clone())
+            }
+        };
+        RequestBehavior {
+            first_byte_latency: entry.behavior.first_byte_latency,
+            token_latency: entry.behavior.token_latency,
+            fault,
+        }
+    }
+
+    fn lock_behaviors(&self) -> std::sync::MutexGuard<'_, HashMap<String, BehaviorEntry>> {
+        // The map stays consistent even if a holder panicked, so a poisoned lock is usable.
+        self.shared.behaviors.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The key a behavior is stored under: the base model id, or the id as given when it embeds
+/// none (`"*"`, a provisioned-model ARN).
+fn behavior_key(model_id: &str) -> String {
+    base_model_id(model_id).unwrap_or(model_id).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behavior::ErrorKind;
+
+    fn faulty(fault_times: Option<u32>) -> Behavior {
+        Behavior {
+            token_latency: Duration::from_millis(3),
+            fault: Some(Fault::Error(ErrorKind::Throttling)),
+            fault_times,
+            ..Behavior::default()
+        }
+    }
+
+    #[test]
+    fn own_entry_wins_over_every_model() {
+        let simulator = Simulator::new();
+        assert_eq!(simulator.take_behavior("anthropic.claude-v2"), RequestBehavior::default());
+        simulator.set_behavior("*", faulty(None));
+        simulator.set_behavior("us.anthropic.claude-v2:1", Behavior::default());
+        assert_eq!(simulator.take_behavior("anthropic.claude-v2:1"), RequestBehavior::default());
+        assert!(simulator.take_behavior("anthropic.claude-v2").fault.is_some());
+        simulator.clear_behaviors();
+        assert_eq!(simulator.take_behavior("anthropic.claude-v2"), RequestBehavior::default());
+    }
+
+    #[test]
+    fn fault_times_counts_down() {
+        let simulator = Simulator::new();
+        simulator.set_behavior(
+            "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-lite-v1",
+            faulty(Some(2)),
+        );
+        let model = "amazon.titan-text-lite-v1";
+        assert!(simulator.take_behavior(model).fault.is_some());
+        assert!(simulator.take_behavior(model).fault.is_some());
+        let third = simulator.take_behavior(model);
+        assert_eq!(third.fault, None);
+        assert_eq!(third.token_latency, Duration::from_millis(3));
+    }
+}

@@ -1,0 +1,23 @@
+//! The integration tests of `bedrock-sim`: the real `aws-sdk-bedrockruntime` client against the
+//! simulator bound on 127.0.0.1:0, plus plain HTTP requests for the control API.
+
+// clippy's `allow-unwrap-in-tests` covers `#[test]` functions only, not the helpers they share.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing test helper fails its test")]
+
+// The simulator on port 0, the SDK client and the body and stream helpers every test uses.
+mod support;
+
+// InvokeModel answers: shapes, headers, determinism, max tokens, stop sequences, model ids.
+mod invoke;
+
+// InvokeModelWithResponseStream answers: chunk shapes, text, stop reasons, metrics.
+mod stream;
+
+// Injected faults and latency, before and inside the stream.
+mod faults;
+
+// The checks Bedrock makes on model ids, headers and bodies.
+mod validation;
+
+// The `/_sim` control API and unknown operations, over plain HTTP.
+mod control;

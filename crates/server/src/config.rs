@@ -18,6 +18,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// After a shutdown signal, how long to keep serving with `/readyz` at 503 so that
+    /// load balancers stop sending traffic before the listener closes.
+    pub shutdown_delay: Duration,
     pub upstream: UpstreamConfig,
     /// Model aliases, sorted by name.
     pub models: BTreeMap<String, ModelRoute>,
@@ -85,6 +88,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("shutdown_delay", &self.shutdown_delay)
             .field("upstream", &self.upstream)
             .field("models", &self.models)
             .finish()
@@ -96,6 +100,7 @@ impl std::fmt::Debug for Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<String>,
+    shutdown_delay_ms: Option<u64>,
     #[serde(default)]
     upstream: RawUpstream,
     #[serde(default)]
@@ -167,7 +172,11 @@ impl Config {
                 models.insert(alias, route);
             }
         }
-        Some(Config { listen: listen?, upstream: upstream?, models })
+        let shutdown_delay = Duration::from_millis(raw.shutdown_delay_ms.unwrap_or(0));
+        if shutdown_delay > Duration::from_secs(300) {
+            problems.push("`shutdown_delay_ms`: at most 300000 (five minutes)".to_owned());
+        }
+        Some(Config { listen: listen?, shutdown_delay, upstream: upstream?, models })
     }
 }
 

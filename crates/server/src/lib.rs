@@ -77,11 +77,16 @@ pub async fn run(
         address = %format!("http://{}", listener.local_addr()?),
         models = config.models.len(),
     );
+    let shutdown_delay = config.shutdown_delay;
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             ready.store(false, Ordering::Relaxed);
-            tracing::info!("shutting down: draining in-flight requests");
+            if !shutdown_delay.is_zero() {
+                tracing::info!(message = "shutting down: /readyz now 503", ?shutdown_delay);
+                tokio::time::sleep(shutdown_delay).await;
+            }
+            tracing::info!("shutting down: no new connections; draining in-flight requests");
         })
         .await?;
 

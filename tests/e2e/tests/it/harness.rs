@@ -108,6 +108,12 @@ impl Harness {
         }
     }
 
+    /// The trigger of the gateway's graceful shutdown (send `()` to pull it), and its task,
+    /// which ends when `server::run` returns.
+    pub fn take_shutdown(&mut self) -> (oneshot::Sender<()>, JoinHandle<()>) {
+        (self.stop_gateway.take().unwrap(), self.gateway_task.take().unwrap())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

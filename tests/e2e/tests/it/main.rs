@@ -15,5 +15,7 @@ mod harness;
 mod live;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
+/// Graceful shutdown: readiness first, then drain.
+mod shutdown;
 /// Streamed `/v1/generate`: deltas as they arrive, the final event, mid-stream failures.
 mod sse;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, put};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::behavior::{Behavior, Fault};
@@ -71,6 +72,11 @@ impl Simulator {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Each event-stream frame is its own small write: without TCP_NODELAY, Nagle's
+        // algorithm holds the second one back until the first is acknowledged.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
     }
 

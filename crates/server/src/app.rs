@@ -13,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use translator::Kind;
 
 use crate::config::{Config, ModelRoute};
 use crate::error::ApiError;
@@ -45,6 +46,23 @@ impl AppState {
     pub fn route(&self, alias: &str) -> Result<&ModelRoute, ApiError> {
         self.models.get(alias).ok_or_else(|| ApiError::UnknownModel(alias.to_owned()))
     }
+
+    /// The route for an alias that must be of `kind` (an embedding model cannot generate text).
+    pub fn route_of_kind(&self, alias: &str, kind: Kind) -> Result<&ModelRoute, ApiError> {
+        let route = self.route(alias)?;
+        if route.kind() != kind {
+            let endpoint = match route.kind() {
+                Kind::Text => "POST /v1/generate",
+                Kind::Embedding => "POST /v1/embed",
+                Kind::Image => "POST /v1/images",
+            };
+            return Err(ApiError::BadRequest(format!(
+                "model {alias:?} is an {} model; use {endpoint}",
+                route.kind().as_str()
+            )));
+        }
+        Ok(route)
+    }
 }
 
 /// The gateway's HTTP service. Layers are listed outermost first.
@@ -76,6 +94,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/v1/generate", post(routes::generate::generate))
+        .route("/v1/embed", post(routes::embed::embed))
+        .route("/v1/images", post(routes::images::images))
         .route("/v1/models", get(routes::models::list_models))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))

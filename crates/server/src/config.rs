@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use translator::Family;
+use translator::{FamilyRef, Kind};
 
 /// Where the gateway listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -51,7 +51,7 @@ pub enum UpstreamTarget {
 pub struct ModelRoute {
     pub alias: String,
     pub model_id: String,
-    pub family: &'static dyn Family,
+    pub family: FamilyRef,
     pub defaults: Defaults,
 }
 
@@ -62,6 +62,7 @@ pub struct Defaults {
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
     pub stop: Option<Vec<String>>,
 }
 
@@ -78,7 +79,7 @@ impl std::fmt::Debug for ModelRoute {
         f.debug_struct("ModelRoute")
             .field("alias", &self.alias)
             .field("model_id", &self.model_id)
-            .field("family", &self.family.id())
+            .field("family", &self.family)
             .field("defaults", &self.defaults)
             .finish()
     }
@@ -237,6 +238,11 @@ impl UpstreamConfig {
 }
 
 impl ModelRoute {
+    /// What kind of model the alias routes to (text, embedding, image).
+    pub fn kind(&self) -> Kind {
+        self.family.kind()
+    }
+
     fn from_raw(alias: &str, raw: RawModel, problems: &mut Vec<String>) -> Option<ModelRoute> {
         let n_problems = problems.len();
         let key = format!("models.{alias}");
@@ -278,6 +284,16 @@ impl ModelRoute {
         }
         if defaults.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
             problems.push(format!("`{key}.defaults.top_p`: must be in (0, 1]"));
+        }
+        if let Some(family) = family
+            && family.kind() != Kind::Text
+            && raw.defaults != Defaults::default()
+        {
+            problems.push(format!(
+                "`{key}.defaults`: only text models take defaults; {:?} is an {} model",
+                raw.model_id,
+                family.kind().as_str()
+            ));
         }
         if problems.len() != n_problems {
             return None;

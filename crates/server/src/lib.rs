@@ -14,6 +14,7 @@ pub mod upstream;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use crate::config::Config;
@@ -78,6 +79,10 @@ pub async fn run(
         models = config.models.len(),
     );
     let shutdown_delay = config.shutdown_delay;
+    // SSE events are small writes that must leave at once: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

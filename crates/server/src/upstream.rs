@@ -34,11 +34,13 @@ pub struct Upstream {
     request_timeout: Duration,
 }
 
-/// A non-streamed answer: the raw body and the usage Bedrock reported in its
-/// `X-Amzn-Bedrock-*-Token-Count` headers (the only usage source for some families).
+/// A non-streamed answer: the raw body, its content type, and the usage Bedrock
+/// reported in its `X-Amzn-Bedrock-*-Token-Count` headers (the only usage source for
+/// some families).
 #[derive(Debug)]
 pub struct InvokeOutput {
     pub body: Bytes,
+    pub content_type: String,
     pub header_usage: Usage,
 }
 
@@ -143,11 +145,13 @@ impl Upstream {
         })
     }
 
-    /// InvokeModel with a JSON body.
+    /// InvokeModel with a JSON body, asking for an answer of type `accept`
+    /// (`application/json`, or `image/png` for models that return raw images).
     pub async fn invoke(
         &self,
         model_id: &str,
         body: Vec<u8>,
+        accept: &str,
     ) -> Result<InvokeOutput, UpstreamError> {
         let headers = TokenCountHeaders::default();
         let call = self
@@ -155,7 +159,7 @@ impl Upstream {
             .invoke_model()
             .model_id(model_id)
             .content_type("application/json")
-            .accept("application/json")
+            .accept(accept)
             .body(Blob::new(body))
             .customize()
             .interceptor(headers.clone())
@@ -165,6 +169,7 @@ impl Upstream {
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|e| classify(e, invoke_error_kind))?;
         Ok(InvokeOutput {
+            content_type: output.content_type,
             body: Bytes::from(output.body.into_inner()),
             header_usage: headers.usage(),
         })

@@ -1,17 +1,32 @@
-//! Pure mapping between the gateway's unified request and answer and each Bedrock
+//! Pure mapping between the gateway's unified requests and answers and each Bedrock
 //! model family's InvokeModel bodies.
 //!
-//! The crate does no I/O: it turns a [`UnifiedRequest`] into the JSON body one model
-//! family expects, and turns that family's response body, or one decoded stream chunk,
-//! back into unified types. Which family a Bedrock model id belongs to is answered by
-//! [`family_for`]; the families themselves live one per file under `families/`.
+//! The crate does no I/O. A request goes through [`encode_text_request`] (or the
+//! embedding and image counterparts) to become the JSON body one model family expects;
+//! that family's response body, or each decoded stream chunk, comes back through
+//! [`decode_text_response`] or a [`TextStreamDecoder`]. Which family a Bedrock model id
+//! belongs to is answered by [`family_for`]; the families themselves live one per file
+//! under `families/`.
 
+mod codec;
+mod embed;
 mod error;
 mod families;
+mod image;
 mod unified;
 
+pub use crate::codec::{
+    Decoded, Finished, TextStreamDecoder, decode_embed_response, decode_image_response,
+    decode_text_response, encode_embed_requests, encode_image_request, encode_text_request,
+};
+pub use crate::embed::{EmbedRequest, Embeddings, InputType};
 pub use crate::error::TranslateError;
-pub use crate::families::{FAMILIES, Family, base_model_id, family_by_id, family_for};
+pub use crate::families::{
+    EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, TextFamily,
+    base_model_id, family_by_id, family_for,
+};
+pub use crate::image::{ImageRequest, Images};
 pub use crate::unified::{
-    StopReason, StreamAccumulator, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+    Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent,
+    UnifiedRequest, UnifiedResponse, Usage,
 };

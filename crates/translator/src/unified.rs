@@ -7,24 +7,81 @@ use crate::error::TranslateError;
 /// One text-generation request, whatever the model.
 ///
 /// The server builds it from the caller's JSON after applying the alias defaults;
-/// a family turns it into its InvokeModel body with `Family::encode_request`.
+/// [`crate::encode_text_request`] turns it into a family's InvokeModel body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnifiedRequest {
-    /// The caller's prompt, as plain text; each family wraps it in its own template.
-    pub prompt: String,
+    /// A plain prompt; exactly one of `prompt` and `messages` is given. A family that
+    /// takes messages sends it as one user message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// A conversation; a family that takes a prompt renders it with the model's own
+    /// chat template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Message>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
-    /// Whether the body is for InvokeModelWithResponseStream (some families want a flag
-    /// in the body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Model-specific body fields merged into the InvokeModel body as they are, for what
+    /// the unified fields do not cover. A key that a unified field maps to is refused.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Whether the body is for InvokeModelWithResponseStream (some families want a flag in the body).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+}
+
+/// Who says a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One message of a conversation; text content only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// A request's conversation in the form every family starts from: the system prompt
+/// (all system messages joined by a blank line) and the user/assistant turns in order.
+/// A plain `prompt` is one user turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation<'a> {
+    pub system: Option<String>,
+    pub turns: Vec<(Role, &'a str)>,
+}
+
+/// A unified parameter, for the list of what a family honours and for refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    MaxTokens,
+    Temperature,
+    TopP,
+    TopK,
+    Stop,
+    Seed,
+    Dimensions,
+    Normalize,
+    InputType,
+    NegativePrompt,
+    ImageCount,
+    ImageSize,
+    CfgScale,
 }
 
 /// Why the model stopped, normalised across families.
@@ -104,8 +161,23 @@ impl UnifiedRequest {
     /// Checks what holds for every family; family-specific limits are checked by the family.
     pub fn validate(&self) -> Result<(), TranslateError> {
         let invalid = |msg: String| Err(TranslateError::InvalidRequest(msg));
-        if self.prompt.is_empty() {
-            return invalid("`prompt` must not be empty".to_owned());
+        match (&self.prompt, self.messages.is_empty()) {
+            (Some(_), false) => {
+                return invalid("give either `prompt` or `messages`, not both".to_owned());
+            }
+            (None, true) => return invalid("`prompt` or `messages` is required".to_owned()),
+            (Some(prompt), true) if prompt.is_empty() => {
+                return invalid("`prompt` must not be empty".to_owned());
+            }
+            _ => {}
+        }
+        if let Some(first_turn) = self.messages.iter().position(|m| m.role != Role::System)
+            && self.messages[first_turn..].iter().any(|m| m.role == Role::System)
+        {
+            return invalid("`system` messages must come before every other message".to_owned());
+        }
+        if !self.messages.is_empty() && !self.messages.iter().any(|m| m.role == Role::User) {
+            return invalid("`messages` needs at least one `user` message".to_owned());
         }
         if self.max_tokens == Some(0) {
             return invalid("`max_tokens` must be at least 1".to_owned());
@@ -124,6 +196,73 @@ impl UnifiedRequest {
             return invalid("`stop` sequences must not be empty strings".to_owned());
         }
         Ok(())
+    }
+
+    /// The request's conversation; see [`Conversation`].
+    pub fn conversation(&self) -> Conversation<'_> {
+        if let Some(prompt) = &self.prompt {
+            return Conversation { system: None, turns: vec![(Role::User, prompt.as_str())] };
+        }
+        let system: Vec<&str> = self
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        Conversation {
+            system: (!system.is_empty()).then(|| system.join("\n\n")),
+            turns: self
+                .messages
+                .iter()
+                .filter(|m| m.role != Role::System)
+                .map(|m| (m.role, m.content.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The parameters this request sets, to check against what a family honours.
+    pub fn params_set(&self) -> Vec<Param> {
+        let mut params = Vec::new();
+        if self.max_tokens.is_some() {
+            params.push(Param::MaxTokens);
+        }
+        if self.temperature.is_some() {
+            params.push(Param::Temperature);
+        }
+        if self.top_p.is_some() {
+            params.push(Param::TopP);
+        }
+        if self.top_k.is_some() {
+            params.push(Param::TopK);
+        }
+        if !self.stop.is_empty() {
+            params.push(Param::Stop);
+        }
+        if self.seed.is_some() {
+            params.push(Param::Seed);
+        }
+        params
+    }
+}
+
+impl Param {
+    /// The field's name in the gateway's requests.
+    pub fn field_name(self) -> &'static str {
+        match self {
+            Param::MaxTokens => "max_tokens",
+            Param::Temperature => "temperature",
+            Param::TopP => "top_p",
+            Param::TopK => "top_k",
+            Param::Stop => "stop",
+            Param::Seed => "seed",
+            Param::Dimensions => "dimensions",
+            Param::Normalize => "normalize",
+            Param::InputType => "input_type",
+            Param::NegativePrompt => "negative_prompt",
+            Param::ImageCount => "n",
+            Param::ImageSize => "width/height",
+            Param::CfgScale => "cfg_scale",
+        }
     }
 }
 

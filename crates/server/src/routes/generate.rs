@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::{Deserialize, Deserializer, Serialize};
-use translator::{Family, StopReason, StreamAccumulator, UnifiedRequest, Usage};
+use translator::{Kind, Message, StopReason, TextStreamDecoder, UnifiedRequest, Usage};
 
 use crate::app::AppState;
 use crate::config::ModelRoute;
@@ -27,12 +27,19 @@ use crate::upstream::ChunkStream;
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
     pub model: String,
-    pub prompt: String,
+    /// A plain prompt; exactly one of `prompt` and `messages`.
+    pub prompt: Option<String>,
+    /// A conversation: roles `system`, `user`, `assistant`, text content.
+    pub messages: Option<Vec<Message>>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
     #[serde(default, deserialize_with = "de_stop")]
     pub stop: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    /// Model-specific body fields, merged into the InvokeModel body.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub stream: Option<bool>,
 }
 
@@ -63,17 +70,19 @@ pub async fn generate(
     headers: HeaderMap,
     AppJson(request): AppJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
-    let route = state.route(&request.model)?;
+    let route = state.route_of_kind(&request.model, Kind::Text)?;
+    let translator::FamilyRef::Text(family) = route.family else {
+        return Err(ApiError::Internal("a text route without a text family".to_owned()));
+    };
     let wants_sse = request.stream.unwrap_or_else(|| accepts_event_stream(&headers));
-    let unified = unified_request(&request, route, wants_sse);
-    unified.validate()?;
-    let body = route.family.encode_request(&unified)?;
+    let unified = unified_request(request, route, wants_sse);
+    let body = translator::encode_text_request(family, &unified)?;
     let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());
 
     if !wants_sse {
-        let output = state.upstream.invoke(&route.model_id, body).await?;
-        let answer = route.family.decode_response(&output.body)?;
+        let output = state.upstream.invoke(&route.model_id, body, "application/json").await?;
+        let answer = translator::decode_text_response(family, &unified, &output.body)?;
         let usage = answer.usage.or(output.header_usage);
         let response = GenerateResponse {
             id,
@@ -89,8 +98,7 @@ pub async fn generate(
     let chunks = state.upstream.invoke_stream(&route.model_id, body).await?;
     let events = sse_events(StreamState {
         chunks,
-        family: route.family,
-        accumulator: StreamAccumulator::default(),
+        decoder: TextStreamDecoder::new(family, &unified),
         id,
         alias: route.alias.clone(),
     });
@@ -101,14 +109,18 @@ pub async fn generate(
 }
 
 /// The caller's request with the alias defaults filled in.
-fn unified_request(request: &GenerateRequest, route: &ModelRoute, stream: bool) -> UnifiedRequest {
+fn unified_request(request: GenerateRequest, route: &ModelRoute, stream: bool) -> UnifiedRequest {
     let defaults = &route.defaults;
     UnifiedRequest {
-        prompt: request.prompt.clone(),
+        prompt: request.prompt,
+        messages: request.messages.unwrap_or_default(),
         max_tokens: request.max_tokens.or(defaults.max_tokens),
         temperature: request.temperature.or(defaults.temperature),
         top_p: request.top_p.or(defaults.top_p),
-        stop: request.stop.clone().or_else(|| defaults.stop.clone()).unwrap_or_default(),
+        top_k: request.top_k.or(defaults.top_k),
+        stop: request.stop.or_else(|| defaults.stop.clone()).unwrap_or_default(),
+        seed: request.seed,
+        extra: request.extra.unwrap_or_default(),
         stream,
     }
 }
@@ -123,52 +135,84 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 
 struct StreamState {
     chunks: ChunkStream,
-    family: &'static dyn Family,
-    accumulator: StreamAccumulator,
+    decoder: TextStreamDecoder,
     id: String,
     alias: String,
 }
 
+/// What the SSE stream does next.
+enum Step {
+    Read(StreamState),
+    /// The answer is complete: `done` (after any held-back text) comes next.
+    Finish(StreamState),
+    /// One last event to send.
+    Emit(Event),
+    End,
+}
+
 /// Turns Bedrock chunks into SSE events as they arrive: nothing is buffered beyond
-/// one chunk. The stream always ends with `done` or `error`.
+/// one chunk (and, for families whose stop sequences the gateway emulates, the few
+/// characters that may begin one). The stream always ends with `done` or `error`.
 fn sse_events(state: StreamState) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(Some(state), |state| async move {
-        let mut state = state?;
+    futures_util::stream::unfold(Step::Read(state), |step| async move {
+        let mut state = match step {
+            Step::Read(state) => state,
+            Step::Finish(state) => return Some(finish(state)),
+            Step::Emit(event) => return Some((Ok(event), Step::End)),
+            Step::End => return None,
+        };
         loop {
             let chunk = match state.chunks.next_chunk().await {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(error)) => {
-                    return Some((Ok(error_event(ApiError::Upstream(error))), None));
+                    return Some((Ok(error_event(ApiError::Upstream(error))), Step::End));
                 }
-                None => {
-                    let event = match state.accumulator.finish() {
-                        Ok((stop_reason, usage)) => {
-                            let done = GenerateResponse {
-                                id: state.id,
-                                model: state.alias,
-                                text: None,
-                                stop_reason,
-                                usage: usage.into(),
-                            };
-                            json_event("done", &done)
-                        }
-                        Err(error) => error_event(error.into()),
-                    };
-                    return Some((Ok(event), None));
-                }
+                None => return Some(finish(state)),
             };
-            match state.family.decode_stream_event(&chunk) {
-                Ok(event) => {
-                    state.accumulator.push(&event);
-                    if !event.text.is_empty() {
-                        let delta = json_event("delta", &Delta { text: &event.text });
-                        return Some((Ok(delta), Some(state)));
+            match state.decoder.push(&chunk) {
+                // An emulated stop sequence ended the answer: stop reading Bedrock.
+                Ok(decoded) if decoded.finished => {
+                    if decoded.text.is_empty() {
+                        return Some(finish(state));
                     }
+                    return Some((Ok(delta_event(&decoded.text)), Step::Finish(state)));
                 }
-                Err(error) => return Some((Ok(error_event(error.into())), None)),
+                Ok(decoded) if !decoded.text.is_empty() => {
+                    return Some((Ok(delta_event(&decoded.text)), Step::Read(state)));
+                }
+                Ok(_) => {}
+                Err(error) => return Some((Ok(error_event(error.into())), Step::End)),
             }
         }
     })
+}
+
+/// The end of a complete stream: text still held back (a possible start of an
+/// emulated stop sequence that never completed), then `done`.
+fn finish(state: StreamState) -> (Result<Event, Infallible>, Step) {
+    let finished = match state.decoder.finish() {
+        Ok(finished) => finished,
+        Err(error) => return (Ok(error_event(error.into())), Step::End),
+    };
+    let done = json_event(
+        "done",
+        &GenerateResponse {
+            id: state.id,
+            model: state.alias,
+            text: None,
+            stop_reason: finished.stop_reason,
+            usage: finished.usage.into(),
+        },
+    );
+    if finished.text.is_empty() {
+        (Ok(done), Step::End)
+    } else {
+        (Ok(delta_event(&finished.text)), Step::Emit(done))
+    }
+}
+
+fn delta_event(text: &str) -> Event {
+    json_event("delta", &Delta { text })
 }
 
 /// The final event of a failed stream: the status is already sent, so the error

@@ -1,7 +1,9 @@
 //! One file per endpoint group, plus the JSON extractor and fallbacks they share.
 
+pub mod embed;
 pub mod generate;
 pub mod health;
+pub mod images;
 pub mod models;
 
 use axum::extract::{FromRequest, Request};

@@ -22,6 +22,8 @@ struct ModelEntry {
     /// The Bedrock model id the alias routes to.
     model_id: String,
     family: &'static str,
+    /// `text`, `embedding` or `image`: which endpoint takes the alias.
+    kind: &'static str,
 }
 
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
@@ -35,6 +37,7 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
             owned_by: "bedrock",
             model_id: route.model_id.clone(),
             family: route.family.id(),
+            kind: route.kind().as_str(),
         })
         .collect();
     Json(ModelList { object: "list", data })

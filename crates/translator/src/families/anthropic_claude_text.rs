@@ -19,8 +19,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{Family, check_range, invocation_metrics_usage, parse_body, to_body};
-use crate::unified::{StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
+use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
+use crate::unified::{Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Anthropic Claude Text Completions family.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +64,7 @@ struct ClaudeTextCompletion {
     stop: Option<String>,
 }
 
-impl Family for AnthropicClaudeText {
+impl TextFamily for AnthropicClaudeText {
     fn id(&self) -> &'static str {
         ID
     }
@@ -72,6 +72,14 @@ impl Family for AnthropicClaudeText {
     fn matches(&self, base_model_id: &str) -> bool {
         base_model_id.starts_with("anthropic.claude-v2")
             || base_model_id.starts_with("anthropic.claude-instant-")
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
+    }
+
+    fn mapped_paths(&self) -> &'static [&'static str] {
+        &["prompt", "max_tokens_to_sample", "temperature", "top_p", "stop_sequences"]
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
@@ -83,7 +91,6 @@ impl Family for AnthropicClaudeText {
                  got {max_tokens}"
             )));
         }
-        req.validate()?;
         to_body(ID, &convert_request(req))
     }
 
@@ -119,12 +126,46 @@ impl Family for AnthropicClaudeText {
 
 fn convert_request(req: &UnifiedRequest) -> ClaudeTextRequest<'_> {
     ClaudeTextRequest {
-        prompt: format!("{HUMAN_TURN} {}\n\nAssistant:", req.prompt),
+        prompt: render_prompt(req),
         max_tokens_to_sample: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         temperature: req.temperature,
         top_p: req.top_p,
         stop_sequences: &req.stop,
     }
+}
+
+/// The Human/Assistant transcript Bedrock requires: it starts with a Human turn (the
+/// system prompt opens it) and ends with `\n\nAssistant:` for the model to continue.
+/// A final assistant message is continued rather than closed.
+fn render_prompt(req: &UnifiedRequest) -> String {
+    let conversation = req.conversation();
+    let mut prompt = String::new();
+    let mut system = conversation.system.as_deref();
+    if conversation.turns.first().is_some_and(|(role, _)| *role == Role::Assistant) {
+        prompt.push_str(HUMAN_TURN);
+        if let Some(system) = system.take() {
+            prompt.push(' ');
+            prompt.push_str(system);
+        }
+    }
+    for (role, content) in &conversation.turns {
+        match role {
+            Role::Assistant => prompt.push_str("\n\nAssistant: "),
+            Role::User | Role::System => {
+                prompt.push_str(HUMAN_TURN);
+                prompt.push(' ');
+                if let Some(system) = system.take() {
+                    prompt.push_str(system);
+                    prompt.push_str("\n\n");
+                }
+            }
+        }
+        prompt.push_str(content);
+    }
+    if conversation.turns.last().is_none_or(|(role, _)| *role != Role::Assistant) {
+        prompt.push_str("\n\nAssistant:");
+    }
+    prompt
 }
 
 /// `None` while the model is still going (`stop_reason` null, as on mid-stream chunks).
@@ -144,12 +185,12 @@ mod tests {
     use serde_json::json;
 
     use crate::error::TranslateError;
-    use crate::families::Family;
+    use crate::families::TextFamily;
     use crate::families::anthropic_claude_text::{AnthropicClaudeText, DEFAULT_MAX_TOKENS};
     use crate::unified::{StopReason, UnifiedRequest};
 
     fn request(max_tokens: Option<u32>) -> UnifiedRequest {
-        UnifiedRequest { prompt: "hi".to_owned(), max_tokens, ..UnifiedRequest::default() }
+        UnifiedRequest { prompt: Some("hi".to_owned()), max_tokens, ..UnifiedRequest::default() }
     }
 
     #[test]
@@ -176,7 +217,7 @@ mod tests {
 
     #[test]
     fn zero_max_tokens_is_invalid() {
-        let err = AnthropicClaudeText.encode_request(&request(Some(0))).unwrap_err();
+        let err = crate::encode_text_request(&AnthropicClaudeText, &request(Some(0))).unwrap_err();
         assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
     }
 

@@ -1,12 +1,13 @@
-//! The `Family` trait and the registry of every model family the gateway speaks.
+//! The family traits, one per kind of model (text, embedding, image), and the
+//! registry of every model family the gateway speaks.
 //!
-//! | id | Bedrock base model ids | unified fields honoured |
+//! | id | kind | Bedrock base model ids |
 //! |---|---|---|
-//! | `titan_text` | `amazon.titan-text-*` | prompt, max_tokens, temperature, top_p, stop |
-//! | `anthropic_claude_text` | `anthropic.claude-v2*`, `anthropic.claude-instant-*` | prompt, max_tokens, temperature, top_p, stop |
+//! | `titan_text` | text | `amazon.titan-text-*` |
+//! | `anthropic_claude_text` | text | `anthropic.claude-v2*`, `anthropic.claude-instant-*` |
 //!
-//! Claude 3 and later (`anthropic.claude-3*`, `anthropic.claude-*-4*`) speak the Messages
-//! API and match no family yet. Each family's file documents its ranges and defaults.
+//! What each family honours is its `params()`; README.md has the full table. Each
+//! family's file documents its ranges, defaults and templates.
 //!
 //! Adding a family is one new file here, one `mod` line and one entry in [`FAMILIES`],
 //! and one fixture folder under `tests/fixtures/<id>/`.
@@ -15,22 +16,37 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
+use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
-use crate::unified::{StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
+use crate::image::{ImageRequest, Images};
+use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 mod anthropic_claude_text;
 mod titan_text;
 
-/// One model family: how to build its InvokeModel body and read its answers.
+/// A text-generation family: how to build its InvokeModel body and read its answers.
 ///
-/// Implementations are unit structs, pure and synchronous.
-pub trait Family: Send + Sync {
+/// Implementations are unit structs, pure and synchronous. Callers go through
+/// [`crate::encode_text_request`], [`crate::decode_text_response`] and
+/// [`crate::TextStreamDecoder`], which check `params()`, validate, merge `extra` and
+/// emulate stop sequences before and after the family's own methods.
+pub trait TextFamily: Send + Sync {
     /// The snake_case id: the file name, the `family` value in config and the metric label.
     fn id(&self) -> &'static str;
     /// Whether a *base* model id (no ARN, no geography prefix; see [`base_model_id`])
     /// is of this family.
     fn matches(&self, base_model_id: &str) -> bool;
-    /// The InvokeModel body for this request.
+    /// The optional unified parameters the family honours; a request setting any other
+    /// is refused with [`TranslateError::Unsupported`].
+    fn params(&self) -> &'static [Param];
+    /// Whether `stop` goes to the model or the gateway cuts the text itself.
+    fn stop_mode(&self) -> StopMode {
+        StopMode::Native
+    }
+    /// The body keys unified fields map to, as dot paths (`textGenerationConfig.topP`);
+    /// `extra` may not set them.
+    fn mapped_paths(&self) -> &'static [&'static str];
+    /// The InvokeModel body for a request already validated.
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError>;
     /// The answer in an InvokeModel response body.
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError>;
@@ -38,20 +54,133 @@ pub trait Family: Send + Sync {
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError>;
 }
 
+/// How a family honours stop sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// The body carries them and the model stops there.
+    Native,
+    /// The model has no such parameter: the gateway cuts the text at the first stop
+    /// sequence and reports `stop_sequence` (Llama).
+    Emulated,
+}
+
+/// An embedding family. Callers go through [`crate::encode_embed_requests`].
+pub trait EmbeddingFamily: Send + Sync {
+    fn id(&self) -> &'static str;
+    fn matches(&self, base_model_id: &str) -> bool;
+    fn params(&self) -> &'static [Param];
+    fn mapped_paths(&self) -> &'static [&'static str];
+    /// Texts one InvokeModel call takes (1 for Titan; Cohere batches up to 96).
+    fn max_batch(&self) -> usize;
+    /// The body embedding `texts` (at most `max_batch`), with the request's parameters.
+    fn encode_request(
+        &self,
+        texts: &[String],
+        req: &EmbedRequest,
+    ) -> Result<serde_json::Value, TranslateError>;
+    /// The vectors of one response, in input order.
+    fn decode_response(&self, body: &[u8]) -> Result<Embeddings, TranslateError>;
+}
+
+/// An image-generation family. Callers go through [`crate::encode_image_request`].
+pub trait ImageFamily: Send + Sync {
+    fn id(&self) -> &'static str;
+    fn matches(&self, base_model_id: &str) -> bool;
+    fn params(&self) -> &'static [Param];
+    fn mapped_paths(&self) -> &'static [&'static str];
+    fn encode_request(&self, req: &ImageRequest) -> Result<serde_json::Value, TranslateError>;
+    /// The images of a JSON response body, base64-encoded.
+    fn decode_response(&self, body: &[u8]) -> Result<Images, TranslateError>;
+    /// Whether the model answers `Accept: image/png` with the raw image bytes.
+    fn raw_png_accept(&self) -> bool {
+        false
+    }
+}
+
+/// What kind of model a family serves, and so which route takes its aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Text,
+    Embedding,
+    Image,
+}
+
+/// One registered family, of any kind.
+#[derive(Clone, Copy)]
+pub enum FamilyRef {
+    Text(&'static dyn TextFamily),
+    Embedding(&'static dyn EmbeddingFamily),
+    Image(&'static dyn ImageFamily),
+}
+
 /// Every family, in the order they are tried by [`family_for`].
-pub static FAMILIES: &[&dyn Family] =
-    &[&titan_text::TitanText, &anthropic_claude_text::AnthropicClaudeText];
+pub static FAMILIES: &[FamilyRef] = &[
+    FamilyRef::Text(&titan_text::TitanText),
+    FamilyRef::Text(&anthropic_claude_text::AnthropicClaudeText),
+];
+
+impl FamilyRef {
+    pub fn id(self) -> &'static str {
+        match self {
+            FamilyRef::Text(family) => family.id(),
+            FamilyRef::Embedding(family) => family.id(),
+            FamilyRef::Image(family) => family.id(),
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            FamilyRef::Text(_) => Kind::Text,
+            FamilyRef::Embedding(_) => Kind::Embedding,
+            FamilyRef::Image(_) => Kind::Image,
+        }
+    }
+
+    pub fn matches(self, base_model_id: &str) -> bool {
+        match self {
+            FamilyRef::Text(family) => family.matches(base_model_id),
+            FamilyRef::Embedding(family) => family.matches(base_model_id),
+            FamilyRef::Image(family) => family.matches(base_model_id),
+        }
+    }
+
+    /// The optional unified parameters the family honours.
+    pub fn params(self) -> &'static [Param] {
+        match self {
+            FamilyRef::Text(family) => family.params(),
+            FamilyRef::Embedding(family) => family.params(),
+            FamilyRef::Image(family) => family.params(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FamilyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}({})", self.kind(), self.id())
+    }
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Embedding => "embedding",
+            Kind::Image => "image",
+        }
+    }
+}
 
 /// The family of a Bedrock model id: a plain id, a cross-region inference profile id
 /// (`us.anthropic.claude-v2:1`) or an ARN that embeds one. `None` when no family
 /// claims it (provisioned or imported model ARNs need the family named in config).
-pub fn family_for(model_id: &str) -> Option<&'static dyn Family> {
+pub fn family_for(model_id: &str) -> Option<FamilyRef> {
     let base = base_model_id(model_id)?;
     FAMILIES.iter().copied().find(|family| family.matches(base))
 }
 
 /// The family with this id, for a `family = "..."` override in config.
-pub fn family_by_id(id: &str) -> Option<&'static dyn Family> {
+pub fn family_by_id(id: &str) -> Option<FamilyRef> {
     FAMILIES.iter().copied().find(|family| family.id() == id)
 }
 

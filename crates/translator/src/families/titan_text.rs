@@ -4,9 +4,10 @@
 //! `results[0].outputText` with its own token counts (wire reference §4.1).
 //!
 //! Decisions:
-//! - The prompt is sent as given. Titan's conversational form `User: {text}\nBot:`
-//!   is a convention, not a requirement, and the unified prompt is plain text; a
-//!   caller that wants the chat form writes it into the prompt.
+//! - A plain `prompt` is sent as given. `messages` are rendered in Titan's
+//!   conversational form: the system prompt on its own first paragraph, then
+//!   `User: {text}` and `Bot: {text}` lines, ending with `Bot:` for the model to
+//!   continue (a final assistant message is continued instead).
 //! - `textGenerationConfig` carries only the fields the request sets and is left out
 //!   when it would be empty, so Bedrock applies its own defaults.
 //! - `max_tokens` is not range-checked here: the limit depends on the model (4096
@@ -17,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::{
-    Family, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
 };
-use crate::unified::{StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
+use crate::unified::{Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Amazon Titan Text family.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,7 @@ const ID: &str = "titan_text";
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TitanRequest<'a> {
-    input_text: &'a str,
+    input_text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     text_generation_config: Option<TitanGenerationConfig<'a>>,
 }
@@ -82,7 +83,7 @@ struct TitanStreamChunk {
     completion_reason: Option<String>,
 }
 
-impl Family for TitanText {
+impl TextFamily for TitanText {
     fn id(&self) -> &'static str {
         ID
     }
@@ -91,10 +92,23 @@ impl Family for TitanText {
         base_model_id.starts_with("amazon.titan-text-")
     }
 
+    fn params(&self) -> &'static [Param] {
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
+    }
+
+    fn mapped_paths(&self) -> &'static [&'static str] {
+        &[
+            "inputText",
+            "textGenerationConfig.maxTokenCount",
+            "textGenerationConfig.temperature",
+            "textGenerationConfig.topP",
+            "textGenerationConfig.stopSequences",
+        ]
+    }
+
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        req.validate()?;
         to_body(ID, &convert_request(req))
     }
 
@@ -129,9 +143,35 @@ fn convert_request(req: &UnifiedRequest) -> TitanRequest<'_> {
     };
     let is_empty = config == TitanGenerationConfig::default();
     TitanRequest {
-        input_text: &req.prompt,
+        input_text: input_text(req),
         text_generation_config: if is_empty { None } else { Some(config) },
     }
+}
+
+/// The prompt as given, or the conversation in Titan's `User:`/`Bot:` form.
+fn input_text(req: &UnifiedRequest) -> String {
+    if let Some(prompt) = &req.prompt {
+        return prompt.clone();
+    }
+    let conversation = req.conversation();
+    let mut text = String::new();
+    if let Some(system) = &conversation.system {
+        text.push_str(system);
+        text.push_str("\n\n");
+    }
+    for (i, (role, content)) in conversation.turns.iter().enumerate() {
+        let speaker = if *role == Role::Assistant { "Bot" } else { "User" };
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(speaker);
+        text.push_str(": ");
+        text.push_str(content);
+    }
+    if conversation.turns.last().is_some_and(|(role, _)| *role != Role::Assistant) {
+        text.push_str("\nBot:");
+    }
+    text
 }
 
 fn convert_response(res: TitanResponse) -> Result<UnifiedResponse, TranslateError> {
@@ -167,7 +207,7 @@ mod tests {
     use serde_json::json;
 
     use crate::error::TranslateError;
-    use crate::families::Family;
+    use crate::families::TextFamily;
     use crate::families::titan_text::TitanText;
     use crate::unified::{StopReason, UnifiedRequest, Usage};
 
@@ -183,7 +223,7 @@ mod tests {
     fn temperature_bounds_are_inclusive() {
         for temperature in [0.0, 1.0] {
             let req = UnifiedRequest {
-                prompt: "hi".to_owned(),
+                prompt: Some("hi".to_owned()),
                 temperature: Some(temperature),
                 ..UnifiedRequest::default()
             };
@@ -195,7 +235,7 @@ mod tests {
     #[test]
     fn nan_temperature_is_invalid() {
         let req = UnifiedRequest {
-            prompt: "hi".to_owned(),
+            prompt: Some("hi".to_owned()),
             temperature: Some(f64::NAN),
             ..UnifiedRequest::default()
         };

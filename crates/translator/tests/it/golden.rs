@@ -23,7 +23,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use translator::{Family, StreamAccumulator, TranslateError, UnifiedRequest, family_by_id};
+use translator::{
+    EmbedRequest, FamilyRef, ImageRequest, StreamAccumulator, TextFamily, TranslateError,
+    UnifiedRequest, family_by_id,
+};
 
 const REQUEST: &str = ".request.json";
 const RESPONSE: &str = ".response.json";
@@ -76,13 +79,36 @@ fn golden_fixtures() {
 
 /// Runs one case and compares the result with its expected file, or writes that file
 /// when `update` is set.
-fn check(family: &dyn Family, case: &Case, update: bool) -> Result<(), String> {
+fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
     let input_path = case.path(case.input_suffix);
     let input = fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
-    let (expected_suffix, actual) = match case.input_suffix {
-        REQUEST => run_encode(family, &input),
-        RESPONSE => Ok(run_decode(family, &input)),
-        _ => run_stream(family, &input),
+    let (expected_suffix, actual) = match (family, case.input_suffix) {
+        (FamilyRef::Text(family), REQUEST) => run_encode(family, &input),
+        (FamilyRef::Text(family), RESPONSE) => Ok(run_decode(family, &input)),
+        (FamilyRef::Text(family), _) => run_stream(family, &input),
+        (FamilyRef::Embedding(family), REQUEST) => {
+            parse_input::<EmbedRequest>(&input).map(|req| {
+                match translator::encode_embed_requests(family, &req) {
+                    Ok(bodies) => (BODY, json!(bodies)),
+                    Err(error) => (ERROR, error_json(&error)),
+                }
+            })
+        }
+        (FamilyRef::Embedding(family), RESPONSE) => Ok(match family.decode_response(&input) {
+            Ok(answer) => (ANSWER, json!(answer)),
+            Err(error) => (ANSWER, json!({"error": error_json(&error)})),
+        }),
+        (FamilyRef::Image(family), REQUEST) => parse_input::<ImageRequest>(&input).map(|req| {
+            match translator::encode_image_request(family, &req) {
+                Ok(body) => (BODY, body),
+                Err(error) => (ERROR, error_json(&error)),
+            }
+        }),
+        (FamilyRef::Image(family), RESPONSE) => Ok(match family.decode_response(&input) {
+            Ok(answer) => (ANSWER, json!(answer)),
+            Err(error) => (ANSWER, json!({"error": error_json(&error)})),
+        }),
+        (_, _) => Err(format!("{} families do not stream", family.kind().as_str())),
     }
     .map_err(|e| format!("{}: {e}", input_path.display()))?;
     let expected_path = case.path(expected_suffix);
@@ -124,17 +150,22 @@ fn check(family: &dyn Family, case: &Case, update: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `Err` only when the fixture itself is broken (not a `UnifiedRequest`).
-fn run_encode(family: &dyn Family, input: &[u8]) -> Result<(&'static str, Value), String> {
-    let req: UnifiedRequest =
-        serde_json::from_slice(input).map_err(|e| format!("not a UnifiedRequest: {e}"))?;
-    Ok(match family.encode_request(&req) {
+/// A request fixture; `Err` only when the fixture itself is broken.
+fn parse_input<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(input)
+        .map_err(|e| format!("not a {}: {e}", std::any::type_name::<T>()))
+}
+
+/// Through the codec, as the server does: parameter check, validation, `extra`.
+fn run_encode(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Value), String> {
+    let req: UnifiedRequest = parse_input(input)?;
+    Ok(match translator::encode_text_request(family, &req) {
         Ok(body) => (BODY, body),
         Err(error) => (ERROR, error_json(&error)),
     })
 }
 
-fn run_decode(family: &dyn Family, input: &[u8]) -> (&'static str, Value) {
+fn run_decode(family: &dyn TextFamily, input: &[u8]) -> (&'static str, Value) {
     match family.decode_response(input) {
         Ok(answer) => (ANSWER, json!(answer)),
         Err(error) => (ANSWER, json!({"error": error_json(&error)})),
@@ -143,7 +174,7 @@ fn run_decode(family: &dyn Family, input: &[u8]) -> (&'static str, Value) {
 
 /// Feeds the chunks to the decoder and an accumulator, as the server does.
 /// `Err` only when the fixture itself is broken (not UTF-8).
-fn run_stream(family: &dyn Family, input: &[u8]) -> Result<(&'static str, Value), String> {
+fn run_stream(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Value), String> {
     let input = std::str::from_utf8(input).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut events = Vec::new();
     let mut text = String::new();

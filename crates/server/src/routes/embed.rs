@@ -1,0 +1,118 @@
+//! `POST /v1/embed`: texts in, vectors out, in input order. A batch larger than the
+//! model takes per call is split and the calls run concurrently.
+
+use axum::Json;
+use axum::extract::State;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Deserializer, Serialize};
+use translator::{EmbedRequest, FamilyRef, InputType, Kind};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::routes::AppJson;
+
+/// Most texts in one request.
+pub const MAX_INPUTS: usize = 2048;
+
+/// Most InvokeModel calls of one request in flight at once.
+const MAX_CONCURRENT_CALLS: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedBody {
+    pub model: String,
+    /// One text or a list of texts.
+    #[serde(deserialize_with = "de_input")]
+    pub input: Vec<String>,
+    pub dimensions: Option<u32>,
+    pub normalize: Option<bool>,
+    pub input_type: Option<InputType>,
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedResponse {
+    pub model: String,
+    pub data: Vec<EmbeddingEntry>,
+    pub usage: EmbedUsage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbeddingEntry {
+    pub index: usize,
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedUsage {
+    pub input_tokens: Option<u32>,
+}
+
+pub async fn embed(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<EmbedBody>,
+) -> Result<Json<EmbedResponse>, ApiError> {
+    let route = state.route_of_kind(&body.model, Kind::Embedding)?;
+    let FamilyRef::Embedding(family) = route.family else {
+        return Err(ApiError::Internal("an embedding route without an embedding family".into()));
+    };
+    if body.input.len() > MAX_INPUTS {
+        return Err(ApiError::BadRequest(format!(
+            "`input` has {} texts; at most {MAX_INPUTS} per request",
+            body.input.len()
+        )));
+    }
+    let request = EmbedRequest {
+        input: body.input,
+        dimensions: body.dimensions,
+        normalize: body.normalize,
+        input_type: body.input_type,
+        extra: body.extra.unwrap_or_default(),
+    };
+    let bodies = translator::encode_embed_requests(family, &request)?;
+    let batch_sizes = request.input.chunks(family.max_batch().max(1)).map(<[String]>::len);
+    // `buffered` keeps the answers in input order while up to N calls run at once.
+    let answers: Vec<translator::Embeddings> =
+        futures_util::stream::iter(bodies.into_iter().zip(batch_sizes))
+            .map(|(call_body, n_texts)| {
+                let upstream = &state.upstream;
+                let model_id = &route.model_id;
+                async move {
+                    let call_body = serde_json::to_vec(&call_body)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let output = upstream.invoke(model_id, call_body, "application/json").await?;
+                    let mut embeddings =
+                        translator::decode_embed_response(family, n_texts, &output.body)?;
+                    embeddings.input_tokens =
+                        embeddings.input_tokens.or(output.header_usage.input_tokens);
+                    Ok::<_, ApiError>(embeddings)
+                }
+            })
+            .buffered(MAX_CONCURRENT_CALLS)
+            .try_collect()
+            .await?;
+
+    let input_tokens = answers.iter().map(|a| a.input_tokens).sum::<Option<u32>>();
+    let data = answers
+        .into_iter()
+        .flat_map(|answer| answer.vectors)
+        .enumerate()
+        .map(|(index, embedding)| EmbeddingEntry { index, embedding })
+        .collect();
+    Ok(Json(EmbedResponse { model: route.alias.clone(), data, usage: EmbedUsage { input_tokens } }))
+}
+
+/// `input` may be one string or a list of strings.
+fn de_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match serde_json::Value::deserialize(deserializer).map(serde_json::from_value::<OneOrMany>) {
+        Ok(Ok(OneOrMany::One(one))) => Ok(vec![one]),
+        Ok(Ok(OneOrMany::Many(many))) => Ok(many),
+        _ => Err(serde::de::Error::custom("`input` must be a string or an array of strings")),
+    }
+}

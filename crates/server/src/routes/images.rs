@@ -1,0 +1,116 @@
+//! `POST /v1/images`: a prompt in, base64 images out; or, with `Accept: image/png`,
+//! the bytes of one PNG.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use translator::{FamilyRef, ImageRequest, Kind};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::routes::AppJson;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesBody {
+    pub model: String,
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub n: Option<u32>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub seed: Option<u64>,
+    pub cfg_scale: Option<f64>,
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImagesResponse {
+    pub model: String,
+    pub images: Vec<ImageEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageEntry {
+    pub index: usize,
+    /// The image, base64-encoded (standard alphabet, padded).
+    pub b64: String,
+}
+
+pub async fn images(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<ImagesBody>,
+) -> Result<Response, ApiError> {
+    let route = state.route_of_kind(&body.model, Kind::Image)?;
+    let FamilyRef::Image(family) = route.family else {
+        return Err(ApiError::Internal("an image route without an image family".into()));
+    };
+    let wants_png = accepts_png(&headers);
+    if wants_png && body.n.is_some_and(|n| n > 1) {
+        return Err(ApiError::BadRequest(
+            "`Accept: image/png` returns one image; ask for `n` = 1, or accept JSON".to_owned(),
+        ));
+    }
+    let request = ImageRequest {
+        prompt: body.prompt,
+        negative_prompt: body.negative_prompt,
+        n: body.n,
+        width: body.width,
+        height: body.height,
+        seed: body.seed,
+        cfg_scale: body.cfg_scale,
+        extra: body.extra.unwrap_or_default(),
+    };
+    let call_body = translator::encode_image_request(family, &request)?;
+    let call_body =
+        serde_json::to_vec(&call_body).map_err(|e| ApiError::Internal(e.to_string()))?;
+
+    // Models that can answer with the raw image are asked for it: no base64 round trip.
+    if wants_png && family.raw_png_accept() {
+        let output = state.upstream.invoke(&route.model_id, call_body, "image/png").await?;
+        if !output.content_type.starts_with("image/") {
+            return Err(ApiError::MalformedUpstream(format!(
+                "asked for image/png, Bedrock answered {:?}",
+                output.content_type
+            )));
+        }
+        return Ok(png_response(output.body.to_vec()));
+    }
+
+    let output = state.upstream.invoke(&route.model_id, call_body, "application/json").await?;
+    let answer = translator::decode_image_response(family, &output.body)?;
+    if wants_png {
+        let first = answer.images.first().map(String::as_str).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
+            ApiError::MalformedUpstream(format!("the image is not valid base64: {e}"))
+        })?;
+        return Ok(png_response(bytes));
+    }
+    let images = answer
+        .images
+        .into_iter()
+        .enumerate()
+        .map(|(index, b64)| ImageEntry { index, b64 })
+        .collect();
+    Ok(Json(ImagesResponse { model: route.alias.clone(), images }).into_response())
+}
+
+fn png_response(bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    response
+}
+
+/// Whether the caller asked for the image itself rather than JSON.
+fn accepts_png(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| item.trim().starts_with("image/png"))
+}

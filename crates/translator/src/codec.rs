@@ -1,0 +1,343 @@
+//! What every family shares around its own encode and decode: the check that a request
+//! only sets parameters the family honours, validation, the merge of `extra` into the
+//! body, emulated stop sequences, and the stateful stream decoder.
+
+use serde_json::{Map, Value};
+
+use crate::embed::{EmbedRequest, Embeddings};
+use crate::error::TranslateError;
+use crate::families::{EmbeddingFamily, ImageFamily, StopMode, TextFamily};
+use crate::image::{ImageRequest, Images};
+use crate::unified::{Param, StopReason, StreamAccumulator, UnifiedRequest, UnifiedResponse, Usage};
+
+/// The InvokeModel body of a text request: parameters checked against the family,
+/// the request validated, the family's body built and `extra` merged in.
+pub fn encode_text_request(
+    family: &dyn TextFamily,
+    req: &UnifiedRequest,
+) -> Result<Value, TranslateError> {
+    check_params(family.id(), family.params(), &req.params_set())?;
+    req.validate()?;
+    let mut body = family.encode_request(req)?;
+    merge_extra(family.id(), &mut body, &req.extra, family.mapped_paths())?;
+    Ok(body)
+}
+
+/// The answer of an InvokeModel response, cut at the first stop sequence where the
+/// family's stops are emulated.
+pub fn decode_text_response(
+    family: &dyn TextFamily,
+    req: &UnifiedRequest,
+    body: &[u8],
+) -> Result<UnifiedResponse, TranslateError> {
+    let mut answer = family.decode_response(body)?;
+    if family.stop_mode() == StopMode::Emulated
+        && let Some(at) = find_stop(&answer.text, &req.stop)
+    {
+        answer.text.truncate(at);
+        answer.stop_reason = StopReason::StopSequence;
+    }
+    Ok(answer)
+}
+
+/// The bodies for an embedding request: the texts split into batches the family takes,
+/// in order. The answers of the calls, decoded with [`decode_embed_response`] and
+/// concatenated in the same order, are the vectors of `req.input`.
+pub fn encode_embed_requests(
+    family: &dyn EmbeddingFamily,
+    req: &EmbedRequest,
+) -> Result<Vec<Value>, TranslateError> {
+    check_params(family.id(), family.params(), &req.params_set())?;
+    req.validate()?;
+    req.input
+        .chunks(family.max_batch().max(1))
+        .map(|texts| {
+            let mut body = family.encode_request(texts, req)?;
+            merge_extra(family.id(), &mut body, &req.extra, family.mapped_paths())?;
+            Ok(body)
+        })
+        .collect()
+}
+
+/// The vectors of one embedding call, checked to be one per text sent.
+pub fn decode_embed_response(
+    family: &dyn EmbeddingFamily,
+    n_texts: usize,
+    body: &[u8],
+) -> Result<Embeddings, TranslateError> {
+    let embeddings = family.decode_response(body)?;
+    if embeddings.vectors.len() != n_texts {
+        return Err(TranslateError::MalformedResponse {
+            family: family.id(),
+            detail: format!(
+                "{} embeddings for {n_texts} input texts",
+                embeddings.vectors.len()
+            ),
+        });
+    }
+    Ok(embeddings)
+}
+
+/// The InvokeModel body of an image request.
+pub fn encode_image_request(
+    family: &dyn ImageFamily,
+    req: &ImageRequest,
+) -> Result<Value, TranslateError> {
+    check_params(family.id(), family.params(), &req.params_set())?;
+    req.validate()?;
+    let mut body = family.encode_request(req)?;
+    merge_extra(family.id(), &mut body, &req.extra, family.mapped_paths())?;
+    Ok(body)
+}
+
+/// The images of an InvokeModel response, at least one.
+pub fn decode_image_response(family: &dyn ImageFamily, body: &[u8]) -> Result<Images, TranslateError> {
+    let images = family.decode_response(body)?;
+    if images.images.is_empty() {
+        return Err(TranslateError::MalformedResponse {
+            family: family.id(),
+            detail: "the response has no image".to_owned(),
+        });
+    }
+    Ok(images)
+}
+
+/// Decodes a text stream chunk by chunk: text deltas as they come (held back only as
+/// far as an emulated stop sequence could still be forming), then the stop reason and
+/// usage at the end.
+pub struct TextStreamDecoder {
+    family: &'static dyn TextFamily,
+    accumulator: StreamAccumulator,
+    /// Set where the family's stops are emulated.
+    stop_cutter: Option<StopCutter>,
+    stopped_by_cutter: bool,
+}
+
+/// What one chunk gives the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// Text to forward now; may be empty.
+    pub text: String,
+    /// The answer is complete: an emulated stop sequence was found. The rest of the
+    /// upstream stream should not be read.
+    pub finished: bool,
+}
+
+/// The end of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Text still held back, to forward before the final event.
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub usage: Usage,
+}
+
+impl TextStreamDecoder {
+    pub fn new(family: &'static dyn TextFamily, req: &UnifiedRequest) -> TextStreamDecoder {
+        let stop_cutter = (family.stop_mode() == StopMode::Emulated && !req.stop.is_empty())
+            .then(|| StopCutter::new(req.stop.clone()));
+        TextStreamDecoder {
+            family,
+            accumulator: StreamAccumulator::default(),
+            stop_cutter,
+            stopped_by_cutter: false,
+        }
+    }
+
+    /// Decodes one chunk (the base64-decoded `bytes` of a `chunk` frame).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Decoded, TranslateError> {
+        if self.stopped_by_cutter {
+            return Ok(Decoded { text: String::new(), finished: true });
+        }
+        let event = self.family.decode_stream_event(chunk)?;
+        self.accumulator.push(&event);
+        let Some(cutter) = &mut self.stop_cutter else {
+            return Ok(Decoded { text: event.text, finished: false });
+        };
+        let (text, found) = cutter.push(&event.text);
+        self.stopped_by_cutter = found;
+        Ok(Decoded { text, finished: found })
+    }
+
+    /// Ends the stream: complete only if the model (or an emulated stop) said why it stopped.
+    pub fn finish(self) -> Result<Finished, TranslateError> {
+        let usage = self.accumulator.usage();
+        if self.stopped_by_cutter {
+            return Ok(Finished { text: String::new(), stop_reason: StopReason::StopSequence, usage });
+        }
+        let (stop_reason, usage) = self.accumulator.finish()?;
+        let text = self.stop_cutter.map(StopCutter::flush).unwrap_or_default();
+        Ok(Finished { text, stop_reason, usage })
+    }
+}
+
+/// Cuts streamed text at the first stop sequence, holding back the shortest tail that
+/// could still be the start of one.
+#[derive(Debug, Clone)]
+struct StopCutter {
+    stops: Vec<String>,
+    pending: String,
+}
+
+impl StopCutter {
+    fn new(stops: Vec<String>) -> StopCutter {
+        StopCutter { stops, pending: String::new() }
+    }
+
+    /// Returns the text safe to forward, and whether a stop sequence was found (the
+    /// text then ends just before it).
+    fn push(&mut self, text: &str) -> (String, bool) {
+        self.pending.push_str(text);
+        if let Some(at) = find_stop(&self.pending, &self.stops) {
+            let out = self.pending[..at].to_owned();
+            self.pending.clear();
+            return (out, true);
+        }
+        // Keep the longest suffix that is a proper prefix of some stop sequence.
+        let keep = self
+            .pending
+            .char_indices()
+            .map(|(i, _)| i)
+            .find(|&i| {
+                let tail = &self.pending[i..];
+                self.stops.iter().any(|stop| stop.starts_with(tail))
+            })
+            .unwrap_or(self.pending.len());
+        let out = self.pending[..keep].to_owned();
+        self.pending.drain(..keep);
+        (out, false)
+    }
+
+    fn flush(self) -> String {
+        self.pending
+    }
+}
+
+/// The byte offset of the earliest occurrence of any stop sequence.
+fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops.iter().filter_map(|stop| text.find(stop.as_str())).min()
+}
+
+/// Refuses a request that sets a parameter the family does not honour (422).
+fn check_params(
+    family: &'static str,
+    supported: &[Param],
+    set: &[Param],
+) -> Result<(), TranslateError> {
+    match set.iter().find(|param| !supported.contains(param)) {
+        Some(param) => Err(TranslateError::Unsupported {
+            family,
+            feature: format!("`{}`", param.field_name()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Merges `extra` into `body`, objects recursively. A key that a unified field maps
+/// to (one of `mapped_paths`), or that the body already has, is refused: the unified
+/// field is the one way to set it.
+pub(crate) fn merge_extra(
+    family: &'static str,
+    body: &mut Value,
+    extra: &Map<String, Value>,
+    mapped_paths: &[&str],
+) -> Result<(), TranslateError> {
+    let Value::Object(body) = body else {
+        return Err(TranslateError::InvalidRequest(format!(
+            "`extra` cannot be merged into the {family} body"
+        )));
+    };
+    merge_object(family, body, extra, "", mapped_paths)
+}
+
+fn merge_object(
+    family: &'static str,
+    body: &mut Map<String, Value>,
+    extra: &Map<String, Value>,
+    prefix: &str,
+    mapped_paths: &[&str],
+) -> Result<(), TranslateError> {
+    for (key, value) in extra {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let collides = |path: &str| {
+            TranslateError::InvalidRequest(format!(
+                "`extra.{path}` collides with a field the gateway sets for the {family} family; \
+                 use the unified field instead"
+            ))
+        };
+        if mapped_paths.contains(&path.as_str()) {
+            return Err(collides(&path));
+        }
+        match (body.get_mut(key), value) {
+            (Some(Value::Object(inner)), Value::Object(extra_inner)) => {
+                merge_object(family, inner, extra_inner, &path, mapped_paths)?;
+            }
+            (Some(_), _) => return Err(collides(&path)),
+            // A new object may still hold mapped keys deeper down: merge it key by key.
+            (None, Value::Object(extra_inner)) => {
+                let mut inner = Map::new();
+                merge_object(family, &mut inner, extra_inner, &path, mapped_paths)?;
+                body.insert(key.clone(), Value::Object(inner));
+            }
+            (None, _) => {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stop_cutter_holds_back_only_a_possible_prefix() {
+        let mut cutter = StopCutter::new(vec!["STOP".to_owned()]);
+        assert_eq!(cutter.push("hello S"), ("hello ".to_owned(), false));
+        assert_eq!(cutter.push("T"), (String::new(), false));
+        assert_eq!(cutter.push("ay"), ("STay".to_owned(), false));
+        assert_eq!(cutter.push(" now ST"), (" now ".to_owned(), false));
+        assert_eq!(cutter.push("OP and more"), (String::new(), true));
+    }
+
+    #[test]
+    fn stop_cutter_finds_the_earliest_of_several() {
+        let mut cutter = StopCutter::new(vec!["zz".to_owned(), "b".to_owned()]);
+        assert_eq!(cutter.push("a b zz"), ("a ".to_owned(), true));
+        let cutter = StopCutter::new(vec!["é!".to_owned()]);
+        let mut cutter = cutter;
+        assert_eq!(cutter.push("café"), ("caf".to_owned(), false));
+        assert_eq!(cutter.flush(), "é");
+    }
+
+    #[test]
+    fn extra_merges_recursively_and_refuses_mapped_keys() {
+        let mut body = json!({"inputText": "hi", "textGenerationConfig": {"topP": 0.5}});
+        let extra = json!({"textGenerationConfig": {"custom": 1}, "new": true});
+        merge_extra("f", &mut body, extra.as_object().unwrap(), &["textGenerationConfig.topP"])
+            .unwrap();
+        assert_eq!(
+            body,
+            json!({"inputText": "hi", "textGenerationConfig": {"topP": 0.5, "custom": 1}, "new": true})
+        );
+        for extra in [json!({"inputText": "x"}), json!({"textGenerationConfig": {"topP": 1}})] {
+            let mut body = json!({"inputText": "hi", "textGenerationConfig": {"topP": 0.5}});
+            let err = merge_extra("f", &mut body, extra.as_object().unwrap(), &[]).unwrap_err();
+            assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+        }
+        // A mapped key refused even when this request did not set it.
+        let mut body = json!({"inputText": "hi"});
+        let extra = json!({"textGenerationConfig": {"temperature": 1}});
+        let err = merge_extra(
+            "f",
+            &mut body,
+            extra.as_object().unwrap(),
+            &["textGenerationConfig.temperature"],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("extra.textGenerationConfig.temperature"), "{err}");
+    }
+}

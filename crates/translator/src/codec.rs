@@ -8,7 +8,9 @@ use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
 use crate::families::{EmbeddingFamily, ImageFamily, StopMode, TextFamily};
 use crate::image::{ImageRequest, Images};
-use crate::unified::{Param, StopReason, StreamAccumulator, UnifiedRequest, UnifiedResponse, Usage};
+use crate::unified::{
+    Param, StopReason, StreamAccumulator, UnifiedRequest, UnifiedResponse, Usage,
+};
 
 /// The InvokeModel body of a text request: parameters checked against the family,
 /// the request validated, the family's body built and `extra` merged in.
@@ -69,10 +71,7 @@ pub fn decode_embed_response(
     if embeddings.vectors.len() != n_texts {
         return Err(TranslateError::MalformedResponse {
             family: family.id(),
-            detail: format!(
-                "{} embeddings for {n_texts} input texts",
-                embeddings.vectors.len()
-            ),
+            detail: format!("{} embeddings for {n_texts} input texts", embeddings.vectors.len()),
         });
     }
     Ok(embeddings)
@@ -91,7 +90,10 @@ pub fn encode_image_request(
 }
 
 /// The images of an InvokeModel response, at least one.
-pub fn decode_image_response(family: &dyn ImageFamily, body: &[u8]) -> Result<Images, TranslateError> {
+pub fn decode_image_response(
+    family: &dyn ImageFamily,
+    body: &[u8],
+) -> Result<Images, TranslateError> {
     let images = family.decode_response(body)?;
     if images.images.is_empty() {
         return Err(TranslateError::MalformedResponse {
@@ -163,7 +165,11 @@ impl TextStreamDecoder {
     pub fn finish(self) -> Result<Finished, TranslateError> {
         let usage = self.accumulator.usage();
         if self.stopped_by_cutter {
-            return Ok(Finished { text: String::new(), stop_reason: StopReason::StopSequence, usage });
+            return Ok(Finished {
+                text: String::new(),
+                stop_reason: StopReason::StopSequence,
+                usage,
+            });
         }
         let (stop_reason, usage) = self.accumulator.finish()?;
         let text = self.stop_cutter.map(StopCutter::flush).unwrap_or_default();

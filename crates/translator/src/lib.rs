@@ -22,11 +22,11 @@ pub use crate::codec::{
 pub use crate::embed::{EmbedRequest, Embeddings, InputType};
 pub use crate::error::TranslateError;
 pub use crate::families::{
-    EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, TextFamily,
-    base_model_id, family_by_id, family_for,
+    EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, TextFamily, base_model_id,
+    family_by_id, family_for,
 };
 pub use crate::image::{ImageRequest, Images};
 pub use crate::unified::{
-    Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent,
-    UnifiedRequest, UnifiedResponse, Usage,
+    Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent, UnifiedRequest,
+    UnifiedResponse, Usage,
 };

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
-use crate::unified::{Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
+use crate::unified::{
+    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+};
 
 /// The Anthropic Claude Text Completions family.
 #[derive(Debug, Clone, Copy)]

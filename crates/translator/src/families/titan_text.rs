@@ -20,7 +20,9 @@ use crate::error::TranslateError;
 use crate::families::{
     TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
 };
-use crate::unified::{Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
+use crate::unified::{
+    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+};
 
 /// The Amazon Titan Text family.
 #[derive(Debug, Clone, Copy)]

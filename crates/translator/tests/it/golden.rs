@@ -86,14 +86,12 @@ fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
         (FamilyRef::Text(family), REQUEST) => run_encode(family, &input),
         (FamilyRef::Text(family), RESPONSE) => Ok(run_decode(family, &input)),
         (FamilyRef::Text(family), _) => run_stream(family, &input),
-        (FamilyRef::Embedding(family), REQUEST) => {
-            parse_input::<EmbedRequest>(&input).map(|req| {
-                match translator::encode_embed_requests(family, &req) {
-                    Ok(bodies) => (BODY, json!(bodies)),
-                    Err(error) => (ERROR, error_json(&error)),
-                }
-            })
-        }
+        (FamilyRef::Embedding(family), REQUEST) => parse_input::<EmbedRequest>(&input).map(|req| {
+            match translator::encode_embed_requests(family, &req) {
+                Ok(bodies) => (BODY, json!(bodies)),
+                Err(error) => (ERROR, error_json(&error)),
+            }
+        }),
         (FamilyRef::Embedding(family), RESPONSE) => Ok(match family.decode_response(&input) {
             Ok(answer) => (ANSWER, json!(answer)),
             Err(error) => (ANSWER, json!({"error": error_json(&error)})),
@@ -152,8 +150,7 @@ fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
 
 /// A request fixture; `Err` only when the fixture itself is broken.
 fn parse_input<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(input)
-        .map_err(|e| format!("not a {}: {e}", std::any::type_name::<T>()))
+    serde_json::from_slice(input).map_err(|e| format!("not a {}: {e}", std::any::type_name::<T>()))
 }
 
 /// Through the codec, as the server does: parameter check, validation, `extra`.

@@ -124,7 +124,10 @@ async fn run_operation(
     );
 
     let behavior = simulator.take_behavior(base_model_id);
-    tokio::time::sleep(behavior.first_byte_latency).await;
+    // A zero sleep still waits for the next timer tick (about 1 ms): skip it.
+    if !behavior.first_byte_latency.is_zero() {
+        tokio::time::sleep(behavior.first_byte_latency).await;
+    }
     match behavior.fault {
         Some(Fault::Error(kind)) => return Err(BedrockError::from_kind(kind, base_model_id)),
         Some(Fault::ErrorAfterChunks(kind, _)) if operation == Operation::Invoke => {
@@ -137,7 +140,10 @@ async fn run_operation(
         Operation::Invoke => {
             let n_output_tokens = completion.n_output_tokens();
             let token_time = behavior.token_latency.checked_mul(n_output_tokens);
-            tokio::time::sleep(token_time.unwrap_or(Duration::MAX)).await;
+            let token_time = token_time.unwrap_or(Duration::MAX);
+            if !token_time.is_zero() {
+                tokio::time::sleep(token_time).await;
+            }
             let body = family.response_body(&completion);
             let latency_ms = whole_millis(started.elapsed());
             let mut response = Response::new(invoke_body(body, &behavior));

@@ -60,7 +60,8 @@ impl StreamState {
         if matches!(step, Step::End) {
             return None;
         }
-        if self.next_chunk_idx > 0 {
+        // A zero sleep still waits for the next timer tick (about 1 ms): skip it.
+        if self.next_chunk_idx > 0 && !self.plan.token_latency.is_zero() {
             tokio::time::sleep(self.plan.token_latency).await;
         }
         let item = match step {

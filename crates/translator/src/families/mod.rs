@@ -5,6 +5,26 @@
 //! |---|---|---|
 //! | `titan_text` | text | `amazon.titan-text-*` |
 //! | `anthropic_claude_text` | text | `anthropic.claude-v2*`, `anthropic.claude-instant-*` |
+//! | `anthropic_claude_messages` | text | every other `anthropic.claude-*` (`claude-3*`, `claude-*-4*`) |
+//! | `meta_llama2` | text | `meta.llama2-*` |
+//! | `meta_llama3` | text | `meta.llama3-*` (3, 3.1, 3.2, 3.3) |
+//! | `meta_llama4` | text | `meta.llama4-*` |
+//! | `mistral_text` | text | `mistral.mistral-7b-instruct-*`, `mistral.mixtral-8x7b-instruct-*`, `mistral.mistral-{large,small}-2402-*` |
+//! | `mistral_chat` | text | `mistral.mistral-large-2407-*`, `mistral.pixtral-large-2502-*` |
+//! | `deepseek_r1` | text | `deepseek.r1-*` |
+//! | `openai_gpt_oss` | text | `openai.gpt-oss-*` |
+//! | `amazon_nova` | text | `amazon.nova-*` except `nova-canvas`, `nova-reel`, `nova-sonic` and the embeddings (Micro, Lite, Pro, Premier, Nova 2 Lite) |
+//! | `cohere_command` | text | `cohere.command-text-*`, `cohere.command-light-text-*` |
+//! | `cohere_command_r` | text | `cohere.command-r-v*`, `cohere.command-r-plus-v*` |
+//! | `ai21_jurassic2` | text | `ai21.j2-*` (no streaming) |
+//! | `ai21_jamba` | text | `ai21.jamba-*` |
+//! | `titan_embed_g1` | embedding | `amazon.titan-embed-text-v1` |
+//! | `titan_embed_v2` | embedding | `amazon.titan-embed-text-v2*` |
+//! | `cohere_embed` | embedding | `cohere.embed-english-v3`, `cohere.embed-multilingual-v3` |
+//! | `nova_embed` | embedding | `amazon.nova-2-multimodal-embeddings-*` |
+//! | `titan_image` | image | `amazon.titan-image-generator-*`, `amazon.nova-canvas-*` |
+//! | `stability_sdxl` | image | `stability.stable-diffusion-xl-v1` |
+//! | `stability_image` | image | `stability.sd3-large-v1*`, `stability.sd3-5-large-v1*`, `stability.stable-image-{ultra,core}-v1*` |
 //!
 //! What each family honours is its `params()`; README.md has the full table. Each
 //! family's file documents its ranges, defaults and templates.
@@ -21,7 +41,27 @@ use crate::error::TranslateError;
 use crate::image::{ImageRequest, Images};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
+mod ai21_jamba;
+mod ai21_jurassic2;
+mod amazon_nova;
+mod anthropic_claude_messages;
 mod anthropic_claude_text;
+mod cohere_command;
+mod cohere_command_r;
+mod cohere_embed;
+mod deepseek_r1;
+mod meta_llama2;
+mod meta_llama3;
+mod meta_llama4;
+mod mistral_chat;
+mod mistral_text;
+mod nova_embed;
+mod openai_gpt_oss;
+mod stability_image;
+mod stability_sdxl;
+mod titan_embed_g1;
+mod titan_embed_v2;
+mod titan_image;
 mod titan_text;
 
 /// A text-generation family: how to build its InvokeModel body and read its answers.
@@ -118,6 +158,26 @@ pub enum FamilyRef {
 pub static FAMILIES: &[FamilyRef] = &[
     FamilyRef::Text(&titan_text::TitanText),
     FamilyRef::Text(&anthropic_claude_text::AnthropicClaudeText),
+    FamilyRef::Text(&anthropic_claude_messages::AnthropicClaudeMessages),
+    FamilyRef::Text(&meta_llama2::MetaLlama2),
+    FamilyRef::Text(&meta_llama3::MetaLlama3),
+    FamilyRef::Text(&meta_llama4::MetaLlama4),
+    FamilyRef::Text(&mistral_text::MistralText),
+    FamilyRef::Text(&mistral_chat::MistralChat),
+    FamilyRef::Text(&deepseek_r1::DeepseekR1),
+    FamilyRef::Text(&openai_gpt_oss::OpenaiGptOss),
+    FamilyRef::Text(&amazon_nova::AmazonNova),
+    FamilyRef::Text(&cohere_command::CohereCommand),
+    FamilyRef::Text(&cohere_command_r::CohereCommandR),
+    FamilyRef::Text(&ai21_jurassic2::Ai21Jurassic2),
+    FamilyRef::Text(&ai21_jamba::Ai21Jamba),
+    FamilyRef::Embedding(&titan_embed_g1::TitanEmbedG1),
+    FamilyRef::Embedding(&titan_embed_v2::TitanEmbedV2),
+    FamilyRef::Embedding(&cohere_embed::CohereEmbed),
+    FamilyRef::Embedding(&nova_embed::NovaEmbed),
+    FamilyRef::Image(&titan_image::TitanImage),
+    FamilyRef::Image(&stability_sdxl::StabilitySdxl),
+    FamilyRef::Image(&stability_image::StabilityImage),
 ];
 
 impl FamilyRef {

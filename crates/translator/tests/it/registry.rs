@@ -23,36 +23,76 @@ const MODEL_IDS: &[(&str, Option<&str>)] = &[
     ("anthropic.claude-instant-v1:2:100k", Some("anthropic_claude_text")),
     ("amazon.titan-text-express-v1:0:8k", Some("titan_text")),
     // Titan and Nova models that are not Titan Text.
-    ("amazon.titan-embed-text-v1", None),
-    ("amazon.titan-embed-text-v2:0", None),
+    ("amazon.titan-embed-text-v1", Some("titan_embed_g1")),
+    ("amazon.titan-embed-text-v1:2:8k", Some("titan_embed_g1")),
+    // Listed by public code with the G1 body, but not in the AWS parameter pages.
+    ("amazon.titan-embed-g1-text-02", None),
+    ("amazon.titan-embed-text-v2:0", Some("titan_embed_v2")),
     ("amazon.titan-embed-image-v1", None),
-    ("amazon.titan-image-generator-v1", None),
-    ("amazon.titan-image-generator-v2:0", None),
-    ("amazon.nova-canvas-v1:0", None),
-    ("amazon.nova-micro-v1:0", None),
-    ("amazon.nova-lite-v1:0", None),
-    ("amazon.nova-pro-v1:0", None),
-    ("amazon.nova-premier-v1:0", None),
+    ("amazon.nova-2-multimodal-embeddings-v1:0", Some("nova_embed")),
+    ("amazon.titan-image-generator-v1", Some("titan_image")),
+    ("amazon.titan-image-generator-v2:0", Some("titan_image")),
+    ("amazon.nova-canvas-v1:0", Some("titan_image")),
+    ("amazon.nova-reel-v1:0", None),
+    ("amazon.nova-reel-v1:1", None),
+    ("amazon.nova-sonic-v1:0", None),
+    ("amazon.nova-2-sonic-v1:0", None),
+    ("amazon.nova-micro-v1:0", Some("amazon_nova")),
+    ("amazon.nova-lite-v1:0", Some("amazon_nova")),
+    ("amazon.nova-pro-v1:0", Some("amazon_nova")),
+    ("amazon.nova-premier-v1:0", Some("amazon_nova")),
+    ("amazon.nova-2-lite-v1:0", Some("amazon_nova")),
+    ("amazon.nova-lite-v1:0:300k", Some("amazon_nova")),
     // The other families of §4.
-    ("meta.llama2-13b-chat-v1", None),
-    ("meta.llama3-8b-instruct-v1:0", None),
-    ("meta.llama3-3-70b-instruct-v1:0", None),
-    ("mistral.mistral-7b-instruct-v0:2", None),
-    ("mistral.mixtral-8x7b-instruct-v0:1", None),
-    ("mistral.mistral-large-2407-v1:0", None),
-    ("cohere.command-text-v14", None),
-    ("cohere.command-light-text-v14", None),
-    ("cohere.command-r-v1:0", None),
-    ("cohere.command-r-plus-v1:0", None),
-    ("cohere.embed-english-v3", None),
-    ("ai21.j2-mid-v1", None),
-    ("ai21.j2-ultra-v1", None),
-    ("ai21.jamba-1-5-mini-v1:0", None),
-    ("deepseek.r1-v1:0", None),
-    ("stability.stable-diffusion-xl-v1", None),
+    ("meta.llama2-13b-chat-v1", Some("meta_llama2")),
+    ("meta.llama2-70b-chat-v1", Some("meta_llama2")),
+    ("meta.llama3-8b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-70b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-1-8b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-1-405b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-2-1b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-2-90b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama3-3-70b-instruct-v1:0", Some("meta_llama3")),
+    ("meta.llama4-scout-17b-instruct-v1:0", Some("meta_llama4")),
+    ("meta.llama4-maverick-17b-instruct-v1:0", Some("meta_llama4")),
+    ("mistral.mistral-7b-instruct-v0:2", Some("mistral_text")),
+    ("mistral.mixtral-8x7b-instruct-v0:1", Some("mistral_text")),
+    ("mistral.mistral-large-2402-v1:0", Some("mistral_text")),
+    ("mistral.mistral-small-2402-v1:0", Some("mistral_text")),
+    ("mistral.mistral-large-2407-v1:0", Some("mistral_chat")),
+    ("mistral.pixtral-large-2502-v1:0", Some("mistral_chat")),
+    ("cohere.command-text-v14", Some("cohere_command")),
+    ("cohere.command-light-text-v14", Some("cohere_command")),
+    ("cohere.command-text-v14:7:4k", Some("cohere_command")),
+    ("cohere.command-r-v1:0", Some("cohere_command_r")),
+    ("cohere.command-r-plus-v1:0", Some("cohere_command_r")),
+    ("cohere.embed-english-v3", Some("cohere_embed")),
+    ("cohere.embed-multilingual-v3", Some("cohere_embed")),
+    // Embed v4 takes another `truncate` and an `output_dimension`: not Embed v3.
+    ("cohere.embed-v4:0", None),
+    ("ai21.j2-mid-v1", Some("ai21_jurassic2")),
+    ("ai21.j2-ultra-v1", Some("ai21_jurassic2")),
+    ("ai21.jamba-instruct-v1:0", Some("ai21_jamba")),
+    ("ai21.jamba-1-5-mini-v1:0", Some("ai21_jamba")),
+    ("ai21.jamba-1-5-large-v1:0", Some("ai21_jamba")),
+    ("deepseek.r1-v1:0", Some("deepseek_r1")),
+    // DeepSeek-V3.1 takes another body.
+    ("deepseek.v3-v1:0", None),
+    ("openai.gpt-oss-120b-1:0", Some("openai_gpt_oss")),
+    ("openai.gpt-oss-20b-1:0", Some("openai_gpt_oss")),
+    ("stability.stable-diffusion-xl-v1", Some("stability_sdxl")),
+    ("stability.sd3-large-v1:0", Some("stability_image")),
+    ("stability.sd3-5-large-v1:0", Some("stability_image")),
+    ("stability.stable-image-ultra-v1:0", Some("stability_image")),
+    ("stability.stable-image-ultra-v1:1", Some("stability_image")),
+    ("stability.stable-image-core-v1:0", Some("stability_image")),
+    ("stability.stable-image-core-v1:1", Some("stability_image")),
+    // A Stability image service with another body.
+    ("stability.stable-image-remove-background-v1:0", None),
 ];
 
-/// Claude 3 and later speak the Messages API, a family not written yet.
+/// Claude 3 and later speak the Messages API: every form of these ids must reach
+/// `anthropic_claude_messages`.
 const CLAUDE_MESSAGES_MODEL_IDS: &[&str] = &[
     "anthropic.claude-3-haiku-20240307-v1:0",
     "anthropic.claude-3-sonnet-20240229-v1:0",
@@ -62,6 +102,9 @@ const CLAUDE_MESSAGES_MODEL_IDS: &[&str] = &[
     "anthropic.claude-3-7-sonnet-20250219-v1:0",
     "anthropic.claude-sonnet-4-20250514-v1:0",
     "anthropic.claude-opus-4-1-20250805-v1:0",
+    "anthropic.claude-opus-4-20250514-v1:0",
+    "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "anthropic.claude-haiku-4-5-20251001-v1:0",
 ];
 
 #[test]
@@ -109,9 +152,13 @@ fn family_for_answers_every_model_id_form() {
 }
 
 #[test]
-fn claude_3_and_later_match_no_family_yet() {
+fn claude_3_and_later_reach_the_messages_family() {
     for model_id in CLAUDE_MESSAGES_MODEL_IDS.iter().copied().flat_map(model_id_forms) {
-        assert_eq!(family_for(&model_id).map(|f| f.id()), None, "{model_id}");
+        assert_eq!(
+            family_for(&model_id).map(|f| f.id()),
+            Some("anthropic_claude_messages"),
+            "{model_id}"
+        );
     }
 }
 

@@ -1,0 +1,273 @@
+//! AI21 Labs Jamba (Jamba-Instruct, Jamba 1.5 Mini and Large): `ai21.jamba-*` model ids.
+//!
+//! The request is an OpenAI-like chat body, `{"messages": [{"role", "content"}],
+//! "max_tokens", "temperature", "top_p", "stop"}`; the answer is
+//! `choices[0].message.content` with `finish_reason` and `usage`, and a stream chunk is
+//! `choices[0].delta.content` (wire reference §4.10).
+//!
+//! Decisions:
+//! - Messages go as they are, with the roles `system`, `user` and `assistant`; the system
+//!   prompt (every system message, joined) is the first message. A plain `prompt` is one
+//!   user message.
+//! - Only the fields the request sets are sent, so Bedrock applies its defaults; `n` is
+//!   left at its default of one answer, the only one this gateway reads.
+//! - `finish_reason` `stop` is reported as `end_turn`: Jamba does not say whether a stop
+//!   sequence or the end of the answer stopped it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TranslateError;
+use crate::families::{
+    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+};
+use crate::unified::{
+    Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+};
+
+/// The AI21 Labs Jamba family.
+#[derive(Debug, Clone, Copy)]
+pub struct Ai21Jamba;
+
+const ID: &str = "ai21_jamba";
+
+/// The largest `max_tokens` the models accept.
+const MAX_TOKENS_LIMIT: u32 = 4096;
+
+/// The body of InvokeModel and InvokeModelWithResponseStream.
+#[derive(Debug, Serialize)]
+struct JambaRequest<'a> {
+    messages: Vec<JambaMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+struct JambaMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+/// An InvokeModel response body.
+#[derive(Debug, Deserialize)]
+struct JambaResponse {
+    choices: Vec<JambaChoice>,
+    #[serde(default)]
+    usage: Option<JambaUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JambaChoice {
+    message: JambaChoiceMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// `content` is null when the model answers with tool calls only.
+#[derive(Debug, Deserialize)]
+struct JambaChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JambaUsage {
+    #[serde(default, deserialize_with = "de_count")]
+    prompt_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "de_count")]
+    completion_tokens: Option<u32>,
+}
+
+/// One decoded stream chunk; the last one has `finish_reason` and `usage`.
+#[derive(Debug, Deserialize)]
+struct JambaStreamChunk {
+    #[serde(default)]
+    choices: Vec<JambaStreamChoice>,
+    #[serde(default)]
+    usage: Option<JambaUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JambaStreamChoice {
+    #[serde(default)]
+    delta: Option<JambaDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JambaDelta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+impl TextFamily for Ai21Jamba {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn matches(&self, base_model_id: &str) -> bool {
+        base_model_id.starts_with("ai21.jamba-")
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
+    }
+
+    fn mapped_paths(&self) -> &'static [&'static str] {
+        &["messages", "max_tokens", "temperature", "top_p", "stop"]
+    }
+
+    fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
+        check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
+        check_range(ID, "top_p", req.top_p, 0.01..=1.0)?;
+        check_range(
+            ID,
+            "max_tokens",
+            req.max_tokens.map(f64::from),
+            1.0..=f64::from(MAX_TOKENS_LIMIT),
+        )?;
+        let conversation = req.conversation();
+        to_body(ID, &convert_request(req, &conversation))
+    }
+
+    fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+        let res: JambaResponse = parse_body(ID, body)?;
+        let Some(first) = res.choices.into_iter().next() else {
+            return Err(TranslateError::MalformedResponse {
+                family: ID,
+                detail: "`choices` is empty".to_owned(),
+            });
+        };
+        Ok(UnifiedResponse {
+            text: first.message.content.unwrap_or_default(),
+            stop_reason: first
+                .finish_reason
+                .as_deref()
+                .map_or(StopReason::Other, convert_finish_reason),
+            usage: res.usage.map(convert_usage).unwrap_or_default(),
+        })
+    }
+
+    fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
+        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
+        let mut usage = invocation_metrics_usage(&chunk_json);
+        let chunk = JambaStreamChunk::deserialize(&chunk_json)
+            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        if let Some(jamba_usage) = chunk.usage {
+            usage.update(convert_usage(jamba_usage));
+        }
+        let first = chunk.choices.into_iter().next();
+        let (delta, finish_reason) = match first {
+            Some(choice) => (choice.delta, choice.finish_reason),
+            None => (None, None),
+        };
+        Ok(StreamEvent {
+            text: delta.and_then(|delta| delta.content).unwrap_or_default(),
+            stop_reason: finish_reason.as_deref().map(convert_finish_reason),
+            usage,
+        })
+    }
+}
+
+fn convert_request<'a>(
+    req: &'a UnifiedRequest,
+    conversation: &'a Conversation<'a>,
+) -> JambaRequest<'a> {
+    let system = conversation.system.iter().map(|content| JambaMessage { role: "system", content });
+    let turns = conversation.turns.iter().map(|&(role, content)| JambaMessage {
+        role: if role == Role::Assistant { "assistant" } else { "user" },
+        content,
+    });
+    JambaRequest {
+        messages: system.chain(turns).collect(),
+        max_tokens: req.max_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop: &req.stop,
+    }
+}
+
+fn convert_usage(usage: JambaUsage) -> Usage {
+    Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens }
+}
+
+fn convert_finish_reason(finish_reason: &str) -> StopReason {
+    match finish_reason {
+        "stop" => StopReason::EndTurn,
+        "length" => StopReason::MaxTokens,
+        "content_filter" => StopReason::ContentFilter,
+        _ => StopReason::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::error::TranslateError;
+    use crate::families::TextFamily;
+    use crate::families::ai21_jamba::Ai21Jamba;
+    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
+
+    #[test]
+    fn matches_jamba_models_only() {
+        for id in ["ai21.jamba-instruct-v1:0", "ai21.jamba-1-5-large-v1:0"] {
+            assert!(Ai21Jamba.matches(id), "{id}");
+        }
+        assert!(!Ai21Jamba.matches("ai21.j2-ultra-v1"));
+    }
+
+    #[test]
+    fn system_messages_are_joined_into_the_first_message() {
+        let req = UnifiedRequest {
+            messages: vec![
+                Message { role: Role::System, content: "a".to_owned() },
+                Message { role: Role::System, content: "b".to_owned() },
+                Message { role: Role::User, content: "c".to_owned() },
+            ],
+            ..UnifiedRequest::default()
+        };
+        let body = Ai21Jamba.encode_request(&req).unwrap();
+        assert_eq!(
+            body,
+            json!({"messages": [
+                {"role": "system", "content": "a\n\nb"},
+                {"role": "user", "content": "c"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn top_p_below_one_percent_is_out_of_range() {
+        let req = UnifiedRequest {
+            prompt: Some("hi".to_owned()),
+            top_p: Some(0.005),
+            ..UnifiedRequest::default()
+        };
+        let err = Ai21Jamba.encode_request(&req).unwrap_err();
+        assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn tool_call_answer_has_empty_text() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,
+            "tool_calls":[]},"finish_reason":"tool_calls"}]}"#;
+        let res = Ai21Jamba.decode_response(body).unwrap();
+        assert_eq!((res.text.as_str(), res.stop_reason), ("", StopReason::Other));
+        assert_eq!(res.usage, Usage::default());
+    }
+
+    #[test]
+    fn chunk_without_choices_contributes_only_usage() {
+        let chunk = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}"#;
+        let event = Ai21Jamba.decode_stream_event(chunk).unwrap();
+        assert_eq!((event.text.as_str(), event.stop_reason), ("", None));
+        assert_eq!(event.usage, Usage { input_tokens: Some(5), output_tokens: Some(3) });
+    }
+}

@@ -1,0 +1,382 @@
+//! Anthropic Claude through the Messages API: `anthropic.claude-3*` and every later
+//! Claude model id (`anthropic.claude-sonnet-4-*`, `anthropic.claude-opus-4-*`, ...).
+//! The legacy `anthropic.claude-v2*` and `anthropic.claude-instant-*` ids speak Text
+//! Completions, which is another family.
+//!
+//! The request is `{"anthropic_version", "max_tokens", "system", "messages", ...}`; the
+//! answer is the text blocks of `content` with `usage` (wire reference §4.4). A stream
+//! is a `message_start` ... `message_stop` sequence of events.
+//!
+//! Decisions:
+//! - Messages carry plain string content; the system prompt goes in `system` as a string.
+//! - Claude requires user and assistant turns to alternate, starting with a user turn:
+//!   consecutive messages of one role are merged (joined by a blank line), and a
+//!   conversation whose first turn is the assistant's is refused (see
+//!   [`alternating_turns`], which the `[INST]` prompt families share).
+//! - A final assistant message is a prefill the model continues; Claude refuses one
+//!   that ends in whitespace, so its trailing whitespace is trimmed.
+//! - `max_tokens` is required by Claude, so [`DEFAULT_MAX_TOKENS`] fills it when the
+//!   request has none. Its upper limit depends on the model and is left to Bedrock.
+//! - `top_k` is not range-checked: Bedrock's documented bound (500) is unconfirmed.
+//! - Stop reasons: `end_turn` ends the turn, `max_tokens` and
+//!   `model_context_window_exceeded` are a length stop, `stop_sequence` is a stop
+//!   sequence, `refusal` is a content filter; `tool_use`, `pause_turn` and anything
+//!   newer are `Other`.
+//! - Streams: input tokens come from `message_start`, output tokens from the last
+//!   `message_delta`; `ping`, `error` and unknown event types contribute nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TranslateError;
+use crate::families::{
+    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+};
+use crate::unified::{
+    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+};
+
+/// The Anthropic Claude Messages family.
+#[derive(Debug, Clone, Copy)]
+pub struct AnthropicClaudeMessages;
+
+const ID: &str = "anthropic_claude_messages";
+
+/// The `anthropic_version` Bedrock requires in every Messages body.
+const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// `max_tokens` when the request does not set it. Claude requires the field; 1024 fits
+/// most chat answers and keeps a forgotten limit cheap.
+const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// The body of InvokeModel and InvokeModelWithResponseStream.
+#[derive(Debug, Serialize)]
+struct ClaudeMessagesRequest<'a> {
+    anthropic_version: &'static str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<ClaudeMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+struct ClaudeMessage {
+    role: &'static str,
+    content: String,
+}
+
+/// An InvokeModel response body.
+#[derive(Debug, Deserialize)]
+struct ClaudeMessagesResponse {
+    content: Vec<ClaudeContentBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<ClaudeUsage>,
+}
+
+/// One content block; only `text` blocks carry answer text (others are `tool_use`,
+/// `thinking`, ...).
+#[derive(Debug, Deserialize)]
+struct ClaudeContentBlock {
+    #[serde(rename = "type")]
+    block_type: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ClaudeUsage {
+    #[serde(default, deserialize_with = "de_count")]
+    input_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "de_count")]
+    output_tokens: Option<u32>,
+}
+
+/// One decoded stream chunk: an event named by `type`, with the keys of that event.
+#[derive(Debug, Deserialize)]
+struct ClaudeStreamEvent {
+    #[serde(rename = "type")]
+    event_type: String,
+    /// `message_start`: the message so far, with the input token count.
+    #[serde(default)]
+    message: Option<ClaudeStartMessage>,
+    /// `content_block_delta`: `{type: text_delta, text}`; `message_delta`: `{stop_reason}`.
+    #[serde(default)]
+    delta: Option<ClaudeDelta>,
+    /// `message_delta`: the output token count so far.
+    #[serde(default)]
+    usage: Option<ClaudeUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClaudeStartMessage {
+    #[serde(default)]
+    usage: Option<ClaudeUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClaudeDelta {
+    #[serde(rename = "type", default)]
+    delta_type: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+/// A conversation whose turns alternate between user and assistant, starting with the
+/// user; see [`alternating_turns`].
+#[derive(Debug)]
+pub(crate) struct AlternatingTurns {
+    pub(crate) system: Option<String>,
+    /// `Role::User` and `Role::Assistant` only, never two of one role in a row.
+    pub(crate) turns: Vec<(Role, String)>,
+}
+
+impl TextFamily for AnthropicClaudeMessages {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn matches(&self, base_model_id: &str) -> bool {
+        base_model_id.starts_with("anthropic.claude-")
+            && !base_model_id.starts_with("anthropic.claude-v")
+            && !base_model_id.starts_with("anthropic.claude-instant-")
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::TopK, Param::Stop]
+    }
+
+    fn mapped_paths(&self) -> &'static [&'static str] {
+        &[
+            "anthropic_version",
+            "max_tokens",
+            "system",
+            "messages",
+            "temperature",
+            "top_p",
+            "top_k",
+            "stop_sequences",
+        ]
+    }
+
+    fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
+        check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
+        check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
+        to_body(ID, &convert_request(req)?)
+    }
+
+    fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+        let res: ClaudeMessagesResponse = parse_body(ID, body)?;
+        let usage = res.usage.unwrap_or_default();
+        Ok(UnifiedResponse {
+            text: res
+                .content
+                .into_iter()
+                .filter(|block| block.block_type == "text")
+                .filter_map(|block| block.text)
+                .collect(),
+            stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
+            usage: Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens },
+        })
+    }
+
+    fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
+        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
+        let mut usage = invocation_metrics_usage(&chunk_json);
+        let event = ClaudeStreamEvent::deserialize(&chunk_json)
+            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let mut stream_event = StreamEvent::default();
+        match event.event_type.as_str() {
+            "message_start" => {
+                let input_tokens = event
+                    .message
+                    .and_then(|message| message.usage)
+                    .and_then(|start_usage| start_usage.input_tokens);
+                usage.update(Usage { input_tokens, output_tokens: None });
+            }
+            "content_block_delta" => {
+                if let Some(delta) = event.delta
+                    && delta.delta_type.as_deref() == Some("text_delta")
+                {
+                    stream_event.text = delta.text.unwrap_or_default();
+                }
+            }
+            "message_delta" => {
+                stream_event.stop_reason = event
+                    .delta
+                    .and_then(|delta| delta.stop_reason)
+                    .as_deref()
+                    .map(convert_stop_reason);
+                let output_tokens = event.usage.and_then(|delta_usage| delta_usage.output_tokens);
+                usage.update(Usage { input_tokens: None, output_tokens });
+            }
+            _ => {}
+        }
+        stream_event.usage = usage;
+        Ok(stream_event)
+    }
+}
+
+fn convert_request(req: &UnifiedRequest) -> Result<ClaudeMessagesRequest<'_>, TranslateError> {
+    let AlternatingTurns { system, mut turns } = alternating_turns(ID, req)?;
+    if let Some((Role::Assistant, prefill)) = turns.last_mut() {
+        prefill.truncate(prefill.trim_end().len());
+    }
+    Ok(ClaudeMessagesRequest {
+        anthropic_version: ANTHROPIC_VERSION,
+        max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        system,
+        messages: turns
+            .into_iter()
+            .map(|(role, content)| ClaudeMessage {
+                role: if role == Role::Assistant { "assistant" } else { "user" },
+                content,
+            })
+            .collect(),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: req.top_k,
+        stop_sequences: &req.stop,
+    })
+}
+
+/// The request's system prompt and its turns with consecutive turns of one role merged
+/// (joined by a blank line), so that user and assistant alternate. A conversation that
+/// opens with an assistant turn is refused: the templates of the families that use this
+/// (Claude Messages, Llama 2, Mistral `[INST]`) start with the user.
+pub(crate) fn alternating_turns(
+    family: &'static str,
+    req: &UnifiedRequest,
+) -> Result<AlternatingTurns, TranslateError> {
+    let conversation = req.conversation();
+    let mut turns: Vec<(Role, String)> = Vec::with_capacity(conversation.turns.len());
+    for (role, content) in conversation.turns {
+        // `conversation()` never yields system turns; fold one into the user side anyway.
+        let role = if role == Role::Assistant { Role::Assistant } else { Role::User };
+        match turns.last_mut() {
+            Some((last_role, merged)) if *last_role == role => {
+                merged.push_str("\n\n");
+                merged.push_str(content);
+            }
+            _ => turns.push((role, content.to_owned())),
+        }
+    }
+    if turns.first().is_some_and(|(role, _)| *role == Role::Assistant) {
+        return Err(TranslateError::InvalidRequest(format!(
+            "the first message after the `system` messages must be a `user` message for the \
+             {family} model family"
+        )));
+    }
+    Ok(AlternatingTurns { system: conversation.system, turns })
+}
+
+fn convert_stop_reason(stop_reason: &str) -> StopReason {
+    match stop_reason {
+        "end_turn" => StopReason::EndTurn,
+        "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "refusal" => StopReason::ContentFilter,
+        _ => StopReason::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::error::TranslateError;
+    use crate::families::TextFamily;
+    use crate::families::anthropic_claude_messages::{AnthropicClaudeMessages, DEFAULT_MAX_TOKENS};
+    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
+
+    fn message(role: Role, content: &str) -> Message {
+        Message { role, content: content.to_owned() }
+    }
+
+    #[test]
+    fn matches_claude_3_and_later_only() {
+        for id in [
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ] {
+            assert!(AnthropicClaudeMessages.matches(id), "{id}");
+        }
+        for id in ["anthropic.claude-v2:1", "anthropic.claude-instant-v1", "amazon.nova-pro-v1:0"] {
+            assert!(!AnthropicClaudeMessages.matches(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn same_role_runs_merge_and_the_prefill_is_trimmed() {
+        let req = UnifiedRequest {
+            messages: vec![
+                message(Role::User, "a"),
+                message(Role::User, "b"),
+                message(Role::Assistant, "Sure: "),
+            ],
+            ..UnifiedRequest::default()
+        };
+        let body = AnthropicClaudeMessages.encode_request(&req).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "user", "content": "a\n\nb"}, {"role": "assistant", "content": "Sure:"}])
+        );
+        assert_eq!(body["max_tokens"], json!(DEFAULT_MAX_TOKENS));
+    }
+
+    #[test]
+    fn assistant_first_conversation_is_invalid() {
+        let req = UnifiedRequest {
+            messages: vec![message(Role::Assistant, "hi"), message(Role::User, "hello")],
+            ..UnifiedRequest::default()
+        };
+        let err = AnthropicClaudeMessages.encode_request(&req).unwrap_err();
+        assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn non_text_blocks_are_skipped() {
+        let body = br#"{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"A"},
+            {"type":"tool_use","id":"t","name":"f","input":{}},{"type":"text","text":"B"}],
+            "stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4}}"#;
+        let res = AnthropicClaudeMessages.decode_response(body).unwrap();
+        assert_eq!(res.text, "AB");
+        assert_eq!(res.stop_reason, StopReason::Other);
+    }
+
+    #[test]
+    fn ping_and_unknown_events_contribute_nothing() {
+        for chunk in [&br#"{"type":"ping"}"#[..], br#"{"type":"brand_new","x":1}"#] {
+            let event = AnthropicClaudeMessages.decode_stream_event(chunk).unwrap();
+            assert_eq!(event, crate::unified::StreamEvent::default());
+        }
+    }
+
+    #[test]
+    fn thinking_deltas_are_not_text() {
+        let chunk = br#"{"type":"content_block_delta","index":0,
+            "delta":{"type":"thinking_delta","thinking":"hmm"}}"#;
+        let event = AnthropicClaudeMessages.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.text, "");
+    }
+
+    #[test]
+    fn message_start_gives_input_tokens_only() {
+        let chunk = br#"{"type":"message_start","message":{"usage":{"input_tokens":16,"output_tokens":1}}}"#;
+        let event = AnthropicClaudeMessages.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.usage, Usage { input_tokens: Some(16), output_tokens: None });
+    }
+}

@@ -1,0 +1,241 @@
+//! Mistral AI models that take an `[INST]` prompt: `mistral.mistral-7b-instruct-*`,
+//! `mistral.mixtral-8x7b-instruct-*`, `mistral.mistral-large-2402-*` and
+//! `mistral.mistral-small-2402-*`. Later Mistral models take a chat body (`mistral_chat`).
+//!
+//! The request is `{"prompt", "max_tokens", "stop", "temperature", "top_p", "top_k"}`;
+//! the answer is `outputs[0].text` (wire reference §4.6).
+//!
+//! Decisions:
+//! - The prompt follows the AWS documentation's format: `<s>` once, each user message
+//!   as `[INST] {user} [/INST]`, each assistant answer as ` {assistant}</s>`, with a
+//!   space before the next `[INST]`:
+//!   `<s>[INST] q1 [/INST] a1</s> [INST] q2 [/INST]`. A final assistant message is
+//!   continued (no `</s>`). A plain `prompt` is one user turn.
+//! - The format has no system slot: the system prompt opens the first user message,
+//!   followed by a blank line. Turns must alternate from the user: runs of one role are
+//!   merged with a blank line and an assistant-first conversation is refused.
+//! - `max_tokens` is not range-checked (8192 for 7B, Large and Small, 4096 for
+//!   Mixtral; the family does not know which model it serves), nor is `top_k`.
+//! - The bodies carry no token counts: usage comes from Bedrock's headers, or from a
+//!   stream's invocation metrics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TranslateError;
+use crate::families::anthropic_claude_messages::{AlternatingTurns, alternating_turns};
+use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
+use crate::unified::{
+    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+};
+
+/// The Mistral `[INST]` prompt family.
+#[derive(Debug, Clone, Copy)]
+pub struct MistralText;
+
+const ID: &str = "mistral_text";
+
+/// The base model id prefixes of the prompt-taking Mistral models.
+const MODEL_PREFIXES: &[&str] = &[
+    "mistral.mistral-7b-instruct-",
+    "mistral.mixtral-8x7b-instruct-",
+    "mistral.mistral-large-2402-",
+    "mistral.mistral-small-2402-",
+];
+
+/// The body of InvokeModel and InvokeModelWithResponseStream.
+#[derive(Debug, Serialize)]
+struct MistralTextRequest<'a> {
+    prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+}
+
+/// An InvokeModel response body, and also the shape of every stream chunk.
+#[derive(Debug, Deserialize)]
+struct MistralTextResponse {
+    #[serde(default)]
+    outputs: Vec<MistralOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MistralOutput {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+impl TextFamily for MistralText {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn matches(&self, base_model_id: &str) -> bool {
+        MODEL_PREFIXES.iter().any(|prefix| base_model_id.starts_with(prefix))
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::TopK, Param::Stop]
+    }
+
+    fn mapped_paths(&self) -> &'static [&'static str] {
+        &["prompt", "max_tokens", "stop", "temperature", "top_p", "top_k"]
+    }
+
+    fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
+        check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
+        check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
+        let body = MistralTextRequest {
+            prompt: render_prompt(req)?,
+            max_tokens: req.max_tokens,
+            stop: &req.stop,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            top_k: req.top_k,
+        };
+        to_body(ID, &body)
+    }
+
+    fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+        let res: MistralTextResponse = parse_body(ID, body)?;
+        let Some(MistralOutput { text: Some(text), stop_reason }) = res.outputs.into_iter().next()
+        else {
+            return Err(TranslateError::MalformedResponse {
+                family: ID,
+                detail: "the body has no `outputs[0].text`".to_owned(),
+            });
+        };
+        Ok(UnifiedResponse {
+            text,
+            stop_reason: stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
+            usage: Usage::default(),
+        })
+    }
+
+    fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
+        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
+        // The chunk has no counts of its own, so the invocation metrics are the usage.
+        let usage = invocation_metrics_usage(&chunk_json);
+        let chunk = MistralTextResponse::deserialize(&chunk_json)
+            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let output = chunk.outputs.into_iter().next();
+        Ok(StreamEvent {
+            text: output.as_ref().and_then(|output| output.text.clone()).unwrap_or_default(),
+            stop_reason: output
+                .and_then(|output| output.stop_reason)
+                .as_deref()
+                .map(convert_stop_reason),
+            usage,
+        })
+    }
+}
+
+/// The conversation in the `[INST]` format of the AWS documentation.
+fn render_prompt(req: &UnifiedRequest) -> Result<String, TranslateError> {
+    let AlternatingTurns { mut system, turns } = alternating_turns(ID, req)?;
+    let mut prompt = String::from("<s>");
+    let mut after_answer = false;
+    for (role, content) in &turns {
+        match role {
+            Role::Assistant => {
+                prompt.push(' ');
+                prompt.push_str(content);
+                after_answer = true;
+            }
+            Role::User | Role::System => {
+                if after_answer {
+                    prompt.push_str("</s> ");
+                }
+                prompt.push_str("[INST] ");
+                if let Some(system) = system.take() {
+                    prompt.push_str(&system);
+                    prompt.push_str("\n\n");
+                }
+                prompt.push_str(content);
+                prompt.push_str(" [/INST]");
+                after_answer = false;
+            }
+        }
+    }
+    Ok(prompt)
+}
+
+/// Mistral's stop reasons, for both Mistral families: `stop` (the model finished or hit
+/// a stop sequence; the two are not told apart), `length`, and for chat models
+/// `model_length` (the context window is full) and `tool_calls`.
+pub(crate) fn convert_stop_reason(stop_reason: &str) -> StopReason {
+    match stop_reason {
+        "stop" => StopReason::EndTurn,
+        "length" | "model_length" => StopReason::MaxTokens,
+        _ => StopReason::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::TranslateError;
+    use crate::families::TextFamily;
+    use crate::families::mistral_text::{MistralText, render_prompt};
+    use crate::unified::{Message, Role, StopReason, UnifiedRequest};
+
+    fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
+        UnifiedRequest {
+            messages: messages
+                .iter()
+                .map(|&(role, content)| Message { role, content: content.to_owned() })
+                .collect(),
+            ..UnifiedRequest::default()
+        }
+    }
+
+    #[test]
+    fn template_matches_the_aws_multi_turn_example() {
+        let req = conversation(&[
+            (Role::User, "What is your favourite condiment?"),
+            (Role::Assistant, "Lemon juice."),
+            (Role::User, "Do you have mayonnaise recipes?"),
+        ]);
+        assert_eq!(
+            render_prompt(&req).unwrap(),
+            "<s>[INST] What is your favourite condiment? [/INST] Lemon juice.</s> \
+             [INST] Do you have mayonnaise recipes? [/INST]"
+        );
+    }
+
+    #[test]
+    fn system_prompt_opens_the_first_user_message() {
+        let req = conversation(&[(Role::System, "Be terse."), (Role::User, "Hi")]);
+        assert_eq!(render_prompt(&req).unwrap(), "<s>[INST] Be terse.\n\nHi [/INST]");
+    }
+
+    #[test]
+    fn matches_prompt_models_only() {
+        for id in ["mistral.mistral-7b-instruct-v0:2", "mistral.mistral-small-2402-v1:0"] {
+            assert!(MistralText.matches(id), "{id}");
+        }
+        for id in ["mistral.mistral-large-2407-v1:0", "mistral.pixtral-large-2502-v1:0"] {
+            assert!(!MistralText.matches(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn empty_outputs_is_malformed() {
+        let err = MistralText.decode_response(br#"{"outputs":[]}"#).unwrap_err();
+        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn stream_chunk_without_outputs_contributes_nothing() {
+        let event = MistralText.decode_stream_event(b"{}").unwrap();
+        assert_eq!(event.stop_reason, None::<StopReason>);
+        assert_eq!(event.text, "");
+    }
+}

@@ -7,3 +7,5 @@ mod golden;
 mod registry;
 // Rules about the crate itself: its dependency list and the `//!` line of every file.
 mod tidy;
+// README.md's model-family table against each family's `params()`.
+mod readme;

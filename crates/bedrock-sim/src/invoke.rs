@@ -1,6 +1,9 @@
 //! The two Bedrock operations, InvokeModel and InvokeModelWithResponseStream: routing on the
 //! raw path, the checks Bedrock makes in order (model id, headers, body), latency and faults,
 //! and the success headers of wire document §1.5.
+//!
+//! Embedding and image models take a path of their own ([`run_media_operation`]): they answer
+//! InvokeModel only, with one JSON body (or, for SDXL and `Accept: image/png`, the raw PNG).
 
 use std::time::{Duration, Instant};
 
@@ -11,9 +14,11 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::behavior::{Fault, whole_millis};
+use crate::embeddings::{EmbeddingFamily, embedding_family_for};
 use crate::error::{BedrockError, REQUEST_ID_HEADER};
 use crate::families::family_for;
 use crate::generate::generate;
+use crate::images::{ImageFamily, generate_images, image_family_for};
 use crate::model_id::{base_model_id, check_model_id_shape, percent_decode};
 use crate::response_stream::{StreamPlan, event_stream_body};
 use crate::schema::parse_json_object;
@@ -24,6 +29,14 @@ pub(crate) const MAX_REQUEST_BODY_BYTES: usize = 25_000_000;
 
 /// The answer to a model id that is well-formed but names no simulated model.
 pub(crate) const INVALID_MODEL_MESSAGE: &str = "The provided model identifier is invalid.";
+
+/// The answer to InvokeModelWithResponseStream on a model that does not stream (seen from real
+/// Bedrock for models without streaming).
+pub(crate) const STREAMING_UNSUPPORTED_MESSAGE: &str = "The model is unsupported for streaming.";
+
+/// The answer to an `Accept` (or `X-Amzn-Bedrock-Accept`) the model cannot produce.
+pub(crate) const INVALID_ACCEPT_MESSAGE: &str =
+    "The provided Accept Type is invalid or not supported for this model";
 
 /// Which of the two operations a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,17 +115,30 @@ async fn run_operation(
     check_model_id_shape(&model_id)?;
     let base_model_id =
         base_model_id(&model_id).ok_or_else(|| BedrockError::validation(INVALID_MODEL_MESSAGE))?;
+    if let Some(media_family) = MediaFamily::for_base_model_id(base_model_id) {
+        let request = MediaRequest { operation, media_family, base_model_id, headers, body };
+        return run_media_operation(simulator, request, started).await;
+    }
     let family =
         family_for(base_model_id).ok_or_else(|| BedrockError::validation(INVALID_MODEL_MESSAGE))?;
+    if family.needs_inference_profile(base_model_id)
+        && !names_inference_profile(&model_id, base_model_id)
+    {
+        return Err(BedrockError::validation(format!(
+            "Invocation of model ID {base_model_id} with on-demand throughput isn’t supported. \
+             Retry your request with the ID or ARN of an inference profile that contains this \
+             model."
+        )));
+    }
+    // Families whose answers name the model answer through the model's own value.
+    let family = family.model_family(base_model_id).unwrap_or(family);
     check_content_type(headers)?;
+    if operation == Operation::InvokeWithResponseStream && !family.streams() {
+        return Err(BedrockError::validation(STREAMING_UNSUPPORTED_MESSAGE));
+    }
     check_accept(headers, operation.accept_header())?;
 
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await.map_err(|_| {
-        BedrockError::validation(format!(
-            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member \
-             must have length less than or equal to {MAX_REQUEST_BODY_BYTES}"
-        ))
-    })?;
+    let body = read_body(body).await?;
     let request = family.parse_request(base_model_id, &parse_json_object(&body)?)?;
     let completion = generate(&request);
     tracing::debug!(
@@ -174,6 +200,140 @@ async fn run_operation(
     Ok(response)
 }
 
+/// The embedding and image families: the models that answer one body and never stream.
+#[derive(Clone, Copy)]
+enum MediaFamily {
+    Embedding(&'static dyn EmbeddingFamily),
+    Image(&'static dyn ImageFamily),
+}
+
+impl MediaFamily {
+    fn for_base_model_id(base_model_id: &str) -> Option<MediaFamily> {
+        embedding_family_for(base_model_id)
+            .map(MediaFamily::Embedding)
+            .or_else(|| image_family_for(base_model_id).map(MediaFamily::Image))
+    }
+
+    fn id(self) -> &'static str {
+        match self {
+            MediaFamily::Embedding(family) => family.id(),
+            MediaFamily::Image(family) => family.id(),
+        }
+    }
+
+    /// Whether `Accept: image/png` is answered with raw PNG bytes.
+    fn answers_raw_png(self) -> bool {
+        match self {
+            MediaFamily::Embedding(_) => false,
+            MediaFamily::Image(family) => family.answers_raw_png(),
+        }
+    }
+}
+
+/// One request to an embedding or image model.
+struct MediaRequest<'a> {
+    operation: Operation,
+    media_family: MediaFamily,
+    base_model_id: &'a str,
+    headers: &'a HeaderMap,
+    body: Body,
+}
+
+/// What the answer body is encoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerFormat {
+    Json,
+    RawPng,
+}
+
+/// An embedding or image request, after the model id checks: content type, no streaming,
+/// accept, body, then latency and faults as for InvokeModel. Embeddings report the input words
+/// and 0 output tokens; images report the prompt words and 0 output tokens.
+async fn run_media_operation(
+    simulator: &Simulator,
+    request: MediaRequest<'_>,
+    started: Instant,
+) -> Result<Response, BedrockError> {
+    let MediaRequest { operation, media_family, base_model_id, headers, body } = request;
+    check_content_type(headers)?;
+    if operation == Operation::InvokeWithResponseStream {
+        return Err(BedrockError::validation(STREAMING_UNSUPPORTED_MESSAGE));
+    }
+    let answer_format = media_answer_format(headers, media_family.answers_raw_png())?;
+    let body = parse_json_object(&read_body(body).await?)?;
+
+    let (content_type, answer, n_input_tokens) = match media_family {
+        MediaFamily::Embedding(family) => {
+            let request = family.parse_request(base_model_id, &body)?;
+            let answer = family.response_body(base_model_id, &request);
+            ("application/json", answer, request.n_input_tokens)
+        }
+        MediaFamily::Image(family) => {
+            let request = family.parse_request(base_model_id, &body)?;
+            let n_input_tokens = crate::generate::count_input_tokens(&request.prompt);
+            let images = generate_images(&request);
+            match (answer_format, images.first()) {
+                (AnswerFormat::RawPng, Some(image)) => {
+                    ("image/png", image.png.clone(), n_input_tokens)
+                }
+                _ => (
+                    "application/json",
+                    family.response_body(base_model_id, &images),
+                    n_input_tokens,
+                ),
+            }
+        }
+    };
+
+    tracing::debug!(
+        message = "answered",
+        %base_model_id,
+        family = media_family.id(),
+        content_type,
+        n_bytes = answer.len(),
+    );
+
+    let behavior = simulator.take_behavior(base_model_id);
+    tokio::time::sleep(behavior.first_byte_latency).await;
+    if let Some(Fault::Error(kind) | Fault::ErrorAfterChunks(kind, _)) = &behavior.fault {
+        return Err(BedrockError::from_kind(*kind, base_model_id));
+    }
+    let latency_ms = whole_millis(started.elapsed());
+    let mut response = Response::new(invoke_body(answer, &behavior));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-amzn-bedrock-invocation-latency", latency_ms.into());
+    headers.insert("x-amzn-bedrock-input-token-count", n_input_tokens.into());
+    headers.insert("x-amzn-bedrock-output-token-count", 0.into());
+    Ok(response)
+}
+
+/// The answer format an embedding or image request asks for with `Accept`: JSON when absent,
+/// `application/json` or `*/*`; the raw PNG for `image/png` when the family offers it.
+fn media_answer_format(
+    headers: &HeaderMap,
+    raw_png_allowed: bool,
+) -> Result<AnswerFormat, BedrockError> {
+    let Some(value) = headers.get(header::ACCEPT) else {
+        return Ok(AnswerFormat::Json);
+    };
+    match media_type(value).as_str() {
+        "application/json" | "*/*" => Ok(AnswerFormat::Json),
+        "image/png" if raw_png_allowed => Ok(AnswerFormat::RawPng),
+        _ => Err(BedrockError::validation(INVALID_ACCEPT_MESSAGE)),
+    }
+}
+
+/// Reads the request body, refusing one over [`MAX_REQUEST_BODY_BYTES`].
+async fn read_body(body: Body) -> Result<Bytes, BedrockError> {
+    axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await.map_err(|_| {
+        BedrockError::validation(format!(
+            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member \
+             must have length less than or equal to {MAX_REQUEST_BODY_BYTES}"
+        ))
+    })
+}
+
 /// The InvokeModel body, with the faults that act on it.
 fn invoke_body(body: Vec<u8>, behavior: &RequestBehavior) -> Body {
     match behavior.fault {
@@ -214,9 +374,7 @@ fn check_accept(headers: &HeaderMap, header_name: &str) -> Result<(), BedrockErr
     if media_type == "application/json" || media_type == "*/*" {
         return Ok(());
     }
-    Err(BedrockError::validation(
-        "The provided Accept Type is invalid or not supported for this model",
-    ))
+    Err(BedrockError::validation(INVALID_ACCEPT_MESSAGE))
 }
 
 /// The media type of a content-type-like header, lower-cased, without parameters.
@@ -225,9 +383,35 @@ fn media_type(value: &HeaderValue) -> String {
     text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
+/// Whether `model_id` names an inference profile rather than the model itself: a cross-region
+/// profile id (`us.anthropic...`, whose geography prefix [`base_model_id`] dropped) or an
+/// `inference-profile/` ARN.
+fn names_inference_profile(model_id: &str, base_model_id: &str) -> bool {
+    let before_base = model_id.strip_suffix(base_model_id).unwrap_or_default();
+    before_base.ends_with('.') || before_base.contains(":inference-profile/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inference_profile_ids() {
+        let base = "deepseek.r1-v1:0";
+        for model_id in [
+            "us.deepseek.r1-v1:0",
+            "global.deepseek.r1-v1:0",
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.deepseek.r1-v1:0",
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/deepseek.r1-v1:0",
+        ] {
+            assert!(names_inference_profile(model_id, base), "{model_id}");
+        }
+        for model_id in
+            ["deepseek.r1-v1:0", "arn:aws:bedrock:us-west-2::foundation-model/deepseek.r1-v1:0"]
+        {
+            assert!(!names_inference_profile(model_id, base), "{model_id}");
+        }
+    }
 
     #[test]
     fn paths() {
@@ -269,5 +453,36 @@ mod tests {
         }
         headers.insert("x-amzn-bedrock-accept", HeaderValue::from_static("image/png"));
         assert!(check_accept(&headers, "x-amzn-bedrock-accept").is_err());
+    }
+
+    #[test]
+    fn media_accept() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(media_answer_format(&headers, false), Ok(AnswerFormat::Json));
+        for (accept, raw_png_allowed, expected) in [
+            ("application/json", false, Some(AnswerFormat::Json)),
+            ("*/*", true, Some(AnswerFormat::Json)),
+            ("image/png", true, Some(AnswerFormat::RawPng)),
+            ("image/png", false, None),
+            ("image/jpeg", true, None),
+            ("text/plain", false, None),
+        ] {
+            headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+            let format = media_answer_format(&headers, raw_png_allowed);
+            assert_eq!(format.ok(), expected, "{accept} {raw_png_allowed}");
+        }
+    }
+
+    #[test]
+    fn media_families_are_found() {
+        assert!(matches!(
+            MediaFamily::for_base_model_id("cohere.embed-english-v3"),
+            Some(MediaFamily::Embedding(_))
+        ));
+        assert!(matches!(
+            MediaFamily::for_base_model_id("stability.stable-diffusion-xl-v1"),
+            Some(MediaFamily::Image(family)) if family.answers_raw_png()
+        ));
+        assert!(MediaFamily::for_base_model_id("anthropic.claude-v2").is_none());
     }
 }

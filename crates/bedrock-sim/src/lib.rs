@@ -12,11 +12,23 @@
 //!   Completions (`anthropic.claude-v2`, `anthropic.claude-v2:1`, `anthropic.claude-instant-v1`).
 //!   Cross-region profile ids (`us.anthropic.claude-v2:1`) and `foundation-model/` or
 //!   `inference-profile/` ARNs resolve to the same models.
+//! - Embedding models (InvokeModel only): Amazon Titan Text Embeddings G1 and V2
+//!   (`amazon.titan-embed-text-v1`, `amazon.titan-embed-text-v2:0`), Cohere Embed v3
+//!   (`cohere.embed-english-v3`, `cohere.embed-multilingual-v3`) and Amazon Nova Multimodal
+//!   Embeddings (`amazon.nova-2-multimodal-embeddings-v1:0`). Vectors are a pure function of
+//!   the embedded text, of the requested dimension, and of unit length when normalized.
+//! - Image models (InvokeModel only): Amazon Titan Image Generator G1 and V2, Nova Canvas,
+//!   Stability SDXL 1.0, SD3 Large, SD3.5 Large, Stable Image Ultra and Stable Image Core. Each
+//!   image is a valid solid-colour PNG of the requested size, its colour derived from the
+//!   prompt and seed; SDXL answers `Accept: image/png` with the raw PNG.
+//! - InvokeModelWithResponseStream on an embedding or image model is a 400 ValidationException,
+//!   `The model is unsupported for streaming.`
 //! - Bedrock's checks and errors: model id shape, unknown model, content type, accept, request
 //!   body schema (extraneous keys, required keys, types, ranges), all with the error encoding
 //!   of the real service (`x-amzn-ErrorType`, `{"message": ...}`).
 //! - Answers are words from a fixed vocabulary seeded by the FNV-1a hash of the prompt: the
 //!   same prompt always gets the same answer. One word is one token and one stream chunk.
+//!   Embedding and image answers report the input words as input tokens and 0 output tokens.
 //! - Any other path answers 404 `UnknownOperationException`.
 //!
 //! # Steering it
@@ -82,11 +94,14 @@
 
 mod behavior;
 mod control;
+mod embeddings;
 mod error;
 pub mod eventstream;
 mod families;
 mod generate;
+mod images;
 mod invoke;
+mod media_schema;
 mod model_id;
 mod response_stream;
 mod schema;

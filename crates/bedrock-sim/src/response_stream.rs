@@ -54,6 +54,9 @@ enum Step {
     End,
 }
 
+/// How long an aborting stream waits for what it sent to be flushed.
+const ABORT_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl StreamState {
     async fn next_item(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         let step = self.next_step();
@@ -63,6 +66,11 @@ impl StreamState {
         // A zero sleep still waits for the next timer tick (about 1 ms): skip it.
         if self.next_chunk_idx > 0 && !self.plan.token_latency.is_zero() {
             tokio::time::sleep(self.plan.token_latency).await;
+        }
+        // A real connection drops after what was sent has left: let hyper flush the
+        // headers and chunks before the body fails, or the client sees no response at all.
+        if matches!(step, Step::Fault(Fault::AbortAfterChunks(_))) {
+            tokio::time::sleep(ABORT_FLUSH_DELAY).await;
         }
         let item = match step {
             Step::Chunk(chunk_idx) => {

@@ -4,6 +4,19 @@
 //! |---|---|---|---|
 //! | `titan_text` | `amazon.titan-text-express-v1`, `amazon.titan-text-lite-v1`, `amazon.titan-text-premier-v1:0` | `inputText`, `textGenerationConfig` | `FINISH`, `LENGTH`, `STOP_CRITERIA_MET` |
 //! | `anthropic_claude_text` | `anthropic.claude-v2`, `anthropic.claude-v2:1`, `anthropic.claude-instant-v1` | `prompt`, `max_tokens_to_sample`, ... | `stop_sequence`, `max_tokens` |
+//! | `amazon_nova` | `amazon.nova-micro-v1:0`, `amazon.nova-lite-v1:0`, `amazon.nova-pro-v1:0`; profile only: `amazon.nova-premier-v1:0`, `amazon.nova-2-lite-v1:0` | `messages`, `system`, `inferenceConfig`, ... | `end_turn`, `max_tokens`, `stop_sequence` |
+//! | `cohere_command` | `cohere.command-text-v14`, `cohere.command-light-text-v14` | `prompt`, `max_tokens`, `stream`, ... | `COMPLETE`, `MAX_TOKENS` |
+//! | `cohere_command_r` | `cohere.command-r-v1:0`, `cohere.command-r-plus-v1:0` | `message`, `chat_history`, `preamble`, ... | `COMPLETE`, `MAX_TOKENS` |
+//! | `ai21_jurassic2` | no streaming: `ai21.j2-mid-v1`, `ai21.j2-ultra-v1` | `prompt`, `maxTokens`, ... | `endoftext`, `length`, `stop` |
+//! | `ai21_jamba` | `ai21.jamba-instruct-v1:0`, `ai21.jamba-1-5-mini-v1:0`, `ai21.jamba-1-5-large-v1:0` | `messages`, `max_tokens`, ... | `stop`, `length` |
+//! | `anthropic_claude_messages` | `anthropic.claude-3-haiku-20240307-v1:0`, `anthropic.claude-3-sonnet-20240229-v1:0`, `anthropic.claude-3-opus-20240229-v1:0`, `anthropic.claude-3-5-sonnet-20240620-v1:0`; profile only: `anthropic.claude-3-5-sonnet-20241022-v2:0`, `anthropic.claude-3-5-haiku-20241022-v1:0`, `anthropic.claude-3-7-sonnet-20250219-v1:0`, `anthropic.claude-sonnet-4-20250514-v1:0`, `anthropic.claude-opus-4-20250514-v1:0`, `anthropic.claude-opus-4-1-20250805-v1:0`, `anthropic.claude-sonnet-4-5-20250929-v1:0`, `anthropic.claude-haiku-4-5-20251001-v1:0`, `anthropic.claude-opus-4-5-20251101-v1:0`, `anthropic.claude-opus-4-6-v1`, `anthropic.claude-sonnet-4-6` | `anthropic_version`, `max_tokens`, `messages`, `system`, ... | `end_turn`, `max_tokens`, `stop_sequence` |
+//! | `meta_llama2` | `meta.llama2-13b-chat-v1`, `meta.llama2-70b-chat-v1` | `prompt`, `max_gen_len`, `temperature`, `top_p` | `stop`, `length` |
+//! | `meta_llama3` | `meta.llama3-8b-instruct-v1:0`, `meta.llama3-70b-instruct-v1:0`, `meta.llama3-1-8b-instruct-v1:0`, `meta.llama3-1-70b-instruct-v1:0`, `meta.llama3-1-405b-instruct-v1:0`, `meta.llama3-2-1b-instruct-v1:0`, `meta.llama3-2-3b-instruct-v1:0`, `meta.llama3-2-11b-instruct-v1:0`, `meta.llama3-2-90b-instruct-v1:0`; profile only: `meta.llama3-3-70b-instruct-v1:0` | `prompt`, `max_gen_len`, ..., `images` (3.2 and later) | `stop`, `length` |
+//! | `meta_llama4` | profile only, no streaming: `meta.llama4-scout-17b-instruct-v1:0`, `meta.llama4-maverick-17b-instruct-v1:0` | `prompt`, `max_gen_len`, `images`, ... | `stop`, `length` |
+//! | `mistral_text` | `mistral.mistral-7b-instruct-v0:2`, `mistral.mixtral-8x7b-instruct-v0:1`, `mistral.mistral-large-2402-v1:0`, `mistral.mistral-small-2402-v1:0` | `prompt`, `max_tokens`, `stop`, ... | `stop`, `length` |
+//! | `mistral_chat` | `mistral.mistral-large-2407-v1:0`; profile only: `mistral.pixtral-large-2502-v1:0` | `messages`, `max_tokens`, `tools`, ... | `stop`, `length` |
+//! | `deepseek_r1` | profile only: `deepseek.r1-v1:0` | `prompt`, `max_tokens`, `stop`, ... | `stop`, `length` |
+//! | `openai_gpt_oss` | no streaming: `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0` | `messages`, `max_completion_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
 //!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`FAMILIES`].
 
@@ -13,17 +26,47 @@ use serde_json::Value;
 use crate::error::BedrockError;
 use crate::generate::{Completion, GenerationRequest};
 
+mod ai21_jamba;
+mod ai21_jurassic2;
+mod amazon_nova;
+mod anthropic_claude_messages;
 mod anthropic_claude_text;
+mod cohere_command;
+mod cohere_command_r;
+mod deepseek_r1;
+mod meta_llama2;
+mod meta_llama3;
+mod meta_llama4;
+mod mistral_chat;
+mod mistral_text;
+mod openai_gpt_oss;
 mod titan_text;
 
 /// One simulated model family: how its request bodies are checked and its answers shaped.
 ///
-/// Implementations are unit structs, pure and synchronous.
+/// Implementations are unit structs (or per-model statics handed out by
+/// [`Family::model_family`]), pure and synchronous.
 pub(crate) trait Family: Send + Sync {
     /// The snake_case id, also the file name.
     fn id(&self) -> &'static str;
     /// Whether this family simulates `base_model_id` (no ARN, no geography prefix).
     fn matches(&self, base_model_id: &str) -> bool;
+    /// Whether InvokeModelWithResponseStream is served; for a family that does not stream it
+    /// is a 400 `The model is unsupported for streaming.` (`invoke.rs`).
+    fn streams(&self) -> bool {
+        true
+    }
+    /// Whether Bedrock serves `base_model_id` only through an inference profile; called with
+    /// the plain id (or a `foundation-model/` ARN) it is a 400 `Invocation of model ID ... with
+    /// on-demand throughput isn’t supported. ...` (`invoke.rs`).
+    fn needs_inference_profile(&self, _base_model_id: &str) -> bool {
+        false
+    }
+    /// The value that answers calls to `base_model_id`, for families whose answers name the
+    /// model; `None` means this value answers them itself.
+    fn model_family(&self, _base_model_id: &str) -> Option<&'static dyn Family> {
+        None
+    }
     /// Validates a request body the way Bedrock does and reads what to generate.
     fn parse_request(
         &self,
@@ -44,8 +87,23 @@ pub(crate) trait Family: Send + Sync {
 }
 
 /// Every family, in the order [`family_for`] tries them.
-pub(crate) static FAMILIES: &[&dyn Family] =
-    &[&titan_text::TitanText, &anthropic_claude_text::AnthropicClaudeText];
+pub(crate) static FAMILIES: &[&dyn Family] = &[
+    &titan_text::TitanText,
+    &anthropic_claude_text::AnthropicClaudeText,
+    &amazon_nova::AmazonNova,
+    &cohere_command::CohereCommand,
+    &cohere_command_r::CohereCommandR,
+    &ai21_jurassic2::Ai21Jurassic2,
+    &ai21_jamba::Ai21Jamba,
+    &anthropic_claude_messages::AnthropicClaudeMessages,
+    &meta_llama2::MetaLlama2,
+    &meta_llama3::MetaLlama3,
+    &meta_llama4::MetaLlama4,
+    &mistral_text::MistralText,
+    &mistral_chat::MistralChat,
+    &deepseek_r1::DeepseekR1,
+    &openai_gpt_oss::OpenaiGptOss,
+];
 
 /// The family that simulates `base_model_id`, if any.
 pub(crate) fn family_for(base_model_id: &str) -> Option<&'static dyn Family> {
@@ -91,12 +149,64 @@ mod tests {
             "anthropic.claude-v2",
             "anthropic.claude-v2:1",
             "anthropic.claude-instant-v1",
+            "amazon.nova-micro-v1:0",
+            "amazon.nova-lite-v1:0",
+            "amazon.nova-pro-v1:0",
+            "amazon.nova-premier-v1:0",
+            "amazon.nova-2-lite-v1:0",
+            "cohere.command-text-v14",
+            "cohere.command-light-text-v14",
+            "cohere.command-r-v1:0",
+            "cohere.command-r-plus-v1:0",
+            "ai21.j2-mid-v1",
+            "ai21.j2-ultra-v1",
+            "ai21.jamba-instruct-v1:0",
+            "ai21.jamba-1-5-mini-v1:0",
+            "ai21.jamba-1-5-large-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "anthropic.claude-3-sonnet-20240229-v1:0",
+            "anthropic.claude-3-opus-20240229-v1:0",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-opus-4-20250514-v1:0",
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "anthropic.claude-opus-4-5-20251101-v1:0",
+            "anthropic.claude-opus-4-6-v1",
+            "anthropic.claude-sonnet-4-6",
+            "meta.llama2-13b-chat-v1",
+            "meta.llama2-70b-chat-v1",
+            "meta.llama3-8b-instruct-v1:0",
+            "meta.llama3-70b-instruct-v1:0",
+            "meta.llama3-1-8b-instruct-v1:0",
+            "meta.llama3-1-70b-instruct-v1:0",
+            "meta.llama3-1-405b-instruct-v1:0",
+            "meta.llama3-2-1b-instruct-v1:0",
+            "meta.llama3-2-3b-instruct-v1:0",
+            "meta.llama3-2-11b-instruct-v1:0",
+            "meta.llama3-2-90b-instruct-v1:0",
+            "meta.llama3-3-70b-instruct-v1:0",
+            "meta.llama4-scout-17b-instruct-v1:0",
+            "meta.llama4-maverick-17b-instruct-v1:0",
+            "mistral.mistral-7b-instruct-v0:2",
+            "mistral.mixtral-8x7b-instruct-v0:1",
+            "mistral.mistral-large-2402-v1:0",
+            "mistral.mistral-small-2402-v1:0",
+            "mistral.mistral-large-2407-v1:0",
+            "mistral.pixtral-large-2502-v1:0",
+            "deepseek.r1-v1:0",
+            "openai.gpt-oss-120b-1:0",
+            "openai.gpt-oss-20b-1:0",
         ];
         for model_id in known {
             let n_claims = FAMILIES.iter().filter(|family| family.matches(model_id)).count();
             assert_eq!(n_claims, 1, "{model_id}");
         }
-        for model_id in ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text", ""] {
+        for model_id in ["anthropic.claude-3-haiku", "meta.llama3", "amazon.titan-text", ""] {
             assert!(family_for(model_id).is_none(), "{model_id}");
         }
     }

@@ -21,3 +21,13 @@ mod validation;
 
 // The `/_sim` control API and unknown operations, over plain HTTP.
 mod control;
+
+// Text families batch A (Claude Messages, Llama 2/3/4, Mistral text and chat, DeepSeek-R1,
+// gpt-oss): invoke and stream agreement, stop reasons, usage, validation, profile-only models.
+mod families_a;
+
+// Embedding and image models: vectors, PNG bodies, accept handling, limits, no streaming.
+mod embeddings_images;
+
+// Nova, Cohere Command, Command R, Jurassic-2 and Jamba: answers, streams and body checks.
+mod families_b;

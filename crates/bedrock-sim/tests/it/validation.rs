@@ -182,7 +182,7 @@ async fn unknown_and_malformed_model_ids() {
     let body = || to_blob(&titan_body("hi", json!({})));
     for model_id in [
         "amazon.titan-text-ultra-v9",
-        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic.claude-2-haiku-v9",
         "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefabcdef",
         "xx.amazon.titan-text-express-v1",
     ] {

@@ -9,6 +9,9 @@
 //!   prompt first), then an open assistant header. A final assistant message is
 //!   continued instead. A plain `prompt` is one user turn.
 //! - Stops are emulated by the gateway, as for every Llama.
+//!
+//! Bedrock does not stream this model: a streaming request is refused as unsupported
+//! (`streaming`, 422) before any call.
 
 use crate::error::TranslateError;
 use crate::families::meta_llama3::{
@@ -54,6 +57,14 @@ impl TextFamily for MetaLlama4 {
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
+        // Bedrock answers InvokeModelWithResponseStream on these models with
+        // "The model is unsupported for streaming.": refuse it before the call.
+        if req.stream {
+            return Err(TranslateError::Unsupported {
+                family: ID,
+                feature: "streaming".to_owned(),
+            });
+        }
         encode_llama_request(ID, req, render_header_template(&LLAMA4_TEMPLATE, req))
     }
 

@@ -21,6 +21,9 @@
 //! - `finish_reason`: `stop` ends the turn (the model finished or hit a stop sequence;
 //!   the two are not told apart), `length` is a length stop, `content_filter` a content
 //!   filter, `tool_calls` and anything else `Other`.
+//!
+//! Bedrock does not stream this model: a streaming request is refused as unsupported
+//! (`streaming`, 422) before any call.
 
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +126,14 @@ impl TextFamily for OpenaiGptOss {
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
+        // Bedrock answers InvokeModelWithResponseStream on these models with
+        // "The model is unsupported for streaming.": refuse it before the call.
+        if req.stream {
+            return Err(TranslateError::Unsupported {
+                family: ID,
+                feature: "streaming".to_owned(),
+            });
+        }
         check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
         let conversation = req.conversation();

@@ -9,6 +9,8 @@
 
 /// Every Bedrock error type and every bad request, mapped to status and error type.
 mod errors;
+/// Every model family of the shipped config: text, embeddings, images, refusals.
+mod families;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
 /// Against live Bedrock, only with `GATEWAY_LIVE=1`.

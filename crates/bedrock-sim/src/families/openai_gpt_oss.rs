@@ -1,0 +1,460 @@
+//! OpenAI gpt-oss: the OpenAI Create-chat-completion body and chat completion object that
+//! Bedrock documents for InvokeModel [D]. Bedrock refuses the streaming operations for these
+//! models with `The model is unsupported for streaming.` [R: issue threads], and on InvokeModel
+//! the model's reasoning, in `<reasoning>` tags, precedes the answer text [D].
+//!
+//! Models: `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0`. The answer's `model` is the
+//! model id, so the registered value hands each call to the model's own value through
+//! [`Family::model_family`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::BedrockError;
+use crate::families::anthropic_claude_messages::{
+    check_extraneous_keys, check_required_keys, string_array, type_mismatch, validate_masked,
+    violations_error,
+};
+use crate::families::{Family, InvocationMetrics, json_bytes};
+use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
+use crate::schema::{Schema, as_integer, malformed_input};
+
+/// The gpt-oss family as registered: it knows the models and hands every call to the model's
+/// own [`GptOssModel`] value.
+pub(crate) struct OpenaiGptOss;
+
+/// One gpt-oss model.
+pub(crate) struct GptOssModel {
+    base_model_id: &'static str,
+}
+
+const FAMILY_ID: &str = "openai_gpt_oss";
+
+static MODELS: &[GptOssModel] = &[
+    GptOssModel { base_model_id: "openai.gpt-oss-120b-1:0" },
+    GptOssModel { base_model_id: "openai.gpt-oss-20b-1:0" },
+];
+
+/// Answers a call that reached the registered value instead of a model's own value; only
+/// [`crate::invoke`] builds answers, and it always resolves the model first.
+const UNRESOLVED_MODEL: GptOssModel = GptOssModel { base_model_id: "openai.gpt-oss" };
+
+/// The reasoning shown before every answer. It is decoration: not counted as output tokens and
+/// not cut by `max_completion_tokens` or `stop`.
+const REASONING: &str = "The user wants a direct answer.";
+
+/// `max_completion_tokens` when the request gives none, and its largest value (the context
+/// window).
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+const MAX_TOKENS_LIMIT: i64 = 128_000;
+
+/// The most stop sequences OpenAI's API takes.
+const MAX_STOP_SEQUENCES: usize = 4;
+
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
+
+/// The keys whose values are booleans, unions or nested lists the schema cannot express.
+const HAND_CHECKED_KEYS: &[&str] = &[
+    "messages",
+    "stop",
+    "stream",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "logprobs",
+    "parallel_tool_calls",
+];
+
+fn model(base_model_id: &str) -> Option<&'static GptOssModel> {
+    MODELS.iter().find(|model| model.base_model_id == base_model_id)
+}
+
+impl Family for OpenaiGptOss {
+    fn id(&self) -> &'static str {
+        FAMILY_ID
+    }
+
+    fn matches(&self, base_model_id: &str) -> bool {
+        model(base_model_id).is_some()
+    }
+
+    fn streams(&self) -> bool {
+        false
+    }
+
+    fn model_family(&self, base_model_id: &str) -> Option<&'static dyn Family> {
+        model(base_model_id).map(|model| model as &'static dyn Family)
+    }
+
+    fn parse_request(
+        &self,
+        base_model_id: &str,
+        body: &Value,
+    ) -> Result<GenerationRequest, BedrockError> {
+        model(base_model_id).unwrap_or(&UNRESOLVED_MODEL).parse_request(base_model_id, body)
+    }
+
+    fn response_body(&self, completion: &Completion) -> Vec<u8> {
+        UNRESOLVED_MODEL.response_body(completion)
+    }
+
+    fn n_stream_chunks(&self, completion: &Completion) -> usize {
+        UNRESOLVED_MODEL.n_stream_chunks(completion)
+    }
+
+    fn stream_chunk(
+        &self,
+        completion: &Completion,
+        chunk_idx: usize,
+        metrics: Option<InvocationMetrics>,
+    ) -> Vec<u8> {
+        UNRESOLVED_MODEL.stream_chunk(completion, chunk_idx, metrics)
+    }
+}
+
+impl Family for GptOssModel {
+    fn id(&self) -> &'static str {
+        FAMILY_ID
+    }
+
+    fn matches(&self, base_model_id: &str) -> bool {
+        self.base_model_id == base_model_id
+    }
+
+    fn streams(&self) -> bool {
+        false
+    }
+
+    fn parse_request(
+        &self,
+        _base_model_id: &str,
+        body: &Value,
+    ) -> Result<GenerationRequest, BedrockError> {
+        validate_masked(&request_schema(), body, HAND_CHECKED_KEYS)?;
+        let messages = check_hand_checked_keys(body)?;
+        if let Some(model) = body.get("model").and_then(Value::as_str)
+            && model != self.base_model_id
+        {
+            return Err(BedrockError::validation(format!(
+                "The model '{model}' in the request body does not match the model ID \
+                 '{}' of the request.",
+                self.base_model_id
+            )));
+        }
+        // InvokeModel answers in one piece: `stream` may be absent or false [D].
+        if body.get("stream") == Some(&Value::Bool(true)) {
+            return Err(BedrockError::validation("The model is unsupported for streaming."));
+        }
+        let texts: Vec<&str> = messages.iter().flat_map(|message| message_texts(message)).collect();
+        let max_tokens = body.get("max_completion_tokens").or_else(|| body.get("max_tokens"));
+        let stop_sequences = match body.get("stop") {
+            Some(Value::String(stop)) => vec![stop.clone()],
+            stop => string_array(stop),
+        };
+        Ok(GenerationRequest {
+            prompt: texts.join("\n"),
+            max_tokens: max_tokens
+                .and_then(as_integer)
+                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
+                .unwrap_or(DEFAULT_MAX_TOKENS),
+            stop_sequences,
+            space_before_first_token: false,
+        })
+    }
+
+    fn response_body(&self, completion: &Completion) -> Vec<u8> {
+        let content = format!("<reasoning>{REASONING}</reasoning>{}", completion.text());
+        json_bytes(&ChatCompletion {
+            id: completion_id(completion),
+            object: "chat.completion",
+            created: unix_seconds(),
+            model: self.base_model_id,
+            choices: [CompletionChoice {
+                index: 0,
+                message: AssistantMessage { role: "assistant", content: &content },
+                finish_reason: finish_reason(&completion.stop),
+            }],
+            usage: Usage {
+                prompt_tokens: completion.n_input_tokens,
+                completion_tokens: completion.n_output_tokens(),
+                total_tokens: completion.n_input_tokens + completion.n_output_tokens(),
+            },
+        })
+    }
+
+    /// Bedrock does not stream these models; the chunks follow OpenAI's
+    /// `chat.completion.chunk` for completeness. One chunk per token, then a closing one.
+    fn n_stream_chunks(&self, completion: &Completion) -> usize {
+        completion.tokens.len() + 1
+    }
+
+    fn stream_chunk(
+        &self,
+        completion: &Completion,
+        chunk_idx: usize,
+        metrics: Option<InvocationMetrics>,
+    ) -> Vec<u8> {
+        let token = completion.tokens.get(chunk_idx);
+        json_bytes(&ChatCompletionChunk {
+            id: completion_id(completion),
+            object: "chat.completion.chunk",
+            created: unix_seconds(),
+            model: self.base_model_id,
+            choices: [ChunkChoice {
+                index: 0,
+                delta: Delta { content: token.map(String::as_str) },
+                finish_reason: token.is_none().then(|| finish_reason(&completion.stop)),
+            }],
+            invocation_metrics: metrics,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ChatCompletion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'static str,
+    choices: [CompletionChoice<'a>; 1],
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct CompletionChoice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct ChatCompletionChunk<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'static str,
+    choices: [ChunkChoice<'a>; 1],
+    #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
+    invocation_metrics: Option<InvocationMetrics>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+/// The OpenAI fields Bedrock passes on; the [`HAND_CHECKED_KEYS`] are declared as strings and
+/// masked.
+fn request_schema() -> Schema {
+    let mut properties: Vec<(&'static str, Schema)> =
+        HAND_CHECKED_KEYS.iter().map(|key| (*key, Schema::String)).collect();
+    properties.extend([
+        ("model", Schema::String),
+        ("max_completion_tokens", Schema::Integer { minimum: 1, maximum: MAX_TOKENS_LIMIT }),
+        ("max_tokens", Schema::Integer { minimum: 1, maximum: MAX_TOKENS_LIMIT }),
+        ("temperature", Schema::Number { minimum: 0.0, maximum: 2.0 }),
+        ("top_p", Schema::Number { minimum: 0.0, maximum: 1.0 }),
+        ("n", Schema::Integer { minimum: 1, maximum: 1 }),
+        ("seed", Schema::Integer { minimum: i64::MIN, maximum: i64::MAX }),
+        ("frequency_penalty", Schema::Number { minimum: -2.0, maximum: 2.0 }),
+        ("presence_penalty", Schema::Number { minimum: -2.0, maximum: 2.0 }),
+        ("top_logprobs", Schema::Integer { minimum: 0, maximum: 20 }),
+        ("reasoning_effort", Schema::String),
+        ("user", Schema::String),
+    ]);
+    Schema::Object { properties, required: vec!["messages"] }
+}
+
+/// Checks `messages`, `stop` and the boolean keys, and returns the messages.
+fn check_hand_checked_keys(body: &Value) -> Result<&[Value], BedrockError> {
+    let mut violations = Vec::new();
+    for key in ["stream", "logprobs", "parallel_tool_calls"] {
+        if let Some(value) = body.get(key).filter(|value| !value.is_boolean()) {
+            violations.push(type_mismatch(&format!("#/{key}"), "Boolean", value));
+        }
+    }
+    match body.get("stop") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_STOP_SEQUENCES {
+                violations.push(format!(
+                    "#/stop: expected maximum item count: {MAX_STOP_SEQUENCES}, found: {}",
+                    items.len()
+                ));
+            }
+            for (idx, item) in items.iter().enumerate().filter(|(_, item)| !item.is_string()) {
+                violations.push(type_mismatch(&format!("#/stop/{idx}"), "String", item));
+            }
+        }
+        Some(other) => violations.push(type_mismatch("#/stop", "String or JSONArray", other)),
+    }
+    let messages = match body.get("messages") {
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(other) => {
+            violations.push(type_mismatch("#/messages", "JSONArray", other));
+            &[][..]
+        }
+        None => &[][..],
+    };
+    if body.get("messages").is_some() && messages.is_empty() {
+        violations.push("#/messages: expected minimum item count: 1, found: 0".to_owned());
+    }
+    for (idx, message) in messages.iter().enumerate() {
+        let pointer = format!("#/messages/{idx}");
+        let Some(object) = message.as_object() else {
+            violations.push(type_mismatch(&pointer, "JSONObject", message));
+            continue;
+        };
+        check_required_keys(object, &pointer, &["role"], &mut violations);
+        let allowed = ["role", "content", "name", "tool_calls", "tool_call_id", "reasoning"];
+        check_extraneous_keys(object, &pointer, &allowed, &mut violations);
+        match object.get("content") {
+            None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}
+            Some(other) => violations.push(type_mismatch(
+                &format!("{pointer}/content"),
+                "String or JSONArray",
+                other,
+            )),
+        }
+    }
+    violations_error(violations)?;
+    for (idx, message) in messages.iter().enumerate() {
+        let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
+        if !ROLES.contains(&role) {
+            return Err(malformed_input(&format!(
+                "#/messages/{idx}/role: {role} is not a valid enum value"
+            )));
+        }
+    }
+    Ok(messages)
+}
+
+/// The text of a message: its string content, or the `text` of its text parts.
+fn message_texts(message: &Value) -> Vec<&str> {
+    match message.get("content") {
+        Some(Value::String(text)) => vec![text.as_str()],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn finish_reason(stop: &StopCause) -> &'static str {
+    match stop {
+        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
+        StopCause::MaxTokens => "length",
+    }
+}
+
+/// `chatcmpl-` and 32 hex digits, derived from the answer.
+fn completion_id(completion: &Completion) -> String {
+    let text = completion.text();
+    let high = fnv1a_64(text.as_bytes());
+    let low = fnv1a_64(format!("{}\u{0}{text}", completion.n_input_tokens).as_bytes());
+    format!("chatcmpl-{high:016x}{low:016x}")
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::generate::generate;
+
+    const SMALL: &str = "openai.gpt-oss-20b-1:0";
+
+    fn parse(body: Value) -> Result<GenerationRequest, String> {
+        let model = model(SMALL).unwrap();
+        model.parse_request(SMALL, &body).map_err(|error| error.message().to_owned())
+    }
+
+    #[test]
+    fn reads_the_request() {
+        let body = json!({"model": SMALL, "messages": [
+            {"role": "developer", "content": "Be terse."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather?"}]}],
+            "max_completion_tokens": 150, "temperature": 0.7, "top_p": 0.9, "stop": "END",
+            "stream": false});
+        let request = parse(body).unwrap();
+        assert_eq!(request.prompt, "Be terse.\nWeather?");
+        assert_eq!(request.max_tokens, 150);
+        assert_eq!(request.stop_sequences, vec!["END".to_owned()]);
+        let request = parse(json!({"messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 9, "stop": ["a", "b"]}))
+        .unwrap();
+        assert_eq!((request.max_tokens, request.stop_sequences.len()), (9, 2));
+    }
+
+    #[test]
+    fn rejects_bad_requests() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        assert_eq!(
+            parse(json!({"messages": user, "stream": true})).unwrap_err(),
+            "The model is unsupported for streaming."
+        );
+        assert!(parse(json!({"messages": user, "model": "openai.gpt-oss-120b-1:0"})).is_err());
+        assert!(parse(json!({"messages": user, "stream": "no"})).unwrap_err().contains("Boolean"));
+        assert!(parse(json!({"messages": user, "stop": ["a", "b", "c", "d", "e"]})).is_err());
+        assert!(parse(json!({"messages": user, "temperature": 2.5})).is_err());
+        assert!(parse(json!({"messages": [{"role": "robot", "content": "x"}]})).is_err());
+        assert!(parse(json!({"messages": user, "top_k": 5})).unwrap_err().contains("[top_k]"));
+        assert!(parse(json!({"prompt": "x"})).is_err());
+    }
+
+    #[test]
+    fn answer_shape() {
+        let model = model(SMALL).unwrap();
+        let body = json!({"messages": [{"role": "user", "content": "hi there"}],
+            "max_completion_tokens": 3});
+        let completion = generate(&parse(body).unwrap());
+        let response: Value = serde_json::from_slice(&model.response_body(&completion)).unwrap();
+        assert_eq!(response["object"], "chat.completion");
+        assert_eq!(response["model"], SMALL);
+        assert!(response["id"].as_str().unwrap().starts_with("chatcmpl-"));
+        let choice = &response["choices"][0];
+        assert_eq!(choice["finish_reason"], "length");
+        assert_eq!(
+            choice["message"]["content"],
+            format!("<reasoning>{REASONING}</reasoning>{}", completion.text())
+        );
+        assert_eq!(
+            response["usage"],
+            json!({"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
+        );
+        assert!(!OpenaiGptOss.streams());
+        let last: Value =
+            serde_json::from_slice(&model.stream_chunk(&completion, 3, None)).unwrap();
+        assert_eq!(last["choices"][0], json!({"index": 0, "delta": {}, "finish_reason": "length"}));
+    }
+}

@@ -7,11 +7,14 @@
 //! - `POST /model/{modelId}/invoke` (InvokeModel) and
 //!   `POST /model/{modelId}/invoke-with-response-stream` (InvokeModelWithResponseStream),
 //!   routed on the raw path so that ARN ids with `%2F` work.
-//! - Model families: Amazon Titan Text (`amazon.titan-text-express-v1`,
-//!   `amazon.titan-text-lite-v1`, `amazon.titan-text-premier-v1:0`) and Anthropic Claude Text
-//!   Completions (`anthropic.claude-v2`, `anthropic.claude-v2:1`, `anthropic.claude-instant-v1`).
+//! - Text model families, each with its own request validation, answer and stream-chunk
+//!   shapes (the table in `families/mod.rs` lists every model id): Amazon Titan Text and
+//!   Nova, Anthropic Claude Text Completions and Messages, Meta Llama 2/3/4, Mistral
+//!   (`[INST]` prompt and chat bodies), Cohere Command and Command R, AI21 Jurassic-2 (no
+//!   streaming, like Bedrock) and Jamba, DeepSeek-R1 and OpenAI gpt-oss (no streaming).
 //!   Cross-region profile ids (`us.anthropic.claude-v2:1`) and `foundation-model/` or
-//!   `inference-profile/` ARNs resolve to the same models.
+//!   `inference-profile/` ARNs resolve to the same models; models that Bedrock serves only
+//!   through an inference profile refuse their plain id with Bedrock's message.
 //! - Embedding models (InvokeModel only): Amazon Titan Text Embeddings G1 and V2
 //!   (`amazon.titan-embed-text-v1`, `amazon.titan-embed-text-v2:0`), Cohere Embed v3
 //!   (`cohere.embed-english-v3`, `cohere.embed-multilingual-v3`) and Amazon Nova Multimodal

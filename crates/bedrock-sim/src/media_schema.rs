@@ -1,11 +1,12 @@
-//! The request-body checker of the embedding and image families: the everit messages of
-//! `schema.rs` (`#/texts: expected maximum item count: 96, found: 97`), plus the shapes those
-//! bodies need and `schema.rs` does not have: booleans, string and integer enums, string
-//! lengths, array bounds, arrays of objects and free-form objects.
+//! The request-body checker, with the messages Bedrock's validator (everit) produces
+//! (`#/texts: expected maximum item count: 96, found: 97`): objects, strings with lengths,
+//! string and integer enums, booleans, numbers and integers with ranges, arrays with
+//! bounds, free-form objects. The embedding and image families describe their bodies as a
+//! [`Shape`]; the text families' simpler `schema::Schema` is converted to one.
 //!
-//! Families describe their body as a [`Shape`], collect the violations with
-//! [`collect_violations`], append their own rules' violations and build the error with
-//! [`finish`]. After that they can read the body without re-checking types.
+//! Families collect the violations with [`collect_violations`], append their own rules'
+//! violations and build the error with [`finish`], or call [`check`]. After that they can
+//! read the body without re-checking types.
 
 use serde_json::Value;
 
@@ -194,8 +195,8 @@ fn type_mismatch(pointer: &str, expected: &str, value: &Value) -> String {
     format!("{pointer}: expected type: {expected}, found: {}", type_name(value))
 }
 
-/// The Java type name everit reports for a JSON value (the same table as `schema.rs`).
-fn type_name(value: &Value) -> &'static str {
+/// The Java type name everit reports for a JSON value.
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "Null",
         Value::Bool(_) => "Boolean",

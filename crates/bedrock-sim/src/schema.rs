@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to, type_name};
 
 /// The shape of one JSON value in a request body.
 #[derive(Debug, Clone)]
@@ -25,13 +26,27 @@ pub(crate) enum Schema {
 }
 
 /// Checks `value` against `schema`; every violation is found before the error is built.
+/// The checking itself is `media_schema`'s, whose [`Shape`] is a superset of [`Schema`].
 pub(crate) fn validate(schema: &Schema, value: &Value) -> Result<(), BedrockError> {
-    let mut violations = Vec::new();
-    collect_violations(schema, value, "#", &mut violations);
-    match violations.as_slice() {
-        [] => Ok(()),
-        [violation] => Err(malformed_input(violation)),
-        _ => Err(malformed_input(&format!("{} schema violations found", violations.len()))),
+    check(&schema.to_shape(), value, ViolationReport::Counted)
+}
+
+impl Schema {
+    fn to_shape(&self) -> Shape {
+        match self {
+            Schema::Object { properties, required } => Shape::Object {
+                properties: properties.iter().map(|(key, item)| (*key, item.to_shape())).collect(),
+                required: required.clone(),
+            },
+            Schema::String => string_up_to(usize::MAX),
+            Schema::Number { minimum, maximum } => {
+                Shape::Number { minimum: *minimum, maximum: *maximum }
+            }
+            Schema::Integer { minimum, maximum } => {
+                Shape::Integer { minimum: *minimum, maximum: *maximum }
+            }
+            Schema::StringArray => array_of(string_up_to(usize::MAX), 0, usize::MAX),
+        }
     }
 }
 
@@ -61,70 +76,6 @@ pub(crate) fn parse_json_object(body: &[u8]) -> Result<Value, BedrockError> {
     Ok(value)
 }
 
-fn collect_violations(schema: &Schema, value: &Value, pointer: &str, out: &mut Vec<String>) {
-    match schema {
-        Schema::Object { properties, required } => {
-            let Some(object) = value.as_object() else {
-                out.push(type_mismatch(pointer, "JSONObject", value));
-                return;
-            };
-            for key in required {
-                if !object.contains_key(*key) {
-                    out.push(format!("{pointer}: required key [{key}] not found"));
-                }
-            }
-            for (key, item) in object {
-                match properties.iter().find(|(name, _)| name == key) {
-                    Some((_, item_schema)) => {
-                        collect_violations(item_schema, item, &format!("{pointer}/{key}"), out);
-                    }
-                    None => out.push(format!("{pointer}: extraneous key [{key}] is not permitted")),
-                }
-            }
-        }
-        Schema::String => {
-            if !value.is_string() {
-                out.push(type_mismatch(pointer, "String", value));
-            }
-        }
-        Schema::Number { minimum, maximum } => {
-            let Some(number) = value.as_f64() else {
-                out.push(type_mismatch(pointer, "Number", value));
-                return;
-            };
-            if number < *minimum {
-                let minimum = format_limit(*minimum);
-                out.push(format!("{pointer}: {value} is not greater or equal to {minimum}"));
-            } else if number > *maximum {
-                let maximum = format_limit(*maximum);
-                out.push(format!("{pointer}: {value} is not less or equal to {maximum}"));
-            }
-        }
-        Schema::Integer { minimum, maximum } => {
-            let Some(number) = as_integer(value) else {
-                out.push(type_mismatch(pointer, "Integer", value));
-                return;
-            };
-            if number < *minimum {
-                out.push(format!("{pointer}: {value} is not greater or equal to {minimum}"));
-            } else if number > *maximum {
-                out.push(format!("{pointer}: {value} is not less or equal to {maximum}"));
-            }
-        }
-        Schema::StringArray => {
-            let Some(items) = value.as_array() else {
-                out.push(type_mismatch(pointer, "JSONArray", value));
-                return;
-            };
-            for (idx, item) in items.iter().enumerate() {
-                if !item.is_string() {
-                    out.push(type_mismatch(&format!("{pointer}/{idx}"), "String", item));
-                }
-            }
-        }
-    }
-}
-
 /// The integer value of a JSON number, accepting integer-valued floats such as `512.0`.
 pub(crate) fn as_integer(value: &Value) -> Option<i64> {
     if let Some(integer) = value.as_i64() {
@@ -134,27 +85,6 @@ pub(crate) fn as_integer(value: &Value) -> Option<i64> {
     let in_range = float.fract() == 0.0 && float.abs() < 9.0e15;
     // Integral and well inside the i64 range, so the cast is exact.
     in_range.then_some(float as i64)
-}
-
-fn type_mismatch(pointer: &str, expected: &str, value: &Value) -> String {
-    format!("{pointer}: expected type: {expected}, found: {}", type_name(value))
-}
-
-/// The Java type name everit reports for a JSON value.
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "Null",
-        Value::Bool(_) => "Boolean",
-        Value::Number(number) if number.is_f64() => "BigDecimal",
-        Value::Number(_) => "Integer",
-        Value::String(_) => "String",
-        Value::Array(_) => "JSONArray",
-        Value::Object(_) => "JSONObject",
-    }
-}
-
-fn format_limit(limit: f64) -> String {
-    if limit.fract() == 0.0 { format!("{limit:.0}") } else { format!("{limit}") }
 }
 
 #[cfg(test)]

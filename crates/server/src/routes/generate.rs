@@ -12,15 +12,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
 use serde::{Deserialize, Deserializer, Serialize};
-use translator::{Kind, Message, StopReason, TextStreamDecoder, UnifiedRequest, Usage};
+use translator::{Message, StopReason, UnifiedRequest, Usage};
 
 use crate::app::AppState;
-use crate::config::ModelRoute;
 use crate::error::ApiError;
 use crate::routes::AppJson;
-use crate::upstream::ChunkStream;
+use crate::routes::text::{self, StreamItem};
 
 /// The request body. Unknown fields are refused rather than silently ignored.
 #[derive(Debug, Deserialize)]
@@ -70,59 +68,62 @@ pub async fn generate(
     headers: HeaderMap,
     AppJson(request): AppJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
-    let route = state.route_of_kind(&request.model, Kind::Text)?;
-    let translator::FamilyRef::Text(family) = route.family else {
-        return Err(ApiError::Internal("a text route without a text family".to_owned()));
-    };
+    let target = text::text_target(&state, &request.model)?;
     let wants_sse = request.stream.unwrap_or_else(|| accepts_event_stream(&headers));
-    let unified = unified_request(request, route, wants_sse);
-    let body = translator::encode_text_request(family, &unified)?;
-    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut unified = UnifiedRequest {
+        prompt: request.prompt,
+        messages: request.messages.unwrap_or_default(),
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        top_k: request.top_k,
+        stop: request.stop.unwrap_or_default(),
+        seed: request.seed,
+        extra: request.extra.unwrap_or_default(),
+        stream: wants_sse,
+    };
+    text::apply_defaults(target.route, &mut unified);
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());
+    let alias = target.route.alias.clone();
 
     if !wants_sse {
-        let output = state.upstream.invoke(&route.model_id, body, "application/json").await?;
-        let answer = translator::decode_text_response(family, &unified, &output.body)?;
-        let usage = answer.usage.or(output.header_usage);
+        let answer = text::complete(&state, &target, &unified).await?;
         let response = GenerateResponse {
             id,
-            model: route.alias.clone(),
+            model: alias,
             text: Some(answer.text),
             stop_reason: answer.stop_reason,
-            usage: usage.into(),
+            usage: answer.usage.into(),
         };
         return Ok(Json(response).into_response());
     }
 
-    // Errors before the first chunk still get their own HTTP status.
-    let chunks = state.upstream.invoke_stream(&route.model_id, body).await?;
-    let events = sse_events(StreamState {
-        chunks,
-        decoder: TextStreamDecoder::new(family, &unified),
-        id,
-        alias: route.alias.clone(),
+    let stream = text::open_stream(&state, &target, &unified).await?;
+    let events = futures_util::stream::unfold(Some(stream), move |stream| {
+        let (id, alias) = (id.clone(), alias.clone());
+        async move {
+            let mut stream = stream?;
+            let event = match stream.next().await? {
+                StreamItem::Delta(text) => json_event("delta", &Delta { text: &text }),
+                StreamItem::Done { stop_reason, usage } => {
+                    let done = GenerateResponse {
+                        id,
+                        model: alias,
+                        text: None,
+                        stop_reason,
+                        usage: usage.into(),
+                    };
+                    json_event("done", &done)
+                }
+                StreamItem::Failed(error) => error_event(error),
+            };
+            Some((Ok::<_, Infallible>(event), Some(stream)))
+        }
     });
     let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
     // Ask reverse proxies (nginx and friends) not to buffer the stream.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
-}
-
-/// The caller's request with the alias defaults filled in.
-fn unified_request(request: GenerateRequest, route: &ModelRoute, stream: bool) -> UnifiedRequest {
-    let defaults = &route.defaults;
-    UnifiedRequest {
-        prompt: request.prompt,
-        messages: request.messages.unwrap_or_default(),
-        max_tokens: request.max_tokens.or(defaults.max_tokens),
-        temperature: request.temperature.or(defaults.temperature),
-        top_p: request.top_p.or(defaults.top_p),
-        top_k: request.top_k.or(defaults.top_k),
-        stop: request.stop.or_else(|| defaults.stop.clone()).unwrap_or_default(),
-        seed: request.seed,
-        extra: request.extra.unwrap_or_default(),
-        stream,
-    }
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -131,88 +132,6 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|item| item.trim().starts_with("text/event-stream")))
-}
-
-struct StreamState {
-    chunks: ChunkStream,
-    decoder: TextStreamDecoder,
-    id: String,
-    alias: String,
-}
-
-/// What the SSE stream does next.
-enum Step {
-    Read(StreamState),
-    /// The answer is complete: `done` (after any held-back text) comes next.
-    Finish(StreamState),
-    /// One last event to send.
-    Emit(Event),
-    End,
-}
-
-/// Turns Bedrock chunks into SSE events as they arrive: nothing is buffered beyond
-/// one chunk (and, for families whose stop sequences the gateway emulates, the few
-/// characters that may begin one). The stream always ends with `done` or `error`.
-fn sse_events(state: StreamState) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(Step::Read(state), |step| async move {
-        let mut state = match step {
-            Step::Read(state) => state,
-            Step::Finish(state) => return Some(finish(state)),
-            Step::Emit(event) => return Some((Ok(event), Step::End)),
-            Step::End => return None,
-        };
-        loop {
-            let chunk = match state.chunks.next_chunk().await {
-                Some(Ok(chunk)) => chunk,
-                Some(Err(error)) => {
-                    return Some((Ok(error_event(ApiError::Upstream(error))), Step::End));
-                }
-                None => return Some(finish(state)),
-            };
-            match state.decoder.push(&chunk) {
-                // An emulated stop sequence ended the answer: stop reading Bedrock.
-                Ok(decoded) if decoded.finished => {
-                    if decoded.text.is_empty() {
-                        return Some(finish(state));
-                    }
-                    return Some((Ok(delta_event(&decoded.text)), Step::Finish(state)));
-                }
-                Ok(decoded) if !decoded.text.is_empty() => {
-                    return Some((Ok(delta_event(&decoded.text)), Step::Read(state)));
-                }
-                Ok(_) => {}
-                Err(error) => return Some((Ok(error_event(error.into())), Step::End)),
-            }
-        }
-    })
-}
-
-/// The end of a complete stream: text still held back (a possible start of an
-/// emulated stop sequence that never completed), then `done`.
-fn finish(state: StreamState) -> (Result<Event, Infallible>, Step) {
-    let finished = match state.decoder.finish() {
-        Ok(finished) => finished,
-        Err(error) => return (Ok(error_event(error.into())), Step::End),
-    };
-    let done = json_event(
-        "done",
-        &GenerateResponse {
-            id: state.id,
-            model: state.alias,
-            text: None,
-            stop_reason: finished.stop_reason,
-            usage: finished.usage.into(),
-        },
-    );
-    if finished.text.is_empty() {
-        (Ok(done), Step::End)
-    } else {
-        (Ok(delta_event(&finished.text)), Step::Emit(done))
-    }
-}
-
-fn delta_event(text: &str) -> Event {
-    json_event("delta", &Delta { text })
 }
 
 /// The final event of a failed stream: the status is already sent, so the error

@@ -96,6 +96,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/generate", post(routes::generate::generate))
         .route("/v1/embed", post(routes::embed::embed))
         .route("/v1/images", post(routes::images::images))
+        // The OpenAI-compatible API, for code written against the OpenAI SDKs.
+        .route("/v1/chat/completions", post(routes::openai::chat_completions))
+        .route("/v1/completions", post(routes::openai::completions))
+        .route("/v1/embeddings", post(routes::openai::embeddings))
+        .route("/v1/images/generations", post(routes::openai::image_generations))
         .route("/v1/models", get(routes::models::list_models))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))

@@ -242,18 +242,32 @@ impl From<TranslateError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// Logs the error once, with its details: at `warn` when the gateway or Bedrock
+    /// is at fault, at `debug` when the caller is.
+    pub fn log(&self) {
         if self.is_server_side() {
             tracing::warn!(message = "request failed", error_type = self.error_type(), error = %self);
         } else {
             tracing::debug!(message = "request refused", error_type = self.error_type(), error = %self);
         }
-        let mut response = (self.status(), Json(self.body())).into_response();
+    }
+
+    /// A response with this error's status, `Retry-After` where it has one, and `body`:
+    /// the gateway's error shape, or another API's (OpenAI's).
+    pub fn response_with_body(&self, body: impl serde::Serialize) -> Response {
+        self.log();
+        let mut response = (self.status(), Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.response_with_body(self.body())
     }
 }
 

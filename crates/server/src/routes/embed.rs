@@ -52,16 +52,6 @@ pub async fn embed(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmbedBody>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
-    let route = state.route_of_kind(&body.model, Kind::Embedding)?;
-    let FamilyRef::Embedding(family) = route.family else {
-        return Err(ApiError::Internal("an embedding route without an embedding family".into()));
-    };
-    if body.input.len() > MAX_INPUTS {
-        return Err(ApiError::BadRequest(format!(
-            "`input` has {} texts; at most {MAX_INPUTS} per request",
-            body.input.len()
-        )));
-    }
     let request = EmbedRequest {
         input: body.input,
         dimensions: body.dimensions,
@@ -69,6 +59,45 @@ pub async fn embed(
         input_type: body.input_type,
         extra: body.extra.unwrap_or_default(),
     };
+    let answer = run(&state, &body.model, request).await?;
+    let data = answer
+        .vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, embedding)| EmbeddingEntry { index, embedding })
+        .collect();
+    Ok(Json(EmbedResponse {
+        model: answer.alias,
+        data,
+        usage: EmbedUsage { input_tokens: answer.input_tokens },
+    }))
+}
+
+/// The vectors of an embedding request, in input order, for any API shape.
+#[derive(Debug)]
+pub struct EmbedAnswer {
+    pub alias: String,
+    pub vectors: Vec<Vec<f32>>,
+    pub input_tokens: Option<u32>,
+}
+
+/// Embeds `request.input` with the model behind `alias`: the texts split into the
+/// batches the model takes, up to [`MAX_CONCURRENT_CALLS`] calls at once.
+pub async fn run(
+    state: &AppState,
+    alias: &str,
+    request: EmbedRequest,
+) -> Result<EmbedAnswer, ApiError> {
+    let route = state.route_of_kind(alias, Kind::Embedding)?;
+    let FamilyRef::Embedding(family) = route.family else {
+        return Err(ApiError::Internal("an embedding route without an embedding family".into()));
+    };
+    if request.input.len() > MAX_INPUTS {
+        return Err(ApiError::BadRequest(format!(
+            "`input` has {} texts; at most {MAX_INPUTS} per request",
+            request.input.len()
+        )));
+    }
     let bodies = translator::encode_embed_requests(family, &request)?;
     let batch_sizes = request.input.chunks(family.max_batch().max(1)).map(<[String]>::len);
     // `buffered` keeps the answers in input order while up to N calls run at once.
@@ -91,15 +120,9 @@ pub async fn embed(
             .buffered(MAX_CONCURRENT_CALLS)
             .try_collect()
             .await?;
-
     let input_tokens = answers.iter().map(|a| a.input_tokens).sum::<Option<u32>>();
-    let data = answers
-        .into_iter()
-        .flat_map(|answer| answer.vectors)
-        .enumerate()
-        .map(|(index, embedding)| EmbeddingEntry { index, embedding })
-        .collect();
-    Ok(Json(EmbedResponse { model: route.alias.clone(), data, usage: EmbedUsage { input_tokens } }))
+    let vectors = answers.into_iter().flat_map(|answer| answer.vectors).collect();
+    Ok(EmbedAnswer { alias: route.alias.clone(), vectors, input_tokens })
 }
 
 /// `input` may be one string or a list of strings.

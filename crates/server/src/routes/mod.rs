@@ -5,6 +5,7 @@ pub mod generate;
 pub mod health;
 pub mod images;
 pub mod models;
+pub mod openai;
 pub mod text;
 
 use axum::extract::{FromRequest, Request};

@@ -15,6 +15,8 @@ mod families;
 mod harness;
 /// Against live Bedrock, only with `GATEWAY_LIVE=1`.
 mod live;
+/// The OpenAI-compatible routes over plain HTTP.
+mod openai;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Graceful shutdown: readiness first, then drain.

@@ -1,0 +1,619 @@
+//! The OpenAI-compatible API: `POST /v1/chat/completions`, `/v1/completions`,
+//! `/v1/embeddings` and `/v1/images/generations`, so that code written against the
+//! OpenAI SDKs works with only its base URL changed. Backed by the same translator,
+//! routing and upstream as `/v1/generate`; errors come in OpenAI's shape.
+//!
+//! A field OpenAI has and the gateway cannot honour (tools, logprobs, `n` > 1, …) is
+//! refused with 422 naming it, never ignored; a field set to `null` or to OpenAI's
+//! default counts as absent.
+
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
+use translator::{
+    EmbedRequest, FamilyRef, ImageRequest, Kind, Message, Role, StopReason, UnifiedRequest, Usage,
+};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::routes::AppJson;
+use crate::routes::text::{self, StreamItem};
+
+/// An [`ApiError`] rendered in OpenAI's error shape:
+/// `{"error": {"message", "type", "param", "code"}}`, with the same status.
+#[derive(Debug)]
+pub struct OpenAiError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for OpenAiError {
+    fn from(error: E) -> OpenAiError {
+        OpenAiError(error.into())
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        self.0.response_with_body(openai_error_body(&self.0))
+    }
+}
+
+/// OpenAI's error body; `code` is the gateway's bounded error type.
+fn openai_error_body(error: &ApiError) -> Value {
+    let status = error.status().as_u16();
+    let kind = match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    };
+    json!({"error": {
+        "message": error.public_message(),
+        "type": kind,
+        "param": null,
+        "code": error.error_type(),
+    }})
+}
+
+// ---------------------------------------------------------------------------------
+// Chat completions and completions
+// ---------------------------------------------------------------------------------
+
+/// `POST /v1/chat/completions`. Fields outside this list are collected in `other`
+/// and refused unless null.
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    #[serde(default, deserialize_with = "de_stop")]
+    pub stop: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    pub n: Option<u32>,
+    pub user: Option<String>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    /// Gateway extensions, reachable through the OpenAI SDKs' `extra_body`.
+    pub top_k: Option<u32>,
+    pub extra: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `POST /v1/completions`.
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    pub model: String,
+    #[serde(deserialize_with = "de_prompt")]
+    pub prompt: String,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    #[serde(default, deserialize_with = "de_stop")]
+    pub stop: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    pub n: Option<u32>,
+    pub best_of: Option<u32>,
+    pub echo: Option<bool>,
+    pub user: Option<String>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub top_k: Option<u32>,
+    pub extra: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: Option<MessageContent>,
+    /// Accepted and ignored, as OpenAI's own optional participant name.
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A message's content: a string, or an array of content parts of which only
+/// `{"type": "text", "text"}` is supported.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<Value>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct UsageBody {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    request: Result<AppJson<ChatCompletionRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let AppJson(request) = request?;
+    refuse_unsupported(&request.other)?;
+    refuse_n(request.n)?;
+    let messages =
+        request.messages.into_iter().map(convert_message).collect::<Result<Vec<_>, _>>()?;
+    let target = text::text_target(&state, &request.model)?;
+    let stream = request.stream.unwrap_or(false);
+    let mut unified = UnifiedRequest {
+        prompt: None,
+        messages,
+        max_tokens: request.max_completion_tokens.or(request.max_tokens),
+        temperature: request.temperature,
+        top_p: request.top_p,
+        top_k: request.top_k,
+        stop: request.stop.unwrap_or_default(),
+        seed: request.seed,
+        extra: request.extra.unwrap_or_default(),
+        stream,
+    };
+    text::apply_defaults(target.route, &mut unified);
+    let shape = Shape {
+        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        created: unix_now(),
+        model: target.route.alias.clone(),
+        chat: true,
+    };
+    if !stream {
+        let answer = text::complete(&state, &target, &unified).await?;
+        return Ok(
+            Json(shape.whole(&answer.text, answer.stop_reason, answer.usage)).into_response()
+        );
+    }
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let stream = text::open_stream(&state, &target, &unified).await?;
+    Ok(sse_response(shape, stream, include_usage))
+}
+
+pub async fn completions(
+    State(state): State<AppState>,
+    request: Result<AppJson<CompletionRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let AppJson(request) = request?;
+    refuse_unsupported(&request.other)?;
+    refuse_n(request.n)?;
+    if request.best_of.is_some_and(|n| n != 1) {
+        return Err(unsupported("`best_of` other than 1"));
+    }
+    if request.echo == Some(true) {
+        return Err(unsupported("`echo`"));
+    }
+    let target = text::text_target(&state, &request.model)?;
+    let stream = request.stream.unwrap_or(false);
+    let mut unified = UnifiedRequest {
+        prompt: Some(request.prompt),
+        messages: Vec::new(),
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        top_k: request.top_k,
+        stop: request.stop.unwrap_or_default(),
+        seed: request.seed,
+        extra: request.extra.unwrap_or_default(),
+        stream,
+    };
+    text::apply_defaults(target.route, &mut unified);
+    let shape = Shape {
+        id: format!("cmpl-{}", uuid::Uuid::new_v4().simple()),
+        created: unix_now(),
+        model: target.route.alias.clone(),
+        chat: false,
+    };
+    if !stream {
+        let answer = text::complete(&state, &target, &unified).await?;
+        return Ok(
+            Json(shape.whole(&answer.text, answer.stop_reason, answer.usage)).into_response()
+        );
+    }
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let stream = text::open_stream(&state, &target, &unified).await?;
+    Ok(sse_response(shape, stream, include_usage))
+}
+
+/// What the answers of one request share: OpenAI's id, creation time and model, and
+/// whether they are chat completions or text completions.
+#[derive(Debug, Clone)]
+struct Shape {
+    id: String,
+    created: u64,
+    model: String,
+    chat: bool,
+}
+
+impl Shape {
+    fn object(&self, chunk: bool) -> &'static str {
+        match (self.chat, chunk) {
+            (true, false) => "chat.completion",
+            (true, true) => "chat.completion.chunk",
+            (false, _) => "text_completion",
+        }
+    }
+
+    fn whole(&self, text: &str, stop_reason: StopReason, usage: Usage) -> Value {
+        let choice = if self.chat {
+            json!({"index": 0, "message": {"role": "assistant", "content": text},
+                   "logprobs": null, "finish_reason": finish_reason(stop_reason)})
+        } else {
+            json!({"index": 0, "text": text, "logprobs": null,
+                   "finish_reason": finish_reason(stop_reason)})
+        };
+        json!({"id": self.id, "object": self.object(false), "created": self.created,
+               "model": self.model, "choices": [choice], "usage": usage_body(usage)})
+    }
+
+    /// One stream chunk with one choice: a text delta, or the finish reason.
+    fn chunk(&self, text: Option<&str>, finish: Option<StopReason>, usage_field: bool) -> Value {
+        let finish_reason = finish.map(finish_reason);
+        let choice = if self.chat {
+            let delta = match text {
+                Some(text) => json!({"content": text}),
+                None => json!({}),
+            };
+            json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason})
+        } else {
+            json!({"index": 0, "text": text.unwrap_or_default(), "logprobs": null,
+                   "finish_reason": finish_reason})
+        };
+        let mut chunk = json!({"id": self.id, "object": self.object(true),
+                               "created": self.created, "model": self.model,
+                               "choices": [choice]});
+        if usage_field {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
+    }
+
+    /// The chat stream's first chunk, which announces the assistant role.
+    fn role_chunk(&self, usage_field: bool) -> Value {
+        let mut chunk = self.chunk(Some(""), None, usage_field);
+        chunk["choices"][0]["delta"] = json!({"role": "assistant", "content": ""});
+        chunk
+    }
+
+    /// With `stream_options.include_usage`: the last chunk, no choices, the usage.
+    fn usage_chunk(&self, usage: Usage) -> Value {
+        json!({"id": self.id, "object": self.object(true), "created": self.created,
+               "model": self.model, "choices": [], "usage": usage_body(usage)})
+    }
+}
+
+/// OpenAI's streaming format: `data:` chunks as Bedrock's arrive, then `data: [DONE]`.
+/// A failure after the start ends with a `data: {"error": …}` chunk and no `[DONE]`.
+fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> Response {
+    struct State {
+        shape: Shape,
+        stream: text::TextStream,
+        include_usage: bool,
+        started: bool,
+        queued: Vec<Event>,
+        ended: bool,
+    }
+    let state =
+        State { shape, stream, include_usage, started: false, queued: Vec::new(), ended: false };
+    let events = futures_util::stream::unfold(state, |mut state| async move {
+        loop {
+            if !state.queued.is_empty() {
+                let event = state.queued.remove(0);
+                return Some((Ok::<_, Infallible>(event), state));
+            }
+            if state.ended {
+                return None;
+            }
+            if !state.started && state.shape.chat {
+                state.started = true;
+                let chunk = state.shape.role_chunk(state.include_usage);
+                return Some((Ok(data_event(&chunk)), state));
+            }
+            state.started = true;
+            match state.stream.next().await {
+                Some(StreamItem::Delta(text)) => {
+                    let chunk = state.shape.chunk(Some(&text), None, state.include_usage);
+                    return Some((Ok(data_event(&chunk)), state));
+                }
+                Some(StreamItem::Done { stop_reason, usage }) => {
+                    let last = state.shape.chunk(None, Some(stop_reason), state.include_usage);
+                    state.queued.push(data_event(&last));
+                    if state.include_usage {
+                        state.queued.push(data_event(&state.shape.usage_chunk(usage)));
+                    }
+                    state.queued.push(Event::default().data("[DONE]"));
+                    state.ended = true;
+                }
+                Some(StreamItem::Failed(error)) => {
+                    tracing::warn!(message = "stream failed", error_type = error.error_type(), error = %error);
+                    state.queued.push(data_event(&openai_error_body(&error)));
+                    state.ended = true;
+                }
+                None => state.ended = true,
+            }
+        }
+    });
+    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn data_event(value: &Value) -> Event {
+    Event::default().data(value.to_string())
+}
+
+fn finish_reason(stop_reason: StopReason) -> &'static str {
+    match stop_reason {
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::Other => "stop",
+        StopReason::MaxTokens => "length",
+        StopReason::ContentFilter => "content_filter",
+    }
+}
+
+fn usage_body(usage: Usage) -> UsageBody {
+    let prompt_tokens = usage.input_tokens.unwrap_or(0);
+    let completion_tokens = usage.output_tokens.unwrap_or(0);
+    UsageBody { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+}
+
+/// An OpenAI message as a unified one: roles `system` and `developer` are system
+/// messages; content parts must be text.
+fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
+    refuse_unsupported(&message.other)?;
+    let _ = message.name;
+    let role = match message.role.as_str() {
+        "system" | "developer" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" | "function" => return Err(unsupported("tool messages")),
+        other => {
+            return Err(OpenAiError(ApiError::BadRequest(format!(
+                "unknown message role {other:?}; expected system, developer, user or assistant"
+            ))));
+        }
+    };
+    let content = match message.content {
+        Some(MessageContent::Text(text)) => text,
+        Some(MessageContent::Parts(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (
+                    part.get("type").and_then(Value::as_str),
+                    part.get("text").and_then(Value::as_str),
+                ) {
+                    (Some("text"), Some(part_text)) => text.push_str(part_text),
+                    (Some(kind), _) => return Err(unsupported(&format!("`{kind}` content parts"))),
+                    _ => {
+                        return Err(OpenAiError(ApiError::BadRequest(
+                            "a content part needs a `type`".to_owned(),
+                        )));
+                    }
+                }
+            }
+            text
+        }
+        None => {
+            return Err(OpenAiError(ApiError::BadRequest(
+                "every message needs `content`".to_owned(),
+            )));
+        }
+    };
+    Ok(Message { role, content })
+}
+
+/// Refuses every field outside the supported set whose value is not null or the
+/// OpenAI default that changes nothing.
+fn refuse_unsupported(other: &Map<String, Value>) -> Result<(), OpenAiError> {
+    let harmless = |key: &str, value: &Value| {
+        value.is_null()
+            || matches!(
+                (key, value),
+                ("logprobs" | "parallel_tool_calls" | "store", Value::Bool(false))
+            )
+            || (key == "tools" && value.as_array().is_some_and(Vec::is_empty))
+    };
+    match other.iter().find(|(key, value)| !harmless(key, value)) {
+        Some((key, _)) => Err(unsupported(&format!("`{key}`"))),
+        None => Ok(()),
+    }
+}
+
+fn refuse_n(n: Option<u32>) -> Result<(), OpenAiError> {
+    match n {
+        Some(n) if n != 1 => Err(unsupported("`n` other than 1")),
+        _ => Ok(()),
+    }
+}
+
+fn unsupported(what: &str) -> OpenAiError {
+    OpenAiError(ApiError::Unsupported(format!("{what} is not supported by this gateway")))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------
+// Embeddings and images
+// ---------------------------------------------------------------------------------
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingsRequest {
+    pub model: String,
+    #[serde(deserialize_with = "de_input")]
+    pub input: Vec<String>,
+    pub encoding_format: Option<String>,
+    pub dimensions: Option<u32>,
+    pub user: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+pub async fn embeddings(
+    State(state): State<AppState>,
+    request: Result<AppJson<EmbeddingsRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let AppJson(request) = request?;
+    refuse_unsupported(&request.other)?;
+    let base64_output = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(OpenAiError(ApiError::BadRequest(format!(
+                "`encoding_format` {other:?} is not one of \"float\", \"base64\""
+            ))));
+        }
+    };
+    let embed = crate::routes::embed::run(
+        &state,
+        &request.model,
+        EmbedRequest {
+            input: request.input,
+            dimensions: request.dimensions,
+            normalize: None,
+            input_type: None,
+            extra: Map::new(),
+        },
+    )
+    .await?;
+    let data: Vec<Value> = embed
+        .vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, vector)| {
+            let embedding = if base64_output {
+                let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let prompt_tokens = embed.input_tokens.unwrap_or(0);
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": embed.alias,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }))
+    .into_response())
+}
+
+/// `POST /v1/images/generations`.
+#[derive(Debug, Deserialize)]
+pub struct ImageGenerationRequest {
+    pub model: String,
+    pub prompt: String,
+    pub n: Option<u32>,
+    pub size: Option<String>,
+    pub response_format: Option<String>,
+    pub user: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+pub async fn image_generations(
+    State(state): State<AppState>,
+    request: Result<AppJson<ImageGenerationRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let AppJson(request) = request?;
+    refuse_unsupported(&request.other)?;
+    match request.response_format.as_deref() {
+        None | Some("b64_json") => {}
+        Some("url") => return Err(unsupported("`response_format: url` (ask for b64_json)")),
+        Some(other) => {
+            return Err(OpenAiError(ApiError::BadRequest(format!(
+                "`response_format` {other:?} is not \"b64_json\""
+            ))));
+        }
+    }
+    let (width, height) = match request.size.as_deref() {
+        None | Some("auto") => (None, None),
+        Some(size) => {
+            let parsed = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+            let Some((width, height)) = parsed else {
+                return Err(OpenAiError(ApiError::BadRequest(format!(
+                    "`size` {size:?} is not WIDTHxHEIGHT, e.g. \"1024x1024\""
+                ))));
+            };
+            (Some(width), Some(height))
+        }
+    };
+    let route = state.route_of_kind(&request.model, Kind::Image)?;
+    let FamilyRef::Image(family) = route.family else {
+        return Err(OpenAiError(ApiError::Internal(
+            "an image route without an image family".into(),
+        )));
+    };
+    let image_request = ImageRequest {
+        prompt: request.prompt,
+        n: request.n,
+        width,
+        height,
+        ..ImageRequest::default()
+    };
+    let body = translator::encode_image_request(family, &image_request)?;
+    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let output = state.upstream.invoke(&route.model_id, body, "application/json").await?;
+    let images = translator::decode_image_response(family, &output.body)?;
+    let data: Vec<Value> = images.images.into_iter().map(|b64| json!({"b64_json": b64})).collect();
+    Ok(Json(json!({"created": unix_now(), "data": data})).into_response())
+}
+
+/// `stop` may be one string or a list of strings.
+fn de_stop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(one)) => Ok(Some(vec![one])),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(|_| {
+            serde::de::Error::custom("`stop` must be a string or an array of strings")
+        }),
+    }
+}
+
+/// A completion `prompt`: one string (or a list holding exactly one).
+fn de_prompt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(prompt) => Ok(prompt),
+        Value::Array(items) if items.len() == 1 && items[0].is_string() => {
+            Ok(items[0].as_str().unwrap_or_default().to_owned())
+        }
+        _ => Err(serde::de::Error::custom(
+            "`prompt` must be a string (token arrays and batches of prompts are not supported)",
+        )),
+    }
+}
+
+/// Embedding `input`: a string or a list of strings (token arrays are not supported).
+fn de_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(one) => Ok(vec![one]),
+        value => serde_json::from_value(value).map_err(|_| {
+            serde::de::Error::custom(
+                "`input` must be a string or an array of strings (token arrays are not supported)",
+            )
+        }),
+    }
+}

@@ -5,16 +5,21 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::{HeaderName, Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use translator::Kind;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::auth::{self, ApiKeys};
 use crate::config::{Config, ModelRoute};
 use crate::error::ApiError;
 use crate::routes;
@@ -31,6 +36,10 @@ pub struct AppState {
     pub upstream: Upstream,
     /// False once shutdown has begun, so `/readyz` takes the replica out of rotation.
     pub ready: Arc<AtomicBool>,
+    /// The OpenAPI document, rendered once when the router is built.
+    pub openapi: Arc<String>,
+    /// The API keys callers must present, if any.
+    pub api_keys: ApiKeys,
 }
 
 impl AppState {
@@ -39,6 +48,8 @@ impl AppState {
             models: Arc::new(config.models.clone()),
             upstream,
             ready: Arc::new(AtomicBool::new(true)),
+            openapi: Arc::new(String::new()),
+            api_keys: ApiKeys::new(config.api_keys.clone()),
         }
     }
 
@@ -85,6 +96,8 @@ pub fn router(state: AppState) -> Router {
                 method = %request.method(),
                 path = %request.uri().path(),
                 request_id = %id,
+                // The API key's name, once `auth::require_key` has checked it.
+                caller = tracing::field::Empty,
             )
         }))
         // Echo the id to the caller, for error reports.
@@ -92,24 +105,78 @@ pub fn router(state: AppState) -> Router {
         // A panic in a handler becomes a 500 in our error shape, not a dropped connection.
         .layer(CatchPanicLayer::custom(|_panic| panic_response()));
 
-    Router::new()
-        .route("/v1/generate", post(routes::generate::generate))
-        .route("/v1/embed", post(routes::embed::embed))
-        .route("/v1/images", post(routes::images::images))
-        // The OpenAI-compatible API, for code written against the OpenAI SDKs.
-        .route("/v1/chat/completions", post(routes::openai::chat_completions))
-        .route("/v1/completions", post(routes::openai::completions))
-        .route("/v1/embeddings", post(routes::openai::embeddings))
-        .route("/v1/images/generations", post(routes::openai::image_generations))
-        .route("/v1/models", get(routes::models::list_models))
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
+    // Every documented route is registered through `api()`, so the OpenAPI document
+    // and the router are made from the same list and cannot drift apart.
+    let (api_router, openapi) = api().split_for_parts();
+    let mut state = state;
+    state.openapi = Arc::new(openapi.to_json().unwrap_or_default());
+    api_router
+        // Bedrock's own InvokeModel routes, for the AWS SDKs; documented in `ApiDoc`.
+        .merge(routes::bedrock::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Bodies are read by our own extractor, which turns this limit into a 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // API keys, inside the trace span so that the caller's key name is logged.
+        .layer(axum::middleware::from_fn_with_state(state.api_keys.clone(), auth::require_key))
         .layer(layers)
         .with_state(state)
+}
+
+/// The documented routes, each registered with its OpenAPI operation.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        // The gateway's own API: one request shape whatever the model.
+        .routes(routes!(routes::generate::generate))
+        .routes(routes!(routes::embed::embed))
+        .routes(routes!(routes::images::images))
+        .routes(routes!(routes::models::list_models))
+        // The OpenAI-compatible API, for code written against the OpenAI SDKs.
+        .routes(routes!(routes::openai::chat_completions))
+        .routes(routes!(routes::openai::completions))
+        .routes(routes!(routes::openai::embeddings))
+        .routes(routes!(routes::openai::image_generations))
+        // Operations.
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3.1 document of the gateway, as [`api`] and [`openapi_json`] serve it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "bedrock-gateway",
+        description = "One HTTP endpoint and one provider-neutral request in front of Amazon \
+            Bedrock, an OpenAI-compatible API, and Bedrock's own runtime API as a passthrough. \
+            Errors: `{\"error\": {\"type\", \"message\"}}` (OpenAI's shape on the OpenAI routes)."
+    ),
+    paths(
+        routes::bedrock::invoke_model_operation,
+        routes::bedrock::invoke_model_with_response_stream_operation,
+    ),
+    tags(
+        (name = "gateway", description = "The gateway's own API"),
+        (name = "bedrock", description = "Amazon Bedrock's runtime API, passed through"),
+        (name = "openai", description = "OpenAI-compatible API"),
+        (name = "operations", description = "Health and the API description"),
+    )
+)]
+struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        state.openapi.as_ref().clone(),
+    )
+        .into_response()
 }
 
 fn panic_response() -> Response {

@@ -22,6 +22,8 @@ pub struct Config {
     /// load balancers stop sending traffic before the listener closes.
     pub shutdown_delay: Duration,
     pub upstream: UpstreamConfig,
+    /// API keys callers must present; empty means the gateway is open.
+    pub api_keys: Vec<ApiKey>,
     /// Model aliases, sorted by name.
     pub models: BTreeMap<String, ModelRoute>,
 }
@@ -53,6 +55,14 @@ pub struct ModelRoute {
     pub model_id: String,
     pub family: FamilyRef,
     pub defaults: Defaults,
+}
+
+/// One API key, known by the SHA-256 digest of its text: the key itself is never in
+/// the file. `name` identifies the caller in logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: [u8; 32],
 }
 
 /// Parameters applied when the caller's request leaves them out.
@@ -91,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("shutdown_delay", &self.shutdown_delay)
             .field("upstream", &self.upstream)
+            .field("api_keys", &self.api_keys.iter().map(|k| &k.name).collect::<Vec<_>>())
             .field("models", &self.models)
             .finish()
     }
@@ -105,7 +116,23 @@ struct RawConfig {
     #[serde(default)]
     upstream: RawUpstream,
     #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
     models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    keys: Vec<RawApiKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiKey {
+    name: String,
+    sha256: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,8 +204,55 @@ impl Config {
         if shutdown_delay > Duration::from_secs(300) {
             problems.push("`shutdown_delay_ms`: at most 300000 (five minutes)".to_owned());
         }
-        Some(Config { listen: listen?, shutdown_delay, upstream: upstream?, models })
+        let api_keys = raw
+            .auth
+            .keys
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, key)| ApiKey::from_raw(i, key, problems))
+            .collect::<Vec<_>>();
+        let mut names: Vec<&str> = api_keys.iter().map(|k| k.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            problems.push("`auth.keys`: key names must be unique".to_owned());
+        }
+        Some(Config { listen: listen?, shutdown_delay, upstream: upstream?, api_keys, models })
     }
+}
+
+impl ApiKey {
+    fn from_raw(index: usize, raw: RawApiKey, problems: &mut Vec<String>) -> Option<ApiKey> {
+        let key = format!("auth.keys[{index}]");
+        let name_is_plain = !raw.name.is_empty()
+            && raw.name.len() <= 64
+            && raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_is_plain {
+            problems.push(format!(
+                "`{key}.name`: 1 to 64 characters of letters, digits, '-', '_' or '.'"
+            ));
+        }
+        let Some(sha256) = parse_sha256(&raw.sha256) else {
+            problems.push(format!(
+                "`{key}.sha256`: 64 hex digits, the SHA-256 of the key \
+                 (`bedrock-gateway hash-key` prints it); never the key itself"
+            ));
+            return None;
+        };
+        name_is_plain.then_some(ApiKey { name: raw.name, sha256 })
+    }
+}
+
+/// 64 hex digits as 32 bytes.
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut digest = [0_u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 impl UpstreamConfig {

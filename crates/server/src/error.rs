@@ -21,6 +21,9 @@ pub enum ApiError {
     /// A valid request the target model family cannot honour.
     #[error("{0}")]
     Unsupported(String),
+    /// No API key, or not a configured one.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The `model` alias is not configured.
     #[error("unknown model {0:?}; GET /v1/models lists the configured models")]
     UnknownModel(String),
@@ -43,13 +46,15 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error response, and of the SSE `error` event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// A bounded set: `invalid_request`, `unsupported_parameter`, `model_not_found`,
+    /// `upstream_throttled`, `upstream_timeout`, … (README.md lists them with statuses).
     #[serde(rename = "type")]
     pub error_type: &'static str,
     pub message: String,
@@ -61,6 +66,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -76,6 +82,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::Unsupported(_) => "unsupported_parameter",
+            ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::UnknownModel(_) => "model_not_found",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -93,6 +100,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_)
             | ApiError::Unsupported(_)
+            | ApiError::Unauthenticated(_)
             | ApiError::UnknownModel(_)
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
@@ -186,7 +194,7 @@ fn upstream_error_type(error: &UpstreamError) -> &'static str {
 
 fn upstream_public_message(error: &UpstreamError) -> String {
     let text = match error {
-        UpstreamError::Bedrock { kind, message } => match kind {
+        UpstreamError::Bedrock { kind, message, .. } => match kind {
             BedrockErrorKind::Validation => {
                 return format!("Bedrock rejected the request: {}", mask_arns(message));
             }
@@ -214,7 +222,7 @@ fn upstream_public_message(error: &UpstreamError) -> String {
 }
 
 /// Replaces every `arn:...` word with `<arn>`: ARNs carry account ids.
-fn mask_arns(message: &str) -> String {
+pub(crate) fn mask_arns(message: &str) -> String {
     message
         .split(' ')
         .map(

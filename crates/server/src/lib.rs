@@ -6,6 +6,7 @@
 //! port 0 and call [`run`] the same way.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod routes;

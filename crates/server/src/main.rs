@@ -31,6 +31,9 @@ enum Command {
         /// The file to check.
         path: PathBuf,
     },
+    /// Read an API key from standard input and print the SHA-256 digest that goes in
+    /// the config's `[[auth.keys]]` (the key itself never goes in the file).
+    HashKey,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::HashKey) => hash_key(),
         None => serve(cli.config, cli.listen),
     };
     match result {
@@ -63,6 +67,17 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         config.models.len(),
         config.listen
     );
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the digest is the command's output")]
+fn hash_key() -> anyhow::Result<()> {
+    let mut key = String::new();
+    std::io::stdin().read_line(&mut key).context("cannot read the key from standard input")?;
+    if key.trim().is_empty() {
+        anyhow::bail!("no key on standard input");
+    }
+    println!("{}", server::auth::hash_key(&key));
     Ok(())
 }
 

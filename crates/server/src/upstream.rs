@@ -3,8 +3,15 @@
 //!
 //! Embedded simulator or real Bedrock, every call goes through the same SDK client,
 //! so SigV4, HTTP, event-stream framing and error decoding are always exercised.
+//!
+//! The unified routes send a body the translator built ([`Upstream::invoke`],
+//! [`Upstream::invoke_stream`]); the Bedrock-native routes send the caller's own body
+//! and request headers as they came ([`Upstream::invoke_raw`],
+//! [`Upstream::invoke_stream_raw`]) and get Bedrock's answer back with its headers. The
+//! former are the latter with JSON content and accept types.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
@@ -20,8 +27,10 @@ use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::{
     InvokeModelWithResponseStreamError, InvokeModelWithResponseStreamOutput,
 };
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
+use aws_sdk_bedrockruntime::types::{
+    PerformanceConfigLatency, ResponseStream, ServiceTierType, Trace,
+};
 use bytes::Bytes;
 use translator::Usage;
 
@@ -50,12 +59,78 @@ pub struct ChunkStream {
     output: InvokeModelWithResponseStreamOutput,
 }
 
+/// A request of either operation: the body and the modelled request headers (wire
+/// document §1.4), sent as they are. The Bedrock-native routes fill it from the caller's
+/// own request; [`Upstream::invoke`] and [`Upstream::invoke_stream`] from a translated
+/// body.
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest {
+    pub body: Bytes,
+    /// `Content-Type` of the body; `None` sends `application/json`.
+    pub content_type: Option<String>,
+    /// `Accept` (InvokeModel) or `X-Amzn-Bedrock-Accept` (the stream); `None` leaves
+    /// Bedrock's default, JSON.
+    pub accept: Option<String>,
+    /// `X-Amzn-Bedrock-Trace`.
+    pub trace: Option<String>,
+    /// `X-Amzn-Bedrock-GuardrailIdentifier`.
+    pub guardrail_identifier: Option<String>,
+    /// `X-Amzn-Bedrock-GuardrailVersion`.
+    pub guardrail_version: Option<String>,
+    /// `X-Amzn-Bedrock-PerformanceConfig-Latency`.
+    pub performance_config_latency: Option<String>,
+    /// `X-Amzn-Bedrock-Service-Tier`.
+    pub service_tier: Option<String>,
+    /// `X-Amzn-Bedrock-Request-Metadata`.
+    pub request_metadata: Option<String>,
+}
+
+/// A non-streamed answer as Bedrock sent it, for the Bedrock-native routes.
+#[derive(Debug)]
+pub struct RawInvokeOutput {
+    pub body: Bytes,
+    pub content_type: String,
+    pub headers: ResponseHeaders,
+}
+
+/// A streamed answer that Bedrock has started (200), for the Bedrock-native routes.
+#[derive(Debug)]
+pub struct RawStreamOutput {
+    pub chunks: ChunkStream,
+    /// Bedrock's `X-Amzn-Bedrock-Content-Type`: the type of each chunk's bytes.
+    pub content_type: String,
+    pub headers: ResponseHeaders,
+}
+
+/// What the client's header interceptor saw of Bedrock's last HTTP answer to a call:
+/// its status and the [`FORWARDED_RESPONSE_HEADERS`] it carried, values as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHeaders {
+    pub status: Option<u16>,
+    /// (lower-case name, value), in the order of [`FORWARDED_RESPONSE_HEADERS`].
+    pub values: Vec<(&'static str, String)>,
+}
+
+/// The response headers the Bedrock-native routes pass on to their callers: the request
+/// id, the usage and latency headers the SDK does not model (wire document §1.5), and the
+/// two modelled ones the routes would otherwise lose.
+pub const FORWARDED_RESPONSE_HEADERS: [&str; 8] = [
+    "x-amzn-requestid",
+    "x-amzn-bedrock-input-token-count",
+    "x-amzn-bedrock-output-token-count",
+    "x-amzn-bedrock-invocation-latency",
+    "x-amzn-bedrock-cache-read-input-token-count",
+    "x-amzn-bedrock-cache-write-input-token-count",
+    "x-amzn-bedrock-performanceconfig-latency",
+    "x-amzn-bedrock-service-tier",
+];
+
 /// Why a call to Bedrock failed, classed by what the caller should hear.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// Bedrock answered with one of its modelled errors.
     #[error("Bedrock {kind:?}: {message}")]
-    Bedrock { kind: BedrockErrorKind, message: String },
+    Bedrock { kind: BedrockErrorKind, message: String, detail: Box<BedrockErrorDetail> },
     /// No answer (or no first byte) within the configured request timeout.
     #[error("Bedrock did not answer in time")]
     Timeout,
@@ -88,6 +163,85 @@ pub enum BedrockErrorKind {
     Unknown,
 }
 
+/// What Bedrock said about an error besides its kind and message, kept so that the
+/// Bedrock-native routes can answer with the error as it came.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BedrockErrorDetail {
+    /// The error code as Bedrock sent it (`x-amzn-ErrorType` without its suffix), also
+    /// for codes the SDK does not model. `None` for in-stream exceptions: the SDK keeps
+    /// no code for those.
+    pub code: Option<String>,
+    /// The HTTP status of the error answer; `None` inside a stream.
+    pub http_status: Option<u16>,
+    /// Bedrock's `x-amzn-RequestId` of the error answer; `None` inside a stream.
+    pub request_id: Option<String>,
+    /// `ModelErrorException`, `ModelStreamErrorException`: the model's own status code.
+    pub original_status_code: Option<i32>,
+    /// `ModelErrorException`: the model's resource name, an ARN.
+    pub resource_name: Option<String>,
+    /// `ModelStreamErrorException`: the model's own message.
+    pub original_message: Option<String>,
+}
+
+impl BedrockErrorKind {
+    /// The error shape name Bedrock sends (`ThrottlingException`); `None` for `Unknown`.
+    pub fn shape_name(self) -> Option<&'static str> {
+        use BedrockErrorKind as K;
+        let name = match self {
+            K::AccessDenied => "AccessDeniedException",
+            K::ResourceNotFound => "ResourceNotFoundException",
+            K::Throttling => "ThrottlingException",
+            K::ModelTimeout => "ModelTimeoutException",
+            K::InternalServer => "InternalServerException",
+            K::ServiceUnavailable => "ServiceUnavailableException",
+            K::Validation => "ValidationException",
+            K::ServiceQuotaExceeded => "ServiceQuotaExceededException",
+            K::ModelNotReady => "ModelNotReadyException",
+            K::ModelError => "ModelErrorException",
+            K::ModelStreamError => "ModelStreamErrorException",
+            K::Unknown => return None,
+        };
+        Some(name)
+    }
+}
+
+impl ResponseHeaders {
+    /// The value of `name` (lower case), if Bedrock sent it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The token counts of the `X-Amzn-Bedrock-{Input,Output}-Token-Count` headers.
+    fn usage(&self) -> Usage {
+        let count = |name: &str| self.get(name).and_then(|v| v.trim().parse::<u32>().ok());
+        Usage {
+            input_tokens: count("x-amzn-bedrock-input-token-count"),
+            output_tokens: count("x-amzn-bedrock-output-token-count"),
+        }
+    }
+}
+
+/// Sets the body and the request headers of a [`RawRequest`] on the builder of either
+/// operation (their setters have the same names; `accept` becomes `Accept` for one and
+/// `X-Amzn-Bedrock-Accept` for the other). Enum values the SDK does not know are sent as
+/// they are: its enums keep them.
+macro_rules! set_raw_request {
+    ($builder:expr, $request:ident) => {
+        $builder
+            .content_type($request.content_type.as_deref().unwrap_or("application/json"))
+            .set_accept($request.accept)
+            .set_trace($request.trace.as_deref().map(Trace::from))
+            .set_guardrail_identifier($request.guardrail_identifier)
+            .set_guardrail_version($request.guardrail_version)
+            .set_performance_config_latency(
+                $request.performance_config_latency.as_deref().map(PerformanceConfigLatency::from),
+            )
+            .set_service_tier($request.service_tier.as_deref().map(ServiceTierType::from))
+            .set_request_metadata($request.request_metadata)
+            .body(Blob::new($request.body))
+    };
+}
+
 impl Upstream {
     /// Builds the client. `simulator_endpoint` is where the embedded simulator listens,
     /// used when the config asks for it.
@@ -117,7 +271,7 @@ impl Upstream {
                     .endpoint_url(endpoint)
                     .retry_config(retry)
                     .timeout_config(timeouts)
-                    .interceptor(TokenCountHeaders)
+                    .interceptor(BedrockHeaders)
                     .build()
             }
             UpstreamTarget::Bedrock { region, endpoint_url } => {
@@ -134,7 +288,7 @@ impl Upstream {
                 let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
                     .retry_config(retry)
                     .timeout_config(timeouts)
-                    .interceptor(TokenCountHeaders);
+                    .interceptor(BedrockHeaders);
                 if let Some(url) = endpoint_url {
                     builder = builder.endpoint_url(url);
                 }
@@ -155,29 +309,16 @@ impl Upstream {
         body: Vec<u8>,
         accept: &str,
     ) -> Result<InvokeOutput, UpstreamError> {
-        let call = self
-            .client
-            .invoke_model()
-            .model_id(model_id)
-            .content_type("application/json")
-            .accept(accept)
-            .body(Blob::new(body))
-            .send();
-        // The client-wide `TokenCountHeaders` interceptor writes this call's counts into
-        // a slot local to this task; the orchestrator runs the call inline in this task.
-        let (result, header_usage) = CALL_TOKEN_COUNTS
-            .scope(Cell::new(Usage::default()), async {
-                let result = tokio::time::timeout(self.request_timeout, call).await;
-                (result, CALL_TOKEN_COUNTS.with(Cell::get))
-            })
-            .await;
-        let output = result
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| classify(e, invoke_error_kind))?;
+        let request = RawRequest {
+            body: Bytes::from(body),
+            accept: Some(accept.to_owned()),
+            ..RawRequest::default()
+        };
+        let output = self.invoke_raw(model_id, request).await?;
         Ok(InvokeOutput {
+            body: output.body,
             content_type: output.content_type,
-            body: Bytes::from(output.body.into_inner()),
-            header_usage,
+            header_usage: output.headers.usage(),
         })
     }
 
@@ -188,19 +329,76 @@ impl Upstream {
         model_id: &str,
         body: Vec<u8>,
     ) -> Result<ChunkStream, UpstreamError> {
-        let call = self
-            .client
-            .invoke_model_with_response_stream()
-            .model_id(model_id)
-            .content_type("application/json")
-            .accept("application/json")
-            .body(Blob::new(body))
-            .send();
-        let output = tokio::time::timeout(self.request_timeout, call)
-            .await
+        let request = RawRequest {
+            body: Bytes::from(body),
+            accept: Some("application/json".to_owned()),
+            ..RawRequest::default()
+        };
+        Ok(self.invoke_stream_raw(model_id, request).await?.chunks)
+    }
+
+    /// InvokeModel with a body and request headers as they are; the answer comes back as
+    /// Bedrock sent it, with its [`ResponseHeaders`]. Errors keep Bedrock's status and
+    /// request id in their [`BedrockErrorDetail`].
+    pub async fn invoke_raw(
+        &self,
+        model_id: &str,
+        request: RawRequest,
+    ) -> Result<RawInvokeOutput, UpstreamError> {
+        let call = set_raw_request!(self.client.invoke_model(), request).model_id(model_id).send();
+        let (result, headers) =
+            with_response_headers(tokio::time::timeout(self.request_timeout, call)).await;
+        let output = result
             .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| classify(e, stream_open_error_kind))?;
-        Ok(ChunkStream { output })
+            .map_err(|e| classify(e, invoke_error_kind).with_response(&headers))?;
+        Ok(RawInvokeOutput {
+            body: Bytes::from(output.body.into_inner()),
+            content_type: output.content_type,
+            headers,
+        })
+    }
+
+    /// InvokeModelWithResponseStream with a body and request headers as they are; returns
+    /// once Bedrock has answered 200 (errors before the stream come back here, not from
+    /// the stream).
+    pub async fn invoke_stream_raw(
+        &self,
+        model_id: &str,
+        request: RawRequest,
+    ) -> Result<RawStreamOutput, UpstreamError> {
+        let call = set_raw_request!(self.client.invoke_model_with_response_stream(), request)
+            .model_id(model_id)
+            .send();
+        let (result, headers) =
+            with_response_headers(tokio::time::timeout(self.request_timeout, call)).await;
+        let mut output = result
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| classify(e, stream_open_error_kind).with_response(&headers))?;
+        let content_type = std::mem::take(&mut output.content_type);
+        Ok(RawStreamOutput { chunks: ChunkStream { output }, content_type, headers })
+    }
+}
+
+/// Runs one SDK call with a fresh slot for the [`BedrockHeaders`] interceptor, and
+/// returns what it recorded. The orchestrator runs the call inline in this task, so the
+/// task-local slot belongs to this call alone.
+async fn with_response_headers<F: Future>(call: F) -> (F::Output, ResponseHeaders) {
+    CALL_RESPONSE_HEADERS
+        .scope(Cell::new(ResponseHeaders::default()), async {
+            let output = call.await;
+            (output, CALL_RESPONSE_HEADERS.with(Cell::take))
+        })
+        .await
+}
+
+impl UpstreamError {
+    /// Adds the status and request id of Bedrock's error answer to a Bedrock error.
+    fn with_response(mut self, headers: &ResponseHeaders) -> UpstreamError {
+        if let UpstreamError::Bedrock { detail, .. } = &mut self {
+            detail.http_status = headers.status;
+            detail.request_id = headers.get("x-amzn-requestid").map(str::to_owned);
+        }
+        self
     }
 }
 
@@ -222,8 +420,12 @@ impl ChunkStream {
     }
 }
 
-/// Maps any SDK error to an [`UpstreamError`], using `kind_of` for service errors.
-fn classify<E, R>(error: SdkError<E, R>, kind_of: fn(&E) -> BedrockErrorKind) -> UpstreamError
+/// Maps any SDK error to an [`UpstreamError`], using `kind_of` for service errors: their
+/// kind and the extra members of the model error shapes.
+fn classify<E, R>(
+    error: SdkError<E, R>,
+    kind_of: fn(&E) -> (BedrockErrorKind, BedrockErrorDetail),
+) -> UpstreamError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -232,9 +434,12 @@ where
     match error {
         SdkError::ServiceError(context) => {
             let err = context.err();
+            let (kind, mut detail) = kind_of(err);
+            detail.code = err.code().map(str::to_owned);
             UpstreamError::Bedrock {
-                kind: kind_of(err),
+                kind,
                 message: err.message().unwrap_or_default().to_owned(),
+                detail: Box::new(detail),
             }
         }
         SdkError::TimeoutError(_) => UpstreamError::Timeout,
@@ -247,12 +452,17 @@ where
     }
 }
 
-fn invoke_error_kind(error: &InvokeModelError) -> BedrockErrorKind {
+fn invoke_error_kind(error: &InvokeModelError) -> (BedrockErrorKind, BedrockErrorDetail) {
     use BedrockErrorKind as K;
-    match error {
+    let mut detail = BedrockErrorDetail::default();
+    let kind = match error {
         InvokeModelError::AccessDeniedException(_) => K::AccessDenied,
         InvokeModelError::InternalServerException(_) => K::InternalServer,
-        InvokeModelError::ModelErrorException(_) => K::ModelError,
+        InvokeModelError::ModelErrorException(e) => {
+            detail.original_status_code = e.original_status_code;
+            detail.resource_name.clone_from(&e.resource_name);
+            K::ModelError
+        }
         InvokeModelError::ModelNotReadyException(_) => K::ModelNotReady,
         InvokeModelError::ModelTimeoutException(_) => K::ModelTimeout,
         InvokeModelError::ResourceNotFoundException(_) => K::ResourceNotFound,
@@ -261,18 +471,30 @@ fn invoke_error_kind(error: &InvokeModelError) -> BedrockErrorKind {
         InvokeModelError::ThrottlingException(_) => K::Throttling,
         InvokeModelError::ValidationException(_) => K::Validation,
         _ => K::Unknown,
-    }
+    };
+    (kind, detail)
 }
 
-fn stream_open_error_kind(error: &InvokeModelWithResponseStreamError) -> BedrockErrorKind {
+fn stream_open_error_kind(
+    error: &InvokeModelWithResponseStreamError,
+) -> (BedrockErrorKind, BedrockErrorDetail) {
     use BedrockErrorKind as K;
     use InvokeModelWithResponseStreamError as E;
-    match error {
+    let mut detail = BedrockErrorDetail::default();
+    let kind = match error {
         E::AccessDeniedException(_) => K::AccessDenied,
         E::InternalServerException(_) => K::InternalServer,
-        E::ModelErrorException(_) => K::ModelError,
+        E::ModelErrorException(e) => {
+            detail.original_status_code = e.original_status_code;
+            detail.resource_name.clone_from(&e.resource_name);
+            K::ModelError
+        }
         E::ModelNotReadyException(_) => K::ModelNotReady,
-        E::ModelStreamErrorException(_) => K::ModelStreamError,
+        E::ModelStreamErrorException(e) => {
+            detail.original_status_code = e.original_status_code;
+            detail.original_message.clone_from(&e.original_message);
+            K::ModelStreamError
+        }
         E::ModelTimeoutException(_) => K::ModelTimeout,
         E::ResourceNotFoundException(_) => K::ResourceNotFound,
         E::ServiceQuotaExceededException(_) => K::ServiceQuotaExceeded,
@@ -280,37 +502,45 @@ fn stream_open_error_kind(error: &InvokeModelWithResponseStreamError) -> Bedrock
         E::ThrottlingException(_) => K::Throttling,
         E::ValidationException(_) => K::Validation,
         _ => K::Unknown,
-    }
+    };
+    (kind, detail)
 }
 
-fn stream_event_error_kind(error: &ResponseStreamError) -> BedrockErrorKind {
+fn stream_event_error_kind(error: &ResponseStreamError) -> (BedrockErrorKind, BedrockErrorDetail) {
     use BedrockErrorKind as K;
-    match error {
+    let mut detail = BedrockErrorDetail::default();
+    let kind = match error {
         ResponseStreamError::InternalServerException(_) => K::InternalServer,
-        ResponseStreamError::ModelStreamErrorException(_) => K::ModelStreamError,
+        ResponseStreamError::ModelStreamErrorException(e) => {
+            detail.original_status_code = e.original_status_code;
+            detail.original_message.clone_from(&e.original_message);
+            K::ModelStreamError
+        }
         ResponseStreamError::ModelTimeoutException(_) => K::ModelTimeout,
         ResponseStreamError::ServiceUnavailableException(_) => K::ServiceUnavailable,
         ResponseStreamError::ThrottlingException(_) => K::Throttling,
         ResponseStreamError::ValidationException(_) => K::Validation,
         _ => K::Unknown,
-    }
+    };
+    (kind, detail)
 }
 
 tokio::task_local! {
-    /// The token-count headers of the InvokeModel call running in this task.
-    static CALL_TOKEN_COUNTS: Cell<Usage>;
+    /// The response headers of the SDK call running in this task.
+    static CALL_RESPONSE_HEADERS: Cell<ResponseHeaders>;
 }
 
-/// Captures the `X-Amzn-Bedrock-{Input,Output}-Token-Count` headers, which the SDK does
-/// not model, into [`CALL_TOKEN_COUNTS`]. Registered once on the client: a per-call
-/// interceptor (`customize()`) rebuilds the runtime components of every call and cost
-/// a third of the gateway's throughput in `gateway-bench`.
+/// Captures the status and the [`FORWARDED_RESPONSE_HEADERS`] of each HTTP answer into
+/// [`CALL_RESPONSE_HEADERS`]: the token-count and latency headers, which the SDK does not
+/// model, and the request id. Registered once on the client: a per-call interceptor
+/// (`customize()`) rebuilds the runtime components of every call and cost a third of
+/// the gateway's throughput in `gateway-bench`. With retries, the last attempt wins.
 #[derive(Debug, Clone, Copy, Default)]
-struct TokenCountHeaders;
+struct BedrockHeaders;
 
-impl Intercept for TokenCountHeaders {
+impl Intercept for BedrockHeaders {
     fn name(&self) -> &'static str {
-        "TokenCountHeaders"
+        "BedrockHeaders"
     }
 
     fn read_before_deserialization(
@@ -319,14 +549,17 @@ impl Intercept for TokenCountHeaders {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let headers = context.response().headers();
-        let count = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u32>().ok());
-        let usage = Usage {
-            input_tokens: count("x-amzn-bedrock-input-token-count"),
-            output_tokens: count("x-amzn-bedrock-output-token-count"),
+        let response = context.response();
+        let headers = response.headers();
+        let recorded = ResponseHeaders {
+            status: Some(response.status().as_u16()),
+            values: FORWARDED_RESPONSE_HEADERS
+                .iter()
+                .filter_map(|name| headers.get(*name).map(|value| (*name, value.to_owned())))
+                .collect(),
         };
-        // Outside a scope (a streaming call) there is nothing to record.
-        let _ = CALL_TOKEN_COUNTS.try_with(|slot| slot.set(usage));
+        // Outside a scope (no call of `Upstream`) there is nothing to record.
+        let _ = CALL_RESPONSE_HEADERS.try_with(|slot| slot.set(recorded));
         Ok(())
     }
 }

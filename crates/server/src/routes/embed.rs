@@ -6,9 +6,10 @@ use axum::extract::State;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Deserializer, Serialize};
 use translator::{EmbedRequest, FamilyRef, InputType, Kind};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::AppJson;
 
 /// Most texts in one request.
@@ -17,37 +18,53 @@ pub const MAX_INPUTS: usize = 2048;
 /// Most InvokeModel calls of one request in flight at once.
 const MAX_CONCURRENT_CALLS: usize = 8;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedBody {
     pub model: String,
     /// One text or a list of texts.
     #[serde(deserialize_with = "de_input")]
+    #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
     pub dimensions: Option<u32>,
     pub normalize: Option<bool>,
+    /// `search_document`, `search_query`, `classification` or `clustering`.
+    #[schema(value_type = Option<String>)]
     pub input_type: Option<InputType>,
+    #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbedResponse {
     pub model: String,
     pub data: Vec<EmbeddingEntry>,
     pub usage: EmbedUsage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingEntry {
     pub index: usize,
     pub embedding: Vec<f32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbedUsage {
     pub input_tokens: Option<u32>,
 }
 
+/// Embed texts; a batch larger than the model takes per call is split and fanned out.
+#[utoipa::path(
+    post,
+    path = "/v1/embed",
+    tag = "gateway",
+    request_body = EmbedBody,
+    responses(
+        (status = 200, description = "One vector per input text, in input order", body = EmbedResponse),
+        (status = "4XX", description = "A refused request", body = ErrorBody),
+        (status = "5XX", description = "Bedrock or the gateway failed", body = ErrorBody),
+    )
+)]
 pub async fn embed(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmbedBody>,

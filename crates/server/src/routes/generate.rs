@@ -13,49 +13,82 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
-use translator::{Message, StopReason, UnifiedRequest, Usage};
+use translator::{Message, Role, StopReason, UnifiedRequest, Usage};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::AppJson;
 use crate::routes::text::{self, StreamItem};
 
 /// The request body. Unknown fields are refused rather than silently ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
     pub model: String,
     /// A plain prompt; exactly one of `prompt` and `messages`.
     pub prompt: Option<String>,
     /// A conversation: roles `system`, `user`, `assistant`, text content.
-    pub messages: Option<Vec<Message>>,
+    pub messages: Option<Vec<MessageBody>>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
+    /// One stop sequence, or a list of them.
     #[serde(default, deserialize_with = "de_stop")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
     /// Model-specific body fields, merged into the InvokeModel body.
+    #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub stream: Option<bool>,
 }
 
 /// The whole answer of a non-streamed request, and (without `text`) the `done` event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GenerateResponse {
     pub id: String,
     pub model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// `end_turn`, `max_tokens`, `stop_sequence`, `content_filter` or `other`.
+    #[schema(value_type = String, example = "end_turn")]
     pub stop_reason: StopReason,
     pub usage: UsageBody,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageBody {
     pub input_tokens: Option<u32>,
     pub output_tokens: Option<u32>,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    pub role: RoleBody,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleBody {
+    System,
+    User,
+    Assistant,
+}
+
+impl From<MessageBody> for Message {
+    fn from(message: MessageBody) -> Message {
+        let role = match message.role {
+            RoleBody::System => Role::System,
+            RoleBody::User => Role::User,
+            RoleBody::Assistant => Role::Assistant,
+        };
+        Message { role, content: message.content }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +96,20 @@ struct Delta<'a> {
     text: &'a str,
 }
 
+/// Generate text: a whole JSON answer, or Server-Sent Events with `"stream": true`.
+#[utoipa::path(
+    post,
+    path = "/v1/generate",
+    tag = "gateway",
+    request_body = GenerateRequest,
+    responses(
+        (status = 200, description = "The answer (`application/json`), or with `stream` the \
+            events `delta` ({\"text\"}), then `done` (id, model, stop_reason, usage) or `error` \
+            (the error shape) as `text/event-stream`", body = GenerateResponse),
+        (status = "4XX", description = "A refused request", body = ErrorBody),
+        (status = "5XX", description = "Bedrock or the gateway failed", body = ErrorBody),
+    )
+)]
 pub async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -72,7 +119,7 @@ pub async fn generate(
     let wants_sse = request.stream.unwrap_or_else(|| accepts_event_stream(&headers));
     let mut unified = UnifiedRequest {
         prompt: request.prompt,
-        messages: request.messages.unwrap_or_default(),
+        messages: request.messages.unwrap_or_default().into_iter().map(Message::from).collect(),
         max_tokens: request.max_tokens,
         temperature: request.temperature,
         top_p: request.top_p,

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use translator::{FamilyRef, ImageRequest, Kind};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::AppJson;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImagesBody {
     pub model: String,
@@ -24,22 +25,36 @@ pub struct ImagesBody {
     pub height: Option<u32>,
     pub seed: Option<u64>,
     pub cfg_scale: Option<f64>,
+    #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImagesResponse {
     pub model: String,
     pub images: Vec<ImageEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImageEntry {
     pub index: usize,
     /// The image, base64-encoded (standard alphabet, padded).
     pub b64: String,
 }
 
+/// Generate images: base64 PNGs as JSON, or with `Accept: image/png` the PNG itself.
+#[utoipa::path(
+    post,
+    path = "/v1/images",
+    tag = "gateway",
+    request_body = ImagesBody,
+    responses(
+        (status = 200, description = "The images (`application/json`), or one PNG (`image/png`)",
+            body = ImagesResponse),
+        (status = "4XX", description = "A refused request", body = ErrorBody),
+        (status = "5XX", description = "Bedrock or the gateway failed", body = ErrorBody),
+    )
+)]
 pub async fn images(
     State(state): State<AppState>,
     headers: HeaderMap,

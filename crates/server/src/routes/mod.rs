@@ -1,5 +1,6 @@
 //! One file per endpoint group, plus the JSON extractor and fallbacks they share.
 
+pub mod bedrock;
 pub mod embed;
 pub mod generate;
 pub mod health;

@@ -3,17 +3,18 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
     object: &'static str,
     data: Vec<ModelEntry>,
 }
 
-#[derive(Debug, Serialize)]
-struct ModelEntry {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelEntry {
     /// The alias callers send as `model`.
     id: String,
     object: &'static str,
@@ -26,6 +27,10 @@ struct ModelEntry {
     kind: &'static str,
 }
 
+/// The configured model aliases, in OpenAI's list shape plus the Bedrock model id,
+/// family and kind of each.
+#[utoipa::path(get, path = "/v1/models", tag = "gateway",
+    responses((status = 200, description = "Every alias", body = ModelList)))]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
     let data = state
         .models

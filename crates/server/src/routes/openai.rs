@@ -21,11 +21,16 @@ use serde_json::{Map, Value, json};
 use translator::{
     EmbedRequest, FamilyRef, ImageRequest, Kind, Message, Role, StopReason, UnifiedRequest, Usage,
 };
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::routes::AppJson;
 use crate::routes::text::{self, StreamItem};
+
+/// The routes of the OpenAI-compatible API.
+pub const PATHS: &[&str] =
+    &["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/images/generations"];
 
 /// An [`ApiError`] rendered in OpenAI's error shape:
 /// `{"error": {"message", "type", "param", "code"}}`, with the same status.
@@ -69,7 +74,7 @@ fn openai_error_body(error: &ApiError) -> Value {
 
 /// `POST /v1/chat/completions`. Fields outside this list are collected in `other`
 /// and refused unless null.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
@@ -78,6 +83,7 @@ pub struct ChatCompletionRequest {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     #[serde(default, deserialize_with = "de_stop")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
     pub n: Option<u32>,
@@ -86,21 +92,26 @@ pub struct ChatCompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Gateway extensions, reachable through the OpenAI SDKs' `extra_body`.
     pub top_k: Option<u32>,
+    #[schema(value_type = Option<Object>)]
     pub extra: Option<Map<String, Value>>,
+    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: Map<String, Value>,
 }
 
 /// `POST /v1/completions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionRequest {
     pub model: String,
     #[serde(deserialize_with = "de_prompt")]
+    #[schema(value_type = String)]
     pub prompt: String,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     #[serde(default, deserialize_with = "de_stop")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
     pub n: Option<u32>,
@@ -110,31 +121,44 @@ pub struct CompletionRequest {
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
     pub top_k: Option<u32>,
+    #[schema(value_type = Option<Object>)]
     pub extra: Option<Map<String, Value>>,
+    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatMessage {
     pub role: String,
     pub content: Option<MessageContent>,
     /// Accepted and ignored, as OpenAI's own optional participant name.
     pub name: Option<String>,
+    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: Map<String, Value>,
 }
 
 /// A message's content: a string, or an array of content parts of which only
 /// `{"type": "text", "text"}` is supported.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
-    Parts(Vec<Value>),
+    Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A content part; only `{"type": "text", "text": …}` is supported.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: bool,
@@ -147,6 +171,17 @@ struct UsageBody {
     total_tokens: u32,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "openai",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "A `chat.completion` object, or with `stream` `chat.completion.chunk` events ending with `data: [DONE]`"),
+        (status = "4XX", description = "A refused request, in OpenAI's error shape"),
+        (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
+    )
+)]
 pub async fn chat_completions(
     State(state): State<AppState>,
     request: Result<AppJson<ChatCompletionRequest>, ApiError>,
@@ -188,6 +223,17 @@ pub async fn chat_completions(
     Ok(sse_response(shape, stream, include_usage))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/completions",
+    tag = "openai",
+    request_body = CompletionRequest,
+    responses(
+        (status = 200, description = "A `text_completion` object, or with `stream` chunks ending with `data: [DONE]`"),
+        (status = "4XX", description = "A refused request, in OpenAI's error shape"),
+        (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
+    )
+)]
 pub async fn completions(
     State(state): State<AppState>,
     request: Result<AppJson<CompletionRequest>, ApiError>,
@@ -395,17 +441,14 @@ fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
         Some(MessageContent::Parts(parts)) => {
             let mut text = String::new();
             for part in parts {
-                match (
-                    part.get("type").and_then(Value::as_str),
-                    part.get("text").and_then(Value::as_str),
-                ) {
-                    (Some("text"), Some(part_text)) => text.push_str(part_text),
-                    (Some(kind), _) => return Err(unsupported(&format!("`{kind}` content parts"))),
-                    _ => {
+                match (part.kind.as_str(), part.text) {
+                    ("text", Some(part_text)) => text.push_str(&part_text),
+                    ("text", None) => {
                         return Err(OpenAiError(ApiError::BadRequest(
-                            "a content part needs a `type`".to_owned(),
+                            "a `text` content part needs `text`".to_owned(),
                         )));
                     }
+                    (kind, _) => return Err(unsupported(&format!("`{kind}` content parts"))),
                 }
             }
             text
@@ -456,18 +499,32 @@ fn unix_now() -> u64 {
 // ---------------------------------------------------------------------------------
 
 /// `POST /v1/embeddings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
     pub model: String,
     #[serde(deserialize_with = "de_input")]
+    #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
     pub encoding_format: Option<String>,
     pub dimensions: Option<u32>,
     pub user: Option<String>,
+    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: Map<String, Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    tag = "openai",
+    request_body = EmbeddingsRequest,
+    responses(
+        (status = 200, description = "A list of `embedding` objects (floats, or base64 little-endian f32)"),
+        (status = "4XX", description = "A refused request, in OpenAI's error shape"),
+        (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
+    )
+)]
 pub async fn embeddings(
     State(state): State<AppState>,
     request: Result<AppJson<EmbeddingsRequest>, ApiError>,
@@ -520,7 +577,7 @@ pub async fn embeddings(
 }
 
 /// `POST /v1/images/generations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ImageGenerationRequest {
     pub model: String,
     pub prompt: String,
@@ -528,10 +585,23 @@ pub struct ImageGenerationRequest {
     pub size: Option<String>,
     pub response_format: Option<String>,
     pub user: Option<String>,
+    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: Map<String, Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/images/generations",
+    tag = "openai",
+    request_body = ImageGenerationRequest,
+    responses(
+        (status = 200, description = "`{\"created\", \"data\": [{\"b64_json\"}]}`"),
+        (status = "4XX", description = "A refused request, in OpenAI's error shape"),
+        (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
+    )
+)]
 pub async fn image_generations(
     State(state): State<AppState>,
     request: Result<AppJson<ImageGenerationRequest>, ApiError>,

@@ -95,3 +95,17 @@ async fn quick_start_serves_the_shipped_config_and_prints_its_address() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn hash_key_prints_the_sha256_the_config_takes() {
+    use std::io::Write;
+    let mut child =
+        gateway().arg("hash-key").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

@@ -7,6 +7,8 @@
     reason = "test helpers shared by #[test] functions fail loudly, like the tests themselves"
 )]
 
+/// API keys: required, checked, refused in each API's error shape.
+mod auth;
 /// Every Bedrock error type and every bad request, mapped to status and error type.
 mod errors;
 /// Every model family of the shipped config: text, embeddings, images, refusals.
@@ -17,6 +19,10 @@ mod harness;
 mod live;
 /// The OpenAI-compatible routes over plain HTTP.
 mod openai;
+/// The OpenAPI document against the routes served.
+mod openapi;
+/// The Bedrock-native routes through the real AWS SDK: every family, every error.
+mod passthrough;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Graceful shutdown: readiness first, then drain.

@@ -1,0 +1,154 @@
+//! API keys: when the config lists any, every route but health and the API
+//! description requires one, as `Authorization: Bearer <key>` (what the OpenAI SDKs
+//! send, and boto3 with `AWS_BEARER_TOKEN_BEDROCK`) or `x-api-key: <key>`.
+//!
+//! Keys are compared by their SHA-256 digest; the key text is never stored or logged.
+//! The caller's key name goes into the request span for the logs.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::config::ApiKey;
+use crate::error::ApiError;
+
+/// The configured keys; empty means the gateway is open.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys(Arc<Vec<ApiKey>>);
+
+/// Routes that never need a key: probes and the API description.
+const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
+
+impl ApiKeys {
+    pub fn new(keys: Vec<ApiKey>) -> ApiKeys {
+        ApiKeys(Arc::new(keys))
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The name of the key presented in `headers`, if it is a configured key.
+    fn check(&self, headers: &HeaderMap) -> Result<&str, ApiError> {
+        let presented = presented_key(headers).ok_or_else(|| {
+            let signed = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
+            ApiError::Unauthenticated(if signed {
+                "this gateway takes an API key as a bearer token, not a SigV4 signature: \
+                 set AWS_BEARER_TOKEN_BEDROCK to your gateway key"
+                    .to_owned()
+            } else {
+                "an API key is required: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
+                    .to_owned()
+            })
+        })?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.0
+            .iter()
+            .find(|key| key.sha256 == digest)
+            .map(|key| key.name.as_str())
+            .ok_or_else(|| ApiError::Unauthenticated("the API key is not valid".to_owned()))
+    }
+}
+
+/// The SHA-256 of a key, as the 64 hex digits the config takes.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.trim().as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    bearer.or(api_key).map(str::trim).filter(|key| !key.is_empty())
+}
+
+/// The middleware. A refusal is rendered in the error shape of the API the path
+/// belongs to (see [`refusal`]).
+pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let path = path.as_str();
+    if !keys.is_enabled() || OPEN_PATHS.contains(&path) {
+        return next.run(request).await;
+    }
+    match keys.check(request.headers()) {
+        Ok(name) => {
+            tracing::Span::current().record("caller", name);
+            next.run(request).await
+        }
+        Err(error) => {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            refusal(error, path, request_id)
+        }
+    }
+}
+
+/// A refusal in the error encoding of the API `path` belongs to: Bedrock's for the
+/// passthrough (an `AccessDeniedException`, which the AWS SDKs surface as such),
+/// OpenAI's for the OpenAI-compatible routes, the gateway's own elsewhere.
+fn refusal(error: ApiError, path: &str, request_id: &str) -> Response {
+    if path.starts_with("/model/") {
+        error.log();
+        return crate::routes::bedrock::BedrockApiError::AccessDenied(error.public_message())
+            .into_response_with(request_id);
+    }
+    if crate::routes::openai::PATHS.contains(&path) {
+        return crate::routes::openai::OpenAiError(error).into_response();
+    }
+    error.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn keys() -> ApiKeys {
+        let sha256 = Sha256::digest(b"secret-key").into();
+        ApiKeys::new(vec![ApiKey { name: "team-a".to_owned(), sha256 }])
+    }
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn bearer_and_x_api_key_are_accepted() {
+        assert_eq!(keys().check(&headers("authorization", "Bearer secret-key")).unwrap(), "team-a");
+        assert_eq!(keys().check(&headers("x-api-key", "secret-key")).unwrap(), "team-a");
+    }
+
+    #[test]
+    fn wrong_missing_and_sigv4_are_refused_with_a_reason() {
+        let wrong = keys().check(&headers("authorization", "Bearer nope")).unwrap_err();
+        assert!(wrong.to_string().contains("not valid"));
+        let missing = keys().check(&HeaderMap::new()).unwrap_err();
+        assert!(missing.to_string().contains("required"));
+        let sigv4 = keys()
+            .check(&headers("authorization", "AWS4-HMAC-SHA256 Credential=AKID/x"))
+            .unwrap_err();
+        assert!(sigv4.to_string().contains("AWS_BEARER_TOKEN_BEDROCK"));
+    }
+
+    #[test]
+    fn hash_key_is_sha256_hex_of_the_trimmed_key() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hash_key("abc"), abc);
+        assert_eq!(hash_key("abc\n"), abc);
+    }
+}

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use translator::{Message, Role, StopReason, UnifiedRequest, Usage};
 use utoipa::ToSchema;
 
@@ -35,7 +35,7 @@ pub struct GenerateRequest {
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
     /// One stop sequence, or a list of them.
-    #[serde(default, deserialize_with = "de_stop")]
+    #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
@@ -200,25 +200,5 @@ fn json_event(name: &'static str, data: &impl Serialize) -> Event {
 impl From<Usage> for UsageBody {
     fn from(usage: Usage) -> UsageBody {
         UsageBody { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }
-    }
-}
-
-/// `stop` may be one string or a list of strings.
-fn de_stop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    match Option::<serde_json::Value>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(value) => match serde_json::from_value::<OneOrMany>(value) {
-            Ok(OneOrMany::One(one)) => Ok(Some(vec![one])),
-            Ok(OneOrMany::Many(many)) => Ok(Some(many)),
-            Err(_) => {
-                Err(serde::de::Error::custom("`stop` must be a string or an array of strings"))
-            }
-        },
     }
 }

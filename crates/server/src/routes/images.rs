@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use translator::{FamilyRef, ImageRequest, Kind};
+use translator::{FamilyRef, ImageFamily, ImageRequest, Images, Kind};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::config::ModelRoute;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::AppJson;
 
@@ -60,10 +61,7 @@ pub async fn images(
     headers: HeaderMap,
     AppJson(body): AppJson<ImagesBody>,
 ) -> Result<Response, ApiError> {
-    let route = state.route_of_kind(&body.model, Kind::Image)?;
-    let FamilyRef::Image(family) = route.family else {
-        return Err(ApiError::Internal("an image route without an image family".into()));
-    };
+    let (route, family) = image_target(&state, &body.model)?;
     let wants_png = accepts_png(&headers);
     if wants_png && body.n.is_some_and(|n| n > 1) {
         return Err(ApiError::BadRequest(
@@ -80,12 +78,9 @@ pub async fn images(
         cfg_scale: body.cfg_scale,
         extra: body.extra.unwrap_or_default(),
     };
-    let call_body = translator::encode_image_request(family, &request)?;
-    let call_body =
-        serde_json::to_vec(&call_body).map_err(|e| ApiError::Internal(e.to_string()))?;
-
     // Models that can answer with the raw image are asked for it: no base64 round trip.
     if wants_png && family.raw_png_accept() {
+        let call_body = encode(family, &request)?;
         let output = state.upstream.invoke(&route.model_id, call_body, "image/png").await?;
         if !output.content_type.starts_with("image/") {
             return Err(ApiError::MalformedUpstream(format!(
@@ -96,8 +91,7 @@ pub async fn images(
         return Ok(png_response(output.body.to_vec()));
     }
 
-    let output = state.upstream.invoke(&route.model_id, call_body, "application/json").await?;
-    let answer = translator::decode_image_response(family, &output.body)?;
+    let answer = generate(&state, route, family, &request).await?;
     if wants_png {
         let first = answer.images.first().map(String::as_str).unwrap_or_default();
         let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
@@ -112,6 +106,35 @@ pub async fn images(
         .map(|(index, b64)| ImageEntry { index, b64 })
         .collect();
     Ok(Json(ImagesResponse { model: route.alias.clone(), images }).into_response())
+}
+
+/// An image alias resolved: its route and family.
+pub fn image_target<'a>(
+    state: &'a AppState,
+    alias: &str,
+) -> Result<(&'a ModelRoute, &'static dyn ImageFamily), ApiError> {
+    let route = state.route_of_kind(alias, Kind::Image)?;
+    let FamilyRef::Image(family) = route.family else {
+        return Err(ApiError::Internal("an image route without an image family".into()));
+    };
+    Ok((route, family))
+}
+
+/// Generates images as base64, for any API shape.
+pub async fn generate(
+    state: &AppState,
+    route: &ModelRoute,
+    family: &'static dyn ImageFamily,
+    request: &ImageRequest,
+) -> Result<Images, ApiError> {
+    let call_body = encode(family, request)?;
+    let output = state.upstream.invoke(&route.model_id, call_body, "application/json").await?;
+    Ok(translator::decode_image_response(family, &output.body)?)
+}
+
+fn encode(family: &dyn ImageFamily, request: &ImageRequest) -> Result<Vec<u8>, ApiError> {
+    let body = translator::encode_image_request(family, request)?;
+    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn png_response(bytes: Vec<u8>) -> Response {

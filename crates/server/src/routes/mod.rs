@@ -49,6 +49,21 @@ where
     }
 }
 
+/// `stop` may be one string or a list of strings (both APIs take either).
+pub(crate) fn de_stop<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(one)) => Ok(Some(vec![one])),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(|_| {
+            serde::de::Error::custom("`stop` must be a string or an array of strings")
+        }),
+    }
+}
+
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_owned())
 }

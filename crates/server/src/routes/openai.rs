@@ -18,9 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
-use translator::{
-    EmbedRequest, FamilyRef, ImageRequest, Kind, Message, Role, StopReason, UnifiedRequest, Usage,
-};
+use translator::{EmbedRequest, ImageRequest, Message, Role, StopReason, UnifiedRequest, Usage};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
@@ -82,7 +80,7 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
-    #[serde(default, deserialize_with = "de_stop")]
+    #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
@@ -110,7 +108,7 @@ pub struct CompletionRequest {
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
-    #[serde(default, deserialize_with = "de_stop")]
+    #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
     pub seed: Option<u64>,
@@ -631,12 +629,7 @@ pub async fn image_generations(
             (Some(width), Some(height))
         }
     };
-    let route = state.route_of_kind(&request.model, Kind::Image)?;
-    let FamilyRef::Image(family) = route.family else {
-        return Err(OpenAiError(ApiError::Internal(
-            "an image route without an image family".into(),
-        )));
-    };
+    let (route, family) = crate::routes::images::image_target(&state, &request.model)?;
     let image_request = ImageRequest {
         prompt: request.prompt,
         n: request.n,
@@ -644,23 +637,9 @@ pub async fn image_generations(
         height,
         ..ImageRequest::default()
     };
-    let body = translator::encode_image_request(family, &image_request)?;
-    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let output = state.upstream.invoke(&route.model_id, body, "application/json").await?;
-    let images = translator::decode_image_response(family, &output.body)?;
+    let images = crate::routes::images::generate(&state, route, family, &image_request).await?;
     let data: Vec<Value> = images.images.into_iter().map(|b64| json!({"b64_json": b64})).collect();
     Ok(Json(json!({"created": unix_now(), "data": data})).into_response())
-}
-
-/// `stop` may be one string or a list of strings.
-fn de_stop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
-    match Option::<Value>::deserialize(deserializer)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(one)) => Ok(Some(vec![one])),
-        Some(value) => serde_json::from_value(value).map(Some).map_err(|_| {
-            serde::de::Error::custom("`stop` must be a string or an array of strings")
-        }),
-    }
 }
 
 /// A completion `prompt`: one string (or a list holding exactly one).

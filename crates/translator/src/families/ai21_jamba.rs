@@ -17,11 +17,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{
-    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+use crate::families::common::{
+    ChatMessage, ChatUsage, chat_messages, convert_chat_finish_reason, convert_chat_usage,
 };
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{
-    Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+    Conversation, Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse,
 };
 
 /// The AI21 Labs Jamba family.
@@ -36,7 +37,7 @@ const MAX_TOKENS_LIMIT: u32 = 4096;
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
 struct JambaRequest<'a> {
-    messages: Vec<JambaMessage<'a>>,
+    messages: Vec<ChatMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,18 +48,12 @@ struct JambaRequest<'a> {
     stop: &'a [String],
 }
 
-#[derive(Debug, Serialize)]
-struct JambaMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-}
-
 /// An InvokeModel response body.
 #[derive(Debug, Deserialize)]
 struct JambaResponse {
     choices: Vec<JambaChoice>,
     #[serde(default)]
-    usage: Option<JambaUsage>,
+    usage: Option<ChatUsage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,21 +70,13 @@ struct JambaChoiceMessage {
     content: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct JambaUsage {
-    #[serde(default, deserialize_with = "de_count")]
-    prompt_tokens: Option<u32>,
-    #[serde(default, deserialize_with = "de_count")]
-    completion_tokens: Option<u32>,
-}
-
 /// One decoded stream chunk; the last one has `finish_reason` and `usage`.
 #[derive(Debug, Deserialize)]
 struct JambaStreamChunk {
     #[serde(default)]
     choices: Vec<JambaStreamChoice>,
     #[serde(default)]
-    usage: Option<JambaUsage>,
+    usage: Option<ChatUsage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,18 +136,15 @@ impl TextFamily for Ai21Jamba {
             stop_reason: first
                 .finish_reason
                 .as_deref()
-                .map_or(StopReason::Other, convert_finish_reason),
-            usage: res.usage.map(convert_usage).unwrap_or_default(),
+                .map_or(StopReason::Other, convert_chat_finish_reason),
+            usage: res.usage.map(convert_chat_usage).unwrap_or_default(),
         })
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
-        let mut usage = invocation_metrics_usage(&chunk_json);
-        let chunk = JambaStreamChunk::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, mut usage) = parse_stream_chunk::<JambaStreamChunk>(ID, chunk)?;
         if let Some(jamba_usage) = chunk.usage {
-            usage.update(convert_usage(jamba_usage));
+            usage.update(convert_chat_usage(jamba_usage));
         }
         let first = chunk.choices.into_iter().next();
         let (delta, finish_reason) = match first {
@@ -169,7 +153,7 @@ impl TextFamily for Ai21Jamba {
         };
         Ok(StreamEvent {
             text: delta.and_then(|delta| delta.content).unwrap_or_default(),
-            stop_reason: finish_reason.as_deref().map(convert_finish_reason),
+            stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,
         })
     }
@@ -179,30 +163,12 @@ fn convert_request<'a>(
     req: &'a UnifiedRequest,
     conversation: &'a Conversation<'a>,
 ) -> JambaRequest<'a> {
-    let system = conversation.system.iter().map(|content| JambaMessage { role: "system", content });
-    let turns = conversation.turns.iter().map(|&(role, content)| JambaMessage {
-        role: if role == Role::Assistant { "assistant" } else { "user" },
-        content,
-    });
     JambaRequest {
-        messages: system.chain(turns).collect(),
+        messages: chat_messages(conversation, "system"),
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         stop: &req.stop,
-    }
-}
-
-fn convert_usage(usage: JambaUsage) -> Usage {
-    Usage { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens }
-}
-
-fn convert_finish_reason(finish_reason: &str) -> StopReason {
-    match finish_reason {
-        "stop" => StopReason::EndTurn,
-        "length" => StopReason::MaxTokens,
-        "content_filter" => StopReason::ContentFilter,
-        _ => StopReason::Other,
     }
 }
 

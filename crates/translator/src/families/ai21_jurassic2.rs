@@ -23,10 +23,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
+use crate::families::common::{render_transcript, unsupported_streaming};
 use crate::families::{TextFamily, check_range, parse_body, to_body};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The AI21 Labs Jurassic-2 family.
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +94,7 @@ impl TextFamily for Ai21Jurassic2 {
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         if req.stream {
-            return Err(unsupported_streaming());
+            return Err(unsupported_streaming(ID));
         }
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
@@ -123,46 +122,18 @@ impl TextFamily for Ai21Jurassic2 {
 
     /// Bedrock has no streaming for Jurassic-2, so there is no chunk to decode.
     fn decode_stream_event(&self, _chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        Err(unsupported_streaming())
+        Err(unsupported_streaming(ID))
     }
-}
-
-fn unsupported_streaming() -> TranslateError {
-    TranslateError::Unsupported { family: ID, feature: "streaming".to_owned() }
 }
 
 fn convert_request(req: &UnifiedRequest) -> Jurassic2Request<'_> {
     Jurassic2Request {
-        prompt: render_prompt(req),
+        prompt: render_transcript(req, "Assistant"),
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         stop_sequences: &req.stop,
     }
-}
-
-/// The prompt as given, or the conversation as a `User:`/`Assistant:` transcript.
-fn render_prompt(req: &UnifiedRequest) -> String {
-    if let Some(prompt) = &req.prompt {
-        return prompt.clone();
-    }
-    let conversation = req.conversation();
-    let mut prompt = String::new();
-    if let Some(system) = &conversation.system {
-        prompt.push_str(system);
-        prompt.push_str("\n\n");
-    }
-    for (i, (role, content)) in conversation.turns.iter().enumerate() {
-        if i > 0 {
-            prompt.push('\n');
-        }
-        prompt.push_str(if *role == Role::Assistant { "Assistant: " } else { "User: " });
-        prompt.push_str(content);
-    }
-    if conversation.turns.last().is_some_and(|(role, _)| *role != Role::Assistant) {
-        prompt.push_str("\nAssistant:");
-    }
-    prompt
 }
 
 fn convert_finish_reason(reason: &str) -> StopReason {

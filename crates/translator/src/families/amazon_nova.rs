@@ -24,9 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{
-    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
-};
+use crate::families::{TextFamily, check_range, de_count, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{
     Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -204,10 +202,7 @@ impl TextFamily for AmazonNova {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
-        let mut usage = invocation_metrics_usage(&chunk_json);
-        let chunk = NovaStreamChunk::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, mut usage) = parse_stream_chunk::<NovaStreamChunk>(ID, chunk)?;
         if let Some(nova_usage) = chunk.metadata.and_then(|metadata| metadata.usage) {
             usage.update(convert_usage(nova_usage));
         }

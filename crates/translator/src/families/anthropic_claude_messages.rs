@@ -12,7 +12,7 @@
 //! - Claude requires user and assistant turns to alternate, starting with a user turn:
 //!   consecutive messages of one role are merged (joined by a blank line), and a
 //!   conversation whose first turn is the assistant's is refused (see
-//!   [`alternating_turns`], which the `[INST]` prompt families share).
+//!   `common::alternating_turns`, which the `[INST]` prompt families share).
 //! - A final assistant message is a prefill the model continues; Claude refuses one
 //!   that ends in whitespace, so its trailing whitespace is trimmed.
 //! - `max_tokens` is required by Claude, so [`DEFAULT_MAX_TOKENS`] fills it when the
@@ -28,9 +28,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{
-    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
-};
+use crate::families::common::{AlternatingTurns, alternating_turns};
+use crate::families::{TextFamily, check_range, de_count, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{
     Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -132,15 +131,6 @@ struct ClaudeDelta {
     stop_reason: Option<String>,
 }
 
-/// A conversation whose turns alternate between user and assistant, starting with the
-/// user; see [`alternating_turns`].
-#[derive(Debug)]
-pub(crate) struct AlternatingTurns {
-    pub(crate) system: Option<String>,
-    /// `Role::User` and `Role::Assistant` only, never two of one role in a row.
-    pub(crate) turns: Vec<(Role, String)>,
-}
-
 impl TextFamily for AnthropicClaudeMessages {
     fn id(&self) -> &'static str {
         ID
@@ -191,10 +181,7 @@ impl TextFamily for AnthropicClaudeMessages {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
-        let mut usage = invocation_metrics_usage(&chunk_json);
-        let event = ClaudeStreamEvent::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (event, mut usage) = parse_stream_chunk::<ClaudeStreamEvent>(ID, chunk)?;
         let mut stream_event = StreamEvent::default();
         match event.event_type.as_str() {
             "message_start" => {
@@ -248,36 +235,6 @@ fn convert_request(req: &UnifiedRequest) -> Result<ClaudeMessagesRequest<'_>, Tr
         top_k: req.top_k,
         stop_sequences: &req.stop,
     })
-}
-
-/// The request's system prompt and its turns with consecutive turns of one role merged
-/// (joined by a blank line), so that user and assistant alternate. A conversation that
-/// opens with an assistant turn is refused: the templates of the families that use this
-/// (Claude Messages, Llama 2, Mistral `[INST]`) start with the user.
-pub(crate) fn alternating_turns(
-    family: &'static str,
-    req: &UnifiedRequest,
-) -> Result<AlternatingTurns, TranslateError> {
-    let conversation = req.conversation();
-    let mut turns: Vec<(Role, String)> = Vec::with_capacity(conversation.turns.len());
-    for (role, content) in conversation.turns {
-        // `conversation()` never yields system turns; fold one into the user side anyway.
-        let role = if role == Role::Assistant { Role::Assistant } else { Role::User };
-        match turns.last_mut() {
-            Some((last_role, merged)) if *last_role == role => {
-                merged.push_str("\n\n");
-                merged.push_str(content);
-            }
-            _ => turns.push((role, content.to_owned())),
-        }
-    }
-    if turns.first().is_some_and(|(role, _)| *role == Role::Assistant) {
-        return Err(TranslateError::InvalidRequest(format!(
-            "the first message after the `system` messages must be a `user` message for the \
-             {family} model family"
-        )));
-    }
-    Ok(AlternatingTurns { system: conversation.system, turns })
 }
 
 fn convert_stop_reason(stop_reason: &str) -> StopReason {

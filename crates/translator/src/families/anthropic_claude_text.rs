@@ -19,7 +19,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
+use crate::families::common::check_max_tokens_limit;
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{
     Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -87,12 +88,7 @@ impl TextFamily for AnthropicClaudeText {
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        if let Some(max_tokens) = req.max_tokens.filter(|&n| n > MAX_TOKENS_LIMIT) {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`max_tokens` must be between 1 and {MAX_TOKENS_LIMIT} for the {ID} model family, \
-                 got {max_tokens}"
-            )));
-        }
+        check_max_tokens_limit(ID, req.max_tokens, MAX_TOKENS_LIMIT)?;
         to_body(ID, &convert_request(req))
     }
 
@@ -113,11 +109,8 @@ impl TextFamily for AnthropicClaudeText {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = ClaudeTextCompletion::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, usage) = parse_stream_chunk::<ClaudeTextCompletion>(ID, chunk)?;
         Ok(StreamEvent {
             text: chunk.completion.unwrap_or_default(),
             stop_reason: convert_stop_reason(chunk.stop_reason.as_deref(), chunk.stop.as_deref()),

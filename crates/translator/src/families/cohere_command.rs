@@ -25,10 +25,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::families::common::{check_stop_count, render_transcript};
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Cohere Command family.
 #[derive(Debug, Clone, Copy)]
@@ -120,13 +119,7 @@ impl TextFamily for CohereCommand {
             req.max_tokens.map(f64::from),
             1.0..=f64::from(MAX_TOKENS_LIMIT),
         )?;
-        if req.stop.len() > MAX_STOP_SEQUENCES {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`stop` takes at most {MAX_STOP_SEQUENCES} sequences for the {ID} model family, \
-                 got {}",
-                req.stop.len()
-            )));
-        }
+        check_stop_count(ID, &req.stop, MAX_STOP_SEQUENCES)?;
         to_body(ID, &convert_request(req))
     }
 
@@ -149,11 +142,8 @@ impl TextFamily for CohereCommand {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunks have no counts of their own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = CohereStreamChunk::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, usage) = parse_stream_chunk::<CohereStreamChunk>(ID, chunk)?;
         let (text, finish_reason) = match chunk.generations {
             // The whole answer in one chunk, as for InvokeModel.
             Some(generations) => {
@@ -178,7 +168,7 @@ impl TextFamily for CohereCommand {
 
 fn convert_request(req: &UnifiedRequest) -> CohereCommandRequest<'_> {
     CohereCommandRequest {
-        prompt: render_prompt(req),
+        prompt: render_transcript(req, "Chatbot"),
         max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         temperature: req.temperature,
         p: req.top_p,
@@ -186,30 +176,6 @@ fn convert_request(req: &UnifiedRequest) -> CohereCommandRequest<'_> {
         stop_sequences: &req.stop,
         stream: req.stream,
     }
-}
-
-/// The prompt as given, or the conversation as a `User:`/`Chatbot:` transcript.
-fn render_prompt(req: &UnifiedRequest) -> String {
-    if let Some(prompt) = &req.prompt {
-        return prompt.clone();
-    }
-    let conversation = req.conversation();
-    let mut prompt = String::new();
-    if let Some(system) = &conversation.system {
-        prompt.push_str(system);
-        prompt.push_str("\n\n");
-    }
-    for (i, (role, content)) in conversation.turns.iter().enumerate() {
-        if i > 0 {
-            prompt.push('\n');
-        }
-        prompt.push_str(if *role == Role::Assistant { "Chatbot: " } else { "User: " });
-        prompt.push_str(content);
-    }
-    if conversation.turns.last().is_some_and(|(role, _)| *role != Role::Assistant) {
-        prompt.push_str("\nChatbot:");
-    }
-    prompt
 }
 
 fn convert_finish_reason(finish_reason: &str) -> StopReason {

@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{
     Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -134,11 +134,8 @@ impl TextFamily for CohereCommandR {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunks have no counts of their own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = CommandRStreamChunk::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, usage) = parse_stream_chunk::<CommandRStreamChunk>(ID, chunk)?;
         let is_end = chunk.event_type.as_deref() == Some("stream-end")
             || chunk.is_finished == Some(true)
             || chunk.finish_reason.is_some();

@@ -22,10 +22,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+use crate::families::common::{
+    TextChoice, check_max_tokens_limit, check_stop_count, convert_stop_or_length,
+    decode_first_text_choice, first_text_choice_event,
 };
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, Role, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The DeepSeek-R1 family.
 #[derive(Debug, Clone, Copy)]
@@ -64,15 +66,7 @@ struct DeepseekRequest<'a> {
 #[derive(Debug, Deserialize)]
 struct DeepseekResponse {
     #[serde(default)]
-    choices: Vec<DeepseekChoice>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DeepseekChoice {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    stop_reason: Option<String>,
+    choices: Vec<TextChoice>,
 }
 
 impl TextFamily for DeepseekR1 {
@@ -95,19 +89,8 @@ impl TextFamily for DeepseekR1 {
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        if let Some(max_tokens) = req.max_tokens.filter(|&n| n > MAX_TOKENS_LIMIT) {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`max_tokens` must be between 1 and {MAX_TOKENS_LIMIT} for the {ID} model family, \
-                 got {max_tokens}"
-            )));
-        }
-        if req.stop.len() > MAX_STOP_SEQUENCES {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`stop` takes at most {MAX_STOP_SEQUENCES} sequences for the {ID} model family, \
-                 got {}",
-                req.stop.len()
-            )));
-        }
+        check_max_tokens_limit(ID, req.max_tokens, MAX_TOKENS_LIMIT)?;
+        check_stop_count(ID, &req.stop, MAX_STOP_SEQUENCES)?;
         let body = DeepseekRequest {
             prompt: render_prompt(req),
             max_tokens: req.max_tokens,
@@ -120,35 +103,13 @@ impl TextFamily for DeepseekR1 {
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         let res: DeepseekResponse = parse_body(ID, body)?;
-        let Some(DeepseekChoice { text: Some(text), stop_reason }) = res.choices.into_iter().next()
-        else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "the body has no `choices[0].text`".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text,
-            stop_reason: stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
-            usage: Usage::default(),
-        })
+        decode_first_text_choice(ID, "choices", res.choices, convert_stop_or_length)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = DeepseekResponse::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
-        let choice = chunk.choices.into_iter().next();
-        Ok(StreamEvent {
-            text: choice.as_ref().and_then(|choice| choice.text.clone()).unwrap_or_default(),
-            stop_reason: choice
-                .and_then(|choice| choice.stop_reason)
-                .as_deref()
-                .map(convert_stop_reason),
-            usage,
-        })
+        let (chunk, usage) = parse_stream_chunk::<DeepseekResponse>(ID, chunk)?;
+        Ok(first_text_choice_event(chunk.choices, usage, convert_stop_or_length))
     }
 }
 
@@ -181,30 +142,13 @@ fn render_prompt(req: &UnifiedRequest) -> String {
     prompt
 }
 
-fn convert_stop_reason(stop_reason: &str) -> StopReason {
-    match stop_reason {
-        "stop" => StopReason::EndTurn,
-        "length" => StopReason::MaxTokens,
-        _ => StopReason::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::error::TranslateError;
     use crate::families::TextFamily;
+    use crate::families::common::conversation;
     use crate::families::deepseek_r1::{DeepseekR1, render_prompt};
-    use crate::unified::{Message, Role, UnifiedRequest};
-
-    fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
-        UnifiedRequest {
-            messages: messages
-                .iter()
-                .map(|&(role, content)| Message { role, content: content.to_owned() })
-                .collect(),
-            ..UnifiedRequest::default()
-        }
-    }
+    use crate::unified::{Role, UnifiedRequest};
 
     #[test]
     fn plain_prompt_matches_the_aws_example() {

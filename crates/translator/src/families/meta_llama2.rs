@@ -1,7 +1,7 @@
 //! Meta Llama 2 Chat: `meta.llama2-*` model ids.
 //!
 //! The body, answer and stream chunks are those of every Llama family (see
-//! `meta_llama3.rs`, which holds the shared code); only the chat template differs.
+//! `common.rs`, which holds the shared code); only the chat template differs.
 //!
 //! Decisions:
 //! - The template follows Meta's Llama 2 chat format: each user/assistant pair is
@@ -15,19 +15,28 @@
 //! - Stops are emulated by the gateway, as for every Llama.
 
 use crate::error::TranslateError;
-use crate::families::anthropic_claude_messages::{AlternatingTurns, alternating_turns};
-use crate::families::meta_llama3::{
-    LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response, decode_llama_stream_event,
-    encode_llama_request,
+use crate::families::common::{
+    InstTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
+    decode_llama_stream_event, encode_llama_request, render_inst_template,
 };
 use crate::families::{StopMode, TextFamily};
-use crate::unified::{Param, Role, StreamEvent, UnifiedRequest, UnifiedResponse};
+use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The Meta Llama 2 family.
 #[derive(Debug, Clone, Copy)]
 pub struct MetaLlama2;
 
 const ID: &str = "meta_llama2";
+
+/// Meta's Llama 2 chat format: every instruction opens with `<s>`, the system prompt sits
+/// in `<<SYS>>` tags at the start of the first one, and ` </s>` closes each answer.
+const LLAMA2_INST_TEMPLATE: InstTemplate = InstTemplate {
+    begin: "",
+    user_start: "<s>[INST] ",
+    system_start: "<<SYS>>\n",
+    system_end: "\n<</SYS>>\n\n",
+    answer_end: " </s>",
+};
 
 impl TextFamily for MetaLlama2 {
     fn id(&self) -> &'static str {
@@ -65,48 +74,15 @@ impl TextFamily for MetaLlama2 {
 
 /// The conversation in Llama 2's `[INST]` chat format.
 fn render_prompt(req: &UnifiedRequest) -> Result<String, TranslateError> {
-    let AlternatingTurns { mut system, turns } = alternating_turns(ID, req)?;
-    let mut prompt = String::new();
-    for (role, content) in &turns {
-        match role {
-            Role::Assistant => {
-                prompt.push(' ');
-                prompt.push_str(content);
-            }
-            Role::User | Role::System => {
-                if !prompt.is_empty() {
-                    // Close the previous pair, which ended with an assistant answer.
-                    prompt.push_str(" </s>");
-                }
-                prompt.push_str("<s>[INST] ");
-                if let Some(system) = system.take() {
-                    prompt.push_str("<<SYS>>\n");
-                    prompt.push_str(&system);
-                    prompt.push_str("\n<</SYS>>\n\n");
-                }
-                prompt.push_str(content);
-                prompt.push_str(" [/INST]");
-            }
-        }
-    }
-    Ok(prompt)
+    render_inst_template(ID, &LLAMA2_INST_TEMPLATE, req)
 }
 
 #[cfg(test)]
 mod tests {
     use crate::families::TextFamily;
+    use crate::families::common::conversation;
     use crate::families::meta_llama2::{MetaLlama2, render_prompt};
-    use crate::unified::{Message, Role, UnifiedRequest};
-
-    fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
-        UnifiedRequest {
-            messages: messages
-                .iter()
-                .map(|&(role, content)| Message { role, content: content.to_owned() })
-                .collect(),
-            ..UnifiedRequest::default()
-        }
-    }
+    use crate::unified::{Role, UnifiedRequest};
 
     #[test]
     fn template_matches_meta_llama2_chat_format() {

@@ -1,6 +1,6 @@
-//! Meta Llama 3 Instruct, 3.1, 3.2 and 3.3: `meta.llama3-*` model ids. This file also
-//! holds what the three Llama families share: the body, the answer and stream decoding,
-//! and the header-based chat template that Llama 4 reuses with its own tokens.
+//! Meta Llama 3 Instruct, 3.1, 3.2 and 3.3: `meta.llama3-*` model ids. What the three
+//! Llama families share (the body, the answer and stream decoding, and the header-based
+//! chat template that Llama 4 uses with its own tokens) is in `common.rs`.
 //!
 //! The request is `{"prompt", "max_gen_len", "temperature", "top_p"}` with the prompt
 //! rendered in Llama 3's chat template; the answer is `generation` with its own token
@@ -21,15 +21,13 @@
 //!   (the documented maximum, 2048, is unconfirmed for 3.1 and later).
 //! - `generation_token_count` is cumulative in streams, so the last chunk's count wins.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::TranslateError;
-use crate::families::{
-    StopMode, TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+use crate::families::common::{
+    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
+    decode_llama_stream_event, encode_llama_request, render_header_template,
 };
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::families::{StopMode, TextFamily};
+use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The Meta Llama 3.x family.
 #[derive(Debug, Clone, Copy)]
@@ -44,49 +42,6 @@ const LLAMA3_TEMPLATE: HeaderTemplate = HeaderTemplate {
     header_end: "<|end_header_id|>",
     end_of_turn: "<|eot_id|>",
 };
-
-/// The optional unified parameters every Llama family honours (`stop` emulated).
-pub(crate) const LLAMA_PARAMS: &[Param] =
-    &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop];
-
-/// The body keys of every Llama family.
-pub(crate) const LLAMA_MAPPED_PATHS: &[&str] = &["prompt", "max_gen_len", "temperature", "top_p"];
-
-/// A chat template in which every message is `{header_start}{role}{header_end}\n\n
-/// {content}{end_of_turn}` (Llama 3 and Llama 4, with different tokens).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HeaderTemplate {
-    pub(crate) begin_of_text: &'static str,
-    pub(crate) header_start: &'static str,
-    pub(crate) header_end: &'static str,
-    pub(crate) end_of_turn: &'static str,
-}
-
-/// The body of InvokeModel and InvokeModelWithResponseStream, for every Llama family.
-#[derive(Debug, Serialize)]
-struct LlamaRequest {
-    prompt: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_gen_len: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-}
-
-/// An InvokeModel response body, and also the shape of every stream chunk (where every
-/// key may be `null`).
-#[derive(Debug, Deserialize)]
-struct LlamaGeneration {
-    #[serde(default)]
-    generation: Option<String>,
-    #[serde(default, deserialize_with = "de_count")]
-    prompt_token_count: Option<u32>,
-    #[serde(default, deserialize_with = "de_count")]
-    generation_token_count: Option<u32>,
-    #[serde(default)]
-    stop_reason: Option<String>,
-}
 
 impl TextFamily for MetaLlama3 {
     fn id(&self) -> &'static str {
@@ -122,120 +77,14 @@ impl TextFamily for MetaLlama3 {
     }
 }
 
-/// The Llama body for an already rendered `prompt`, after checking the sampling ranges.
-pub(crate) fn encode_llama_request(
-    family: &'static str,
-    req: &UnifiedRequest,
-    prompt: String,
-) -> Result<serde_json::Value, TranslateError> {
-    check_range(family, "temperature", req.temperature, 0.0..=1.0)?;
-    check_range(family, "top_p", req.top_p, 0.0..=1.0)?;
-    let body = LlamaRequest {
-        prompt,
-        max_gen_len: req.max_tokens,
-        temperature: req.temperature,
-        top_p: req.top_p,
-    };
-    to_body(family, &body)
-}
-
-/// The answer of a Llama InvokeModel response.
-pub(crate) fn decode_llama_response(
-    family: &'static str,
-    body: &[u8],
-) -> Result<UnifiedResponse, TranslateError> {
-    let res: LlamaGeneration = parse_body(family, body)?;
-    let Some(text) = res.generation else {
-        return Err(TranslateError::MalformedResponse {
-            family,
-            detail: "the body has no `generation`".to_owned(),
-        });
-    };
-    Ok(UnifiedResponse {
-        text,
-        stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
-        usage: Usage {
-            input_tokens: res.prompt_token_count,
-            output_tokens: res.generation_token_count,
-        },
-    })
-}
-
-/// What one Llama stream chunk contributes.
-pub(crate) fn decode_llama_stream_event(
-    family: &'static str,
-    chunk: &[u8],
-) -> Result<StreamEvent, TranslateError> {
-    let chunk_json: serde_json::Value = parse_body(family, chunk)?;
-    let mut usage = invocation_metrics_usage(&chunk_json);
-    let chunk = LlamaGeneration::deserialize(&chunk_json)
-        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
-    usage.update(Usage {
-        input_tokens: chunk.prompt_token_count,
-        output_tokens: chunk.generation_token_count,
-    });
-    Ok(StreamEvent {
-        text: chunk.generation.unwrap_or_default(),
-        stop_reason: chunk.stop_reason.as_deref().map(convert_stop_reason),
-        usage,
-    })
-}
-
-/// The conversation in a header-based template: the system prompt and every turn as a
-/// closed message, then an open assistant header; a final assistant turn stays open.
-pub(crate) fn render_header_template(template: &HeaderTemplate, req: &UnifiedRequest) -> String {
-    let conversation = req.conversation();
-    let mut prompt = String::from(template.begin_of_text);
-    let push_header = |prompt: &mut String, role: &str| {
-        prompt.push_str(template.header_start);
-        prompt.push_str(role);
-        prompt.push_str(template.header_end);
-        prompt.push_str("\n\n");
-    };
-    if let Some(system) = &conversation.system {
-        push_header(&mut prompt, "system");
-        prompt.push_str(system);
-        prompt.push_str(template.end_of_turn);
-    }
-    let n_turns = conversation.turns.len();
-    for (i, (role, content)) in conversation.turns.iter().enumerate() {
-        let is_assistant = *role == Role::Assistant;
-        push_header(&mut prompt, if is_assistant { "assistant" } else { "user" });
-        prompt.push_str(content);
-        if is_assistant && i + 1 == n_turns {
-            // The model continues the final assistant message.
-            return prompt;
-        }
-        prompt.push_str(template.end_of_turn);
-    }
-    push_header(&mut prompt, "assistant");
-    prompt
-}
-
-fn convert_stop_reason(stop_reason: &str) -> StopReason {
-    match stop_reason {
-        "stop" => StopReason::EndTurn,
-        "length" => StopReason::MaxTokens,
-        _ => StopReason::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::error::TranslateError;
     use crate::families::TextFamily;
-    use crate::families::meta_llama3::{LLAMA3_TEMPLATE, MetaLlama3, render_header_template};
-    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
-
-    fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
-        UnifiedRequest {
-            messages: messages
-                .iter()
-                .map(|&(role, content)| Message { role, content: content.to_owned() })
-                .collect(),
-            ..UnifiedRequest::default()
-        }
-    }
+    use crate::families::common::conversation;
+    use crate::families::common::render_header_template;
+    use crate::families::meta_llama3::{LLAMA3_TEMPLATE, MetaLlama3};
+    use crate::unified::{Role, StopReason, UnifiedRequest, Usage};
 
     #[test]
     fn template_matches_meta_llama3_format() {

@@ -1,7 +1,7 @@
 //! Meta Llama 4 (Scout, Maverick): `meta.llama4-*` model ids.
 //!
 //! The body, answer and stream chunks are those of every Llama family (see
-//! `meta_llama3.rs`, which holds the shared code); only the chat template differs.
+//! `common.rs`, which holds the shared code); only the chat template differs.
 //!
 //! Decisions:
 //! - The template follows Meta's Llama 4 prompt format: `<|begin_of_text|>`, then each
@@ -14,9 +14,9 @@
 //! (`streaming`, 422) before any call.
 
 use crate::error::TranslateError;
-use crate::families::meta_llama3::{
+use crate::families::common::{
     HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
-    decode_llama_stream_event, encode_llama_request, render_header_template,
+    decode_llama_stream_event, encode_llama_request, render_header_template, unsupported_streaming,
 };
 use crate::families::{StopMode, TextFamily};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
@@ -60,10 +60,7 @@ impl TextFamily for MetaLlama4 {
         // Bedrock answers InvokeModelWithResponseStream on these models with
         // "The model is unsupported for streaming.": refuse it before the call.
         if req.stream {
-            return Err(TranslateError::Unsupported {
-                family: ID,
-                feature: "streaming".to_owned(),
-            });
+            return Err(unsupported_streaming(ID));
         }
         encode_llama_request(ID, req, render_header_template(&LLAMA4_TEMPLATE, req))
     }
@@ -80,7 +77,7 @@ impl TextFamily for MetaLlama4 {
 #[cfg(test)]
 mod tests {
     use crate::families::TextFamily;
-    use crate::families::meta_llama3::render_header_template;
+    use crate::families::common::render_header_template;
     use crate::families::meta_llama4::{LLAMA4_TEMPLATE, MetaLlama4};
     use crate::unified::{Message, Role, UnifiedRequest};
 

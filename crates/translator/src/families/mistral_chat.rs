@@ -20,13 +20,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::mistral_text::convert_stop_reason;
-use crate::families::{
-    StopMode, TextFamily, check_range, invocation_metrics_usage, parse_body, to_body,
-};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::families::common::{ChatMessage, chat_messages, convert_mistral_stop_reason};
+use crate::families::{StopMode, TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Mistral chat-completion family.
 #[derive(Debug, Clone, Copy)]
@@ -40,19 +36,13 @@ const MODEL_PREFIXES: &[&str] = &["mistral.mistral-large-2407-", "mistral.pixtra
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
 struct MistralChatRequest<'a> {
-    messages: Vec<MistralChatMessage<'a>>,
+    messages: Vec<ChatMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-struct MistralChatMessage<'a> {
-    role: &'static str,
-    content: &'a str,
 }
 
 /// An InvokeModel response body, and also the shape of every stream chunk.
@@ -104,16 +94,8 @@ impl TextFamily for MistralChat {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
         let conversation = req.conversation();
-        let mut messages = Vec::with_capacity(conversation.turns.len() + 1);
-        if let Some(system) = &conversation.system {
-            messages.push(MistralChatMessage { role: "system", content: system });
-        }
-        messages.extend(conversation.turns.iter().map(|&(role, content)| MistralChatMessage {
-            role: if role == Role::Assistant { "assistant" } else { "user" },
-            content,
-        }));
         let body = MistralChatRequest {
-            messages,
+            messages: chat_messages(&conversation, "system"),
             max_tokens: req.max_tokens,
             temperature: req.temperature,
             top_p: req.top_p,
@@ -133,17 +115,16 @@ impl TextFamily for MistralChat {
         };
         Ok(UnifiedResponse {
             text: message.content.unwrap_or_default(),
-            stop_reason: stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
+            stop_reason: stop_reason
+                .as_deref()
+                .map_or(StopReason::Other, convert_mistral_stop_reason),
             usage: Usage::default(),
         })
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = MistralChatResponse::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, usage) = parse_stream_chunk::<MistralChatResponse>(ID, chunk)?;
         let Some(choice) = chunk.choices.into_iter().next() else {
             return Ok(StreamEvent { usage, ..StreamEvent::default() });
         };
@@ -153,7 +134,7 @@ impl TextFamily for MistralChat {
                 .or(choice.message)
                 .and_then(|content| content.content)
                 .unwrap_or_default(),
-            stop_reason: choice.stop_reason.as_deref().map(convert_stop_reason),
+            stop_reason: choice.stop_reason.as_deref().map(convert_mistral_stop_reason),
             usage,
         })
     }

@@ -22,11 +22,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::anthropic_claude_messages::{AlternatingTurns, alternating_turns};
-use crate::families::{TextFamily, check_range, invocation_metrics_usage, parse_body, to_body};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+use crate::families::common::{
+    InstTemplate, TextChoice, convert_mistral_stop_reason, decode_first_text_choice,
+    first_text_choice_event, render_inst_template,
 };
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The Mistral `[INST]` prompt family.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,16 @@ const MODEL_PREFIXES: &[&str] = &[
     "mistral.mistral-large-2402-",
     "mistral.mistral-small-2402-",
 ];
+
+/// The `[INST]` format of the AWS documentation: `<s>` once, the system prompt as the
+/// first paragraph of the first user message, `</s> ` after an answer.
+const MISTRAL_INST_TEMPLATE: InstTemplate = InstTemplate {
+    begin: "<s>",
+    user_start: "[INST] ",
+    system_start: "",
+    system_end: "\n\n",
+    answer_end: "</s> ",
+};
 
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
@@ -62,15 +73,7 @@ struct MistralTextRequest<'a> {
 #[derive(Debug, Deserialize)]
 struct MistralTextResponse {
     #[serde(default)]
-    outputs: Vec<MistralOutput>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MistralOutput {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    stop_reason: Option<String>,
+    outputs: Vec<TextChoice>,
 }
 
 impl TextFamily for MistralText {
@@ -106,95 +109,28 @@ impl TextFamily for MistralText {
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         let res: MistralTextResponse = parse_body(ID, body)?;
-        let Some(MistralOutput { text: Some(text), stop_reason }) = res.outputs.into_iter().next()
-        else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "the body has no `outputs[0].text`".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text,
-            stop_reason: stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
-            usage: Usage::default(),
-        })
+        decode_first_text_choice(ID, "outputs", res.outputs, convert_mistral_stop_reason)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let usage = invocation_metrics_usage(&chunk_json);
-        let chunk = MistralTextResponse::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
-        let output = chunk.outputs.into_iter().next();
-        Ok(StreamEvent {
-            text: output.as_ref().and_then(|output| output.text.clone()).unwrap_or_default(),
-            stop_reason: output
-                .and_then(|output| output.stop_reason)
-                .as_deref()
-                .map(convert_stop_reason),
-            usage,
-        })
+        let (chunk, usage) = parse_stream_chunk::<MistralTextResponse>(ID, chunk)?;
+        Ok(first_text_choice_event(chunk.outputs, usage, convert_mistral_stop_reason))
     }
 }
 
 /// The conversation in the `[INST]` format of the AWS documentation.
 fn render_prompt(req: &UnifiedRequest) -> Result<String, TranslateError> {
-    let AlternatingTurns { mut system, turns } = alternating_turns(ID, req)?;
-    let mut prompt = String::from("<s>");
-    let mut after_answer = false;
-    for (role, content) in &turns {
-        match role {
-            Role::Assistant => {
-                prompt.push(' ');
-                prompt.push_str(content);
-                after_answer = true;
-            }
-            Role::User | Role::System => {
-                if after_answer {
-                    prompt.push_str("</s> ");
-                }
-                prompt.push_str("[INST] ");
-                if let Some(system) = system.take() {
-                    prompt.push_str(&system);
-                    prompt.push_str("\n\n");
-                }
-                prompt.push_str(content);
-                prompt.push_str(" [/INST]");
-                after_answer = false;
-            }
-        }
-    }
-    Ok(prompt)
-}
-
-/// Mistral's stop reasons, for both Mistral families: `stop` (the model finished or hit
-/// a stop sequence; the two are not told apart), `length`, and for chat models
-/// `model_length` (the context window is full) and `tool_calls`.
-pub(crate) fn convert_stop_reason(stop_reason: &str) -> StopReason {
-    match stop_reason {
-        "stop" => StopReason::EndTurn,
-        "length" | "model_length" => StopReason::MaxTokens,
-        _ => StopReason::Other,
-    }
+    render_inst_template(ID, &MISTRAL_INST_TEMPLATE, req)
 }
 
 #[cfg(test)]
 mod tests {
     use crate::error::TranslateError;
     use crate::families::TextFamily;
+    use crate::families::common::conversation;
     use crate::families::mistral_text::{MistralText, render_prompt};
-    use crate::unified::{Message, Role, StopReason, UnifiedRequest};
-
-    fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
-        UnifiedRequest {
-            messages: messages
-                .iter()
-                .map(|&(role, content)| Message { role, content: content.to_owned() })
-                .collect(),
-            ..UnifiedRequest::default()
-        }
-    }
+    use crate::unified::{Role, StopReason};
 
     #[test]
     fn template_matches_the_aws_multi_turn_example() {

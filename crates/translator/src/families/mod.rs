@@ -41,6 +41,9 @@ use crate::error::TranslateError;
 use crate::image::{ImageRequest, Images};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
+/// Helpers that several families share; not a family.
+mod common;
+
 mod ai21_jamba;
 mod ai21_jurassic2;
 mod amazon_nova;
@@ -281,8 +284,9 @@ struct InvocationMetrics {
 }
 
 /// Usage from the `amazon-bedrock-invocationMetrics` key of a stream chunk, if present.
-/// Every family's decoder calls this and lets the family's own counts win.
-pub(crate) fn invocation_metrics_usage(chunk: &serde_json::Value) -> Usage {
+/// Every family's decoder gets it from [`parse_stream_chunk`] and lets the family's own
+/// counts win.
+fn invocation_metrics_usage(chunk: &serde_json::Value) -> Usage {
     chunk
         .get("amazon-bedrock-invocationMetrics")
         .and_then(|m| InvocationMetrics::deserialize(m).ok())
@@ -348,4 +352,18 @@ pub(crate) fn parse_body<'a, T: Deserialize<'a>>(
 ) -> Result<T, TranslateError> {
     serde_json::from_slice(body)
         .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })
+}
+
+/// Parses a stream chunk as JSON of type `T`, with the usage of its
+/// `amazon-bedrock-invocationMetrics` key (default when absent), naming the family in
+/// the error.
+pub(crate) fn parse_stream_chunk<T: serde::de::DeserializeOwned>(
+    family: &'static str,
+    chunk: &[u8],
+) -> Result<(T, Usage), TranslateError> {
+    let chunk_json: serde_json::Value = parse_body(family, chunk)?;
+    let usage = invocation_metrics_usage(&chunk_json);
+    let chunk = T::deserialize(&chunk_json)
+        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
+    Ok((chunk, usage))
 }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedRequest, Embeddings, InputType};
 use crate::error::TranslateError;
+use crate::families::common::single_text;
 use crate::families::{EmbeddingFamily, parse_body, to_body};
 use crate::unified::Param;
 
@@ -104,12 +105,7 @@ impl EmbeddingFamily for NovaEmbed {
         texts: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        let [text] = texts else {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds one text per call, got {}",
-                texts.len()
-            )));
-        };
+        let text = single_text(ID, texts)?;
         if let Some(dimensions) = req.dimensions
             && !ALLOWED_DIMENSIONS.contains(&dimensions)
         {

@@ -28,12 +28,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{
-    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
+use crate::families::common::{
+    ChatMessage, ChatUsage, chat_messages, convert_chat_finish_reason, convert_chat_usage,
+    unsupported_streaming,
 };
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The OpenAI gpt-oss family.
 #[derive(Debug, Clone, Copy)]
@@ -56,12 +56,6 @@ struct ChatCompletionRequest<'a> {
     top_p: Option<f64>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'a [String],
-}
-
-#[derive(Debug, Serialize)]
-struct ChatMessage<'a> {
-    role: &'static str,
-    content: &'a str,
 }
 
 /// A chat completion (InvokeModel) or chat completion chunk (stream).
@@ -90,14 +84,6 @@ struct ChatChoice {
 struct ChatContent {
     #[serde(default)]
     content: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChatUsage {
-    #[serde(default, deserialize_with = "de_count")]
-    prompt_tokens: Option<u32>,
-    #[serde(default, deserialize_with = "de_count")]
-    completion_tokens: Option<u32>,
 }
 
 impl TextFamily for OpenaiGptOss {
@@ -129,24 +115,13 @@ impl TextFamily for OpenaiGptOss {
         // Bedrock answers InvokeModelWithResponseStream on these models with
         // "The model is unsupported for streaming.": refuse it before the call.
         if req.stream {
-            return Err(TranslateError::Unsupported {
-                family: ID,
-                feature: "streaming".to_owned(),
-            });
+            return Err(unsupported_streaming(ID));
         }
         check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
         let conversation = req.conversation();
-        let mut messages = Vec::with_capacity(conversation.turns.len() + 1);
-        if let Some(system) = &conversation.system {
-            messages.push(ChatMessage { role: "developer", content: system });
-        }
-        messages.extend(conversation.turns.iter().map(|&(role, content)| ChatMessage {
-            role: if role == Role::Assistant { "assistant" } else { "user" },
-            content,
-        }));
         let body = ChatCompletionRequest {
-            messages,
+            messages: chat_messages(&conversation, "developer"),
             max_completion_tokens: req.max_tokens,
             temperature: req.temperature,
             top_p: req.top_p,
@@ -157,7 +132,7 @@ impl TextFamily for OpenaiGptOss {
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         let res: ChatCompletion = parse_body(ID, body)?;
-        let usage = convert_usage(res.usage);
+        let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
         let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
             res.choices.into_iter().next()
         else {
@@ -168,34 +143,26 @@ impl TextFamily for OpenaiGptOss {
         };
         Ok(UnifiedResponse {
             text: strip_reasoning(message.content.as_deref().unwrap_or_default()),
-            stop_reason: finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason),
+            stop_reason: finish_reason
+                .as_deref()
+                .map_or(StopReason::Other, convert_chat_finish_reason),
             usage,
         })
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
-        let mut usage = invocation_metrics_usage(&chunk_json);
-        let chunk = ChatCompletion::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
-        usage.update(convert_usage(chunk.usage));
+        let (chunk, mut usage) = parse_stream_chunk::<ChatCompletion>(ID, chunk)?;
+        usage.update(chunk.usage.map(convert_chat_usage).unwrap_or_default());
         let Some(choice) = chunk.choices.into_iter().next() else {
             return Ok(StreamEvent { usage, ..StreamEvent::default() });
         };
         let content = choice.delta.or(choice.message).and_then(|content| content.content);
         Ok(StreamEvent {
             text: content.as_deref().map(strip_reasoning).unwrap_or_default(),
-            stop_reason: choice.finish_reason.as_deref().map(convert_finish_reason),
+            stop_reason: choice.finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,
         })
     }
-}
-
-fn convert_usage(usage: Option<ChatUsage>) -> Usage {
-    usage.map_or_else(Usage::default, |usage| Usage {
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
-    })
 }
 
 /// `text` without its `<reasoning>...</reasoning>` spans, and without anything after a
@@ -213,15 +180,6 @@ fn strip_reasoning(text: &str) -> String {
     }
     answer.push_str(rest);
     answer
-}
-
-fn convert_finish_reason(finish_reason: &str) -> StopReason {
-    match finish_reason {
-        "stop" => StopReason::EndTurn,
-        "length" => StopReason::MaxTokens,
-        "content_filter" => StopReason::ContentFilter,
-        _ => StopReason::Other,
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
+use crate::families::common::single_text;
 use crate::families::{EmbeddingFamily, de_count, parse_body, to_body};
 use crate::unified::Param;
 
@@ -70,12 +71,7 @@ impl EmbeddingFamily for TitanEmbedG1 {
         texts: &[String],
         _req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        let [text] = texts else {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds one text per call, got {}",
-                texts.len()
-            )));
-        };
+        let text = single_text(ID, texts)?;
         to_body(ID, &TitanEmbedG1Request { input_text: text })
     }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
+use crate::families::common::single_text;
 use crate::families::{EmbeddingFamily, de_count, parse_body, to_body};
 use crate::unified::Param;
 
@@ -73,12 +74,7 @@ impl EmbeddingFamily for TitanEmbedV2 {
         texts: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        let [text] = texts else {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds one text per call, got {}",
-                texts.len()
-            )));
-        };
+        let text = single_text(ID, texts)?;
         if let Some(dimensions) = req.dimensions
             && !ALLOWED_DIMENSIONS.contains(&dimensions)
         {

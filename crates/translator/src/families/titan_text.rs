@@ -17,12 +17,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{
-    TextFamily, check_range, de_count, invocation_metrics_usage, parse_body, to_body,
-};
-use crate::unified::{
-    Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
-};
+use crate::families::common::render_transcript;
+use crate::families::{TextFamily, check_range, de_count, parse_body, parse_stream_chunk, to_body};
+use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Amazon Titan Text family.
 #[derive(Debug, Clone, Copy)]
@@ -120,10 +117,7 @@ impl TextFamily for TitanText {
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let chunk_json: serde_json::Value = parse_body(ID, chunk)?;
-        let mut usage = invocation_metrics_usage(&chunk_json);
-        let chunk = TitanStreamChunk::deserialize(&chunk_json)
-            .map_err(|e| TranslateError::MalformedResponse { family: ID, detail: e.to_string() })?;
+        let (chunk, mut usage) = parse_stream_chunk::<TitanStreamChunk>(ID, chunk)?;
         usage.update(Usage {
             input_tokens: chunk.input_text_token_count,
             output_tokens: chunk.total_output_text_token_count,
@@ -145,35 +139,9 @@ fn convert_request(req: &UnifiedRequest) -> TitanRequest<'_> {
     };
     let is_empty = config == TitanGenerationConfig::default();
     TitanRequest {
-        input_text: input_text(req),
+        input_text: render_transcript(req, "Bot"),
         text_generation_config: if is_empty { None } else { Some(config) },
     }
-}
-
-/// The prompt as given, or the conversation in Titan's `User:`/`Bot:` form.
-fn input_text(req: &UnifiedRequest) -> String {
-    if let Some(prompt) = &req.prompt {
-        return prompt.clone();
-    }
-    let conversation = req.conversation();
-    let mut text = String::new();
-    if let Some(system) = &conversation.system {
-        text.push_str(system);
-        text.push_str("\n\n");
-    }
-    for (i, (role, content)) in conversation.turns.iter().enumerate() {
-        let speaker = if *role == Role::Assistant { "Bot" } else { "User" };
-        if i > 0 {
-            text.push('\n');
-        }
-        text.push_str(speaker);
-        text.push_str(": ");
-        text.push_str(content);
-    }
-    if conversation.turns.last().is_some_and(|(role, _)| *role != Role::Assistant) {
-        text.push_str("\nBot:");
-    }
-    text
 }
 
 fn convert_response(res: TitanResponse) -> Result<UnifiedResponse, TranslateError> {

@@ -191,7 +191,8 @@ fn enum_subject(value: &Value) -> String {
     }
 }
 
-fn type_mismatch(pointer: &str, expected: &str, value: &Value) -> String {
+/// A `{pointer}: expected type: {expected}, found: {type}` violation.
+pub(crate) fn type_mismatch(pointer: &str, expected: &str, value: &Value) -> String {
     format!("{pointer}: expected type: {expected}, found: {}", type_name(value))
 }
 

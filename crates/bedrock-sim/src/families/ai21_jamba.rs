@@ -16,10 +16,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{stop_or_length, string_array, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
+use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Jamba family.
 pub(crate) struct Ai21Jamba;
@@ -51,21 +51,10 @@ impl Family for Ai21Jamba {
             .iter()
             .filter_map(|message| message.get("content").and_then(Value::as_str))
             .collect();
-        let stop = body.get("stop").and_then(Value::as_array);
         Ok(GenerationRequest {
             prompt: texts.join("\n"),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(MAX_TOKENS_LIMIT),
-            stop_sequences: stop
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(MAX_TOKENS_LIMIT),
+            stop_sequences: string_array(body.get("stop")),
             space_before_first_token: false,
         })
     }
@@ -77,7 +66,7 @@ impl Family for Ai21Jamba {
             choices: [Choice {
                 index: 0,
                 message: Message { role: "assistant", content: &text },
-                finish_reason: finish_reason(&completion.stop),
+                finish_reason: stop_or_length(&completion.stop),
             }],
             usage: usage(completion.n_input_tokens, completion.n_output_tokens()),
         })
@@ -107,7 +96,7 @@ impl Family for Ai21Jamba {
         } else if let Some(token) = completion.tokens.get(chunk_idx - 1) {
             delta.content = Some(token);
         } else {
-            finish = Some(finish_reason(&completion.stop));
+            finish = Some(stop_or_length(&completion.stop));
         }
         json_bytes(&StreamChunk {
             id: completion_id(&completion.text()),
@@ -217,13 +206,6 @@ fn request_schema() -> Shape {
             ("documents", array_of(Shape::AnyObject, 0, usize::MAX)),
         ],
         required: vec!["messages"],
-    }
-}
-
-fn finish_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
     }
 }
 

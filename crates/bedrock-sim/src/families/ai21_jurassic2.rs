@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{string_array, string_value, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Jurassic-2 family.
 pub(crate) struct Ai21Jurassic2;
@@ -50,21 +50,10 @@ impl Family for Ai21Jurassic2 {
         body: &Value,
     ) -> Result<GenerationRequest, BedrockError> {
         check(&request_schema(), body, ViolationReport::Counted)?;
-        let stop_sequences = body.get("stopSequences").and_then(Value::as_array);
         Ok(GenerationRequest {
-            prompt: body.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            max_tokens: body
-                .get("maxTokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS),
-            stop_sequences: stop_sequences
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            prompt: string_value(body, "prompt"),
+            max_tokens: u32_value(body.get("maxTokens")).unwrap_or(DEFAULT_MAX_TOKENS),
+            stop_sequences: string_array(body.get("stopSequences")),
             space_before_first_token: true,
         })
     }

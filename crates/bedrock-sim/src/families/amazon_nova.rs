@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{string_array, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Nova family.
 pub(crate) struct AmazonNova;
@@ -88,23 +88,13 @@ impl Family for AmazonNova {
             .collect();
 
         let config = body.get("inferenceConfig");
-        let max_tokens = config
-            .and_then(|config| config.get("maxTokens"))
-            .and_then(as_integer)
-            .unwrap_or(max_tokens_limit);
-        let stop_sequences = config
-            .and_then(|config| config.get("stopSequences"))
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        // The schema keeps `maxTokens` within 1 and the limit, so it fits a `u32`.
+        let max_tokens = u32_value(config.and_then(|config| config.get("maxTokens")))
+            .unwrap_or(u32::try_from(max_tokens_limit).unwrap_or(u32::MAX));
         Ok(GenerationRequest {
             prompt: texts.join("\n"),
-            max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
-            stop_sequences: stop_sequences
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            max_tokens,
+            stop_sequences: string_array(config.and_then(|config| config.get("stopSequences"))),
             space_before_first_token: false,
         })
     }

@@ -13,17 +13,18 @@
 //!
 //! Every answer names the model (`"model": "claude-3-haiku-20240307"`), so the registered value
 //! hands each call to the model's own value through [`Family::model_family`].
-//!
-//! The helpers at the bottom (masked schema validation, everit-style violations, JSON type
-//! names) are shared with the other chat-body families.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{
+    PerModelFamily, check_extraneous_keys, check_required_keys, string_array, validate_masked,
+};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
-use crate::schema::{Schema, as_integer, malformed_input, validate};
+use crate::media_schema::{ViolationReport, finish, type_mismatch};
+use crate::schema::{Schema, as_integer};
 
 /// The Claude Messages family as registered: it knows the models and hands every call to the
 /// model's own [`ClaudeModel`] value.
@@ -122,9 +123,8 @@ static MODELS: &[ClaudeModel] = &[
     ClaudeModel::profile_only("anthropic.claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, true),
 ];
 
-/// Answers a call that reached the registered value instead of a model's own value; only
-/// [`crate::invoke`] builds answers, and it always resolves the model first.
-const UNRESOLVED_MODEL: ClaudeModel = ClaudeModel::on_demand("", "claude", 4096);
+/// The [`PerModelFamily::unresolved_model`].
+static UNRESOLVED_MODEL: ClaudeModel = ClaudeModel::on_demand("", "claude", 4096);
 
 /// The content block types Anthropic accepts in a message.
 const CONTENT_BLOCK_TYPES: &[&str] =
@@ -165,46 +165,15 @@ fn model(base_model_id: &str) -> Option<&'static ClaudeModel> {
     MODELS.iter().find(|model| model.base_model_id == base_model_id)
 }
 
-impl Family for AnthropicClaudeMessages {
-    fn id(&self) -> &'static str {
-        FAMILY_ID
+impl PerModelFamily for AnthropicClaudeMessages {
+    type Model = ClaudeModel;
+
+    fn model(&self, base_model_id: &str) -> Option<&'static ClaudeModel> {
+        model(base_model_id)
     }
 
-    fn matches(&self, base_model_id: &str) -> bool {
-        model(base_model_id).is_some()
-    }
-
-    fn needs_inference_profile(&self, base_model_id: &str) -> bool {
-        model(base_model_id).is_some_and(|model| model.needs_inference_profile)
-    }
-
-    fn model_family(&self, base_model_id: &str) -> Option<&'static dyn Family> {
-        model(base_model_id).map(|model| model as &'static dyn Family)
-    }
-
-    fn parse_request(
-        &self,
-        base_model_id: &str,
-        body: &Value,
-    ) -> Result<GenerationRequest, BedrockError> {
-        model(base_model_id).unwrap_or(&UNRESOLVED_MODEL).parse_request(base_model_id, body)
-    }
-
-    fn response_body(&self, completion: &Completion) -> Vec<u8> {
-        UNRESOLVED_MODEL.response_body(completion)
-    }
-
-    fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        UNRESOLVED_MODEL.n_stream_chunks(completion)
-    }
-
-    fn stream_chunk(
-        &self,
-        completion: &Completion,
-        chunk_idx: usize,
-        metrics: Option<InvocationMetrics>,
-    ) -> Vec<u8> {
-        UNRESOLVED_MODEL.stream_chunk(completion, chunk_idx, metrics)
+    fn unresolved_model(&self) -> &'static ClaudeModel {
+        &UNRESOLVED_MODEL
     }
 }
 
@@ -237,7 +206,7 @@ impl Family for ClaudeModel {
         let mut violations = Vec::new();
         check_system_shape(body.get("system"), &mut violations);
         check_messages_shape(body.get("messages"), &mut violations);
-        violations_error(violations)?;
+        finish(&violations, ViolationReport::Counted)?;
 
         let version = body.get("anthropic_version").and_then(Value::as_str).unwrap_or_default();
         if version != ANTHROPIC_VERSION {
@@ -631,83 +600,6 @@ fn message_id(completion: &Completion) -> String {
         id.push(char::from(ALPHABET[digit]));
     }
     id
-}
-
-/// Validates `body` against `schema` with each of `masked_keys` that is present replaced by an
-/// empty string: the schema declares those keys as strings so that required and extraneous
-/// keys are still checked, and the caller checks their real shape by hand.
-pub(super) fn validate_masked(
-    schema: &Schema,
-    body: &Value,
-    masked_keys: &[&str],
-) -> Result<(), BedrockError> {
-    let mut masked = body.clone();
-    if let Some(object) = masked.as_object_mut() {
-        for key in masked_keys {
-            if let Some(value) = object.get_mut(*key) {
-                *value = Value::String(String::new());
-            }
-        }
-    }
-    validate(schema, &masked)
-}
-
-/// The ValidationException for hand-checked violations, worded like [`validate`]'s.
-pub(super) fn violations_error(violations: Vec<String>) -> Result<(), BedrockError> {
-    match violations.as_slice() {
-        [] => Ok(()),
-        [violation] => Err(malformed_input(violation)),
-        _ => Err(malformed_input(&format!("{} schema violations found", violations.len()))),
-    }
-}
-
-pub(super) fn check_required_keys(
-    object: &Map<String, Value>,
-    pointer: &str,
-    keys: &[&str],
-    violations: &mut Vec<String>,
-) {
-    for key in keys {
-        if !object.contains_key(*key) {
-            violations.push(format!("{pointer}: required key [{key}] not found"));
-        }
-    }
-}
-
-pub(super) fn check_extraneous_keys(
-    object: &Map<String, Value>,
-    pointer: &str,
-    allowed: &[&str],
-    violations: &mut Vec<String>,
-) {
-    for key in object.keys() {
-        if !allowed.contains(&key.as_str()) {
-            violations.push(format!("{pointer}: extraneous key [{key}] is not permitted"));
-        }
-    }
-}
-
-pub(super) fn type_mismatch(pointer: &str, expected: &str, value: &Value) -> String {
-    format!("{pointer}: expected type: {expected}, found: {}", json_type_name(value))
-}
-
-/// The Java type name Bedrock's validator reports for a JSON value.
-pub(super) fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "Null",
-        Value::Bool(_) => "Boolean",
-        Value::Number(number) if number.is_f64() => "BigDecimal",
-        Value::Number(_) => "Integer",
-        Value::String(_) => "String",
-        Value::Array(_) => "JSONArray",
-        Value::Object(_) => "JSONObject",
-    }
-}
-
-/// The strings of a JSON string array; anything else gives none.
-pub(super) fn string_array(value: Option<&Value>) -> Vec<String> {
-    let items = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

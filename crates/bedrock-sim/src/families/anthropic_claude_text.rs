@@ -5,9 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{string_array, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer, validate};
+use crate::schema::{Schema, validate};
 
 /// The Claude Text Completions family.
 pub(crate) struct AnthropicClaudeText;
@@ -44,21 +45,10 @@ impl Family for AnthropicClaudeText {
         if !prompt.starts_with(HUMAN_TURN) || !prompt.ends_with(ASSISTANT_TURN) {
             return Err(BedrockError::validation(INVALID_PROMPT_MESSAGE));
         }
-        let stop_sequences = body.get("stop_sequences").and_then(Value::as_array);
         Ok(GenerationRequest {
             prompt: prompt.to_owned(),
-            max_tokens: body
-                .get("max_tokens_to_sample")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or_default(),
-            stop_sequences: stop_sequences
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            max_tokens: u32_value(body.get("max_tokens_to_sample")).unwrap_or_default(),
+            stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: true,
         })
     }

@@ -22,10 +22,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{
+    complete_or_max_tokens, string_array, string_value, u32_value, uuid_from,
+};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
+use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Cohere Command family.
 pub(crate) struct CohereCommand;
@@ -50,21 +52,10 @@ impl Family for CohereCommand {
         body: &Value,
     ) -> Result<GenerationRequest, BedrockError> {
         check(&request_schema(), body, ViolationReport::Counted)?;
-        let stop_sequences = body.get("stop_sequences").and_then(Value::as_array);
         Ok(GenerationRequest {
-            prompt: body.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS),
-            stop_sequences: stop_sequences
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            prompt: string_value(body, "prompt"),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
+            stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: true,
         })
     }
@@ -96,7 +87,7 @@ impl Family for CohereCommand {
             None => StreamChunk {
                 text: None,
                 is_finished: true,
-                finish_reason: Some(finish_reason(&completion.stop)),
+                finish_reason: Some(complete_or_max_tokens(&completion.stop)),
                 response: Some(generate_response(completion, &text)),
                 invocation_metrics: metrics,
             },
@@ -140,16 +131,10 @@ fn generate_response<'a>(completion: &Completion, text: &'a str) -> GenerateResp
         generations: [Generation {
             id: uuid_from(seed, 2),
             text,
-            finish_reason: finish_reason(&completion.stop),
+            finish_reason: complete_or_max_tokens(&completion.stop),
         }],
         prompt: "",
     }
-}
-
-/// A UUID-shaped id that is a pure function of `seed` and `salt`; Command R's ids too.
-pub(super) fn uuid_from(seed: u64, salt: u64) -> String {
-    let low = fnv1a_64(&[seed.to_be_bytes(), salt.to_be_bytes()].concat());
-    uuid::Uuid::from_u64_pair(seed ^ salt, low).hyphenated().to_string()
 }
 
 fn request_schema() -> Shape {
@@ -169,13 +154,6 @@ fn request_schema() -> Shape {
             ("truncate", Shape::Enum(&["NONE", "START", "END"])),
         ],
         required: vec!["prompt"],
-    }
-}
-
-fn finish_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "COMPLETE",
-        StopCause::MaxTokens => "MAX_TOKENS",
     }
 }
 

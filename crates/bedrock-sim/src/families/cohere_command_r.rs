@@ -17,11 +17,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
-use crate::families::cohere_command::uuid_from;
+use crate::families::common::{complete_or_max_tokens, string_array, u32_value, uuid_from};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
+use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Command R family.
 pub(crate) struct CohereCommandR;
@@ -57,21 +56,10 @@ impl Family for CohereCommandR {
             .chain(history_texts)
             .chain(text_of("message"))
             .collect();
-        let stop_sequences = body.get("stop_sequences").and_then(Value::as_array);
         Ok(GenerationRequest {
             prompt: texts.join("\n"),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(MAX_TOKENS_LIMIT),
-            stop_sequences: stop_sequences
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(MAX_TOKENS_LIMIT),
+            stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: false,
         })
     }
@@ -109,7 +97,7 @@ impl Family for CohereCommandR {
         } else {
             chunk.is_finished = true;
             chunk.event_type = "stream-end";
-            chunk.finish_reason = Some(finish_reason(&completion.stop));
+            chunk.finish_reason = Some(complete_or_max_tokens(&completion.stop));
             chunk.response = Some(chat_response(completion, &text));
         }
         json_bytes(&chunk)
@@ -149,7 +137,7 @@ fn chat_response<'a>(completion: &Completion, text: &'a str) -> ChatResponse<'a>
         text,
         generation_id: uuid_from(seed, 2),
         chat_history: [],
-        finish_reason: finish_reason(&completion.stop),
+        finish_reason: complete_or_max_tokens(&completion.stop),
     }
 }
 
@@ -182,13 +170,6 @@ fn request_schema() -> Shape {
             ("raw_prompting", Shape::Boolean),
         ],
         required: vec!["message"],
-    }
-}
-
-fn finish_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "COMPLETE",
-        StopCause::MaxTokens => "MAX_TOKENS",
     }
 }
 

@@ -7,10 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
-use crate::families::anthropic_claude_messages::string_array;
+use crate::families::common::{
+    TextWithStopReason, check_max_items, string_array, string_value, u32_value,
+};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer, malformed_input, validate};
+use crate::generate::{Completion, GenerationRequest};
+use crate::schema::{Schema, validate};
 
 /// The DeepSeek-R1 family.
 pub(crate) struct DeepseekR1;
@@ -45,31 +47,19 @@ impl Family for DeepseekR1 {
         body: &Value,
     ) -> Result<GenerationRequest, BedrockError> {
         validate(&request_schema(), body)?;
-        let n_stop_sequences = body.get("stop").and_then(Value::as_array).map_or(0, Vec::len);
-        if n_stop_sequences > MAX_STOP_SEQUENCES {
-            return Err(malformed_input(&format!(
-                "#/stop: expected maximum item count: {MAX_STOP_SEQUENCES}, found: \
-                 {n_stop_sequences}"
-            )));
-        }
+        check_max_items(body, "stop", MAX_STOP_SEQUENCES)?;
         Ok(GenerationRequest {
-            prompt: body.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS),
+            prompt: string_value(body, "prompt"),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: string_array(body.get("stop")),
             space_before_first_token: false,
         })
     }
 
     fn response_body(&self, completion: &Completion) -> Vec<u8> {
+        let text = completion.text();
         json_bytes(&DeepseekChoices {
-            choices: [DeepseekChoice {
-                text: &completion.text(),
-                stop_reason: Some(stop_reason(&completion.stop)),
-            }],
+            choices: [TextWithStopReason::answer(completion, &text)],
             invocation_metrics: None,
         })
     }
@@ -85,12 +75,8 @@ impl Family for DeepseekR1 {
         chunk_idx: usize,
         metrics: Option<InvocationMetrics>,
     ) -> Vec<u8> {
-        let token = completion.tokens.get(chunk_idx);
         json_bytes(&DeepseekChoices {
-            choices: [DeepseekChoice {
-                text: token.map_or("", String::as_str),
-                stop_reason: token.is_none().then(|| stop_reason(&completion.stop)),
-            }],
+            choices: [TextWithStopReason::stream_chunk(completion, chunk_idx)],
             invocation_metrics: metrics,
         })
     }
@@ -99,15 +85,9 @@ impl Family for DeepseekR1 {
 /// The response body, and each stream chunk.
 #[derive(Serialize)]
 struct DeepseekChoices<'a> {
-    choices: [DeepseekChoice<'a>; 1],
+    choices: [TextWithStopReason<'a>; 1],
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
     invocation_metrics: Option<InvocationMetrics>,
-}
-
-#[derive(Serialize)]
-struct DeepseekChoice<'a> {
-    text: &'a str,
-    stop_reason: Option<&'static str>,
 }
 
 fn request_schema() -> Schema {
@@ -120,13 +100,6 @@ fn request_schema() -> Schema {
             ("stop", Schema::StringArray),
         ],
         required: vec!["prompt"],
-    }
-}
-
-fn stop_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
     }
 }
 

@@ -16,9 +16,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{stop_or_length, string_value, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer, validate};
+use crate::generate::{Completion, GenerationRequest};
+use crate::schema::{Schema, validate};
 
 /// The Llama 3.x family.
 pub(crate) struct MetaLlama3;
@@ -123,12 +124,8 @@ pub(super) fn parse_llama_request(
     }
     validate(&Schema::Object { properties, required: vec!["prompt"] }, body)?;
     Ok(GenerationRequest {
-        prompt: body.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        max_tokens: body
-            .get("max_gen_len")
-            .and_then(as_integer)
-            .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-            .unwrap_or(DEFAULT_MAX_GEN_LEN),
+        prompt: string_value(body, "prompt"),
+        max_tokens: u32_value(body.get("max_gen_len")).unwrap_or(DEFAULT_MAX_GEN_LEN),
         stop_sequences: Vec::new(),
         space_before_first_token: false,
     })
@@ -139,7 +136,7 @@ pub(super) fn llama_response_body(completion: &Completion) -> Vec<u8> {
         generation: &completion.text(),
         prompt_token_count: Some(completion.n_input_tokens),
         generation_token_count: completion.n_output_tokens(),
-        stop_reason: Some(stop_reason(&completion.stop)),
+        stop_reason: Some(stop_or_length(&completion.stop)),
         invocation_metrics: None,
     })
 }
@@ -162,17 +159,9 @@ pub(super) fn llama_stream_chunk(
         generation: token.map_or("", String::as_str),
         prompt_token_count: (chunk_idx == 0).then_some(completion.n_input_tokens),
         generation_token_count: u32::try_from(n_generated).unwrap_or(u32::MAX),
-        stop_reason: token.is_none().then(|| stop_reason(&completion.stop)),
+        stop_reason: token.is_none().then(|| stop_or_length(&completion.stop)),
         invocation_metrics: metrics,
     })
-}
-
-/// Llama stops on its own end-of-turn token or at `max_gen_len`.
-fn stop_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
-    }
 }
 
 #[cfg(test)]

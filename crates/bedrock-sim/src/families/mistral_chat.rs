@@ -9,12 +9,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
-use crate::families::anthropic_claude_messages::{
-    check_extraneous_keys, check_required_keys, type_mismatch, validate_masked, violations_error,
+use crate::families::common::{
+    NullContent, TextWithStopReason, check_chat_messages, message_texts, stop_or_length, u32_value,
+    validate_masked,
 };
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer};
+use crate::generate::{Completion, GenerationRequest};
+use crate::media_schema::{ViolationReport, finish, type_mismatch};
+use crate::schema::Schema;
 
 /// The Mistral chat completion family.
 pub(crate) struct MistralChat;
@@ -54,11 +56,7 @@ impl Family for MistralChat {
         let texts: Vec<&str> = messages.iter().flat_map(|message| message_texts(message)).collect();
         Ok(GenerationRequest {
             prompt: texts.join("\n"),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: Vec::new(),
             space_before_first_token: false,
         })
@@ -69,7 +67,7 @@ impl Family for MistralChat {
             choices: [ChatChoice {
                 index: 0,
                 message: ChatMessage { role: "assistant", content: &completion.text() },
-                stop_reason: Some(stop_reason(&completion.stop)),
+                stop_reason: Some(stop_or_length(&completion.stop)),
             }],
             invocation_metrics: None,
         })
@@ -86,15 +84,12 @@ impl Family for MistralChat {
         chunk_idx: usize,
         metrics: Option<InvocationMetrics>,
     ) -> Vec<u8> {
-        let token = completion.tokens.get(chunk_idx);
+        let chunk = TextWithStopReason::stream_chunk(completion, chunk_idx);
         json_bytes(&ChatChoices {
             choices: [ChatChoice {
                 index: 0,
-                message: ChatMessage {
-                    role: "assistant",
-                    content: token.map_or("", String::as_str),
-                },
-                stop_reason: token.is_none().then(|| stop_reason(&completion.stop)),
+                message: ChatMessage { role: "assistant", content: chunk.text },
+                stop_reason: chunk.stop_reason,
             }],
             invocation_metrics: metrics,
         })
@@ -152,25 +147,15 @@ fn check_messages(messages: Option<&Value>) -> Result<&[Value], BedrockError> {
         }
         None => &[][..],
     };
-    for (idx, message) in items.iter().enumerate() {
-        let pointer = format!("#/messages/{idx}");
-        let Some(object) = message.as_object() else {
-            violations.push(type_mismatch(&pointer, "JSONObject", message));
-            continue;
-        };
-        check_required_keys(object, &pointer, &["role", "content"], &mut violations);
-        let allowed = ["role", "content", "tool_calls", "tool_call_id"];
-        check_extraneous_keys(object, &pointer, &allowed, &mut violations);
-        match object.get("content") {
-            None | Some(Value::String(_) | Value::Array(_)) => {}
-            Some(other) => violations.push(type_mismatch(
-                &format!("{pointer}/content"),
-                "String or JSONArray",
-                other,
-            )),
-        }
-    }
-    violations_error(violations)?;
+    let allowed = ["role", "content", "tool_calls", "tool_call_id"];
+    check_chat_messages(
+        items,
+        &["role", "content"],
+        &allowed,
+        NullContent::Refused,
+        &mut violations,
+    );
+    finish(&violations, ViolationReport::Counted)?;
     for (idx, message) in items.iter().enumerate() {
         let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
         if !ROLES.contains(&role) {
@@ -180,26 +165,6 @@ fn check_messages(messages: Option<&Value>) -> Result<&[Value], BedrockError> {
         }
     }
     Ok(items)
-}
-
-/// The text of a message: its string content, or the `text` of its text parts.
-fn message_texts(message: &Value) -> Vec<&str> {
-    match message.get("content") {
-        Some(Value::String(text)) => vec![text.as_str()],
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn stop_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
-    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
-use crate::families::anthropic_claude_messages::string_array;
+use crate::families::common::{
+    TextWithStopReason, check_max_items, string_array, string_value, u32_value,
+};
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer, malformed_input, validate};
+use crate::generate::{Completion, GenerationRequest};
+use crate::schema::{Schema, validate};
 
 /// The Mistral text completion family.
 pub(crate) struct MistralText;
@@ -47,14 +49,10 @@ impl Family for MistralText {
             .copied()
             .unwrap_or(("", 512, 8192));
         validate(&request_schema(max_tokens_limit), body)?;
-        check_stop_count(body.get("stop"))?;
+        check_max_items(body, "stop", MAX_STOP_SEQUENCES)?;
         Ok(GenerationRequest {
-            prompt: body.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            max_tokens: body
-                .get("max_tokens")
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(default_max_tokens),
+            prompt: string_value(body, "prompt"),
+            max_tokens: u32_value(body.get("max_tokens")).unwrap_or(default_max_tokens),
             stop_sequences: string_array(body.get("stop")),
             // Mistral's answers to an `[INST]` prompt start with a space [D].
             space_before_first_token: true,
@@ -62,11 +60,9 @@ impl Family for MistralText {
     }
 
     fn response_body(&self, completion: &Completion) -> Vec<u8> {
+        let text = completion.text();
         json_bytes(&MistralOutputs {
-            outputs: [MistralOutput {
-                text: &completion.text(),
-                stop_reason: Some(stop_reason(&completion.stop)),
-            }],
+            outputs: [TextWithStopReason::answer(completion, &text)],
             invocation_metrics: None,
         })
     }
@@ -82,12 +78,8 @@ impl Family for MistralText {
         chunk_idx: usize,
         metrics: Option<InvocationMetrics>,
     ) -> Vec<u8> {
-        let token = completion.tokens.get(chunk_idx);
         json_bytes(&MistralOutputs {
-            outputs: [MistralOutput {
-                text: token.map_or("", String::as_str),
-                stop_reason: token.is_none().then(|| stop_reason(&completion.stop)),
-            }],
+            outputs: [TextWithStopReason::stream_chunk(completion, chunk_idx)],
             invocation_metrics: metrics,
         })
     }
@@ -96,15 +88,9 @@ impl Family for MistralText {
 /// The response body, and each stream chunk.
 #[derive(Serialize)]
 struct MistralOutputs<'a> {
-    outputs: [MistralOutput<'a>; 1],
+    outputs: [TextWithStopReason<'a>; 1],
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
     invocation_metrics: Option<InvocationMetrics>,
-}
-
-#[derive(Serialize)]
-struct MistralOutput<'a> {
-    text: &'a str,
-    stop_reason: Option<&'static str>,
 }
 
 fn request_schema(max_tokens_limit: i64) -> Schema {
@@ -118,25 +104,6 @@ fn request_schema(max_tokens_limit: i64) -> Schema {
             ("top_k", Schema::Integer { minimum: 1, maximum: 200 }),
         ],
         required: vec!["prompt"],
-    }
-}
-
-/// At most [`MAX_STOP_SEQUENCES`], worded like the validator's `maxItems` message.
-fn check_stop_count(stop: Option<&Value>) -> Result<(), BedrockError> {
-    let n_items = stop.and_then(Value::as_array).map_or(0, Vec::len);
-    if n_items > MAX_STOP_SEQUENCES {
-        return Err(malformed_input(&format!(
-            "#/stop: expected maximum item count: {MAX_STOP_SEQUENCES}, found: {n_items}"
-        )));
-    }
-    Ok(())
-}
-
-/// A stop sequence is reported as a plain `stop`, like the model's own end.
-fn stop_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
     }
 }
 

@@ -19,12 +19,15 @@
 //! | `openai_gpt_oss` | no streaming: `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0` | `messages`, `max_completion_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
 //!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`FAMILIES`].
+//! Helpers that several families use live in `common.rs`.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::generate::{Completion, GenerationRequest};
+
+mod common;
 
 mod ai21_jamba;
 mod ai21_jurassic2;

@@ -13,13 +13,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
-use crate::families::anthropic_claude_messages::{
-    check_extraneous_keys, check_required_keys, string_array, type_mismatch, validate_masked,
-    violations_error,
+use crate::families::common::{
+    NullContent, PerModelFamily, check_chat_messages, message_texts, stop_or_length, string_array,
+    u32_value, validate_masked,
 };
 use crate::families::{Family, InvocationMetrics, json_bytes};
-use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
-use crate::schema::{Schema, as_integer, malformed_input};
+use crate::generate::{Completion, GenerationRequest, fnv1a_64};
+use crate::media_schema::{ViolationReport, finish, type_mismatch};
+use crate::schema::{Schema, malformed_input};
 
 /// The gpt-oss family as registered: it knows the models and hands every call to the model's
 /// own [`GptOssModel`] value.
@@ -37,9 +38,8 @@ static MODELS: &[GptOssModel] = &[
     GptOssModel { base_model_id: "openai.gpt-oss-20b-1:0" },
 ];
 
-/// Answers a call that reached the registered value instead of a model's own value; only
-/// [`crate::invoke`] builds answers, and it always resolves the model first.
-const UNRESOLVED_MODEL: GptOssModel = GptOssModel { base_model_id: "openai.gpt-oss" };
+/// The [`PerModelFamily::unresolved_model`].
+static UNRESOLVED_MODEL: GptOssModel = GptOssModel { base_model_id: "openai.gpt-oss" };
 
 /// The reasoning shown before every answer. It is decoration: not counted as output tokens and
 /// not cut by `max_completion_tokens` or `stop`.
@@ -72,46 +72,15 @@ fn model(base_model_id: &str) -> Option<&'static GptOssModel> {
     MODELS.iter().find(|model| model.base_model_id == base_model_id)
 }
 
-impl Family for OpenaiGptOss {
-    fn id(&self) -> &'static str {
-        FAMILY_ID
+impl PerModelFamily for OpenaiGptOss {
+    type Model = GptOssModel;
+
+    fn model(&self, base_model_id: &str) -> Option<&'static GptOssModel> {
+        model(base_model_id)
     }
 
-    fn matches(&self, base_model_id: &str) -> bool {
-        model(base_model_id).is_some()
-    }
-
-    fn streams(&self) -> bool {
-        false
-    }
-
-    fn model_family(&self, base_model_id: &str) -> Option<&'static dyn Family> {
-        model(base_model_id).map(|model| model as &'static dyn Family)
-    }
-
-    fn parse_request(
-        &self,
-        base_model_id: &str,
-        body: &Value,
-    ) -> Result<GenerationRequest, BedrockError> {
-        model(base_model_id).unwrap_or(&UNRESOLVED_MODEL).parse_request(base_model_id, body)
-    }
-
-    fn response_body(&self, completion: &Completion) -> Vec<u8> {
-        UNRESOLVED_MODEL.response_body(completion)
-    }
-
-    fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        UNRESOLVED_MODEL.n_stream_chunks(completion)
-    }
-
-    fn stream_chunk(
-        &self,
-        completion: &Completion,
-        chunk_idx: usize,
-        metrics: Option<InvocationMetrics>,
-    ) -> Vec<u8> {
-        UNRESOLVED_MODEL.stream_chunk(completion, chunk_idx, metrics)
+    fn unresolved_model(&self) -> &'static GptOssModel {
+        &UNRESOLVED_MODEL
     }
 }
 
@@ -156,10 +125,7 @@ impl Family for GptOssModel {
         };
         Ok(GenerationRequest {
             prompt: texts.join("\n"),
-            max_tokens: max_tokens
-                .and_then(as_integer)
-                .and_then(|max_tokens| u32::try_from(max_tokens).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS),
+            max_tokens: u32_value(max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences,
             space_before_first_token: false,
         })
@@ -175,7 +141,7 @@ impl Family for GptOssModel {
             choices: [CompletionChoice {
                 index: 0,
                 message: AssistantMessage { role: "assistant", content: &content },
-                finish_reason: finish_reason(&completion.stop),
+                finish_reason: stop_or_length(&completion.stop),
             }],
             usage: Usage {
                 prompt_tokens: completion.n_input_tokens,
@@ -206,7 +172,7 @@ impl Family for GptOssModel {
             choices: [ChunkChoice {
                 index: 0,
                 delta: Delta { content: token.map(String::as_str) },
-                finish_reason: token.is_none().then(|| finish_reason(&completion.stop)),
+                finish_reason: token.is_none().then(|| stop_or_length(&completion.stop)),
             }],
             invocation_metrics: metrics,
         })
@@ -323,25 +289,9 @@ fn check_hand_checked_keys(body: &Value) -> Result<&[Value], BedrockError> {
     if body.get("messages").is_some() && messages.is_empty() {
         violations.push("#/messages: expected minimum item count: 1, found: 0".to_owned());
     }
-    for (idx, message) in messages.iter().enumerate() {
-        let pointer = format!("#/messages/{idx}");
-        let Some(object) = message.as_object() else {
-            violations.push(type_mismatch(&pointer, "JSONObject", message));
-            continue;
-        };
-        check_required_keys(object, &pointer, &["role"], &mut violations);
-        let allowed = ["role", "content", "name", "tool_calls", "tool_call_id", "reasoning"];
-        check_extraneous_keys(object, &pointer, &allowed, &mut violations);
-        match object.get("content") {
-            None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}
-            Some(other) => violations.push(type_mismatch(
-                &format!("{pointer}/content"),
-                "String or JSONArray",
-                other,
-            )),
-        }
-    }
-    violations_error(violations)?;
+    let allowed = ["role", "content", "name", "tool_calls", "tool_call_id", "reasoning"];
+    check_chat_messages(messages, &["role"], &allowed, NullContent::Allowed, &mut violations);
+    finish(&violations, ViolationReport::Counted)?;
     for (idx, message) in messages.iter().enumerate() {
         let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
         if !ROLES.contains(&role) {
@@ -351,26 +301,6 @@ fn check_hand_checked_keys(body: &Value) -> Result<&[Value], BedrockError> {
         }
     }
     Ok(messages)
-}
-
-/// The text of a message: its string content, or the `text` of its text parts.
-fn message_texts(message: &Value) -> Vec<&str> {
-    match message.get("content") {
-        Some(Value::String(text)) => vec![text.as_str()],
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn finish_reason(stop: &StopCause) -> &'static str {
-    match stop {
-        StopCause::EndOfText | StopCause::StopSequence(_) => "stop",
-        StopCause::MaxTokens => "length",
-    }
 }
 
 /// `chatcmpl-` and 32 hex digits, derived from the answer.

@@ -5,9 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::common::{string_array, string_value, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause};
-use crate::schema::{Schema, as_integer, validate};
+use crate::schema::{Schema, validate};
 
 /// The Titan Text family.
 pub(crate) struct TitanText;
@@ -43,13 +44,10 @@ impl Family for TitanText {
         validate(&request_schema(max_token_limit), body)?;
 
         let config = body.get("textGenerationConfig");
-        let max_tokens = config
-            .and_then(|config| config.get("maxTokenCount"))
-            .and_then(as_integer)
-            .and_then(|max_tokens| u32::try_from(max_tokens).ok())
+        let max_tokens = u32_value(config.and_then(|config| config.get("maxTokenCount")))
             .unwrap_or(DEFAULT_MAX_TOKEN_COUNT);
         Ok(GenerationRequest {
-            prompt: body.get("inputText").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            prompt: string_value(body, "inputText"),
             max_tokens,
             stop_sequences: string_array(config.and_then(|config| config.get("stopSequences"))),
             space_before_first_token: false,
@@ -143,11 +141,6 @@ fn completion_reason(stop: &StopCause) -> &'static str {
         StopCause::MaxTokens => "LENGTH",
         StopCause::StopSequence(_) => "STOP_CRITERIA_MET",
     }
-}
-
-fn string_array(value: Option<&Value>) -> Vec<String> {
-    let items = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use futures_util::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use translator::{EmbedRequest, FamilyRef, InputType, Kind};
 use utoipa::ToSchema;
 
@@ -23,7 +23,7 @@ const MAX_CONCURRENT_CALLS: usize = 8;
 pub struct EmbedBody {
     pub model: String,
     /// One text or a list of texts.
-    #[serde(deserialize_with = "de_input")]
+    #[serde(deserialize_with = "crate::routes::de_input")]
     #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
     pub dimensions: Option<u32>,
@@ -140,19 +140,4 @@ pub async fn run(
     let input_tokens = answers.iter().map(|a| a.input_tokens).sum::<Option<u32>>();
     let vectors = answers.into_iter().flat_map(|answer| answer.vectors).collect();
     Ok(EmbedAnswer { alias: route.alias.clone(), vectors, input_tokens })
-}
-
-/// `input` may be one string or a list of strings.
-fn de_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    match serde_json::Value::deserialize(deserializer).map(serde_json::from_value::<OneOrMany>) {
-        Ok(Ok(OneOrMany::One(one))) => Ok(vec![one]),
-        Ok(Ok(OneOrMany::Many(many))) => Ok(many),
-        _ => Err(serde::de::Error::custom("`input` must be a string or an array of strings")),
-    }
 }

@@ -64,6 +64,23 @@ where
     }
 }
 
+/// Embedding `input`: one string or a list of strings (token arrays, which OpenAI
+/// also takes, are not supported: Bedrock's models take text).
+pub(crate) fn de_input<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(one) => Ok(vec![one]),
+        value => serde_json::from_value(value).map_err(|_| {
+            serde::de::Error::custom(
+                "`input` must be a string or an array of strings (token arrays are not supported)",
+            )
+        }),
+    }
+}
+
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_owned())
 }

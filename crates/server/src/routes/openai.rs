@@ -500,7 +500,7 @@ fn unix_now() -> u64 {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
     pub model: String,
-    #[serde(deserialize_with = "de_input")]
+    #[serde(deserialize_with = "crate::routes::de_input")]
     #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
     pub encoding_format: Option<String>,
@@ -652,17 +652,5 @@ fn de_prompt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
         _ => Err(serde::de::Error::custom(
             "`prompt` must be a string (token arrays and batches of prompts are not supported)",
         )),
-    }
-}
-
-/// Embedding `input`: a string or a list of strings (token arrays are not supported).
-fn de_input<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::String(one) => Ok(vec![one]),
-        value => serde_json::from_value(value).map_err(|_| {
-            serde::de::Error::custom(
-                "`input` must be a string or an array of strings (token arrays are not supported)",
-            )
-        }),
     }
 }

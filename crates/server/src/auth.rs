@@ -105,7 +105,7 @@ fn refusal(error: ApiError, path: &str, request_id: &str) -> Response {
             .into_response_with(request_id);
     }
     if crate::routes::openai::PATHS.contains(&path) {
-        return crate::routes::openai::OpenAiError(error).into_response();
+        return crate::routes::openai::OpenAiError::from(error).into_response();
     }
     error.into_response()
 }

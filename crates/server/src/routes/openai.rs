@@ -33,17 +33,32 @@ pub const PATHS: &[&str] =
 /// An [`ApiError`] rendered in OpenAI's error shape:
 /// `{"error": {"message", "type", "param", "code"}}`, with the same status.
 #[derive(Debug)]
-pub struct OpenAiError(pub ApiError);
+pub struct OpenAiError {
+    pub error: ApiError,
+    /// The request field at fault, where one is (OpenAI's `param`).
+    pub param: Option<String>,
+}
 
 impl<E: Into<ApiError>> From<E> for OpenAiError {
     fn from(error: E) -> OpenAiError {
-        OpenAiError(error.into())
+        OpenAiError { error: error.into(), param: None }
+    }
+}
+
+impl OpenAiError {
+    /// The error, blaming the request field `param`.
+    fn at(error: ApiError, param: &str) -> OpenAiError {
+        OpenAiError { error, param: Some(param.to_owned()) }
     }
 }
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        self.0.response_with_body(openai_error_body(&self.0))
+        let mut body = openai_error_body(&self.error);
+        if let Some(param) = self.param {
+            body["error"]["param"] = Value::String(param);
+        }
+        self.error.response_with_body(body)
     }
 }
 
@@ -240,10 +255,10 @@ pub async fn completions(
     refuse_unsupported(&request.other)?;
     refuse_n(request.n)?;
     if request.best_of.is_some_and(|n| n != 1) {
-        return Err(unsupported("`best_of` other than 1"));
+        return Err(unsupported_field("`best_of` other than 1", "best_of"));
     }
     if request.echo == Some(true) {
-        return Err(unsupported("`echo`"));
+        return Err(unsupported_field("`echo`", "echo"));
     }
     let target = text::text_target(&state, &request.model)?;
     let stream = request.stream.unwrap_or(false);
@@ -427,9 +442,9 @@ fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
         "system" | "developer" => Role::System,
         "user" => Role::User,
         "assistant" => Role::Assistant,
-        "tool" | "function" => return Err(unsupported("tool messages")),
+        "tool" | "function" => return Err(unsupported_field("tool messages", "messages")),
         other => {
-            return Err(OpenAiError(ApiError::BadRequest(format!(
+            return Err(OpenAiError::from(ApiError::BadRequest(format!(
                 "unknown message role {other:?}; expected system, developer, user or assistant"
             ))));
         }
@@ -442,7 +457,7 @@ fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
                 match (part.kind.as_str(), part.text) {
                     ("text", Some(part_text)) => text.push_str(&part_text),
                     ("text", None) => {
-                        return Err(OpenAiError(ApiError::BadRequest(
+                        return Err(OpenAiError::from(ApiError::BadRequest(
                             "a `text` content part needs `text`".to_owned(),
                         )));
                     }
@@ -452,7 +467,7 @@ fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
             text
         }
         None => {
-            return Err(OpenAiError(ApiError::BadRequest(
+            return Err(OpenAiError::from(ApiError::BadRequest(
                 "every message needs `content`".to_owned(),
             )));
         }
@@ -472,20 +487,26 @@ fn refuse_unsupported(other: &Map<String, Value>) -> Result<(), OpenAiError> {
             || (key == "tools" && value.as_array().is_some_and(Vec::is_empty))
     };
     match other.iter().find(|(key, value)| !harmless(key, value)) {
-        Some((key, _)) => Err(unsupported(&format!("`{key}`"))),
+        Some((key, _)) => Err(unsupported_field(&format!("`{key}`"), key)),
         None => Ok(()),
     }
 }
 
 fn refuse_n(n: Option<u32>) -> Result<(), OpenAiError> {
     match n {
-        Some(n) if n != 1 => Err(unsupported("`n` other than 1")),
+        Some(n) if n != 1 => Err(unsupported_field("`n` other than 1", "n")),
         _ => Ok(()),
     }
 }
 
 fn unsupported(what: &str) -> OpenAiError {
-    OpenAiError(ApiError::Unsupported(format!("{what} is not supported by this gateway")))
+    OpenAiError::from(ApiError::Unsupported(format!("{what} is not supported by this gateway")))
+}
+
+/// [`unsupported`], blaming the request field `param`.
+fn unsupported_field(what: &str, param: &str) -> OpenAiError {
+    let error = ApiError::Unsupported(format!("{what} is not supported by this gateway"));
+    OpenAiError::at(error, param)
 }
 
 fn unix_now() -> u64 {
@@ -533,7 +554,7 @@ pub async fn embeddings(
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(OpenAiError(ApiError::BadRequest(format!(
+            return Err(OpenAiError::from(ApiError::BadRequest(format!(
                 "`encoding_format` {other:?} is not one of \"float\", \"base64\""
             ))));
         }
@@ -608,9 +629,14 @@ pub async fn image_generations(
     refuse_unsupported(&request.other)?;
     match request.response_format.as_deref() {
         None | Some("b64_json") => {}
-        Some("url") => return Err(unsupported("`response_format: url` (ask for b64_json)")),
+        Some("url") => {
+            return Err(unsupported_field(
+                "`response_format: url` (ask for b64_json)",
+                "response_format",
+            ));
+        }
         Some(other) => {
-            return Err(OpenAiError(ApiError::BadRequest(format!(
+            return Err(OpenAiError::from(ApiError::BadRequest(format!(
                 "`response_format` {other:?} is not \"b64_json\""
             ))));
         }
@@ -622,7 +648,7 @@ pub async fn image_generations(
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
             let Some((width, height)) = parsed else {
-                return Err(OpenAiError(ApiError::BadRequest(format!(
+                return Err(OpenAiError::from(ApiError::BadRequest(format!(
                     "`size` {size:?} is not WIDTHxHEIGHT, e.g. \"1024x1024\""
                 ))));
             };

@@ -194,6 +194,14 @@ async fn errors_come_in_openai_shape_with_the_same_statuses() {
         assert_eq!(got.as_u16(), status, "{request}: {body}");
         assert_openai_error(&body, code);
     }
+    // Where one request field is at fault, `param` names it, as OpenAI does.
+    for (field, value) in [("tools", json!([{"type": "function"}])), ("n", json!(2))] {
+        let mut request =
+            json!({"model": "nova-lite", "messages": [{"role": "user", "content": "Hi"}]});
+        request[field] = value;
+        let (_, _, body) = h.post("/v1/chat/completions", &request).await;
+        assert_eq!(body["error"]["param"], field, "{body}");
+    }
     // Null and default values of unsupported fields change nothing.
     let (status, _, body) = h
         .post(

@@ -1,0 +1,1 @@
+//! [`RedisLimits`]: placeholder, replaced by the Redis backend.

@@ -23,7 +23,7 @@ use crate::auth::{self, ApiKeys};
 use crate::config::{Config, ModelRoute};
 use crate::error::ApiError;
 use crate::routes;
-use crate::upstream::Upstream;
+use crate::pipeline::Pipeline;
 
 /// Largest request body accepted, in bytes. Bedrock's own limit is 25 MB per body;
 /// text requests are far smaller, so a lower bound protects the gateway's memory.
@@ -33,7 +33,8 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub models: Arc<std::collections::BTreeMap<String, ModelRoute>>,
-    pub upstream: Upstream,
+    /// The one path to Bedrock: admission, retries, fallbacks, settlement.
+    pub pipeline: Arc<Pipeline>,
     /// False once shutdown has begun, so `/readyz` takes the replica out of rotation.
     pub ready: Arc<AtomicBool>,
     /// The OpenAPI document, rendered once when the router is built.
@@ -43,10 +44,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, upstream: Upstream) -> AppState {
+    pub fn new(config: &Config, pipeline: Pipeline) -> AppState {
         AppState {
             models: Arc::new(config.models.clone()),
-            upstream,
+            pipeline: Arc::new(pipeline),
             ready: Arc::new(AtomicBool::new(true)),
             openapi: Arc::new(String::new()),
             api_keys: ApiKeys::new(config.api_keys.clone()),

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,14 +19,34 @@ use crate::error::ApiError;
 
 /// The configured keys; empty means the gateway is open.
 #[derive(Debug, Clone, Default)]
-pub struct ApiKeys(Arc<Vec<ApiKey>>);
+pub struct ApiKeys(Arc<Vec<Arc<ApiKey>>>);
+
+/// Who is calling: the checked API key (its name, allowed aliases and budget), or
+/// nobody when the gateway is open. Handlers take it as an extractor; `require_key`
+/// puts it in the request's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Caller(Option<Arc<ApiKey>>);
+
+impl Caller {
+    pub fn key(&self) -> Option<&ApiKey> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+    }
+}
 
 /// Routes that never need a key: probes and the API description.
 const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
 
 impl ApiKeys {
     pub fn new(keys: Vec<ApiKey>) -> ApiKeys {
-        ApiKeys(Arc::new(keys))
+        ApiKeys(Arc::new(keys.into_iter().map(Arc::new).collect()))
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -33,7 +54,7 @@ impl ApiKeys {
     }
 
     /// The name of the key presented in `headers`, if it is a configured key.
-    fn check(&self, headers: &HeaderMap) -> Result<&str, ApiError> {
+    fn check(&self, headers: &HeaderMap) -> Result<&Arc<ApiKey>, ApiError> {
         let presented = presented_key(headers).ok_or_else(|| {
             let signed = headers
                 .get(header::AUTHORIZATION)
@@ -52,7 +73,6 @@ impl ApiKeys {
         self.0
             .iter()
             .find(|key| key.sha256 == digest)
-            .map(|key| key.name.as_str())
             .ok_or_else(|| ApiError::Unauthenticated("the API key is not valid".to_owned()))
     }
 }
@@ -73,13 +93,19 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 /// The middleware. A refusal is rendered in the error shape of the API the path
 /// belongs to (see [`refusal`]).
-pub async fn require_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
+pub async fn require_key(
+    State(keys): State<ApiKeys>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !keys.is_enabled() || OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
     match keys.check(request.headers()) {
-        Ok(name) => {
-            tracing::Span::current().record("caller", name);
+        Ok(key) => {
+            tracing::Span::current().record("caller", key.name.as_str());
+            let caller = Caller(Some(key.clone()));
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(error) => {
@@ -116,7 +142,12 @@ mod tests {
 
     fn keys() -> ApiKeys {
         let sha256 = Sha256::digest(b"secret-key").into();
-        ApiKeys::new(vec![ApiKey { name: "team-a".to_owned(), sha256 }])
+        ApiKeys::new(vec![ApiKey {
+            name: "team-a".to_owned(),
+            sha256,
+            models: None,
+            limits: crate::limits::ScopeLimits::default(),
+        }])
     }
 
     fn headers(name: &'static str, value: &'static str) -> HeaderMap {
@@ -127,8 +158,11 @@ mod tests {
 
     #[test]
     fn bearer_and_x_api_key_are_accepted() {
-        assert_eq!(keys().check(&headers("authorization", "Bearer secret-key")).unwrap(), "team-a");
-        assert_eq!(keys().check(&headers("x-api-key", "secret-key")).unwrap(), "team-a");
+        assert_eq!(
+            keys().check(&headers("authorization", "Bearer secret-key")).unwrap().name,
+            "team-a"
+        );
+        assert_eq!(keys().check(&headers("x-api-key", "secret-key")).unwrap().name, "team-a");
     }
 
     #[test]

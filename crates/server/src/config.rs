@@ -3,18 +3,22 @@
 //!
 //! This is the only file that reads files or the environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use translator::{FamilyRef, Kind};
 
+use crate::limits::ScopeLimits;
+
 /// Where the gateway listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// A validated configuration: every alias resolved to a model id and a family.
+/// A validated configuration: every alias resolved to its targets, each target to a
+/// model id and a family.
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -22,20 +26,36 @@ pub struct Config {
     /// load balancers stop sending traffic before the listener closes.
     pub shutdown_delay: Duration,
     pub upstream: UpstreamConfig,
+    /// Where admission counters live and how requests wait for quota.
+    pub limits: LimitsConfig,
     /// API keys callers must present; empty means the gateway is open.
     pub api_keys: Vec<ApiKey>,
+    /// Upstream targets by name: those of `[targets]` and one per `model_id` alias.
+    pub targets: BTreeMap<String, Arc<Target>>,
     /// Model aliases, sorted by name.
     pub models: BTreeMap<String, ModelRoute>,
 }
 
-/// Which Bedrock the gateway calls, always through the AWS SDK.
+/// Which Bedrock the gateway calls, always through the AWS SDK, and the one retry
+/// policy of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub target: UpstreamTarget,
-    /// Longest wait for Bedrock's first byte (the whole answer for non-streamed calls).
+    /// Longest wait for Bedrock's first byte in one attempt (the whole answer for
+    /// non-streamed calls).
     pub request_timeout: Duration,
-    /// Attempts per call, retries included, for throttling and 5xx answers (the SDK's standard mode).
+    /// The whole budget of one call before its first byte: queueing, every attempt and
+    /// every backoff.
+    pub deadline: Duration,
+    /// Attempts per target, retries included (the AWS SDK's own retries are off).
     pub max_attempts: u32,
+    /// Backoff before retry `n` is uniform in `[0, min(cap, base × 2^(n-1))]` (full jitter).
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Retries may be at most this fraction of the requests of the last 10 s ...
+    pub retry_budget_ratio: f64,
+    /// ... plus this many per second (the floor), per target.
+    pub retry_budget_min_per_sec: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,21 +68,104 @@ pub enum UpstreamTarget {
     Bedrock { region: Option<String>, endpoint_url: Option<String> },
 }
 
-/// One alias: what callers name in `"model"`, and what it routes to.
+/// `[limits]`: the backend of the counters and the per-target waiting queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    pub backend: LimitsBackend,
+    /// Queue defaults for targets that set none.
+    pub max_queue_len: usize,
+    pub max_queue_wait: Duration,
+    /// How long an unsettled reservation lives (a crashed replica's, say).
+    pub reservation_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitsBackend {
+    /// Counters in this process.
+    Local,
+    /// Counters in Redis, shared by every replica.
+    Redis(RedisConfig),
+}
+
+#[derive(Clone, PartialEq)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Deadline of each Redis command.
+    pub command_timeout: Duration,
+    /// What happens while Redis cannot be reached.
+    pub failure_mode: FailureMode,
+    /// With `fail_open`, each replica admits quota ÷ this many locally.
+    pub expected_replicas: u32,
+    /// Prefix of every key (before the `{scope}` hash tag).
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Admit with local counters at quota ÷ `expected_replicas`.
+    FailOpen,
+    /// Refuse with 503 until Redis answers again.
+    FailClosed,
+}
+
+/// How a target is served by Bedrock, from its model id (or `mode`): a bounded label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetMode {
+    OnDemand,
+    CrossRegion,
+    Provisioned,
+}
+
+/// One upstream target: a model id in a region, in a mode, with its own quota. Aliases
+/// name targets; two aliases on one target share its quota, as they share Bedrock's.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// From `[targets.<name>]`, or the alias for a `model_id` alias: a bounded label.
+    pub name: String,
+    pub model_id: String,
+    pub family: FamilyRef,
+    /// The AWS region called; `None`: the upstream's.
+    pub region: Option<String>,
+    pub mode: TargetMode,
+    pub quota: TargetQuota,
+}
+
+/// A target's quota (Bedrock's, as the account has it) and its waiting queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetQuota {
+    pub tokens_per_minute: Option<u64>,
+    pub tokens_per_day: Option<u64>,
+    pub requests_per_minute: Option<u64>,
+    pub max_concurrency: Option<u32>,
+    /// How many quota tokens one output token costs (5 for recent Claude models).
+    pub output_burndown: f64,
+    pub max_queue_len: usize,
+    pub max_queue_wait: Duration,
+}
+
+/// One alias: what callers name in `"model"`, and the ordered targets it routes to.
 #[derive(Clone)]
 pub struct ModelRoute {
     pub alias: String,
+    /// The first target's model id and family (what `GET /v1/models` shows).
     pub model_id: String,
     pub family: FamilyRef,
+    /// Tried in order: the first, then each fallback.
+    pub targets: Vec<Arc<Target>>,
     pub defaults: Defaults,
 }
 
 /// One API key, known by the SHA-256 digest of its text: the key itself is never in
-/// the file. `name` identifies the caller in logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the file. `name` identifies the caller in logs and metrics.
+#[derive(Debug, Clone)]
 pub struct ApiKey {
     pub name: String,
     pub sha256: [u8; 32],
+    /// The aliases it may use; `None`: every alias.
+    pub models: Option<BTreeSet<String>>,
+    /// Its own budget: requests per minute (governor), tokens reserved and settled like
+    /// route quotas (not weighted by burndown), concurrency.
+    pub limits: ScopeLimits,
 }
 
 /// Parameters applied when the caller's request leaves them out.
@@ -88,10 +191,22 @@ impl std::fmt::Debug for ModelRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelRoute")
             .field("alias", &self.alias)
-            .field("model_id", &self.model_id)
-            .field("family", &self.family)
+            .field("targets", &self.targets.iter().map(|t| &t.name).collect::<Vec<_>>())
             .field("defaults", &self.defaults)
             .finish()
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: show its host part only.
+        let host = self.url.rsplit('@').next().unwrap_or_default();
+        f.debug_struct("RedisConfig")
+            .field("url", &format_args!("…@{host}"))
+            .field("command_timeout", &self.command_timeout)
+            .field("failure_mode", &self.failure_mode)
+            .field("expected_replicas", &self.expected_replicas)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +216,9 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("shutdown_delay", &self.shutdown_delay)
             .field("upstream", &self.upstream)
+            .field("limits", &self.limits)
             .field("api_keys", &self.api_keys.iter().map(|k| &k.name).collect::<Vec<_>>())
+            .field("targets", &self.targets.keys().collect::<Vec<_>>())
             .field("models", &self.models)
             .finish()
     }
@@ -116,7 +233,11 @@ struct RawConfig {
     #[serde(default)]
     upstream: RawUpstream,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     models: BTreeMap<String, RawModel>,
 }
@@ -132,7 +253,14 @@ struct RawAuth {
 #[serde(deny_unknown_fields)]
 struct RawApiKey {
     name: String,
-    sha256: String,
+    sha256: Option<String>,
+    /// The name of an environment variable holding the digest (a Kubernetes Secret).
+    sha256_env: Option<String>,
+    models: Option<Vec<String>>,
+    requests_per_minute: Option<u64>,
+    tokens_per_minute: Option<u64>,
+    tokens_per_day: Option<u64>,
+    max_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,44 +270,96 @@ struct RawUpstream {
     region: Option<String>,
     endpoint_url: Option<String>,
     request_timeout_ms: Option<u64>,
+    deadline_ms: Option<u64>,
     max_attempts: Option<u32>,
+    retry_base_ms: Option<u64>,
+    retry_cap_ms: Option<u64>,
+    retry_budget_ratio: Option<f64>,
+    retry_budget_min_per_sec: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    backend: Option<String>,
+    redis_url: Option<String>,
+    redis_timeout_ms: Option<u64>,
+    redis_failure_mode: Option<String>,
+    expected_replicas: Option<u32>,
+    key_prefix: Option<String>,
+    max_queue_len: Option<usize>,
+    max_queue_wait_ms: Option<u64>,
+    reservation_ttl_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    model_id: String,
+    family: Option<String>,
+    region: Option<String>,
+    mode: Option<String>,
+    tokens_per_minute: Option<u64>,
+    tokens_per_day: Option<u64>,
+    requests_per_minute: Option<u64>,
+    max_concurrency: Option<u32>,
+    output_burndown: Option<f64>,
+    max_queue_len: Option<usize>,
+    max_queue_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
-    model_id: String,
+    /// One target, named after the alias (the short form).
+    model_id: Option<String>,
     family: Option<String>,
+    /// Named `[targets]`, in order: the first, then the fallbacks.
+    targets: Option<Vec<String>>,
     #[serde(default)]
     defaults: Defaults,
 }
 
 impl Config {
-    /// Parses and validates a configuration file's text. Pure: no I/O.
+    /// Parses and validates a configuration file's text. Pure: no I/O; a key's
+    /// `sha256_env` finds no variable.
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        Config::parse_with_env(text, source_name, &|_| None)
+    }
+
+    /// [`Config::parse`], reading `sha256_env` variables through `env`.
+    pub fn parse_with_env(
+        text: &str,
+        source_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
             source_name: source_name.to_owned(),
             problems: vec![e.to_string().trim_end().replace('\n', "\n    ")],
         })?;
         let mut problems = Vec::new();
-        let config = Config::from_raw(raw, &mut problems);
+        let config = Config::from_raw(raw, env, &mut problems);
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(ConfigError { source_name: source_name.to_owned(), problems }),
         }
     }
 
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, with the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source_name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: source_name.clone(),
             problems: vec![format!("cannot read the file: {e}")],
         })?;
-        Config::parse(&text, &source_name)
+        Config::parse_with_env(&text, &source_name, &|name| std::env::var(name).ok())
     }
 
-    fn from_raw(raw: RawConfig, problems: &mut Vec<String>) -> Option<Config> {
+    fn from_raw(
+        raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Option<Config> {
         let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = match listen_text.parse::<SocketAddr>() {
             Ok(addr) => Some(addr),
@@ -191,14 +371,36 @@ impl Config {
             }
         };
         let upstream = UpstreamConfig::from_raw(raw.upstream, problems);
+        let limits = LimitsConfig::from_raw(raw.limits, problems);
+        let queue_defaults = limits.as_ref().map_or(
+            (DEFAULT_MAX_QUEUE_LEN, Duration::from_millis(DEFAULT_MAX_QUEUE_WAIT_MS)),
+            |l| (l.max_queue_len, l.max_queue_wait),
+        );
+        let mut targets = BTreeMap::new();
+        for (name, raw_target) in raw.targets {
+            let key = format!("targets.{name}");
+            check_name(&key, &name, problems);
+            if let Some(target) =
+                Target::from_raw(&key, &name, raw_target, queue_defaults, problems)
+            {
+                targets.insert(name, Arc::new(target));
+            }
+        }
         let mut models = BTreeMap::new();
         if raw.models.is_empty() {
             problems.push("`models`: at least one model alias is needed".to_owned());
         }
         for (alias, raw_model) in raw.models {
-            if let Some(route) = ModelRoute::from_raw(&alias, raw_model, problems) {
+            if let Some(route) =
+                ModelRoute::from_raw(&alias, raw_model, &mut targets, queue_defaults, problems)
+            {
                 models.insert(alias, route);
             }
+        }
+        let used: BTreeSet<&str> =
+            models.values().flat_map(|r| r.targets.iter().map(|t| t.name.as_str())).collect();
+        for name in targets.keys().filter(|name| !used.contains(name.as_str())) {
+            problems.push(format!("`targets.{name}`: no alias names this target"));
         }
         let shutdown_delay = Duration::from_millis(raw.shutdown_delay_ms.unwrap_or(0));
         if shutdown_delay > Duration::from_secs(300) {
@@ -209,19 +411,61 @@ impl Config {
             .keys
             .into_iter()
             .enumerate()
-            .filter_map(|(i, key)| ApiKey::from_raw(i, key, problems))
+            .filter_map(|(i, key)| ApiKey::from_raw(i, key, &models, env, problems))
             .collect::<Vec<_>>();
         let mut names: Vec<&str> = api_keys.iter().map(|k| k.name.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
             problems.push("`auth.keys`: key names must be unique".to_owned());
         }
-        Some(Config { listen: listen?, shutdown_delay, upstream: upstream?, api_keys, models })
+        Some(Config {
+            listen: listen?,
+            shutdown_delay,
+            upstream: upstream?,
+            limits: limits?,
+            api_keys,
+            targets,
+            models,
+        })
+    }
+}
+
+/// Queue defaults when `[limits]` sets none.
+pub const DEFAULT_MAX_QUEUE_LEN: usize = 256;
+pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 10_000;
+
+/// Names become metric labels and Redis hash tags: keep them to a plain alphabet.
+fn check_name(key: &str, name: &str, problems: &mut Vec<String>) -> bool {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if !plain {
+        problems.push(format!(
+            "`{key}`: a name is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'"
+        ));
+    }
+    plain
+}
+
+fn positive(key: &str, value: Option<u64>, problems: &mut Vec<String>) {
+    if value == Some(0) {
+        problems.push(format!("`{key}`: must be at least 1"));
     }
 }
 
 impl ApiKey {
-    fn from_raw(index: usize, raw: RawApiKey, problems: &mut Vec<String>) -> Option<ApiKey> {
+    /// Whether this key may use `alias`.
+    pub fn allows(&self, alias: &str) -> bool {
+        self.models.as_ref().is_none_or(|models| models.contains(alias))
+    }
+
+    fn from_raw(
+        index: usize,
+        raw: RawApiKey,
+        models: &BTreeMap<String, ModelRoute>,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Option<ApiKey> {
         let key = format!("auth.keys[{index}]");
         let name_is_plain = !raw.name.is_empty()
             && raw.name.len() <= 64
@@ -231,14 +475,55 @@ impl ApiKey {
                 "`{key}.name`: 1 to 64 characters of letters, digits, '-', '_' or '.'"
             ));
         }
-        let Some(sha256) = parse_sha256(&raw.sha256) else {
+        let n_problems = problems.len();
+        let hex = match (&raw.sha256, &raw.sha256_env) {
+            (Some(hex), None) => Some(hex.clone()),
+            (None, Some(var)) => {
+                let value = env(var);
+                if value.is_none() {
+                    problems.push(format!(
+                        "`{key}.sha256_env`: the environment variable {var:?} is not set"
+                    ));
+                }
+                value
+            }
+            _ => {
+                problems.push(format!("`{key}`: exactly one of `sha256` and `sha256_env`"));
+                None
+            }
+        };
+        let sha256 = hex.as_deref().and_then(parse_sha256);
+        if hex.is_some() && sha256.is_none() {
+            let place = if raw.sha256.is_some() { "sha256" } else { "sha256_env" };
             problems.push(format!(
-                "`{key}.sha256`: 64 hex digits, the SHA-256 of the key \
+                "`{key}.{place}`: 64 hex digits, the SHA-256 of the key \
                  (`bedrock-gateway hash-key` prints it); never the key itself"
             ));
+        }
+        if let Some(allowed) = &raw.models {
+            for alias in allowed.iter().filter(|alias| !models.contains_key(alias.as_str())) {
+                problems.push(format!("`{key}.models`: {alias:?} is not a configured alias"));
+            }
+        }
+        positive(&format!("{key}.requests_per_minute"), raw.requests_per_minute, problems);
+        positive(&format!("{key}.tokens_per_minute"), raw.tokens_per_minute, problems);
+        positive(&format!("{key}.tokens_per_day"), raw.tokens_per_day, problems);
+        positive(&format!("{key}.max_concurrency"), raw.max_concurrency.map(u64::from), problems);
+        if !name_is_plain || problems.len() != n_problems {
             return None;
-        };
-        name_is_plain.then_some(ApiKey { name: raw.name, sha256 })
+        }
+        Some(ApiKey {
+            name: raw.name,
+            sha256: sha256?,
+            models: raw.models.map(|m| m.into_iter().collect()),
+            limits: ScopeLimits {
+                tokens_per_minute: raw.tokens_per_minute,
+                tokens_per_day: raw.tokens_per_day,
+                requests_per_minute: raw.requests_per_minute,
+                max_concurrency: raw.max_concurrency,
+                adaptive: false,
+            },
+        })
     }
 }
 
@@ -276,15 +561,7 @@ impl UpstreamConfig {
             }
             "bedrock" => {
                 if let Some(region) = &raw.region {
-                    let valid = !region.is_empty()
-                        && region
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-                    if !valid {
-                        problems.push(format!(
-                            "`upstream.region`: {region:?} is not an AWS region name (e.g. \"us-east-1\")"
-                        ));
-                    }
+                    check_region("upstream.region", region, problems);
                 }
                 UpstreamTarget::Bedrock { region: raw.region, endpoint_url: raw.endpoint_url }
             }
@@ -296,18 +573,284 @@ impl UpstreamConfig {
             }
         };
         let request_timeout_ms = raw.request_timeout_ms.unwrap_or(60_000);
-        if request_timeout_ms == 0 {
-            problems.push("`upstream.request_timeout_ms`: must be at least 1".to_owned());
+        positive("upstream.request_timeout_ms", Some(request_timeout_ms), problems);
+        let deadline_ms = raw.deadline_ms.unwrap_or(request_timeout_ms.saturating_mul(2));
+        if deadline_ms < request_timeout_ms {
+            problems.push(format!(
+                "`upstream.deadline_ms`: {deadline_ms} is less than `request_timeout_ms` \
+                 ({request_timeout_ms})"
+            ));
         }
         let max_attempts = raw.max_attempts.unwrap_or(3);
         if !(1..=10).contains(&max_attempts) {
             problems.push(format!("`upstream.max_attempts`: {max_attempts} is not in 1..=10"));
         }
+        let retry_base_ms = raw.retry_base_ms.unwrap_or(100);
+        let retry_cap_ms = raw.retry_cap_ms.unwrap_or(5_000);
+        positive("upstream.retry_base_ms", Some(retry_base_ms), problems);
+        if retry_cap_ms < retry_base_ms {
+            problems.push("`upstream.retry_cap_ms`: must be at least `retry_base_ms`".to_owned());
+        }
+        let retry_budget_ratio = raw.retry_budget_ratio.unwrap_or(0.2);
+        if !(0.0..=1.0).contains(&retry_budget_ratio) {
+            problems.push("`upstream.retry_budget_ratio`: must be in [0, 1]".to_owned());
+        }
+        let retry_budget_min_per_sec = raw.retry_budget_min_per_sec.unwrap_or(5.0);
+        if !(retry_budget_min_per_sec.is_finite() && retry_budget_min_per_sec >= 0.0) {
+            problems.push("`upstream.retry_budget_min_per_sec`: must be >= 0".to_owned());
+        }
         (problems.len() == n_problems).then(|| UpstreamConfig {
             target,
             request_timeout: Duration::from_millis(request_timeout_ms),
+            deadline: Duration::from_millis(deadline_ms),
             max_attempts,
+            retry_base: Duration::from_millis(retry_base_ms),
+            retry_cap: Duration::from_millis(retry_cap_ms),
+            retry_budget_ratio,
+            retry_budget_min_per_sec,
         })
+    }
+}
+
+fn check_region(key: &str, region: &str, problems: &mut Vec<String>) {
+    let valid = !region.is_empty()
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        problems
+            .push(format!("`{key}`: {region:?} is not an AWS region name (e.g. \"us-east-1\")"));
+    }
+}
+
+impl LimitsConfig {
+    fn from_raw(raw: RawLimits, problems: &mut Vec<String>) -> Option<LimitsConfig> {
+        let n_problems = problems.len();
+        let redis_keys_set = raw.redis_url.is_some()
+            || raw.redis_timeout_ms.is_some()
+            || raw.redis_failure_mode.is_some()
+            || raw.expected_replicas.is_some()
+            || raw.key_prefix.is_some();
+        let backend = match raw.backend.as_deref().unwrap_or("local") {
+            "local" => {
+                if redis_keys_set {
+                    problems.push(
+                        "`limits`: redis_url, redis_timeout_ms, redis_failure_mode, \
+                         expected_replicas and key_prefix need backend = \"redis\""
+                            .to_owned(),
+                    );
+                }
+                Some(LimitsBackend::Local)
+            }
+            "redis" => RedisConfig::from_raw(&raw, problems).map(LimitsBackend::Redis),
+            other => {
+                problems.push(format!(
+                    "`limits.backend`: {other:?} is not one of \"local\", \"redis\""
+                ));
+                None
+            }
+        };
+        let max_queue_len = raw.max_queue_len.unwrap_or(DEFAULT_MAX_QUEUE_LEN);
+        let max_queue_wait_ms = raw.max_queue_wait_ms.unwrap_or(DEFAULT_MAX_QUEUE_WAIT_MS);
+        let reservation_ttl_ms = raw.reservation_ttl_ms.unwrap_or(600_000);
+        if reservation_ttl_ms < 1_000 {
+            problems.push("`limits.reservation_ttl_ms`: at least 1000".to_owned());
+        }
+        if max_queue_len > 100_000 {
+            problems.push("`limits.max_queue_len`: at most 100000".to_owned());
+        }
+        if max_queue_wait_ms > 600_000 {
+            problems.push("`limits.max_queue_wait_ms`: at most 600000 (ten minutes)".to_owned());
+        }
+        if problems.len() != n_problems {
+            return None;
+        }
+        Some(LimitsConfig {
+            backend: backend?,
+            max_queue_len,
+            max_queue_wait: Duration::from_millis(max_queue_wait_ms),
+            reservation_ttl: Duration::from_millis(reservation_ttl_ms),
+        })
+    }
+}
+
+impl RedisConfig {
+    fn from_raw(raw: &RawLimits, problems: &mut Vec<String>) -> Option<RedisConfig> {
+        let n_problems = problems.len();
+        let url = raw.redis_url.clone().unwrap_or_default();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            problems.push(
+                "`limits.redis_url`: needed with backend = \"redis\": redis://HOST:PORT \
+                 or rediss://HOST:PORT"
+                    .to_owned(),
+            );
+        }
+        let failure_mode = match raw.redis_failure_mode.as_deref().unwrap_or("fail_open") {
+            "fail_open" => FailureMode::FailOpen,
+            "fail_closed" => FailureMode::FailClosed,
+            other => {
+                problems.push(format!(
+                    "`limits.redis_failure_mode`: {other:?} is not one of \"fail_open\", \
+                     \"fail_closed\""
+                ));
+                FailureMode::FailOpen
+            }
+        };
+        let command_timeout_ms = raw.redis_timeout_ms.unwrap_or(10);
+        if !(1..=5_000).contains(&command_timeout_ms) {
+            problems.push("`limits.redis_timeout_ms`: must be in 1..=5000".to_owned());
+        }
+        let expected_replicas = raw.expected_replicas.unwrap_or(1);
+        if !(1..=1_000).contains(&expected_replicas) {
+            problems.push("`limits.expected_replicas`: must be in 1..=1000".to_owned());
+        }
+        let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "gw".to_owned());
+        check_name("limits.key_prefix", &key_prefix, problems);
+        (problems.len() == n_problems).then(|| RedisConfig {
+            url,
+            command_timeout: Duration::from_millis(command_timeout_ms),
+            failure_mode,
+            expected_replicas,
+            key_prefix,
+        })
+    }
+}
+
+impl TargetMode {
+    /// A bounded label: `on_demand`, `cross_region`, `provisioned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetMode::OnDemand => "on_demand",
+            TargetMode::CrossRegion => "cross_region",
+            TargetMode::Provisioned => "provisioned",
+        }
+    }
+
+    /// The mode a model id implies: a geography prefix (`us.`, `eu.`, `global.`, …) or an
+    /// inference-profile ARN is a cross-region profile, a provisioned-model ARN is
+    /// provisioned, anything else on demand.
+    pub fn of_model_id(model_id: &str) -> TargetMode {
+        if model_id.contains(":provisioned-model/") {
+            return TargetMode::Provisioned;
+        }
+        if model_id.contains("inference-profile/") {
+            return TargetMode::CrossRegion;
+        }
+        let id = model_id.rsplit('/').next().unwrap_or(model_id);
+        let geography = id.split('.').next().unwrap_or_default();
+        if ["us", "eu", "apac", "ap", "jp", "au", "ca", "us-gov", "global"].contains(&geography) {
+            TargetMode::CrossRegion
+        } else {
+            TargetMode::OnDemand
+        }
+    }
+}
+
+impl Target {
+    /// The admission scope of this target's quota.
+    pub fn scope_limits(&self) -> ScopeLimits {
+        ScopeLimits {
+            tokens_per_minute: self.quota.tokens_per_minute,
+            tokens_per_day: self.quota.tokens_per_day,
+            requests_per_minute: self.quota.requests_per_minute,
+            max_concurrency: self.quota.max_concurrency,
+            adaptive: true,
+        }
+    }
+
+    /// Whether the quota counts tokens (then every alias on it needs a `max_tokens`).
+    pub fn has_token_quota(&self) -> bool {
+        self.quota.tokens_per_minute.is_some() || self.quota.tokens_per_day.is_some()
+    }
+
+    fn from_raw(
+        key: &str,
+        name: &str,
+        raw: RawTarget,
+        queue_defaults: (usize, Duration),
+        problems: &mut Vec<String>,
+    ) -> Option<Target> {
+        let n_problems = problems.len();
+        let family = resolve_family(key, &raw.model_id, raw.family.as_deref(), problems);
+        if let Some(region) = &raw.region {
+            // With the simulator the region is only a label: it answers for every region.
+            check_region(&format!("{key}.region"), region, problems);
+        }
+        let mode = match raw.mode.as_deref() {
+            None => TargetMode::of_model_id(&raw.model_id),
+            Some("on_demand") => TargetMode::OnDemand,
+            Some("cross_region") => TargetMode::CrossRegion,
+            Some("provisioned") => TargetMode::Provisioned,
+            Some(other) => {
+                problems.push(format!(
+                    "`{key}.mode`: {other:?} is not one of \"on_demand\", \"cross_region\", \
+                     \"provisioned\""
+                ));
+                TargetMode::OnDemand
+            }
+        };
+        positive(&format!("{key}.tokens_per_minute"), raw.tokens_per_minute, problems);
+        positive(&format!("{key}.tokens_per_day"), raw.tokens_per_day, problems);
+        positive(&format!("{key}.requests_per_minute"), raw.requests_per_minute, problems);
+        positive(&format!("{key}.max_concurrency"), raw.max_concurrency.map(u64::from), problems);
+        let output_burndown = raw.output_burndown.unwrap_or(1.0);
+        if !(output_burndown.is_finite() && (1.0..=100.0).contains(&output_burndown)) {
+            problems.push(format!("`{key}.output_burndown`: must be in [1, 100]"));
+        }
+        if raw.max_queue_wait_ms.is_some_and(|ms| ms > 600_000) {
+            problems.push(format!("`{key}.max_queue_wait_ms`: at most 600000 (ten minutes)"));
+        }
+        if raw.max_queue_len.is_some_and(|n| n > 100_000) {
+            problems.push(format!("`{key}.max_queue_len`: at most 100000"));
+        }
+        let quota = TargetQuota {
+            tokens_per_minute: raw.tokens_per_minute,
+            tokens_per_day: raw.tokens_per_day,
+            requests_per_minute: raw.requests_per_minute,
+            max_concurrency: raw.max_concurrency,
+            output_burndown,
+            max_queue_len: raw.max_queue_len.unwrap_or(queue_defaults.0),
+            max_queue_wait: raw.max_queue_wait_ms.map_or(queue_defaults.1, Duration::from_millis),
+        };
+        if problems.len() != n_problems {
+            return None;
+        }
+        Some(Target {
+            name: name.to_owned(),
+            model_id: raw.model_id,
+            family: family?,
+            region: raw.region,
+            mode,
+            quota,
+        })
+    }
+}
+
+/// The family of `model_id`: named with `family`, or found from the id.
+fn resolve_family(
+    key: &str,
+    model_id: &str,
+    family: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Option<FamilyRef> {
+    if model_id.trim().is_empty() || model_id.len() > 2048 {
+        problems.push(format!("`{key}.model_id`: must be 1 to 2048 characters"));
+        return None;
+    }
+    match family {
+        Some(id) => translator::family_by_id(id).or_else(|| {
+            let known: Vec<&str> = translator::FAMILIES.iter().map(|f| f.id()).collect();
+            problems.push(format!(
+                "`{key}.family`: unknown family {id:?}; known families: {}",
+                known.join(", ")
+            ));
+            None
+        }),
+        None => translator::family_for(model_id).or_else(|| {
+            problems.push(format!(
+                "`{key}.model_id`: no model family is known for {model_id:?}; name one with \
+                 `family = \"...\"`"
+            ));
+            None
+        }),
     }
 }
 
@@ -317,7 +860,13 @@ impl ModelRoute {
         self.family.kind()
     }
 
-    fn from_raw(alias: &str, raw: RawModel, problems: &mut Vec<String>) -> Option<ModelRoute> {
+    fn from_raw(
+        alias: &str,
+        raw: RawModel,
+        targets: &mut BTreeMap<String, Arc<Target>>,
+        queue_defaults: (usize, Duration),
+        problems: &mut Vec<String>,
+    ) -> Option<ModelRoute> {
         let n_problems = problems.len();
         let key = format!("models.{alias}");
         // Aliases become metric labels and URL segments: keep them to a plain alphabet.
@@ -329,26 +878,87 @@ impl ModelRoute {
                 "`{key}`: an alias is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'"
             ));
         }
-        if raw.model_id.trim().is_empty() || raw.model_id.len() > 2048 {
-            problems.push(format!("`{key}.model_id`: must be 1 to 2048 characters"));
-        }
-        let family = match raw.family.as_deref() {
-            Some(id) => translator::family_by_id(id).or_else(|| {
-                let known: Vec<&str> = translator::FAMILIES.iter().map(|f| f.id()).collect();
-                problems.push(format!(
-                    "`{key}.family`: unknown family {id:?}; known families: {}",
-                    known.join(", ")
-                ));
-                None
-            }),
-            None => translator::family_for(&raw.model_id).or_else(|| {
-                problems.push(format!(
-                    "`{key}.model_id`: no model family is known for {:?}; name one with `family = \"...\"`",
-                    raw.model_id
-                ));
-                None
-            }),
+        let route_targets: Vec<Arc<Target>> = match (raw.model_id, raw.targets) {
+            (Some(model_id), None) => {
+                if targets.contains_key(alias) {
+                    problems.push(format!(
+                        "`{key}`: a `model_id` alias is its own target, and `targets.{alias}` \
+                         exists too; rename one"
+                    ));
+                }
+                let family = resolve_family(&key, &model_id, raw.family.as_deref(), problems);
+                family
+                    .map(|family| {
+                        let target = Arc::new(Target {
+                            name: alias.to_owned(),
+                            mode: TargetMode::of_model_id(&model_id),
+                            model_id,
+                            family,
+                            region: None,
+                            quota: TargetQuota {
+                                tokens_per_minute: None,
+                                tokens_per_day: None,
+                                requests_per_minute: None,
+                                max_concurrency: None,
+                                output_burndown: 1.0,
+                                max_queue_len: queue_defaults.0,
+                                max_queue_wait: queue_defaults.1,
+                            },
+                        });
+                        if alias_is_plain && !targets.contains_key(alias) {
+                            targets.insert(alias.to_owned(), target.clone());
+                        }
+                        vec![target]
+                    })
+                    .unwrap_or_default()
+            }
+            (None, Some(names)) => {
+                if raw.family.is_some() {
+                    problems.push(format!(
+                        "`{key}.family`: set the family on the target, not on an alias with \
+                         `targets`"
+                    ));
+                }
+                if names.is_empty() {
+                    problems.push(format!("`{key}.targets`: name at least one target"));
+                }
+                let mut seen = BTreeSet::new();
+                names
+                    .iter()
+                    .filter_map(|name| {
+                        if !seen.insert(name.as_str()) {
+                            problems.push(format!("`{key}.targets`: {name:?} is listed twice"));
+                        }
+                        let target = targets.get(name).cloned();
+                        if target.is_none() {
+                            problems.push(format!(
+                                "`{key}.targets`: {name:?} is not a `[targets.{name}]`"
+                            ));
+                        }
+                        target
+                    })
+                    .collect()
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push(format!("`{key}`: exactly one of `model_id` and `targets`"));
+                Vec::new()
+            }
         };
+        let first = route_targets.first().cloned();
+        if let Some(first) = &first {
+            for target in &route_targets[1..] {
+                if target.family.kind() != first.family.kind() {
+                    problems.push(format!(
+                        "`{key}.targets`: {:?} is an {} model, {:?} an {} model; the targets \
+                         of one alias are of one kind",
+                        first.name,
+                        first.family.kind().as_str(),
+                        target.name,
+                        target.family.kind().as_str()
+                    ));
+                }
+            }
+        }
         let defaults = &raw.defaults;
         if defaults.max_tokens == Some(0) {
             problems.push(format!("`{key}.defaults.max_tokens`: must be at least 1"));
@@ -359,23 +969,36 @@ impl ModelRoute {
         if defaults.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
             problems.push(format!("`{key}.defaults.top_p`: must be in (0, 1]"));
         }
-        if let Some(family) = family
-            && family.kind() != Kind::Text
-            && raw.defaults != Defaults::default()
-        {
-            problems.push(format!(
-                "`{key}.defaults`: only text models take defaults; {:?} is an {} model",
-                raw.model_id,
-                family.kind().as_str()
-            ));
+        if let Some(first) = &first {
+            let kind = first.family.kind();
+            if kind != Kind::Text && raw.defaults != Defaults::default() {
+                problems.push(format!(
+                    "`{key}.defaults`: only text models take defaults; {:?} is an {} model",
+                    first.model_id,
+                    kind.as_str()
+                ));
+            }
+            let quota_target = route_targets.iter().find(|t| t.has_token_quota());
+            if kind == Kind::Text
+                && defaults.max_tokens.is_none()
+                && let Some(target) = quota_target
+            {
+                problems.push(format!(
+                    "`{key}.defaults.max_tokens`: needed, because target {:?} has a token \
+                     quota: a request without `max_tokens` is reserved with this default",
+                    target.name
+                ));
+            }
         }
         if problems.len() != n_problems {
             return None;
         }
+        let first = first?;
         Some(ModelRoute {
             alias: alias.to_owned(),
-            model_id: raw.model_id,
-            family: family?,
+            model_id: first.model_id.clone(),
+            family: first.family,
+            targets: route_targets,
             defaults: raw.defaults,
         })
     }

@@ -5,6 +5,8 @@
 //! status here and nowhere else. Upstream and internal details stay out of bodies;
 //! they are logged once, when the response is built.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +36,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The API key may not use this alias.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The gateway's own admission refused: a caller limit, or a route quota whose
+    /// queue is full or whose wait ran out. Not Bedrock's throttle (`upstream_throttled`).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: Option<Duration> },
+    /// The shared limits backend (Redis) is unreachable and the mode is `fail_closed`.
+    #[error("the shared limits backend is unavailable")]
+    LimitsUnavailable,
     /// Bedrock failed or refused the call.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -71,6 +83,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::LimitsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(error) => upstream_status(error),
             ApiError::MalformedUpstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +102,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::LimitsUnavailable => "limits_unavailable",
             ApiError::Upstream(error) => upstream_error_type(error),
             ApiError::MalformedUpstream(_) => "malformed_upstream",
             ApiError::Internal(_) => "internal",
@@ -104,7 +122,10 @@ impl ApiError {
             | ApiError::UnknownModel(_)
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
-            | ApiError::PayloadTooLarge(_) => self.to_string(),
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::Forbidden(_)
+            | ApiError::RateLimited { .. }
+            | ApiError::LimitsUnavailable => self.to_string(),
             ApiError::Upstream(error) => upstream_public_message(error),
             ApiError::MalformedUpstream(_) => {
                 "Bedrock's answer could not be read by the gateway".to_owned()
@@ -116,6 +137,11 @@ impl ApiError {
     /// Seconds after which a retry may succeed, for the `Retry-After` header.
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
+            ApiError::RateLimited { retry_after, .. } => retry_after.map(|wait| {
+                // Whole seconds, rounded up: never earlier than the reservation would fit.
+                u32::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u32::MAX).max(1)
+            }),
+            ApiError::LimitsUnavailable => Some(1),
             ApiError::Upstream(UpstreamError::Bedrock { kind, .. }) => match kind {
                 BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => Some(1),
                 BedrockErrorKind::ModelNotReady | BedrockErrorKind::ServiceUnavailable => Some(5),

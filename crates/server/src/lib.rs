@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod pipeline;
 pub mod routes;
 pub mod upstream;
 
@@ -21,14 +22,14 @@ use tokio::net::TcpListener;
 
 pub use crate::config::Config;
 use crate::config::UpstreamTarget;
-use crate::upstream::Upstream;
+use crate::pipeline::Pipeline;
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("cannot set up the Bedrock client: {0}")]
+    #[error("cannot set up the Bedrock client or the limits backend: {0}")]
     Upstream(String),
 }
 
@@ -55,7 +56,7 @@ pub async fn run(
             Some(tokio::spawn(bedrock_sim::Simulator::new().serve(simulator_listener, stopped)));
         simulator_endpoint = Some(endpoint);
     }
-    let upstream = Upstream::from_config(&config.upstream, simulator_endpoint.as_deref())
+    let pipeline = Pipeline::from_config(&config, simulator_endpoint.as_deref())
         .await
         .map_err(RunError::Upstream)?;
     match (&config.upstream.target, &simulator_endpoint) {
@@ -72,7 +73,12 @@ pub async fn run(
         _ => {}
     }
 
-    let state = app::AppState::new(&config, upstream);
+    if config.api_keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured: the gateway is open to every caller ([[auth.keys]] adds keys)"
+        );
+    }
+    let state = app::AppState::new(&config, pipeline);
     let ready = state.ready.clone();
     let router = app::router(state);
     tracing::info!(

@@ -1,17 +1,18 @@
-//! The one place that calls Bedrock: a shared `aws-sdk-bedrockruntime` client, its
-//! construction from config, and the mapping of SDK results to [`UpstreamError`].
+//! The transport to Bedrock: the shared `aws-sdk-bedrockruntime` clients (one per
+//! region), their construction from config, and the mapping of SDK results to
+//! [`UpstreamError`]. It knows no alias, quota or metric: only `pipeline/` calls it.
 //!
 //! Embedded simulator or real Bedrock, every call goes through the same SDK client,
 //! so SigV4, HTTP, event-stream framing and error decoding are always exercised.
 //!
-//! The unified routes send a body the translator built ([`Upstream::invoke`],
-//! [`Upstream::invoke_stream`]); the Bedrock-native routes send the caller's own body
-//! and request headers as they came ([`Upstream::invoke_raw`],
-//! [`Upstream::invoke_stream_raw`]) and get Bedrock's answer back with its headers. The
-//! former are the latter with JSON content and accept types.
+//! Every call sends a body and the modelled request headers as they are
+//! ([`Upstream::invoke_raw`], [`Upstream::invoke_stream_raw`]) and gets Bedrock's answer
+//! back with its headers. One SDK call is one attempt: the SDK's retries are off.
 
 use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
@@ -36,21 +37,12 @@ use translator::Usage;
 
 use crate::config::{UpstreamConfig, UpstreamTarget};
 
-/// The Bedrock client shared by every request.
+/// The Bedrock clients shared by every request: the upstream's region, and one per
+/// other region that a target names.
 #[derive(Clone, Debug)]
 pub struct Upstream {
     client: Client,
-    request_timeout: Duration,
-}
-
-/// A non-streamed answer: the raw body, its content type, and the usage Bedrock
-/// reported in its `X-Amzn-Bedrock-*-Token-Count` headers (the only usage source for
-/// some families).
-#[derive(Debug)]
-pub struct InvokeOutput {
-    pub body: Bytes,
-    pub content_type: String,
-    pub header_usage: Usage,
+    regional: Arc<BTreeMap<String, Client>>,
 }
 
 /// A streamed answer, chunk by chunk, as Bedrock sends it.
@@ -212,7 +204,7 @@ impl ResponseHeaders {
     }
 
     /// The token counts of the `X-Amzn-Bedrock-{Input,Output}-Token-Count` headers.
-    fn usage(&self) -> Usage {
+    pub fn usage(&self) -> Usage {
         let count = |name: &str| self.get(name).and_then(|v| v.trim().parse::<u32>().ok());
         Usage {
             input_tokens: count("x-amzn-bedrock-input-token-count"),
@@ -243,111 +235,42 @@ macro_rules! set_raw_request {
 }
 
 impl Upstream {
-    /// Builds the client. `simulator_endpoint` is where the embedded simulator listens,
-    /// used when the config asks for it.
+    /// Builds the clients: one for the upstream's region, and one for each other region a
+    /// target names. `simulator_endpoint` is where the embedded simulator listens, used
+    /// when the config asks for it. The SDK's own retries are off: the pipeline retries.
     pub async fn from_config(
         config: &UpstreamConfig,
         simulator_endpoint: Option<&str>,
+        regions: &BTreeSet<String>,
     ) -> Result<Upstream, String> {
-        let retry = RetryConfig::standard().with_max_attempts(config.max_attempts);
-        let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
-        let sdk_config = match &config.target {
-            UpstreamTarget::Simulator { endpoint_url } => {
-                let endpoint = endpoint_url
-                    .as_deref()
-                    .or(simulator_endpoint)
-                    .ok_or("the embedded simulator is not running")?;
-                // The simulator does not check signatures; any static keys will do.
-                aws_sdk_bedrockruntime::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new("us-east-1"))
-                    .credentials_provider(Credentials::new(
-                        "SIMULATOR",
-                        "simulator",
-                        None,
-                        None,
-                        "bedrock-sim",
-                    ))
-                    .endpoint_url(endpoint)
-                    .retry_config(retry)
-                    .timeout_config(timeouts)
-                    .interceptor(BedrockHeaders)
-                    .build()
-            }
-            UpstreamTarget::Bedrock { region, endpoint_url } => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if let Some(region) = region {
-                    loader = loader.region(Region::new(region.clone()));
-                }
-                let shared = loader.load().await;
-                if shared.region().is_none() {
-                    return Err("no AWS region: set `upstream.region` in the config or \
-                                AWS_REGION in the environment"
-                        .to_owned());
-                }
-                let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
-                    .retry_config(retry)
-                    .timeout_config(timeouts)
-                    .interceptor(BedrockHeaders);
-                if let Some(url) = endpoint_url {
-                    builder = builder.endpoint_url(url);
-                }
-                builder.build()
-            }
-        };
-        Ok(Upstream {
-            client: Client::from_conf(sdk_config),
-            request_timeout: config.request_timeout,
-        })
+        let default = build_client(config, simulator_endpoint, None).await?;
+        let mut regional = BTreeMap::new();
+        for region in regions {
+            regional.insert(
+                region.clone(),
+                build_client(config, simulator_endpoint, Some(region)).await?,
+            );
+        }
+        Ok(Upstream { client: default, regional: Arc::new(regional) })
     }
 
-    /// InvokeModel with a JSON body, asking for an answer of type `accept`
-    /// (`application/json`, or `image/png` for models that return raw images).
-    pub async fn invoke(
-        &self,
-        model_id: &str,
-        body: Vec<u8>,
-        accept: &str,
-    ) -> Result<InvokeOutput, UpstreamError> {
-        let request = RawRequest {
-            body: Bytes::from(body),
-            accept: Some(accept.to_owned()),
-            ..RawRequest::default()
-        };
-        let output = self.invoke_raw(model_id, request).await?;
-        Ok(InvokeOutput {
-            body: output.body,
-            content_type: output.content_type,
-            header_usage: output.headers.usage(),
-        })
-    }
-
-    /// InvokeModelWithResponseStream with a JSON body; returns once Bedrock has
-    /// answered 200 (errors before the stream come back here, not from the stream).
-    pub async fn invoke_stream(
-        &self,
-        model_id: &str,
-        body: Vec<u8>,
-    ) -> Result<ChunkStream, UpstreamError> {
-        let request = RawRequest {
-            body: Bytes::from(body),
-            accept: Some("application/json".to_owned()),
-            ..RawRequest::default()
-        };
-        Ok(self.invoke_stream_raw(model_id, request).await?.chunks)
+    fn client(&self, region: Option<&str>) -> &Client {
+        region.and_then(|region| self.regional.get(region)).unwrap_or(&self.client)
     }
 
     /// InvokeModel with a body and request headers as they are; the answer comes back as
     /// Bedrock sent it, with its [`ResponseHeaders`]. Errors keep Bedrock's status and
-    /// request id in their [`BedrockErrorDetail`].
+    /// request id in their [`BedrockErrorDetail`]. `timeout` bounds the whole call.
     pub async fn invoke_raw(
         &self,
+        region: Option<&str>,
         model_id: &str,
         request: RawRequest,
+        timeout: Duration,
     ) -> Result<RawInvokeOutput, UpstreamError> {
-        let call = set_raw_request!(self.client.invoke_model(), request).model_id(model_id).send();
-        let (result, headers) =
-            with_response_headers(tokio::time::timeout(self.request_timeout, call)).await;
+        let call =
+            set_raw_request!(self.client(region).invoke_model(), request).model_id(model_id).send();
+        let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
         let output = result
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|e| classify(e, invoke_error_kind).with_response(&headers))?;
@@ -360,23 +283,82 @@ impl Upstream {
 
     /// InvokeModelWithResponseStream with a body and request headers as they are; returns
     /// once Bedrock has answered 200 (errors before the stream come back here, not from
-    /// the stream).
+    /// the stream). `timeout` bounds the wait for that answer.
     pub async fn invoke_stream_raw(
         &self,
+        region: Option<&str>,
         model_id: &str,
         request: RawRequest,
+        timeout: Duration,
     ) -> Result<RawStreamOutput, UpstreamError> {
-        let call = set_raw_request!(self.client.invoke_model_with_response_stream(), request)
-            .model_id(model_id)
-            .send();
-        let (result, headers) =
-            with_response_headers(tokio::time::timeout(self.request_timeout, call)).await;
+        let call =
+            set_raw_request!(self.client(region).invoke_model_with_response_stream(), request)
+                .model_id(model_id)
+                .send();
+        let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
         let mut output = result
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|e| classify(e, stream_open_error_kind).with_response(&headers))?;
         let content_type = std::mem::take(&mut output.content_type);
         Ok(RawStreamOutput { chunks: ChunkStream { output }, content_type, headers })
     }
+}
+
+/// One SDK client, for `region` (`None`: the upstream's own).
+async fn build_client(
+    config: &UpstreamConfig,
+    simulator_endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<Client, String> {
+    // One attempt per SDK call: the pipeline owns the one retry policy.
+    let retry = RetryConfig::disabled();
+    let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
+    let sdk_config = match &config.target {
+        UpstreamTarget::Simulator { endpoint_url } => {
+            let endpoint = endpoint_url
+                .as_deref()
+                .or(simulator_endpoint)
+                .ok_or("the embedded simulator is not running")?;
+            // The simulator does not check signatures; any static keys will do.
+            aws_sdk_bedrockruntime::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region.unwrap_or("us-east-1").to_owned()))
+                .credentials_provider(Credentials::new(
+                    "SIMULATOR",
+                    "simulator",
+                    None,
+                    None,
+                    "bedrock-sim",
+                ))
+                .endpoint_url(endpoint)
+                .retry_config(retry)
+                .timeout_config(timeouts)
+                .interceptor(BedrockHeaders)
+                .build()
+        }
+        UpstreamTarget::Bedrock { region: upstream_region, endpoint_url } => {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest());
+            if let Some(region) = region.map(str::to_owned).or_else(|| upstream_region.clone()) {
+                loader = loader.region(Region::new(region));
+            }
+            let shared = loader.load().await;
+            if shared.region().is_none() {
+                return Err("no AWS region: set `upstream.region` in the config or \
+                            AWS_REGION in the environment"
+                    .to_owned());
+            }
+            let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
+                .retry_config(retry)
+                .timeout_config(timeouts)
+                .interceptor(BedrockHeaders);
+            // A custom endpoint (a VPC endpoint, say) is for the upstream's own region.
+            if let (Some(url), None) = (endpoint_url, region) {
+                builder = builder.endpoint_url(url);
+            }
+            builder.build()
+        }
+    };
+    Ok(Client::from_conf(sdk_config))
 }
 
 /// Runs one SDK call with a fresh slot for the [`BedrockHeaders`] interceptor, and

@@ -347,3 +347,53 @@ mod tests {
         assert!(err.to_string().contains("extra.textGenerationConfig.temperature"), "{err}");
     }
 }
+
+/// The most output tokens a model-native InvokeModel body asks for, whatever its family:
+/// the first of the families' own fields that is present (Titan's
+/// `textGenerationConfig.maxTokenCount`, Nova's `inferenceConfig.maxTokens`, Claude's
+/// `max_tokens_to_sample`, Llama's `max_gen_len`, and the `max_tokens` of most others).
+/// `None` when the body sets none (the model's default applies).
+pub fn max_output_tokens_in_body(body: &Value) -> Option<u32> {
+    const TOP_LEVEL: [&str; 6] = [
+        "max_tokens",
+        "max_tokens_to_sample",
+        "max_gen_len",
+        "max_completion_tokens",
+        "maxTokens",
+        "max_new_tokens",
+    ];
+    const NESTED: [(&str, &str); 3] = [
+        ("textGenerationConfig", "maxTokenCount"),
+        ("inferenceConfig", "maxTokens"),
+        ("inferenceConfig", "max_new_tokens"),
+    ];
+    let as_count = |value: &Value| value.as_u64().and_then(|n| u32::try_from(n).ok());
+    TOP_LEVEL.iter().find_map(|key| body.get(key).and_then(as_count)).or_else(|| {
+        NESTED.iter().find_map(|(outer, inner)| body.get(outer)?.get(inner).and_then(as_count))
+    })
+}
+
+#[cfg(test)]
+mod max_output_tokens_tests {
+    use serde_json::json;
+
+    use super::max_output_tokens_in_body;
+
+    #[test]
+    fn every_family_field_is_found() {
+        let cases = [
+            (json!({"inputText": "x", "textGenerationConfig": {"maxTokenCount": 7}}), Some(7)),
+            (json!({"prompt": "x", "max_tokens_to_sample": 8}), Some(8)),
+            (json!({"messages": [], "max_tokens": 9}), Some(9)),
+            (json!({"prompt": "x", "max_gen_len": 10}), Some(10)),
+            (json!({"messages": [], "inferenceConfig": {"maxTokens": 11}}), Some(11)),
+            (json!({"prompt": "x", "maxTokens": 12}), Some(12)),
+            (json!({"messages": [], "max_completion_tokens": 13}), Some(13)),
+            (json!({"prompt": "x"}), None),
+            (json!({"max_tokens": "many"}), None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(max_output_tokens_in_body(&body), expected, "{body}");
+        }
+    }
+}

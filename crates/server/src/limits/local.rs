@@ -283,7 +283,8 @@ impl ScopeState {
         let delta = live.tokens as f64 - used_tokens as f64;
         let minute_capacity = self.minute_capacity(limits);
         let day_capacity = limits.tokens_per_day.map(|l| l as f64);
-        for (bucket, capacity) in [(&mut self.minute, minute_capacity), (&mut self.day, day_capacity)]
+        for (bucket, capacity) in
+            [(&mut self.minute, minute_capacity), (&mut self.day, day_capacity)]
         {
             if let (Some(bucket), Some(capacity)) = (bucket, capacity) {
                 bucket.level = (bucket.level + delta).min(capacity);

@@ -99,9 +99,14 @@ pub enum Verdict {
     Granted(Grant),
     /// Does not fit now. `retry_after` is when it would fit by refill alone (a
     /// settlement may make it sooner); zero-or-unknown for a concurrency slot.
-    Wait { retry_after: Duration, limit: LimitKind },
+    Wait {
+        retry_after: Duration,
+        limit: LimitKind,
+    },
     /// Can never fit: it asks more than the limit's whole capacity.
-    Never { limit: LimitKind },
+    Never {
+        limit: LimitKind,
+    },
 }
 
 /// A granted reservation, to be settled once.
@@ -158,8 +163,10 @@ pub trait LimitBackend: Send + Sync + fmt::Debug {
     fn throttled<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// The scope's counters now.
-    fn snapshot<'a>(&'a self, scope: &'a Scope)
-    -> BoxFuture<'a, Result<ScopeSnapshot, BackendError>>;
+    fn snapshot<'a>(
+        &'a self,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Result<ScopeSnapshot, BackendError>>;
 }
 
 impl LimitKind {

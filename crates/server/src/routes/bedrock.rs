@@ -33,9 +33,13 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 
 use crate::app::{AppState, MAX_BODY_BYTES};
-use crate::error::mask_arns;
+use crate::auth::Caller;
+use crate::config::{ModelRoute, Target};
+use crate::error::{ApiError, mask_arns};
+use crate::pipeline::{Call, Encoder, PipelineStream};
+use crate::routes::tag_target;
 use crate::upstream::{
-    BedrockErrorDetail, BedrockErrorKind, ChunkStream, RawRequest, ResponseHeaders, UpstreamError,
+    BedrockErrorDetail, BedrockErrorKind, RawRequest, ResponseHeaders, UpstreamError,
 };
 
 /// The suffix Bedrock appends to the shape name in `x-amzn-ErrorType`.
@@ -119,6 +123,21 @@ pub enum BedrockApiError {
     /// internal error to end the caller's stream with.
     #[error("the upstream stream broke: {0}")]
     StreamBroken(UpstreamError),
+    /// The gateway's own admission refused (a caller or route limit, an alias the key
+    /// may not use, the shared limits backend down), or another gateway failure: in
+    /// the nearest Bedrock shape, so the AWS SDKs treat it as they would Bedrock's
+    /// (a 429 `ThrottlingException` is retried by them), with the gateway's message.
+    #[error("{0}")]
+    Gateway(ApiError),
+}
+
+impl From<ApiError> for BedrockApiError {
+    fn from(error: ApiError) -> BedrockApiError {
+        match error {
+            ApiError::Upstream(upstream) => BedrockApiError::Upstream(upstream),
+            other => BedrockApiError::Gateway(other),
+        }
+    }
 }
 
 /// Which of the two operations a request is for.
@@ -146,6 +165,14 @@ impl BedrockApiError {
             }
             BedrockApiError::Upstream(UpstreamError::Malformed(_) | UpstreamError::Sdk(_))
             | BedrockApiError::StreamBroken(_) => "InternalServerException",
+            BedrockApiError::Gateway(error) => match error.status().as_u16() {
+                429 => "ThrottlingException",
+                403 | 401 => "AccessDeniedException",
+                404 => "ResourceNotFoundException",
+                503 => "ServiceUnavailableException",
+                400..=499 => "ValidationException",
+                _ => "InternalServerException",
+            },
         }
     }
 
@@ -166,6 +193,17 @@ impl BedrockApiError {
             }
             BedrockApiError::Upstream(UpstreamError::Malformed(_) | UpstreamError::Sdk(_))
             | BedrockApiError::StreamBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            BedrockApiError::Gateway(error) => match error.status().as_u16() {
+                401 => StatusCode::FORBIDDEN,
+                400..=499
+                    if error.status() != StatusCode::TOO_MANY_REQUESTS
+                        && error.status() != StatusCode::FORBIDDEN
+                        && error.status() != StatusCode::NOT_FOUND =>
+                {
+                    StatusCode::BAD_REQUEST
+                }
+                _ => error.status(),
+            },
         }
     }
 
@@ -196,6 +234,7 @@ impl BedrockApiError {
             BedrockApiError::StreamBroken(_) => {
                 "Bedrock's response stream to the gateway broke off before its end.".to_owned()
             }
+            BedrockApiError::Gateway(error) => error.public_message(),
         }
     }
 
@@ -245,12 +284,23 @@ impl BedrockApiError {
         if let Ok(value) = HeaderValue::from_str(request_id) {
             headers.insert("x-amzn-requestid", value);
         }
+        if let BedrockApiError::Gateway(error) = &self {
+            // The gateway's own error type, which Bedrock's shapes cannot carry.
+            headers.insert("x-gateway-error-type", HeaderValue::from_static(error.error_type()));
+            if let Some(secs) = error.retry_after_secs() {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+        }
         response
     }
 
     /// Logs the error once, with its details: at `warn` when Bedrock or the gateway is
     /// at fault, at `debug` when the caller is.
     fn log(&self) {
+        if let BedrockApiError::Gateway(error) = self {
+            error.log();
+            return;
+        }
         if matches!(self, BedrockApiError::Upstream(_) | BedrockApiError::StreamBroken(_)) {
             tracing::warn!(message = "bedrock-native request failed", shape = self.shape(), error = %self);
         } else {
@@ -287,7 +337,7 @@ fn bedrock_error_status(kind: BedrockErrorKind, detail: &BedrockErrorDetail) -> 
     }
 }
 
-async fn handle(State(state): State<AppState>, request: Request) -> Response {
+async fn handle(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
     // Set by the request-id layer in `app.rs`; the fallback for answers Bedrock gave no id.
     let gateway_request_id = request
         .headers()
@@ -295,7 +345,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    match run(&state, request).await {
+    match run(&state, &caller, request).await {
         Ok(mut response) => {
             if !response.headers().contains_key("x-amzn-requestid")
                 && let Ok(value) = HeaderValue::from_str(&gateway_request_id)
@@ -308,7 +358,11 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
-async fn run(state: &AppState, request: Request) -> Result<Response, BedrockApiError> {
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    request: Request,
+) -> Result<Response, BedrockApiError> {
     let (raw_model_id, operation) =
         parse_path(request.uri().path()).ok_or(BedrockApiError::UnknownOperation)?;
     if request.method() != Method::POST {
@@ -319,12 +373,24 @@ async fn run(state: &AppState, request: Request) -> Result<Response, BedrockApiE
             "the model id {raw_model_id:?} in the path is not percent-encoded UTF-8"
         ))
     })?;
-    let model_id = resolve_model_id(state, &requested_model_id)?.to_owned();
+    let route = resolve_route(state, &requested_model_id)?;
     let mut raw_request = raw_request(request.headers(), operation)?;
     raw_request.body = read_body(request, state).await?;
+    // The reservation covers the body's own output limit, else the alias default.
+    let max_output_tokens = serde_json::from_slice::<Value>(&raw_request.body)
+        .ok()
+        .and_then(|body| translator::max_output_tokens_in_body(&body))
+        .or(route.defaults.max_tokens)
+        .unwrap_or(0);
+    let call = Call { route, caller: caller.key(), max_output_tokens };
+    // The caller's body is in the first target's family: targets of another family
+    // cannot take it and are skipped.
+    let family_id = route.family.id();
+    let encode =
+        |target: &Target| Ok((target.family.id() == family_id).then(|| raw_request.clone()));
     match operation {
-        Operation::Invoke => invoke(state, &model_id, raw_request).await,
-        Operation::InvokeWithResponseStream => invoke_stream(state, &model_id, raw_request).await,
+        Operation::Invoke => invoke(state, call, &encode).await,
+        Operation::InvokeWithResponseStream => invoke_stream(state, call, &encode).await,
     }
 }
 
@@ -362,17 +428,19 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
-/// The Bedrock model id a request may call: the model id of the alias it names, or the
-/// model id itself when some alias routes to it. An alias wins over a model id.
-fn resolve_model_id<'a>(state: &'a AppState, requested: &str) -> Result<&'a str, BedrockApiError> {
+/// The alias a request calls: the alias it names, or the first alias (by name) whose
+/// first target has that model id. An alias wins over a model id.
+fn resolve_route<'a>(
+    state: &'a AppState,
+    requested: &str,
+) -> Result<&'a ModelRoute, BedrockApiError> {
     if let Some(route) = state.models.get(requested) {
-        return Ok(&route.model_id);
+        return Ok(route);
     }
     state
         .models
         .values()
         .find(|route| route.model_id == requested)
-        .map(|route| route.model_id.as_str())
         .ok_or_else(|| BedrockApiError::ModelNotConfigured(requested.to_owned()))
 }
 
@@ -426,10 +494,11 @@ async fn read_body(request: Request, state: &AppState) -> Result<Bytes, BedrockA
 
 async fn invoke(
     state: &AppState,
-    model_id: &str,
-    request: RawRequest,
+    call: Call<'_>,
+    encode: Encoder<'_>,
 ) -> Result<Response, BedrockApiError> {
-    let output = state.upstream.invoke_raw(model_id, request).await?;
+    let served = state.pipeline.invoke(call, encode).await?;
+    let output = served.output;
     let mut response = Response::new(Body::from(output.body));
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&output.content_type)
@@ -438,31 +507,35 @@ async fn invoke(
         headers.insert(header::CONTENT_TYPE, value);
     }
     copy_response_headers(&output.headers, headers);
-    Ok(response)
+    Ok(tag_target(response, &served.target))
 }
 
 async fn invoke_stream(
     state: &AppState,
-    model_id: &str,
-    request: RawRequest,
+    call: Call<'_>,
+    encode: Encoder<'_>,
 ) -> Result<Response, BedrockApiError> {
     // Errors before the first chunk still get their own HTTP status.
-    let output = state.upstream.invoke_stream_raw(model_id, request).await?;
-    let mut response = Response::new(Body::from_stream(event_stream(output.chunks)));
+    let served = state.pipeline.stream(call, encode).await?;
+    let target = served.target;
+    let output = served.output;
+    let content_type = output.content_type.clone();
+    let forwarded = output.headers.clone();
+    let mut response = Response::new(Body::from_stream(event_stream(output)));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/vnd.amazon.eventstream"),
     );
-    let chunk_type = match HeaderValue::from_str(&output.content_type) {
-        Ok(value) if !output.content_type.is_empty() => value,
+    let chunk_type = match HeaderValue::from_str(&content_type) {
+        Ok(value) if !content_type.is_empty() => value,
         _ => HeaderValue::from_static("application/json"),
     };
     headers.insert("x-amzn-bedrock-content-type", chunk_type);
     // Ask reverse proxies (nginx and friends) not to buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    copy_response_headers(&output.headers, headers);
-    Ok(response)
+    copy_response_headers(&forwarded, headers);
+    Ok(tag_target(response, &target))
 }
 
 /// Passes Bedrock's request id, usage and latency headers on as they were sent.
@@ -478,7 +551,7 @@ fn copy_response_headers(from: &ResponseHeaders, to: &mut HeaderMap) {
 /// (each is its own body chunk, which hyper writes out at once), and after a failure one
 /// exception frame, then the end: Bedrock's own exception as it came, any other failure
 /// as an `internalServerException`.
-fn event_stream(chunks: ChunkStream) -> impl Stream<Item = Result<Bytes, Infallible>> {
+fn event_stream(chunks: PipelineStream) -> impl Stream<Item = Result<Bytes, Infallible>> {
     futures_util::stream::unfold(Some(chunks), |chunks| async move {
         let mut chunks = chunks?;
         match chunks.next_chunk().await? {

@@ -1,16 +1,24 @@
 //! `POST /v1/embed`: texts in, vectors out, in input order. A batch larger than the
 //! model takes per call is split and the calls run concurrently.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use translator::{EmbedRequest, FamilyRef, InputType, Kind};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::auth::Caller;
+use crate::config::Target;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::AppJson;
+use crate::pipeline::Call;
+use crate::routes::{AppJson, tag_target};
+use crate::upstream::RawRequest;
 
 /// Most texts in one request.
 pub const MAX_INPUTS: usize = 2048;
@@ -67,8 +75,9 @@ pub struct EmbedUsage {
 )]
 pub async fn embed(
     State(state): State<AppState>,
+    caller: Caller,
     AppJson(body): AppJson<EmbedBody>,
-) -> Result<Json<EmbedResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let request = EmbedRequest {
         input: body.input,
         dimensions: body.dimensions,
@@ -76,68 +85,108 @@ pub async fn embed(
         input_type: body.input_type,
         extra: body.extra.unwrap_or_default(),
     };
-    let answer = run(&state, &body.model, request).await?;
+    let answer = run(&state, &caller, &body.model, request).await?;
     let data = answer
         .vectors
         .into_iter()
         .enumerate()
         .map(|(index, embedding)| EmbeddingEntry { index, embedding })
         .collect();
-    Ok(Json(EmbedResponse {
+    let response = Json(EmbedResponse {
         model: answer.alias,
         data,
         usage: EmbedUsage { input_tokens: answer.input_tokens },
-    }))
+    });
+    Ok(tag_target(response.into_response(), &answer.target))
 }
 
-/// The vectors of an embedding request, in input order, for any API shape.
+/// The vectors of an embedding request, in input order, for any API shape, and the
+/// target that served the first batch.
 #[derive(Debug)]
 pub struct EmbedAnswer {
     pub alias: String,
     pub vectors: Vec<Vec<f32>>,
     pub input_tokens: Option<u32>,
+    pub target: Arc<Target>,
 }
 
-/// Embeds `request.input` with the model behind `alias`: the texts split into the
-/// batches the model takes, up to [`MAX_CONCURRENT_CALLS`] calls at once.
+/// Embeds `request.input` with the model behind `alias`: the texts split into batches
+/// that every target of the alias takes in one call, up to [`MAX_CONCURRENT_CALLS`]
+/// calls at once, each through the pipeline (a batch may fall back on its own).
 pub async fn run(
     state: &AppState,
+    caller: &Caller,
     alias: &str,
     request: EmbedRequest,
 ) -> Result<EmbedAnswer, ApiError> {
     let route = state.route_of_kind(alias, Kind::Embedding)?;
-    let FamilyRef::Embedding(family) = route.family else {
-        return Err(ApiError::Internal("an embedding route without an embedding family".into()));
-    };
     if request.input.len() > MAX_INPUTS {
         return Err(ApiError::BadRequest(format!(
             "`input` has {} texts; at most {MAX_INPUTS} per request",
             request.input.len()
         )));
     }
-    let bodies = translator::encode_embed_requests(family, &request)?;
-    let batch_sizes = request.input.chunks(family.max_batch().max(1)).map(<[String]>::len);
+    let batch_size = route
+        .targets
+        .iter()
+        .filter_map(|target| match target.family {
+            FamilyRef::Embedding(family) => Some(family.max_batch().max(1)),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1);
+    let call = Call { route, caller: caller.key(), max_output_tokens: 0 };
+    let batches: Vec<EmbedRequest> = request
+        .input
+        .chunks(batch_size)
+        .map(|texts| EmbedRequest { input: texts.to_vec(), ..request.clone() })
+        .collect();
+    // Every batch is checked by the first target's family before any call is made.
+    if let Some(FamilyRef::Embedding(family)) = route.targets.first().map(|t| t.family) {
+        translator::encode_embed_requests(family, &request)?;
+    }
     // `buffered` keeps the answers in input order while up to N calls run at once.
-    let answers: Vec<translator::Embeddings> =
-        futures_util::stream::iter(bodies.into_iter().zip(batch_sizes))
-            .map(|(call_body, n_texts)| {
-                let upstream = &state.upstream;
-                let model_id = &route.model_id;
-                async move {
-                    let call_body = serde_json::to_vec(&call_body)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    let output = upstream.invoke(model_id, call_body, "application/json").await?;
-                    let mut embeddings =
-                        translator::decode_embed_response(family, n_texts, &output.body)?;
-                    embeddings.input_tokens =
-                        embeddings.input_tokens.or(output.header_usage.input_tokens);
-                    Ok::<_, ApiError>(embeddings)
-                }
-            })
-            .buffered(MAX_CONCURRENT_CALLS)
-            .try_collect()
-            .await?;
-    let input_tokens = answers.iter().map(|a| a.input_tokens).sum::<Option<u32>>();
-    let vectors = answers.into_iter().flat_map(|answer| answer.vectors).collect();
-    Ok(EmbedAnswer { alias: route.alias.clone(), vectors, input_tokens })
+    let answers: Vec<(translator::Embeddings, Arc<Target>)> = futures_util::stream::iter(batches)
+        .map(|batch| async move {
+            let encode = |target: &Target| encode(target, &batch);
+            let served = state.pipeline.invoke(call, &encode).await?;
+            let FamilyRef::Embedding(family) = served.target.family else {
+                return Err(ApiError::Internal("an embedding target of another kind".into()));
+            };
+            let n_texts = batch.input.len();
+            let mut embeddings =
+                translator::decode_embed_response(family, n_texts, &served.output.body)?;
+            embeddings.input_tokens =
+                embeddings.input_tokens.or(served.output.headers.usage().input_tokens);
+            Ok::<_, ApiError>((embeddings, served.target))
+        })
+        .buffered(MAX_CONCURRENT_CALLS)
+        .try_collect()
+        .await?;
+    let input_tokens = answers.iter().map(|(a, _)| a.input_tokens).sum::<Option<u32>>();
+    let target = match answers.first() {
+        Some((_, target)) => target.clone(),
+        None => return Err(ApiError::BadRequest("`input` has no texts".to_owned())),
+    };
+    let vectors = answers.into_iter().flat_map(|(answer, _)| answer.vectors).collect();
+    Ok(EmbedAnswer { alias: route.alias.clone(), vectors, input_tokens, target })
+}
+
+/// One batch's body for `target`; `None` when its family cannot take the batch in one
+/// call (the target is skipped).
+fn encode(target: &Target, batch: &EmbedRequest) -> Result<Option<RawRequest>, ApiError> {
+    let FamilyRef::Embedding(family) = target.family else {
+        return Ok(None);
+    };
+    let mut bodies = translator::encode_embed_requests(family, batch)?;
+    if bodies.len() != 1 {
+        return Ok(None);
+    }
+    let body = bodies.pop().unwrap_or_default();
+    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Some(RawRequest {
+        body: Bytes::from(body),
+        accept: Some("application/json".to_owned()),
+        ..RawRequest::default()
+    }))
 }

@@ -17,9 +17,10 @@ use translator::{Message, Role, StopReason, UnifiedRequest, Usage};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::AppJson;
 use crate::routes::text::{self, StreamItem};
+use crate::routes::{AppJson, tag_target};
 
 /// The request body. Unknown fields are refused rather than silently ignored.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,10 +113,11 @@ struct Delta<'a> {
 )]
 pub async fn generate(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     AppJson(request): AppJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
-    let target = text::text_target(&state, &request.model)?;
+    let route = text::text_route(&state, &request.model)?;
     let wants_sse = request.stream.unwrap_or_else(|| accepts_event_stream(&headers));
     let mut unified = UnifiedRequest {
         prompt: request.prompt,
@@ -129,12 +131,12 @@ pub async fn generate(
         extra: request.extra.unwrap_or_default(),
         stream: wants_sse,
     };
-    text::apply_defaults(target.route, &mut unified);
+    text::apply_defaults(route, &mut unified);
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());
-    let alias = target.route.alias.clone();
+    let alias = route.alias.clone();
 
     if !wants_sse {
-        let answer = text::complete(&state, &target, &unified).await?;
+        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
         let response = GenerateResponse {
             id,
             model: alias,
@@ -142,10 +144,11 @@ pub async fn generate(
             stop_reason: answer.stop_reason,
             usage: answer.usage.into(),
         };
-        return Ok(Json(response).into_response());
+        return Ok(tag_target(Json(response).into_response(), &target));
     }
 
-    let stream = text::open_stream(&state, &target, &unified).await?;
+    let stream = text::open_stream(&state, &caller, route, &unified).await?;
+    let target = stream.target.clone();
     let events = futures_util::stream::unfold(Some(stream), move |stream| {
         let (id, alias) = (id.clone(), alias.clone());
         async move {
@@ -170,7 +173,7 @@ pub async fn generate(
     let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
     // Ask reverse proxies (nginx and friends) not to buffer the stream.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(tag_target(response, &target))
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {

@@ -1,19 +1,25 @@
 //! `POST /v1/images`: a prompt in, base64 images out; or, with `Accept: image/png`,
 //! the bytes of one PNG.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use translator::{FamilyRef, ImageFamily, ImageRequest, Images, Kind};
+use translator::{FamilyRef, ImageRequest, Images, Kind};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::config::ModelRoute;
+use crate::auth::Caller;
+use crate::config::{ModelRoute, Target};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::AppJson;
+use crate::pipeline::Call;
+use crate::routes::{AppJson, tag_target};
+use crate::upstream::RawRequest;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,10 +64,11 @@ pub struct ImageEntry {
 )]
 pub async fn images(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     AppJson(body): AppJson<ImagesBody>,
 ) -> Result<Response, ApiError> {
-    let (route, family) = image_target(&state, &body.model)?;
+    let route = image_route(&state, &body.model)?;
     let wants_png = accepts_png(&headers);
     if wants_png && body.n.is_some_and(|n| n > 1) {
         return Err(ApiError::BadRequest(
@@ -78,63 +85,97 @@ pub async fn images(
         cfg_scale: body.cfg_scale,
         extra: body.extra.unwrap_or_default(),
     };
-    // Models that can answer with the raw image are asked for it: no base64 round trip.
-    if wants_png && family.raw_png_accept() {
-        let call_body = encode(family, &request)?;
-        let output = state.upstream.invoke(&route.model_id, call_body, "image/png").await?;
-        if !output.content_type.starts_with("image/") {
-            return Err(ApiError::MalformedUpstream(format!(
-                "asked for image/png, Bedrock answered {:?}",
-                output.content_type
-            )));
+    let (answer, target) = call(&state, &caller, route, &request, wants_png).await?;
+    let response = match answer {
+        // Models that can answer with the raw image were asked for it: no base64 round trip.
+        Answer::Png(bytes) => png_response(bytes),
+        Answer::Images(images) if wants_png => {
+            let first = images.images.first().map(String::as_str).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
+                ApiError::MalformedUpstream(format!("the image is not valid base64: {e}"))
+            })?;
+            png_response(bytes)
         }
-        return Ok(png_response(output.body.to_vec()));
-    }
-
-    let answer = generate(&state, route, family, &request).await?;
-    if wants_png {
-        let first = answer.images.first().map(String::as_str).unwrap_or_default();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
-            ApiError::MalformedUpstream(format!("the image is not valid base64: {e}"))
-        })?;
-        return Ok(png_response(bytes));
-    }
-    let images = answer
-        .images
-        .into_iter()
-        .enumerate()
-        .map(|(index, b64)| ImageEntry { index, b64 })
-        .collect();
-    Ok(Json(ImagesResponse { model: route.alias.clone(), images }).into_response())
-}
-
-/// An image alias resolved: its route and family.
-pub fn image_target<'a>(
-    state: &'a AppState,
-    alias: &str,
-) -> Result<(&'a ModelRoute, &'static dyn ImageFamily), ApiError> {
-    let route = state.route_of_kind(alias, Kind::Image)?;
-    let FamilyRef::Image(family) = route.family else {
-        return Err(ApiError::Internal("an image route without an image family".into()));
+        Answer::Images(images) => {
+            let images = images
+                .images
+                .into_iter()
+                .enumerate()
+                .map(|(index, b64)| ImageEntry { index, b64 })
+                .collect();
+            Json(ImagesResponse { model: route.alias.clone(), images }).into_response()
+        }
     };
-    Ok((route, family))
+    Ok(tag_target(response, &target))
 }
 
-/// Generates images as base64, for any API shape.
+/// An image alias's route.
+pub fn image_route<'a>(state: &'a AppState, alias: &str) -> Result<&'a ModelRoute, ApiError> {
+    state.route_of_kind(alias, Kind::Image)
+}
+
+/// Generates images as base64, for any API shape, and says which target served them.
 pub async fn generate(
     state: &AppState,
+    caller: &Caller,
     route: &ModelRoute,
-    family: &'static dyn ImageFamily,
     request: &ImageRequest,
-) -> Result<Images, ApiError> {
-    let call_body = encode(family, request)?;
-    let output = state.upstream.invoke(&route.model_id, call_body, "application/json").await?;
-    Ok(translator::decode_image_response(family, &output.body)?)
+) -> Result<(Images, Arc<Target>), ApiError> {
+    match call(state, caller, route, request, false).await? {
+        (Answer::Images(images), target) => Ok((images, target)),
+        (Answer::Png(bytes), target) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            Ok((Images { images: vec![b64] }, target))
+        }
+    }
 }
 
-fn encode(family: &dyn ImageFamily, request: &ImageRequest) -> Result<Vec<u8>, ApiError> {
-    let body = translator::encode_image_request(family, request)?;
-    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
+/// What a target answered: base64 images in JSON, or (asked with `raw_png`) one PNG.
+enum Answer {
+    Images(Images),
+    Png(Vec<u8>),
+}
+
+/// One image call through the pipeline. With `raw_png`, targets whose family can answer
+/// `Accept: image/png` are asked for the PNG itself.
+async fn call(
+    state: &AppState,
+    caller: &Caller,
+    route: &ModelRoute,
+    request: &ImageRequest,
+    raw_png: bool,
+) -> Result<(Answer, Arc<Target>), ApiError> {
+    let call = Call { route, caller: caller.key(), max_output_tokens: 0 };
+    let encode = |target: &Target| {
+        let FamilyRef::Image(family) = target.family else {
+            return Ok(None);
+        };
+        let body = translator::encode_image_request(family, request)?;
+        let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let accept =
+            if raw_png && family.raw_png_accept() { "image/png" } else { "application/json" };
+        Ok(Some(RawRequest {
+            body: Bytes::from(body),
+            accept: Some(accept.to_owned()),
+            ..RawRequest::default()
+        }))
+    };
+    let served = state.pipeline.invoke(call, &encode).await?;
+    let FamilyRef::Image(family) = served.target.family else {
+        return Err(ApiError::Internal("an image route without an image family".into()));
+    };
+    let output = served.output;
+    if output.content_type.starts_with("image/") {
+        return Ok((Answer::Png(output.body.to_vec()), served.target));
+    }
+    if raw_png && family.raw_png_accept() {
+        return Err(ApiError::MalformedUpstream(format!(
+            "asked for image/png, Bedrock answered {:?}",
+            output.content_type
+        )));
+    }
+    let images = translator::decode_image_response(family, &output.body)?;
+    Ok((Answer::Images(images), served.target))
 }
 
 fn png_response(bytes: Vec<u8>) -> Response {

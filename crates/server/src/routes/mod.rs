@@ -10,12 +10,15 @@ pub mod openai;
 pub mod text;
 
 use axum::extract::{FromRequest, Request};
-use axum::http::Uri;
+use axum::http::{HeaderValue, Uri};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::app::MAX_BODY_BYTES;
+use crate::config::Target;
 use crate::error::ApiError;
+use crate::pipeline::TARGET_HEADER;
 
 /// A JSON body whose every rejection (too large, not JSON, wrong type, unknown
 /// field) is an [`ApiError`] in our one error shape. The `Content-Type` is not
@@ -79,6 +82,14 @@ where
             )
         }),
     }
+}
+
+/// Says which upstream target served the answer (`x-gateway-target`), on every API shape.
+pub(crate) fn tag_target(mut response: Response, target: &Target) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&target.name) {
+        response.headers_mut().insert(TARGET_HEADER, value);
+    }
+    response
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

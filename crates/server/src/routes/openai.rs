@@ -22,9 +22,10 @@ use translator::{EmbedRequest, ImageRequest, Message, Role, StopReason, UnifiedR
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::AppJson;
 use crate::routes::text::{self, StreamItem};
+use crate::routes::{AppJson, tag_target};
 
 /// The routes of the OpenAI-compatible API.
 pub const PATHS: &[&str] =
@@ -197,6 +198,7 @@ struct UsageBody {
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    caller: Caller,
     request: Result<AppJson<ChatCompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let AppJson(request) = request?;
@@ -204,7 +206,7 @@ pub async fn chat_completions(
     refuse_n(request.n)?;
     let messages =
         request.messages.into_iter().map(convert_message).collect::<Result<Vec<_>, _>>()?;
-    let target = text::text_target(&state, &request.model)?;
+    let route = text::text_route(&state, &request.model)?;
     let stream = request.stream.unwrap_or(false);
     let mut unified = UnifiedRequest {
         prompt: None,
@@ -218,21 +220,20 @@ pub async fn chat_completions(
         extra: request.extra.unwrap_or_default(),
         stream,
     };
-    text::apply_defaults(target.route, &mut unified);
+    text::apply_defaults(route, &mut unified);
     let shape = Shape {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
-        model: target.route.alias.clone(),
+        model: route.alias.clone(),
         chat: true,
     };
     if !stream {
-        let answer = text::complete(&state, &target, &unified).await?;
-        return Ok(
-            Json(shape.whole(&answer.text, answer.stop_reason, answer.usage)).into_response()
-        );
+        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
+        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
+        return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &target, &unified).await?;
+    let stream = text::open_stream(&state, &caller, route, &unified).await?;
     Ok(sse_response(shape, stream, include_usage))
 }
 
@@ -249,6 +250,7 @@ pub async fn chat_completions(
 )]
 pub async fn completions(
     State(state): State<AppState>,
+    caller: Caller,
     request: Result<AppJson<CompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let AppJson(request) = request?;
@@ -260,7 +262,7 @@ pub async fn completions(
     if request.echo == Some(true) {
         return Err(unsupported_field("`echo`", "echo"));
     }
-    let target = text::text_target(&state, &request.model)?;
+    let route = text::text_route(&state, &request.model)?;
     let stream = request.stream.unwrap_or(false);
     let mut unified = UnifiedRequest {
         prompt: Some(request.prompt),
@@ -274,21 +276,20 @@ pub async fn completions(
         extra: request.extra.unwrap_or_default(),
         stream,
     };
-    text::apply_defaults(target.route, &mut unified);
+    text::apply_defaults(route, &mut unified);
     let shape = Shape {
         id: format!("cmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
-        model: target.route.alias.clone(),
+        model: route.alias.clone(),
         chat: false,
     };
     if !stream {
-        let answer = text::complete(&state, &target, &unified).await?;
-        return Ok(
-            Json(shape.whole(&answer.text, answer.stop_reason, answer.usage)).into_response()
-        );
+        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
+        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
+        return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &target, &unified).await?;
+    let stream = text::open_stream(&state, &caller, route, &unified).await?;
     Ok(sse_response(shape, stream, include_usage))
 }
 
@@ -362,6 +363,7 @@ impl Shape {
 /// OpenAI's streaming format: `data:` chunks as Bedrock's arrive, then `data: [DONE]`.
 /// A failure after the start ends with a `data: {"error": …}` chunk and no `[DONE]`.
 fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> Response {
+    let target = stream.target.clone();
     struct State {
         shape: Shape,
         stream: text::TextStream,
@@ -412,7 +414,7 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
     });
     let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    tag_target(response, &target)
 }
 
 fn data_event(value: &Value) -> Event {
@@ -546,6 +548,7 @@ pub struct EmbeddingsRequest {
 )]
 pub async fn embeddings(
     State(state): State<AppState>,
+    caller: Caller,
     request: Result<AppJson<EmbeddingsRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let AppJson(request) = request?;
@@ -561,6 +564,7 @@ pub async fn embeddings(
     };
     let embed = crate::routes::embed::run(
         &state,
+        &caller,
         &request.model,
         EmbedRequest {
             input: request.input,
@@ -586,13 +590,13 @@ pub async fn embeddings(
         })
         .collect();
     let prompt_tokens = embed.input_tokens.unwrap_or(0);
-    Ok(Json(json!({
+    let body = Json(json!({
         "object": "list",
         "data": data,
         "model": embed.alias,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    }))
-    .into_response())
+    }));
+    Ok(tag_target(body.into_response(), &embed.target))
 }
 
 /// `POST /v1/images/generations`.
@@ -623,6 +627,7 @@ pub struct ImageGenerationRequest {
 )]
 pub async fn image_generations(
     State(state): State<AppState>,
+    caller: Caller,
     request: Result<AppJson<ImageGenerationRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let AppJson(request) = request?;
@@ -655,7 +660,7 @@ pub async fn image_generations(
             (Some(width), Some(height))
         }
     };
-    let (route, family) = crate::routes::images::image_target(&state, &request.model)?;
+    let route = crate::routes::images::image_route(&state, &request.model)?;
     let image_request = ImageRequest {
         prompt: request.prompt,
         n: request.n,
@@ -663,9 +668,11 @@ pub async fn image_generations(
         height,
         ..ImageRequest::default()
     };
-    let images = crate::routes::images::generate(&state, route, family, &image_request).await?;
+    let (images, target) =
+        crate::routes::images::generate(&state, &caller, route, &image_request).await?;
     let data: Vec<Value> = images.images.into_iter().map(|b64| json!({"b64_json": b64})).collect();
-    Ok(Json(json!({"created": unix_now(), "data": data})).into_response())
+    let body = Json(json!({"created": unix_now(), "data": data}));
+    Ok(tag_target(body.into_response(), &target))
 }
 
 /// A completion `prompt`: one string (or a list holding exactly one).

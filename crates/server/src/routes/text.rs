@@ -1,24 +1,21 @@
 //! Text generation shared by every API shape that offers it (`/v1/generate`, the
 //! OpenAI-compatible routes): the alias defaults, one whole answer, or a stream of
-//! items read from Bedrock as they arrive.
+//! items read from Bedrock as they arrive, all through the pipeline.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use translator::{
-    FamilyRef, Kind, StopReason, TextFamily, TextStreamDecoder, UnifiedRequest, UnifiedResponse,
-    Usage,
+    FamilyRef, Kind, StopReason, TextStreamDecoder, UnifiedRequest, UnifiedResponse, Usage,
 };
 
 use crate::app::AppState;
-use crate::config::ModelRoute;
+use crate::auth::Caller;
+use crate::config::{ModelRoute, Target};
 use crate::error::ApiError;
-use crate::upstream::ChunkStream;
-
-/// A text alias resolved: its route and family.
-pub struct TextTarget<'a> {
-    pub route: &'a ModelRoute,
-    pub family: &'static dyn TextFamily,
-}
+use crate::pipeline::{Call, PipelineStream};
+use crate::upstream::RawRequest;
 
 /// One step of a streamed answer.
 #[derive(Debug)]
@@ -35,18 +32,16 @@ pub enum StreamItem {
 /// beyond one chunk (and, where the gateway emulates stop sequences, the few
 /// characters that may begin one).
 pub struct TextStream {
-    chunks: ChunkStream,
+    chunks: PipelineStream,
     decoder: Option<TextStreamDecoder>,
     pending: VecDeque<StreamItem>,
+    /// The target that serves the stream.
+    pub target: Arc<Target>,
 }
 
-/// Resolves `alias` to a text model.
-pub fn text_target<'a>(state: &'a AppState, alias: &str) -> Result<TextTarget<'a>, ApiError> {
-    let route = state.route_of_kind(alias, Kind::Text)?;
-    let FamilyRef::Text(family) = route.family else {
-        return Err(ApiError::Internal("a text route without a text family".to_owned()));
-    };
-    Ok(TextTarget { route, family })
+/// Resolves `alias` to a text model's route.
+pub fn text_route<'a>(state: &'a AppState, alias: &str) -> Result<&'a ModelRoute, ApiError> {
+    state.route_of_kind(alias, Kind::Text)
 }
 
 /// Fills the fields the request leaves out from the alias defaults.
@@ -63,38 +58,64 @@ pub fn apply_defaults(route: &ModelRoute, request: &mut UnifiedRequest) {
     }
 }
 
-/// One whole answer; usage falls back to Bedrock's token-count headers.
+/// One whole answer, and the target that served it; usage falls back to Bedrock's
+/// token-count headers.
 pub async fn complete(
     state: &AppState,
-    target: &TextTarget<'_>,
+    caller: &Caller,
+    route: &ModelRoute,
     request: &UnifiedRequest,
-) -> Result<UnifiedResponse, ApiError> {
-    let body = encode(target, request)?;
-    let output = state.upstream.invoke(&target.route.model_id, body, "application/json").await?;
-    let mut answer = translator::decode_text_response(target.family, request, &output.body)?;
-    answer.usage = answer.usage.or(output.header_usage);
-    Ok(answer)
+) -> Result<(UnifiedResponse, Arc<Target>), ApiError> {
+    let call = call(caller, route, request);
+    let served = state.pipeline.invoke(call, &|target| encode(target, request)).await?;
+    let family = text_family(&served.target)?;
+    let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
+    answer.usage = answer.usage.or(served.output.headers.usage());
+    Ok((answer, served.target))
 }
 
 /// Opens a streamed answer. Errors before the first chunk come back here, so that
 /// they still get their own HTTP status.
 pub async fn open_stream(
     state: &AppState,
-    target: &TextTarget<'_>,
+    caller: &Caller,
+    route: &ModelRoute,
     request: &UnifiedRequest,
 ) -> Result<TextStream, ApiError> {
-    let body = encode(target, request)?;
-    let chunks = state.upstream.invoke_stream(&target.route.model_id, body).await?;
+    let call = call(caller, route, request);
+    let served = state.pipeline.stream(call, &|target| encode(target, request)).await?;
+    let family = text_family(&served.target)?;
     Ok(TextStream {
-        chunks,
-        decoder: Some(TextStreamDecoder::new(target.family, request)),
+        chunks: served.output,
+        decoder: Some(TextStreamDecoder::new(family, request)),
         pending: VecDeque::new(),
+        target: served.target,
     })
 }
 
-fn encode(target: &TextTarget<'_>, request: &UnifiedRequest) -> Result<Vec<u8>, ApiError> {
-    let body = translator::encode_text_request(target.family, request)?;
-    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
+fn call<'a>(caller: &'a Caller, route: &'a ModelRoute, request: &UnifiedRequest) -> Call<'a> {
+    Call { route, caller: caller.key(), max_output_tokens: request.max_tokens.unwrap_or(0) }
+}
+
+fn text_family(target: &Target) -> Result<&'static dyn translator::TextFamily, ApiError> {
+    match target.family {
+        FamilyRef::Text(family) => Ok(family),
+        _ => Err(ApiError::Internal("a text route without a text family".to_owned())),
+    }
+}
+
+/// The target family's InvokeModel body for `request`.
+fn encode(target: &Target, request: &UnifiedRequest) -> Result<Option<RawRequest>, ApiError> {
+    let FamilyRef::Text(family) = target.family else {
+        return Ok(None);
+    };
+    let body = translator::encode_text_request(family, request)?;
+    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Some(RawRequest {
+        body: Bytes::from(body),
+        accept: Some("application/json".to_owned()),
+        ..RawRequest::default()
+    }))
 }
 
 impl TextStream {
@@ -145,6 +166,7 @@ impl TextStream {
                 if !finished.text.is_empty() {
                     self.pending.push_back(StreamItem::Delta(finished.text));
                 }
+                self.chunks.report_usage(finished.usage);
                 self.pending.push_back(StreamItem::Done {
                     stop_reason: finished.stop_reason,
                     usage: finished.usage,

@@ -15,6 +15,8 @@ mod errors;
 mod families;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// Admission: route quotas and their queue, caller limits, retries, fallbacks.
+mod limits;
 /// Against live Bedrock, only with `GATEWAY_LIVE=1`.
 mod live;
 /// The OpenAI-compatible routes over plain HTTP.

@@ -1,0 +1,373 @@
+//! Admission through the pipeline: route quotas that queue in arrival order, caller
+//! limits, retries, fallbacks, and the simulator's own quota never tripped.
+
+use std::time::{Duration, Instant};
+
+use bedrock_sim::{Behavior, ErrorKind, Fault};
+use serde_json::{Value, json};
+
+use crate::harness::Harness;
+
+const TITAN: &str = "amazon.titan-text-express-v1";
+
+/// An alias on one quota'd Titan target. `quota` is TOML for the target table.
+async fn quota_harness(quota: &str) -> Harness {
+    let models = format!(
+        r#"
+[targets.titan-q]
+model_id = "{TITAN}"
+{quota}
+
+[models.titan]
+targets = ["titan-q"]
+defaults = {{ max_tokens = 40 }}
+"#
+    );
+    Harness::start_with("max_attempts = 1\n", &models).await
+}
+
+/// Keeps every Titan answer open for `ms` (a few tokens' latency).
+fn slow_titan(h: &Harness, ms: u64) {
+    h.sim.set_behavior(
+        TITAN,
+        Behavior { first_byte_latency: Duration::from_millis(ms), ..Behavior::default() },
+    );
+}
+
+fn generate(prompt: &str) -> Value {
+    json!({"model": "titan", "prompt": prompt})
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_fit_waits_for_the_settlement_then_succeeds() {
+    // 100 quota tokens: one request (input estimate + 40 output) fits, two do not.
+    let h = quota_harness("tokens_per_minute = 100").await;
+    slow_titan(&h, 300);
+    let started = Instant::now();
+    let one = generate("one two");
+    let (first, second) = tokio::join!(h.post("/v1/generate", &one), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.post("/v1/generate", &generate("three four")).await
+    });
+    assert_eq!(first.0, 200, "{:?}", first.2);
+    assert_eq!(second.0, 200, "{:?}", second.2);
+    assert_eq!(second.1["x-gateway-target"], "titan-q");
+    // The second waited for the first to settle (300 ms), then took another 300 ms.
+    assert!(started.elapsed() >= Duration::from_millis(590), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_queue_wait_that_runs_out_is_a_429_naming_the_route_limit() {
+    let h = quota_harness("tokens_per_minute = 100\nmax_queue_wait_ms = 100").await;
+    slow_titan(&h, 600);
+    let one = generate("one");
+    let (first, second) = tokio::join!(h.post("/v1/generate", &one), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        (h.post("/v1/generate", &generate("two")).await, started.elapsed())
+    });
+    assert_eq!(first.0, 200);
+    let ((status, headers, body), waited) = second;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "rate_limited");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("route limit") && message.contains("tokens per minute"),
+        "{message}"
+    );
+    assert!(headers["retry-after"].to_str().unwrap().parse::<u32>().unwrap() >= 1);
+    assert!(waited >= Duration::from_millis(90), "{waited:?}");
+    // Refused by the gateway, so Bedrock saw one request only.
+    assert_eq!(h.sim.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_at_once_and_a_disconnected_caller_leaves_it() {
+    let h = quota_harness("tokens_per_minute = 100\nmax_queue_len = 1").await;
+    slow_titan(&h, 700);
+    let one = generate("one");
+    let first = h.post("/v1/generate", &one);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The first holds the quota; this one waits at the head of the queue, then
+        // gives up (its client times out): it must leave the queue at once.
+        let queued = h
+            .http
+            .post(h.url("/v1/generate"))
+            .json(&generate("two"))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(queued.is_err(), "the client timed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The queue is free again: this one queues (it is not refused as full) ...
+        let third = tokio::spawn({
+            let (http, url) = (h.http.clone(), h.url("/v1/generate"));
+            async move { http.post(url).json(&generate("three")).send().await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ... and with it in the queue, the queue is full.
+        let (status, _, body) = h.post("/v1/generate", &generate("four")).await;
+        assert_eq!(status, 429, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("full"), "{body}");
+        third.await.unwrap().status()
+    };
+    let (first, third_status) = tokio::join!(first, later);
+    assert_eq!(first.0, 200);
+    assert_eq!(third_status, 200);
+}
+
+#[tokio::test]
+async fn a_request_larger_than_the_whole_quota_is_refused_without_retry_after() {
+    let h = quota_harness("tokens_per_minute = 100").await;
+    let request = json!({"model": "titan", "prompt": "hi", "max_tokens": 500});
+    let (status, headers, body) = h.post("/v1/generate", &request).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("lower `max_tokens`"));
+    assert!(!headers.contains_key("retry-after"));
+    assert_eq!(h.sim.request_count(), 0);
+}
+
+#[tokio::test]
+async fn concurrency_slots_queue_and_streams_hold_theirs_until_they_end() {
+    let h = quota_harness("max_concurrency = 1").await;
+    h.sim.set_behavior(
+        TITAN,
+        Behavior { token_latency: Duration::from_millis(10), ..Behavior::default() },
+    );
+    let started = Instant::now();
+    let stream = json!({"model": "titan", "prompt": "a stream", "stream": true, "max_tokens": 20});
+    let (streamed, whole) = tokio::join!(h.stream(&stream), async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let response = h.post("/v1/generate", &generate("whole")).await;
+        (response, started.elapsed())
+    });
+    assert_eq!(streamed.2.last().unwrap().event, "done");
+    let stream_ended = streamed.2.last().unwrap().at.duration_since(started);
+    let ((status, _, _), whole_ended) = whole;
+    assert_eq!(status, 200);
+    // The whole answer started only after the stream had ended and freed the slot.
+    assert!(whole_ended > stream_ended, "{whole_ended:?} vs {stream_ended:?}");
+}
+
+#[tokio::test]
+async fn throttles_are_retried_by_the_pipeline_with_the_sdk_retries_off() {
+    let models = format!("[models.titan]\nmodel_id = \"{TITAN}\"\n");
+    let h = Harness::start_with("max_attempts = 3\nretry_base_ms = 1\n", &models).await;
+    h.sim.set_behavior(
+        TITAN,
+        Behavior {
+            fault: Some(Fault::Error(ErrorKind::Throttling)),
+            fault_times: Some(2),
+            ..Behavior::default()
+        },
+    );
+    let (status, _, body) = h.post("/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.sim.request_count(), 3);
+    // Not retried: a validation error.
+    h.sim.set_behavior(
+        TITAN,
+        Behavior { fault: Some(Fault::Error(ErrorKind::Validation)), ..Behavior::default() },
+    );
+    let (status, _, _) = h.post("/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 400);
+    assert_eq!(h.sim.request_count(), 4);
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_after_its_first_chunk_is_not_retried() {
+    let models = format!("[models.titan]\nmodel_id = \"{TITAN}\"\n");
+    let h = Harness::start_with("max_attempts = 3\nretry_base_ms = 1\n", &models).await;
+    h.sim.set_behavior(
+        TITAN,
+        Behavior {
+            fault: Some(Fault::ErrorAfterChunks(ErrorKind::Throttling, 2)),
+            ..Behavior::default()
+        },
+    );
+    let (_, _, events) = h.stream(&json!({"model": "titan", "prompt": "hi", "stream": true})).await;
+    assert_eq!(events.last().unwrap().event, "error");
+    assert_eq!(h.sim.request_count(), 1);
+    // An exception before the first chunk is retried like an error answer.
+    h.sim.set_behavior(
+        TITAN,
+        Behavior {
+            fault: Some(Fault::ErrorAfterChunks(ErrorKind::Throttling, 0)),
+            fault_times: Some(1),
+            ..Behavior::default()
+        },
+    );
+    let (_, _, events) = h.stream(&json!({"model": "titan", "prompt": "hi", "stream": true})).await;
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+    assert_eq!(h.sim.request_count(), 3);
+}
+
+const FALLBACK_MODELS: &str = r#"
+[targets.titan-a]
+model_id = "amazon.titan-text-express-v1"
+
+[targets.claude-b]
+model_id = "anthropic.claude-v2:1"
+
+[models.chat]
+targets = ["titan-a", "claude-b"]
+defaults = { max_tokens = 30 }
+"#;
+
+#[tokio::test]
+async fn a_throttled_target_falls_back_to_the_next_with_its_own_body() {
+    let h = Harness::start_with("max_attempts = 2\nretry_base_ms = 1\n", FALLBACK_MODELS).await;
+    h.sim.set_behavior(
+        TITAN,
+        Behavior { fault: Some(Fault::Error(ErrorKind::Throttling)), ..Behavior::default() },
+    );
+    for stream in [false, true] {
+        let request = json!({"model": "chat", "prompt": "Hi there", "stream": stream});
+        let response = h.http.post(h.url("/v1/generate")).json(&request).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-gateway-target"], "claude-b");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("\"error\""), "{text}");
+    }
+    // Titan once per request (no retry in place when a fallback exists), Claude once.
+    assert_eq!(h.sim.request_count(), 4);
+    // Without a fault the first target serves.
+    h.sim.clear_behaviors();
+    let (_, headers, _) = h.post("/v1/generate", &json!({"model": "chat", "prompt": "Hi"})).await;
+    assert_eq!(headers["x-gateway-target"], "titan-a");
+    // The OpenAI shape says the same.
+    let (_, headers, _) = h
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(headers["x-gateway-target"], "titan-a");
+}
+
+#[tokio::test]
+async fn a_full_route_falls_back_too() {
+    let models = r#"
+[targets.titan-a]
+model_id = "amazon.titan-text-express-v1"
+tokens_per_minute = 100
+max_queue_wait_ms = 0
+
+[targets.titan-b]
+model_id = "amazon.titan-text-lite-v1"
+
+[models.chat]
+targets = ["titan-a", "titan-b"]
+defaults = { max_tokens = 40 }
+"#;
+    let h = Harness::start_with("max_attempts = 1\n", models).await;
+    slow_titan(&h, 300);
+    let a = json!({"model": "chat", "prompt": "a"});
+    let (first, second) = tokio::join!(h.post("/v1/generate", &a), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.post("/v1/generate", &json!({"model": "chat", "prompt": "b"})).await
+    });
+    assert_eq!(first.1["x-gateway-target"], "titan-a");
+    assert_eq!(second.0, 200, "{}", second.2);
+    assert_eq!(second.1["x-gateway-target"], "titan-b");
+}
+
+const KEYS: &str = r#"
+[[auth.keys]]
+name = "limited"
+sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+models = ["titan"]
+requests_per_minute = 2
+
+[[auth.keys]]
+name = "small-budget"
+sha256 = "c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2"
+tokens_per_minute = 60
+
+[models.titan]
+model_id = "amazon.titan-text-express-v1"
+defaults = { max_tokens = 30 }
+
+[models.claude]
+model_id = "anthropic.claude-v2:1"
+defaults = { max_tokens = 30 }
+"#;
+
+async fn post_as(h: &Harness, key: &str, path: &str, body: &Value) -> (u16, Value, Option<String>) {
+    let response = h.http.post(h.url(path)).bearer_auth(key).json(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), retry_after)
+}
+
+#[tokio::test]
+async fn caller_limits_and_allowed_models() {
+    let h = Harness::start_with("max_attempts = 1\n", KEYS).await;
+    // "abc": limited to titan, 2 requests per minute (governor).
+    let (status, body, _) = post_as(&h, "abc", "/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 200, "{body}");
+    let claude = json!({"model": "claude", "prompt": "hi"});
+    let (status, body, _) = post_as(&h, "abc", "/v1/generate", &claude).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (403, Some("forbidden")), "{body}");
+    let chat = json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, body, _) = post_as(&h, "abc", "/v1/chat/completions", &chat).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (403, Some("permission_error")));
+    let (status, _, _) = post_as(&h, "abc", "/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 200);
+    let (status, body, retry_after) = post_as(&h, "abc", "/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "rate_limited");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("caller limit") && message.contains("requests per minute"),
+        "{message}"
+    );
+    assert!(retry_after.unwrap().parse::<u32>().unwrap() >= 20);
+
+    // "foobar": 60 tokens per minute; a 30-token answer reserves ~35, settles at its use.
+    let (status, body, _) = post_as(&h, "foobar", "/v1/generate", &generate("hi")).await;
+    assert_eq!(status, 200, "{body}");
+    let big = json!({"model": "titan", "prompt": "hi", "max_tokens": 100});
+    let (status, body, retry_after) = post_as(&h, "foobar", "/v1/generate", &big).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("whole tokens per minute"));
+    assert_eq!(retry_after, None);
+    let mut refused = false;
+    for _ in 0..5 {
+        let (status, body, _) = post_as(&h, "foobar", "/v1/generate", &generate("hi")).await;
+        if status == 429 {
+            assert!(body["error"]["message"].as_str().unwrap().contains("tokens per minute"));
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a 60-token budget cannot serve six 30-token answers in a minute");
+}
+
+#[tokio::test]
+async fn the_passthrough_is_admitted_too_and_refuses_in_bedrocks_encoding() {
+    let h = Harness::start_with("max_attempts = 1\n", KEYS).await;
+    let body = json!({"inputText": "hi", "textGenerationConfig": {"maxTokenCount": 10}});
+    let url = h.url("/model/claude/invoke");
+    let response = h.http.post(url).bearer_auth("abc").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-amzn-errortype"].to_str().unwrap().split(':').next(),
+        Some("AccessDeniedException")
+    );
+    let url = h.url("/model/titan/invoke");
+    for _ in 0..2 {
+        let response = h.http.post(&url).bearer_auth("abc").json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-gateway-target"], "titan");
+    }
+    let response = h.http.post(&url).bearer_auth("abc").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["x-gateway-error-type"], "rate_limited");
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.headers()["x-amzn-errortype"].to_str().unwrap().split(':').next(),
+        Some("ThrottlingException")
+    );
+}

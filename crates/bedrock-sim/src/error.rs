@@ -58,6 +58,11 @@ impl BedrockError {
         BedrockError::new("ValidationException", StatusCode::BAD_REQUEST, message)
     }
 
+    /// A 429 `ThrottlingException` with its own message (the token quota's).
+    pub(crate) fn throttling(message: impl Into<String>) -> BedrockError {
+        BedrockError::new("ThrottlingException", StatusCode::TOO_MANY_REQUESTS, message)
+    }
+
     /// The answer to a path or method that is not one of the simulated operations.
     pub(crate) fn unknown_operation() -> BedrockError {
         BedrockError::new(
@@ -114,6 +119,12 @@ mod tests {
         let error = BedrockError::from_kind(ErrorKind::Throttling, "x");
         assert_eq!(error.body.len(), 1);
         assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        let error = BedrockError::throttling("Too many tokens, please wait before trying again.");
+        assert_eq!(
+            (error.shape, error.status),
+            ("ThrottlingException", StatusCode::TOO_MANY_REQUESTS)
+        );
+        assert_eq!(error.message(), "Too many tokens, please wait before trying again.");
     }
 
     #[test]

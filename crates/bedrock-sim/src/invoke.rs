@@ -1,6 +1,7 @@
 //! The two Bedrock operations, InvokeModel and InvokeModelWithResponseStream: routing on the
-//! raw path, the checks Bedrock makes in order (model id, headers, body), latency and faults,
-//! and the success headers of wire document §1.5.
+//! raw path, the checks Bedrock makes in order (model id, headers, body), the token quota
+//! (reserved here, settled when the answer is produced), latency and faults, and the success
+//! headers of wire document §1.5.
 //!
 //! Embedding and image models take a path of their own ([`run_media_operation`]): they answer
 //! InvokeModel only, with one JSON body (or, for SDXL and `Accept: image/png`, the raw PNG).
@@ -149,14 +150,21 @@ async fn run_operation(
         n_output_tokens = completion.n_output_tokens(),
     );
 
+    // The quota comes before latency and faults: a throttled request uses no `fault_times`.
+    let mut reservation =
+        simulator.reserve_tokens(base_model_id, completion.n_input_tokens, request.max_tokens)?;
     let behavior = simulator.take_behavior(base_model_id);
     // A zero sleep still waits for the next timer tick (about 1 ms): skip it.
     if !behavior.first_byte_latency.is_zero() {
         tokio::time::sleep(behavior.first_byte_latency).await;
     }
     match behavior.fault {
-        Some(Fault::Error(kind)) => return Err(BedrockError::from_kind(kind, base_model_id)),
+        Some(Fault::Error(kind)) => {
+            reservation.cancel();
+            return Err(BedrockError::from_kind(kind, base_model_id));
+        }
         Some(Fault::ErrorAfterChunks(kind, _)) if operation == Operation::Invoke => {
+            reservation.cancel();
             return Err(BedrockError::from_kind(kind, base_model_id));
         }
         _ => {}
@@ -171,6 +179,9 @@ async fn run_operation(
                 tokio::time::sleep(token_time).await;
             }
             let body = family.response_body(&completion);
+            // The answer is produced: settle at what it really used.
+            reservation.set_output_tokens(n_output_tokens);
+            reservation.settle();
             let latency_ms = whole_millis(started.elapsed());
             let mut response = Response::new(invoke_body(body, &behavior));
             let headers = response.headers_mut();
@@ -187,6 +198,7 @@ async fn run_operation(
                 fault: behavior.fault,
                 token_latency: behavior.token_latency,
                 started,
+                reservation,
             };
             let mut response = Response::new(Body::from_stream(event_stream_body(plan)));
             let headers = response.headers_mut();
@@ -247,8 +259,8 @@ enum AnswerFormat {
 }
 
 /// An embedding or image request, after the model id checks: content type, no streaming,
-/// accept, body, then latency and faults as for InvokeModel. Embeddings report the input words
-/// and 0 output tokens; images report the prompt words and 0 output tokens.
+/// accept, body, then the quota, latency and faults as for InvokeModel. Embeddings report the
+/// input words and 0 output tokens; images report the prompt words and 0 output tokens.
 async fn run_media_operation(
     simulator: &Simulator,
     request: MediaRequest<'_>,
@@ -293,11 +305,15 @@ async fn run_media_operation(
         n_bytes = answer.len(),
     );
 
+    // Nothing is generated after the input: the reservation is the input tokens alone.
+    let mut reservation = simulator.reserve_tokens(base_model_id, n_input_tokens, 0)?;
     let behavior = simulator.take_behavior(base_model_id);
     tokio::time::sleep(behavior.first_byte_latency).await;
     if let Some(Fault::Error(kind) | Fault::ErrorAfterChunks(kind, _)) = &behavior.fault {
+        reservation.cancel();
         return Err(BedrockError::from_kind(*kind, base_model_id));
     }
+    reservation.settle();
     let latency_ms = whole_millis(started.elapsed());
     let mut response = Response::new(invoke_body(answer, &behavior));
     let headers = response.headers_mut();

@@ -32,17 +32,25 @@
 //! - Answers are words from a fixed vocabulary seeded by the FNV-1a hash of the prompt: the
 //!   same prompt always gets the same answer. One word is one token and one stream chunk.
 //!   Embedding and image answers report the input words as input tokens and 0 output tokens.
+//! - Token quotas per model, tokens per minute and per day, reserved when a request starts
+//!   and settled when it ends, with Bedrock's ThrottlingException (see [Quotas](#quotas)).
 //! - Any other path answers 404 `UnknownOperationException`.
 //!
 //! # Steering it
 //!
-//! From Rust, with [`Simulator::set_behavior`]; over HTTP, with the control API:
+//! From Rust, with [`Simulator::set_behavior`], [`Simulator::set_quota`] and
+//! [`Simulator::stats`]; over HTTP, with the control API:
 //!
 //! | request | effect |
 //! |---|---|
 //! | `PUT /_sim/behavior/{model_id}` with a JSON behavior | sets the behavior of one model, or of every model for `*`; 204 |
 //! | `DELETE /_sim/behavior` | clears every behavior; 204 |
-//! | `GET /_sim/stats` | `{"requests": n}`: requests received on the two invoke routes |
+//! | `PUT /_sim/quota/{model_id}` with a JSON quota | sets the token quota of one model (not `*`), refills it and restarts the model's counters; 204 |
+//! | `DELETE /_sim/quota` | clears every quota and the counters of the models that had one; 204 |
+//! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "models": {...}}`, see [Quotas](#quotas) |
+//!
+//! A body the control API refuses (bad JSON, an unknown field, a value out of range) is a 400
+//! `ValidationException` whose message starts with `Invalid behavior: ` or `Invalid quota: `.
 //!
 //! The JSON form of a [`Behavior`]; every field is optional and unknown fields are refused:
 //!
@@ -71,13 +79,65 @@
 //!
 //! `<Shape>` is an error shape name such as `ThrottlingException` ([`ErrorKind::shape_name`]).
 //!
+//! # Quotas
+//!
+//! Bedrock throttles each model on tokens per minute and tokens per day. It charges a request
+//! when it starts, on what it may use, and settles to what it used at the end; the simulator
+//! does exactly this. The JSON form of a [`Quota`], `model_id` matched like behaviors (the
+//! base model id after ARN and geography stripping); at least one limit is required, unknown
+//! fields are refused:
+//!
+//! ```json
+//! {"tokens_per_minute": 100000, "tokens_per_day": 10000000, "output_burndown": 5}
+//! ```
+//!
+//! - Each limit is a token bucket of that capacity, starting full and refilled continuously:
+//!   the minute bucket at `tokens_per_minute` per 60 s, the day bucket at `tokens_per_day`
+//!   per 86 400 s. A level is a signed balance; limits are at least 1.
+//! - `output_burndown` (default 1, finite, at least 1) is how many quota tokens an output
+//!   token counts for; the output part of a charge is rounded up to a whole token.
+//! - When a request starts (its body is valid, before latency and faults, so a throttled
+//!   request uses none of a behavior's `fault_times`), its reservation is input tokens +
+//!   max tokens × burndown: the simulator's input count, and the request's maximum output
+//!   tokens after the family default (0 for embeddings and images). If either bucket holds
+//!   less, the answer is a 429 `ThrottlingException`,
+//!   `Too many tokens, please wait before trying again.`; otherwise both buckets lose it.
+//! - When the request ends, the charge is input + output tokens produced × burndown, and
+//!   reservation − charge goes back to both buckets, up to their capacity. InvokeModel ends
+//!   when its body is produced; a stream when its last chunk is produced, or, cut by an
+//!   in-stream fault, at the tokens of the chunks sent intact. A request whose client goes
+//!   away is settled at what was produced by then (the input alone for InvokeModel). An
+//!   injected HTTP error (`{"error": ...}`) charges nothing.
+//! - Setting a quota again refills it. Reservations taken before that settle into nothing.
+//! - Time is `tokio::time::Instant`, the system clock unless a test pauses tokio's clock.
+//!
+//! `GET /_sim/stats` ([`Simulator::stats`]) reports, besides `requests` (every request on the
+//! two invoke routes), the counters of each model that reached the quota check since the
+//! simulator started or since its quota was last set or cleared (quota or not), and of each
+//! model with a quota, keyed by base model id:
+//!
+//! ```json
+//! {"requests": 7, "models": {"amazon.titan-text-express-v1":
+//!   {"requests": 5, "throttled": 1, "tokens_charged": 180, "peak_tokens_per_minute": 121}}}
+//! ```
+//!
+//! - `requests`: requests with a valid body that reached the quota check, throttled included.
+//! - `throttled`: requests refused by the quota (an injected ThrottlingException is not).
+//! - `tokens_charged`: the sum of the settled charges.
+//! - `peak_tokens_per_minute`: the largest sum, over 60 one-second buckets in a row (by
+//!   request start), of the requests' charges, a request counting at its reservation until
+//!   it is settled; it is sampled when a request starts.
+//!
 //! # Example
 //!
 //! ```no_run
-//! use bedrock_sim::{Behavior, ErrorKind, Fault, Simulator};
+//! use bedrock_sim::{Behavior, ErrorKind, Fault, Quota, Simulator};
 //!
-//! # async fn example() -> std::io::Result<()> {
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let simulator = Simulator::new();
+//! // 1 000 tokens per minute for Titan Text Express; output tokens count once.
+//! let quota = Quota { tokens_per_minute: Some(1_000), ..Quota::default() };
+//! simulator.set_quota("amazon.titan-text-express-v1", quota)?;
 //! simulator.set_behavior(
 //!     "anthropic.claude-v2",
 //!     Behavior {
@@ -106,9 +166,11 @@ mod images;
 mod invoke;
 mod media_schema;
 mod model_id;
+mod quota;
 mod response_stream;
 mod schema;
 mod simulator;
 
 pub use crate::behavior::{Behavior, ErrorKind, Fault};
+pub use crate::quota::{InvalidQuota, ModelStats, Quota, Stats};
 pub use crate::simulator::{EVERY_MODEL, Simulator};

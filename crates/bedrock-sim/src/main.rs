@@ -14,7 +14,8 @@ use bedrock_sim::Simulator;
 /// Point the AWS SDK at it with `endpoint_url("http://HOST:PORT")`. It serves InvokeModel and
 /// InvokeModelWithResponseStream for Titan Text and Claude Text Completions models, plus a
 /// control API under /_sim (PUT /_sim/behavior/{model_id}, DELETE /_sim/behavior,
-/// GET /_sim/stats). Logs go to stderr; set RUST_LOG to change the level (default info).
+/// PUT /_sim/quota/{model_id}, DELETE /_sim/quota, GET /_sim/stats). Logs go to stderr; set
+/// RUST_LOG to change the level (default info).
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {

@@ -1,6 +1,10 @@
 //! The body of an InvokeModelWithResponseStream answer: one `chunk` frame per step of the
 //! family's stream, `token_latency` apart, invocation metrics on the last chunk, and the
 //! in-stream faults (exception frame, truncation, bad checksum, abort).
+//!
+//! The stream owns the request's quota [`Reservation`]: it is settled when the last chunk has
+//! been produced, or when a fault ends the stream, at the tokens of the chunks sent intact;
+//! if the client goes away first, dropping the stream settles it at the chunks produced.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,7 @@ use crate::eventstream::{
 };
 use crate::families::{Family, InvocationMetrics};
 use crate::generate::Completion;
+use crate::quota::Reservation;
 
 /// Everything the stream body needs once the response has started.
 pub(crate) struct StreamPlan {
@@ -25,6 +30,8 @@ pub(crate) struct StreamPlan {
     pub(crate) token_latency: Duration,
     /// When the request arrived, for the latency metrics.
     pub(crate) started: Instant,
+    /// The request's quota tokens, settled at the end of the stream.
+    pub(crate) reservation: Reservation,
 }
 
 /// The frames of `plan`, as a body stream. An `Err` item makes the server drop the
@@ -74,11 +81,21 @@ impl StreamState {
         }
         let item = match step {
             Step::Chunk(chunk_idx) => {
+                let frame = self.chunk_frame(chunk_idx);
                 self.next_chunk_idx += 1;
-                Ok(Bytes::from(self.chunk_frame(chunk_idx)))
+                let plan = &mut self.plan;
+                let n_tokens_sent =
+                    plan.family.n_stream_tokens_sent(&plan.completion, self.next_chunk_idx);
+                plan.reservation.set_output_tokens(n_tokens_sent);
+                if self.next_chunk_idx == self.n_chunks() {
+                    self.plan.reservation.settle();
+                }
+                Ok(Bytes::from(frame))
             }
             Step::Fault(fault) => {
                 self.done = true;
+                // The chunks sent intact are all the client got; a spoiled frame counts not.
+                self.plan.reservation.settle();
                 self.fault_item(&fault)
             }
             Step::End => return None,

@@ -1,4 +1,5 @@
-//! [`Simulator`]: the shared state (behaviors, request counter), the router and `serve`.
+//! [`Simulator`]: the shared state (behaviors, quotas, request counter), the router and
+//! `serve`. The quota methods live in `quota.rs`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::behavior::{Behavior, Fault};
 use crate::model_id::base_model_id;
+use crate::quota::QuotaBook;
 use crate::{control, invoke};
 
 /// The behavior key that applies to every model without an entry of its own.
@@ -29,6 +31,8 @@ pub struct Simulator {
 struct SharedState {
     /// Keyed by base model id (see [`Simulator::set_behavior`]) or [`EVERY_MODEL`].
     behaviors: Mutex<HashMap<String, BehaviorEntry>>,
+    /// The token quotas and per-model counters (see `quota.rs`).
+    quotas: Mutex<QuotaBook>,
     n_requests: AtomicU64,
 }
 
@@ -59,6 +63,8 @@ impl Simulator {
             // The control API has its own prefix, so it can never shadow a Bedrock path.
             .route("/_sim/behavior/{model_id}", put(control::put_behavior))
             .route("/_sim/behavior", delete(control::delete_behaviors))
+            .route("/_sim/quota/{model_id}", put(control::put_quota))
+            .route("/_sim/quota", delete(control::delete_quotas))
             .route("/_sim/stats", get(control::get_stats))
             // Bedrock operations are matched on the raw path by hand: an ARN model id carries
             // `%2F`, which must not split the path before the id is decoded.
@@ -130,11 +136,16 @@ impl Simulator {
         // The map stays consistent even if a holder panicked, so a poisoned lock is usable.
         self.shared.behaviors.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    pub(crate) fn lock_quotas(&self) -> std::sync::MutexGuard<'_, QuotaBook> {
+        // No holder panics halfway through an update, so a poisoned lock is usable.
+        self.shared.quotas.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// The key a behavior is stored under: the base model id, or the id as given when it embeds
-/// none (`"*"`, a provisioned-model ARN).
-fn behavior_key(model_id: &str) -> String {
+/// The key a behavior (or a quota) is stored under: the base model id, or the id as given
+/// when it embeds none (`"*"`, a provisioned-model ARN).
+pub(crate) fn behavior_key(model_id: &str) -> String {
     base_model_id(model_id).unwrap_or(model_id).to_owned()
 }
 

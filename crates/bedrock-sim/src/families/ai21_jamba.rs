@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::families::common::{stop_or_length, string_array, u32_value};
-use crate::families::{Family, InvocationMetrics, json_bytes};
+use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
 
@@ -75,6 +75,11 @@ impl Family for Ai21Jamba {
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
         // The role, one chunk per token, the finish reason, the metrics.
         completion.tokens.len() + 3
+    }
+
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        // The role chunk comes first.
+        tokens_after_leading_chunks(completion, n_chunks_sent, 1)
     }
 
     fn stream_chunk(

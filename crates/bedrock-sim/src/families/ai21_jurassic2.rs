@@ -66,6 +66,11 @@ impl Family for Ai21Jurassic2 {
         1
     }
 
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        // The one chunk carries the whole answer.
+        if n_chunks_sent == 0 { 0 } else { completion.n_output_tokens() }
+    }
+
     fn stream_chunk(
         &self,
         completion: &Completion,

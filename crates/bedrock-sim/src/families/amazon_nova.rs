@@ -125,6 +125,12 @@ impl Family for AmazonNova {
         2 * completion.tokens.len() + 3
     }
 
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        // Token `i` is in chunk `2 i + 1`, after messageStart.
+        let n_tokens = (n_chunks_sent / 2).min(completion.tokens.len());
+        u32::try_from(n_tokens).unwrap_or(u32::MAX)
+    }
+
     fn stream_chunk(
         &self,
         completion: &Completion,

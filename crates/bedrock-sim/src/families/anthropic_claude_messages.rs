@@ -21,7 +21,7 @@ use crate::error::BedrockError;
 use crate::families::common::{
     PerModelFamily, check_extraneous_keys, check_required_keys, string_array, validate_masked,
 };
-use crate::families::{Family, InvocationMetrics, json_bytes};
+use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
 use crate::media_schema::{ViolationReport, finish, type_mismatch};
 use crate::schema::{Schema, as_integer};
@@ -263,6 +263,11 @@ impl Family for ClaudeModel {
 
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
         completion.tokens.len() + N_FRAMING_CHUNKS
+    }
+
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        // message_start and content_block_start come first.
+        tokens_after_leading_chunks(completion, n_chunks_sent, 2)
     }
 
     fn stream_chunk(

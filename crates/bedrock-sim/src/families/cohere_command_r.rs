@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::families::common::{complete_or_max_tokens, string_array, u32_value, uuid_from};
-use crate::families::{Family, InvocationMetrics, json_bytes};
+use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
 
@@ -71,6 +71,11 @@ impl Family for CohereCommandR {
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
         // stream-start, one text-generation per token, stream-end.
         completion.tokens.len() + 2
+    }
+
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        // stream-start comes first.
+        tokens_after_leading_chunks(completion, n_chunks_sent, 1)
     }
 
     fn stream_chunk(

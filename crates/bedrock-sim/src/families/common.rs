@@ -64,6 +64,10 @@ impl<T: PerModelFamily> Family for T {
         self.unresolved_model().n_stream_chunks(completion)
     }
 
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        self.unresolved_model().n_stream_tokens_sent(completion, n_chunks_sent)
+    }
+
     fn stream_chunk(
         &self,
         completion: &Completion,

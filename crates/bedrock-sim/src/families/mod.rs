@@ -80,6 +80,12 @@ pub(crate) trait Family: Send + Sync {
     fn response_body(&self, completion: &Completion) -> Vec<u8>;
     /// How many chunks the stream of `completion` has.
     fn n_stream_chunks(&self, completion: &Completion) -> usize;
+    /// How many output tokens the first `n_chunks_sent` chunks of the stream carry, for the
+    /// quota settlement of a stream cut short. The default is one token per chunk from the
+    /// first chunk on.
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        tokens_after_leading_chunks(completion, n_chunks_sent, 0)
+    }
     /// The model-native JSON of stream chunk `chunk_idx`; `metrics` is given for the last one.
     fn stream_chunk(
         &self,
@@ -111,6 +117,17 @@ pub(crate) static FAMILIES: &[&dyn Family] = &[
 /// The family that simulates `base_model_id`, if any.
 pub(crate) fn family_for(base_model_id: &str) -> Option<&'static dyn Family> {
     FAMILIES.iter().copied().find(|family| family.matches(base_model_id))
+}
+
+/// The output tokens of the first `n_chunks_sent` chunks of a stream that opens with
+/// `n_leading_chunks` chunks without text and then carries one token per chunk.
+pub(crate) fn tokens_after_leading_chunks(
+    completion: &Completion,
+    n_chunks_sent: usize,
+    n_leading_chunks: usize,
+) -> u32 {
+    let n_tokens = n_chunks_sent.saturating_sub(n_leading_chunks).min(completion.tokens.len());
+    u32::try_from(n_tokens).unwrap_or(u32::MAX)
 }
 
 /// The `amazon-bedrock-invocationMetrics` object of the last stream chunk.

@@ -7,6 +7,8 @@ use super::*;
 use crate::behavior::ErrorKind;
 use crate::families::family_for;
 use crate::generate::{GenerationRequest, generate};
+use crate::quota::Quota;
+use crate::simulator::Simulator;
 
 /// One decoded frame: its string headers and payload; panics on a bad CRC.
 #[derive(Debug)]
@@ -56,24 +58,29 @@ fn model_json(frame: &Frame) -> Value {
     serde_json::from_slice(&decoded).unwrap()
 }
 
-fn plan(fault: Option<Fault>) -> StreamPlan {
+const MODEL: &str = "amazon.titan-text-lite-v1";
+
+/// A 4-token Titan stream of `simulator`, whose reservation allows 10 output tokens.
+fn plan(simulator: &Simulator, fault: Option<Fault>) -> StreamPlan {
     let completion = generate(&GenerationRequest {
         prompt: "stream me".to_owned(),
         max_tokens: 4,
         stop_sequences: Vec::new(),
         space_before_first_token: false,
     });
+    let reservation = simulator.reserve_tokens(MODEL, completion.n_input_tokens, 10).unwrap();
     StreamPlan {
-        family: family_for("amazon.titan-text-lite-v1").unwrap(),
+        family: family_for(MODEL).unwrap(),
         completion,
         fault,
         token_latency: Duration::ZERO,
         started: Instant::now(),
+        reservation,
     }
 }
 
 async fn run(fault: Option<Fault>) -> (Vec<u8>, Option<std::io::Error>) {
-    let items: Vec<_> = event_stream_body(plan(fault)).collect().await;
+    let items: Vec<_> = event_stream_body(plan(&Simulator::new(), fault)).collect().await;
     let mut bytes = Vec::new();
     for item in items {
         match item {
@@ -159,4 +166,44 @@ async fn bad_checksum_and_abort() {
     let (bytes, error) = run(Some(Fault::AbortAfterChunks(3))).await;
     assert!(error.is_some());
     assert_eq!(decode_frames(&bytes).len(), 3);
+}
+
+#[tokio::test]
+async fn reservation_settles_at_the_last_chunk_or_at_the_chunks_sent_intact() {
+    let simulator = Simulator::new();
+    let quota = Quota { tokens_per_day: Some(1_000), output_burndown: 2.0, ..Quota::default() };
+    simulator.set_quota(MODEL, quota).unwrap();
+    let charged = || simulator.stats().models[MODEL].tokens_charged;
+
+    // Two input tokens plus 4 output tokens at burndown 2, settled before the stream ends.
+    let mut body = Box::pin(event_stream_body(plan(&simulator, None)));
+    for _ in 0..3 {
+        body.next().await.unwrap().unwrap();
+    }
+    assert_eq!(charged(), 0);
+    body.next().await.unwrap().unwrap();
+    assert_eq!(charged(), 2 + 4 * 2);
+    assert!(body.next().await.is_none());
+    assert_eq!(charged(), 10);
+
+    // The spoiled third frame counts not.
+    for fault in [
+        Fault::ErrorAfterChunks(ErrorKind::Throttling, 2),
+        Fault::TruncateAfterChunks(2),
+        Fault::BadChecksumAfterChunks(2),
+        Fault::AbortAfterChunks(2),
+    ] {
+        let before = charged();
+        let _ = event_stream_body(plan(&simulator, Some(fault.clone()))).collect::<Vec<_>>().await;
+        assert_eq!(charged() - before, 2 + 2 * 2, "{fault:?}");
+    }
+
+    // A client that goes away after one chunk: dropping the body settles.
+    let before = charged();
+    let mut body = Box::pin(event_stream_body(plan(&simulator, None)));
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    assert_eq!(charged() - before, 2 + 2);
+    let stats = &simulator.stats().models[MODEL];
+    assert_eq!((stats.requests, stats.throttled), (6, 0));
 }

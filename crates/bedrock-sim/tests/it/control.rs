@@ -34,7 +34,11 @@ async fn put_behavior_steers_the_running_server() {
 
     let response = send(&sim.simulator, "GET", "/_sim/stats", "").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body_json(response).await, json!({"requests": 2}));
+    let stats = body_json(response).await;
+    assert_eq!(stats["requests"], 2);
+    // Both reached the quota check; the faulted one charged nothing.
+    assert_eq!(stats["models"][TITAN]["requests"], 2);
+    assert_eq!(stats["models"][TITAN]["throttled"], 0);
 }
 
 #[tokio::test]
@@ -79,7 +83,10 @@ async fn put_behavior_for_every_model_and_for_an_encoded_arn() {
     let response = send(&simulator, "POST", &format!("/model/{TITAN}/invoke"), titan).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let response = send(&simulator, "GET", "/_sim/stats", "").await;
-    assert_eq!(body_json(response).await, json!({"requests": 5}));
+    let stats = body_json(response).await;
+    assert_eq!(stats["requests"], 5);
+    let models: Vec<_> = stats["models"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(models, [TITAN, "anthropic.claude-v2", "anthropic.claude-v2:1"]);
 }
 
 #[tokio::test]

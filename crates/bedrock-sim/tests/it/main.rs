@@ -31,3 +31,7 @@ mod embeddings_images;
 
 // Nova, Cohere Command, Command R, Jurassic-2 and Jamba: answers, streams and body checks.
 mod families_b;
+
+// Token quotas: reservation and settlement, streams holding their tokens, day limits, refill,
+// the `/_sim/quota` routes and the per-model stats.
+mod quota;

@@ -3,3 +3,5 @@
 
 /// `--help`, `check-config` on good and bad files, and serving the shipped config.
 mod cli;
+/// Source-tree invariants: only the pipeline uses the upstream transport.
+mod tidy;

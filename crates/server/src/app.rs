@@ -140,6 +140,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         // Operations.
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::limits::limits))
         .routes(routes!(openapi_json))
 }
 

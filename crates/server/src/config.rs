@@ -346,6 +346,7 @@ impl Config {
     }
 
     /// Reads and validates the file at `path`, with the process environment.
+    #[expect(clippy::disallowed_methods, reason = "config.rs is where the environment is read")]
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source_name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

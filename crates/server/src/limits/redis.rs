@@ -66,8 +66,9 @@
 //! [`BackendError`], without touching Redis (the caller falls back, e.g. to local counters
 //! with [`ScopeLimits::divided`]). Then one call is let through (half-open) while the
 //! others still fail at once; its success closes the breaker, its failure opens it again.
-//! Opening the breaker drops the connection, so the probe opens a fresh one (a connection
-//! that silently stopped answering is not reused).
+//! Opening the breaker drops the connection, so the probe opens a fresh one: a connection
+//! that silently stopped answering is not reused, and after a failover (`READONLY` from a
+//! demoted primary) the address is resolved again.
 //!
 //! [`RedisLimits::connect`] does not need a live Redis: the connection is made on first
 //! use (a `redis` [`ConnectionManager`], created lazily), and a Redis that is down at

@@ -5,6 +5,7 @@ pub mod embed;
 pub mod generate;
 pub mod health;
 pub mod images;
+pub mod limits;
 pub mod models;
 pub mod openai;
 pub mod text;

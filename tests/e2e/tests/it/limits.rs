@@ -371,3 +371,72 @@ async fn the_passthrough_is_admitted_too_and_refuses_in_bedrocks_encoding() {
         Some("ThrottlingException")
     );
 }
+
+/// A burst of concurrent requests offered to a route whose quota is the simulator's:
+/// the gateway queues them, so Bedrock never throttles and every request succeeds.
+#[tokio::test]
+async fn admission_keeps_bedrock_from_throttling_a_burst() {
+    let h = quota_harness("tokens_per_minute = 3000\nmax_queue_wait_ms = 20000").await;
+    let quota =
+        bedrock_sim::Quota { tokens_per_minute: Some(3000), ..bedrock_sim::Quota::default() };
+    h.sim.set_quota(TITAN, quota).unwrap();
+    h.sim.set_behavior(
+        TITAN,
+        Behavior { first_byte_latency: Duration::from_millis(20), ..Behavior::default() },
+    );
+    // 80 requests × (input + 40 output) is about twice the minute's burst: some must wait
+    // for the refill (50 tokens a second) or for the refunds of settled answers.
+    let requests = (0..80).map(|i| {
+        let prompt = format!("request {i} with a few words to count");
+        let stream = i % 2 == 0;
+        let body = json!({"model": "titan", "prompt": prompt, "stream": stream});
+        let (http, url) = (h.http.clone(), h.url("/v1/generate"));
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| s.as_ref().unwrap().as_u16() == 200), "{statuses:?}");
+    let stats = h.sim.stats();
+    let model = &stats.models["amazon.titan-text-express-v1"];
+    assert_eq!(model.throttled, 0, "{model:?}");
+    assert_eq!(model.requests, 80);
+}
+
+/// A config that overstates the account's quota: Bedrock throttles, and the gateway
+/// lowers the target's admitted rate (multiplicative decrease), which `/v1/limits` shows.
+#[tokio::test]
+async fn an_overstated_quota_lowers_the_admitted_rate() {
+    let models = format!(
+        r#"
+[targets.titan-q]
+model_id = "{TITAN}"
+tokens_per_minute = 600000
+max_queue_wait_ms = 20000
+
+[models.titan]
+targets = ["titan-q"]
+defaults = {{ max_tokens = 4000 }}
+"#
+    );
+    let h = Harness::start_with("max_attempts = 4\nretry_base_ms = 50\n", &models).await;
+    // The account really has a tenth of what the config says: 15 requests of 4000
+    // reserved tokens fit at once, not 30.
+    let quota =
+        bedrock_sim::Quota { tokens_per_minute: Some(60000), ..bedrock_sim::Quota::default() };
+    h.sim.set_quota(TITAN, quota).unwrap();
+    slow_titan(&h, 300);
+    let (_, before) = h.get("/v1/limits").await;
+    assert_eq!(before["targets"]["titan-q"]["admitted_tokens_per_minute"], 600000.0);
+    let requests = (0..30).map(|i| {
+        let body = json!({"model": "titan", "prompt": format!("request {i}")});
+        let (http, url) = (h.http.clone(), h.url("/v1/generate"));
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    let throttled = h.sim.stats().models[TITAN].throttled;
+    assert!(throttled > 0, "the overstated config is throttled");
+    let (_, after) = h.get("/v1/limits").await;
+    let admitted = after["targets"]["titan-q"]["admitted_tokens_per_minute"].as_f64().unwrap();
+    assert!(admitted < 600000.0 * 0.75, "{after}");
+    let served = statuses.iter().filter(|s| s.as_ref().unwrap().as_u16() == 200).count();
+    assert!(served >= 20, "retries after the decrease serve most: {served} of 30");
+}

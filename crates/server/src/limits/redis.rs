@@ -551,4 +551,6 @@ impl LimitBackend for RedisLimits {
 }
 
 #[cfg(test)]
+pub(crate) mod test_server;
+#[cfg(test)]
 mod tests;

@@ -25,6 +25,8 @@ mod openai;
 mod openapi;
 /// The Bedrock-native routes through the real AWS SDK: every family, every error.
 mod passthrough;
+/// Shared limits in a real `redis-server`: two gateways, one quota; Redis down and back.
+mod redis;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Graceful shutdown: readiness first, then drain.

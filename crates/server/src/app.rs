@@ -22,8 +22,8 @@ use utoipa_axum::routes;
 use crate::auth::{self, ApiKeys};
 use crate::config::{Config, ModelRoute};
 use crate::error::ApiError;
-use crate::routes;
 use crate::pipeline::Pipeline;
+use crate::routes;
 
 /// Largest request body accepted, in bytes. Bedrock's own limit is 25 MB per body;
 /// text requests are far smaller, so a lower bound protects the gateway's memory.

@@ -933,7 +933,7 @@ impl ModelRoute {
                         let target = targets.get(name).cloned();
                         if target.is_none() {
                             problems.push(format!(
-                                "`{key}.targets`: {name:?} is not a `[targets.{name}]`"
+                                "`{key}.targets`: {name:?} is not a valid `[targets.{name}]`"
                             ));
                         }
                         target
@@ -1073,5 +1073,120 @@ mod tests {
         let config = Config::parse(text, "test").unwrap();
         assert_eq!(config.models["custom"].family.id(), "titan_text");
         assert_eq!(config.models["profile"].family.id(), "anthropic_claude_text");
+    }
+
+    #[test]
+    fn targets_quotas_limits_and_keys() {
+        let text = r#"
+            [upstream]
+            retry_base_ms = 50
+            [limits]
+            backend = "redis"
+            redis_url = "redis://:secret@redis.internal:6379"
+            redis_failure_mode = "fail_closed"
+            expected_replicas = 3
+            [targets.sonnet-us]
+            model_id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+            output_burndown = 5
+            tokens_per_minute = 200000
+            [targets.sonnet-eu]
+            model_id = "eu.anthropic.claude-sonnet-4-20250514-v1:0"
+            region = "eu-west-1"
+            [models.sonnet]
+            targets = ["sonnet-us", "sonnet-eu"]
+            defaults = { max_tokens = 1024 }
+            [models.titan]
+            model_id = "amazon.titan-text-express-v1"
+            [[auth.keys]]
+            name = "team"
+            sha256_env = "TEAM_SHA"
+            models = ["sonnet"]
+            tokens_per_minute = 1000
+        "#;
+        let digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let env = |name: &str| (name == "TEAM_SHA").then(|| digest.to_owned());
+        let config = Config::parse_with_env(text, "test", &env).unwrap();
+        let route = &config.models["sonnet"];
+        let names: Vec<&str> = route.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["sonnet-us", "sonnet-eu"]);
+        assert_eq!(route.targets[0].mode, TargetMode::CrossRegion);
+        assert_eq!(route.targets[0].quota.output_burndown, 5.0);
+        assert_eq!(route.targets[1].region.as_deref(), Some("eu-west-1"));
+        assert_eq!(config.targets["titan"].mode, TargetMode::OnDemand);
+        let LimitsBackend::Redis(redis) = &config.limits.backend else { panic!() };
+        assert_eq!(redis.failure_mode, FailureMode::FailClosed);
+        assert!(!format!("{redis:?}").contains("secret"));
+        let key = &config.api_keys[0];
+        assert!(key.allows("sonnet") && !key.allows("titan"));
+        assert_eq!(key.limits.tokens_per_minute, Some(1000));
+        // Without the variable, the key is refused by name.
+        let err = Config::parse(text, "test").unwrap_err().to_string();
+        assert!(err.contains("TEAM_SHA"), "{err}");
+    }
+
+    #[test]
+    fn every_new_problem_is_reported_at_once() {
+        let text = r#"
+            [limits]
+            backend = "redis"
+            redis_failure_mode = "maybe"
+            [targets.q]
+            model_id = "amazon.titan-text-express-v1"
+            tokens_per_minute = 0
+            output_burndown = 0.5
+            mode = "spot"
+            [targets.orphan]
+            model_id = "amazon.titan-text-lite-v1"
+            [targets.image]
+            model_id = "amazon.titan-image-generator-v2:0"
+            tokens_per_day = 10
+            [models.a]
+            targets = ["q", "missing", "image"]
+            [models.b]
+            targets = ["image"]
+            [targets.lite]
+            model_id = "amazon.titan-text-lite-v1"
+            [models.d]
+            targets = ["lite", "image"]
+            [models.c]
+            model_id = "amazon.titan-text-express-v1"
+            targets = ["q"]
+            [[auth.keys]]
+            name = "k"
+            sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            models = ["nope"]
+        "#;
+        let err = Config::parse(text, "test").unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "limits.redis_url",
+            "limits.redis_failure_mode",
+            "targets.q.tokens_per_minute",
+            "targets.q.output_burndown",
+            "targets.q.mode",
+            "no alias names this target",
+            "\"missing\" is not a valid `[targets.missing]`",
+            "of one kind",
+            "models.c`: exactly one of",
+            "auth.keys[0].models",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in {all}");
+        }
+    }
+
+    #[test]
+    fn a_token_quota_needs_a_max_tokens_default() {
+        let text = r#"
+            [targets.q]
+            model_id = "amazon.titan-text-express-v1"
+            tokens_per_minute = 1000
+            [models.a]
+            targets = ["q"]
+        "#;
+        let err = Config::parse(text, "test").unwrap_err().to_string();
+        assert!(err.contains("models.a.defaults.max_tokens") && err.contains("\"q\""), "{err}");
+        let fixed =
+            text.replace("targets = [\"q\"]", "targets = [\"q\"]\ndefaults = { max_tokens = 10 }");
+        assert!(Config::parse(&fixed, "test").is_ok());
     }
 }

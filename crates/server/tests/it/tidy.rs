@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[expect(clippy::unwrap_used, reason = "a test helper fails loudly, like the test")]
 fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

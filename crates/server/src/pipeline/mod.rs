@@ -200,9 +200,16 @@ impl Pipeline {
         }
         let mut reservation = Reservation::new(self.admission.clone());
         let mut requests = Vec::with_capacity(route.targets.len());
-        for target in &route.targets {
-            if let Some(request) = encode(target)? {
-                requests.push((target.clone(), request));
+        for (target_idx, target) in route.targets.iter().enumerate() {
+            match encode(target) {
+                Ok(Some(request)) => requests.push((target.clone(), request)),
+                Ok(None) => {}
+                // The first target's refusal is the caller's answer (400, 422); a
+                // fallback target that cannot take the request is only skipped.
+                Err(error) if target_idx == 0 => return Err(error),
+                Err(error) => {
+                    tracing::debug!(message = "fallback target skipped", target = %target.name, %error);
+                }
             }
         }
         let Some((_, first_request)) = requests.first() else {

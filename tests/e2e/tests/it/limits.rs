@@ -440,3 +440,35 @@ defaults = {{ max_tokens = 4000 }}
     let served = statuses.iter().filter(|s| s.as_ref().unwrap().as_u16() == 200).count();
     assert!(served >= 20, "retries after the decrease serve most: {served} of 30");
 }
+
+#[tokio::test]
+async fn a_fallback_target_that_cannot_take_the_request_is_skipped() {
+    let models = r#"
+[targets.claude-a]
+model_id = "anthropic.claude-3-haiku-20240307-v1:0"
+
+[targets.titan-b]
+model_id = "amazon.titan-text-express-v1"
+
+[models.chat]
+targets = ["claude-a", "titan-b"]
+defaults = { max_tokens = 30 }
+"#;
+    let h = Harness::start_with("max_attempts = 2\nretry_base_ms = 1\n", models).await;
+    h.sim.set_behavior(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        Behavior { fault: Some(Fault::Error(ErrorKind::Throttling)), ..Behavior::default() },
+    );
+    // Titan has no `top_k`: it cannot serve this request, so Claude is retried in place
+    // and its throttle is the answer, not Titan's 422.
+    let request = json!({"model": "chat", "prompt": "Hi", "top_k": 5});
+    let (status, _, body) = h.post("/v1/generate", &request).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "upstream_throttled");
+    assert_eq!(h.sim.request_count(), 2);
+    // Without `top_k` Titan takes over.
+    let (status, headers, _) =
+        h.post("/v1/generate", &json!({"model": "chat", "prompt": "Hi"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-gateway-target"], "titan-b");
+}

@@ -472,3 +472,61 @@ defaults = { max_tokens = 30 }
     assert_eq!(status, 200);
     assert_eq!(headers["x-gateway-target"], "titan-b");
 }
+
+/// One text model of each family, with the simulator's counts to calibrate against.
+const CALIBRATION_MODELS: [&str; 15] = [
+    "amazon.titan-text-express-v1",
+    "anthropic.claude-v2:1",
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "amazon.nova-micro-v1:0",
+    "meta.llama2-13b-chat-v1",
+    "meta.llama3-8b-instruct-v1:0",
+    "us.meta.llama4-scout-17b-instruct-v1:0",
+    "mistral.mistral-7b-instruct-v0:2",
+    "mistral.mistral-large-2407-v1:0",
+    "cohere.command-text-v14",
+    "cohere.command-r-v1:0",
+    "ai21.j2-ultra-v1",
+    "ai21.jamba-1-5-mini-v1:0",
+    "us.deepseek.r1-v1:0",
+    "openai.gpt-oss-120b-1:0",
+];
+
+/// The input estimate (body bytes × 0.25 before anything is learned) never reserves
+/// less than the simulator counts, for any family; the learned ratio then tracks the
+/// real one, and `/v1/limits` shows it.
+#[tokio::test]
+async fn the_input_estimate_is_calibrated_for_every_family() {
+    let mut models = String::new();
+    for (i, model_id) in CALIBRATION_MODELS.iter().enumerate() {
+        models.push_str(&format!(
+            "[targets.t{i}]\nmodel_id = \"{model_id}\"\ntokens_per_minute = 10000000\n\
+             [models.m{i}]\ntargets = [\"t{i}\"]\ndefaults = {{ max_tokens = 20 }}\n"
+        ));
+    }
+    let h = Harness::start_with("max_attempts = 1\n", &models).await;
+    let words = "the quick brown fox jumps over the lazy dog near the river bank ";
+    for i in 0..CALIBRATION_MODELS.len() {
+        for n in [1, 4, 16] {
+            let prompt = words.repeat(n);
+            let request = json!({"model": format!("m{i}"), "prompt": prompt});
+            let (status, _, body) = h.post("/v1/generate", &request).await;
+            assert_eq!(status, 200, "{} {body}", CALIBRATION_MODELS[i]);
+            // The simulator counts one token per word of the model's prompt.
+            let input_tokens = body["usage"]["input_tokens"].as_u64().unwrap();
+            let prompt_bytes = prompt.len() as u64;
+            assert!(
+                input_tokens <= prompt_bytes / 4 + 40,
+                "{}: {input_tokens} tokens for {prompt_bytes} bytes",
+                CALIBRATION_MODELS[i]
+            );
+        }
+    }
+    let (_, limits) = h.get("/v1/limits").await;
+    for i in 0..CALIBRATION_MODELS.len() {
+        let ratio = limits["targets"][format!("t{i}")]["tokens_per_byte"].as_f64().unwrap();
+        // Learned from three answers: below the initial 0.25 (bodies are JSON and
+        // template too), above zero.
+        assert!(ratio > 0.01 && ratio < 0.25, "{}: {ratio}", CALIBRATION_MODELS[i]);
+    }
+}

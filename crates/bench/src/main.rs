@@ -2,6 +2,11 @@
 //! with the same load, in one run, and prints throughput, latency percentiles and
 //! the gateway/direct ratios, for non-streamed calls and for streams' time to first
 //! byte. Absolute figures depend on the machine; the ratios are the result.
+//!
+//! `--scenario quota` runs the quota benchmark instead (see [`quota`]): admission off,
+//! on, and shared through Redis, against a simulator that enforces a token quota.
+
+mod quota;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +18,14 @@ use clap::Parser;
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
-/// Load benchmark: the simulator direct versus through the gateway.
+/// Load benchmark: the simulator direct versus through the gateway (`latency`, the
+/// default), or admission against a token quota (`quota`).
 #[derive(Debug, Parser)]
 #[command(name = "gateway-bench")]
 struct Args {
+    /// Which benchmark to run.
+    #[arg(long, value_enum, default_value_t = Scenario::Latency)]
+    scenario: Scenario,
     /// Requests per scenario (after warm-up).
     #[arg(long, default_value_t = 2000)]
     requests: usize,
@@ -26,6 +35,19 @@ struct Args {
     /// Output tokens per answer (the simulator's word count).
     #[arg(long, default_value_t = 16)]
     max_tokens: u32,
+    #[command(flatten)]
+    quota: quota::QuotaArgs,
+}
+
+/// The benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// The simulator direct versus through the gateway: throughput and latency ratios
+    /// (flags `--requests`, `--concurrency`, `--max-tokens`).
+    Latency,
+    /// A token quota on the simulator, admission off / on / shared through Redis
+    /// (flags `--quota-*` and the others below).
+    Quota,
 }
 
 /// One scenario's measurements.
@@ -42,7 +64,10 @@ const PROMPT: &str = "Summarise the plot of a short story about a lighthouse kee
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(run(args))
+    match args.scenario {
+        Scenario::Latency => runtime.block_on(run(args)),
+        Scenario::Quota => runtime.block_on(quota::run(args.quota)),
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -149,7 +174,7 @@ async fn one_request(request: reqwest::RequestBuilder, until: Until) -> anyhow::
     Ok(latency.unwrap_or_else(|| start.elapsed()))
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

@@ -506,27 +506,27 @@ async fn the_input_estimate_is_calibrated_for_every_family() {
     }
     let h = Harness::start_with("max_attempts = 1\n", &models).await;
     let words = "the quick brown fox jumps over the lazy dog near the river bank ";
-    for i in 0..CALIBRATION_MODELS.len() {
+    for (i, model_id) in CALIBRATION_MODELS.iter().enumerate() {
         for n in [1, 4, 16] {
             let prompt = words.repeat(n);
             let request = json!({"model": format!("m{i}"), "prompt": prompt});
             let (status, _, body) = h.post("/v1/generate", &request).await;
-            assert_eq!(status, 200, "{} {body}", CALIBRATION_MODELS[i]);
+            assert_eq!(status, 200, "{} {body}", model_id);
             // The simulator counts one token per word of the model's prompt.
             let input_tokens = body["usage"]["input_tokens"].as_u64().unwrap();
             let prompt_bytes = prompt.len() as u64;
             assert!(
                 input_tokens <= prompt_bytes / 4 + 40,
                 "{}: {input_tokens} tokens for {prompt_bytes} bytes",
-                CALIBRATION_MODELS[i]
+                model_id
             );
         }
     }
     let (_, limits) = h.get("/v1/limits").await;
-    for i in 0..CALIBRATION_MODELS.len() {
+    for (i, model_id) in CALIBRATION_MODELS.iter().enumerate() {
         let ratio = limits["targets"][format!("t{i}")]["tokens_per_byte"].as_f64().unwrap();
         // Learned from three answers: below the initial 0.25 (bodies are JSON and
         // template too), above zero.
-        assert!(ratio > 0.01 && ratio < 0.25, "{}: {ratio}", CALIBRATION_MODELS[i]);
+        assert!(ratio > 0.01 && ratio < 0.25, "{model_id}: {ratio}");
     }
 }

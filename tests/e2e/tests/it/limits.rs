@@ -59,10 +59,10 @@ async fn a_request_that_does_not_fit_waits_for_the_settlement_then_succeeds() {
 #[tokio::test]
 async fn a_queue_wait_that_runs_out_is_a_429_naming_the_route_limit() {
     let h = quota_harness("tokens_per_minute = 100\nmax_queue_wait_ms = 100").await;
-    slow_titan(&h, 600);
+    slow_titan(&h, 1000);
     let one = generate("one");
     let (first, second) = tokio::join!(h.post("/v1/generate", &one), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
         let started = Instant::now();
         (h.post("/v1/generate", &generate("two")).await, started.elapsed())
     });
@@ -84,11 +84,11 @@ async fn a_queue_wait_that_runs_out_is_a_429_naming_the_route_limit() {
 #[tokio::test]
 async fn a_full_queue_refuses_at_once_and_a_disconnected_caller_leaves_it() {
     let h = quota_harness("tokens_per_minute = 100\nmax_queue_len = 1").await;
-    slow_titan(&h, 700);
+    slow_titan(&h, 2000);
     let one = generate("one");
     let first = h.post("/v1/generate", &one);
     let later = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         // The first holds the quota; this one waits at the head of the queue, then
         // gives up (its client times out): it must leave the queue at once.
         let queued = h
@@ -105,7 +105,7 @@ async fn a_full_queue_refuses_at_once_and_a_disconnected_caller_leaves_it() {
             let (http, url) = (h.http.clone(), h.url("/v1/generate"));
             async move { http.post(url).json(&generate("three")).send().await.unwrap() }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         // ... and with it in the queue, the queue is full.
         let (status, _, body) = h.post("/v1/generate", &generate("four")).await;
         assert_eq!(status, 429, "{body}");
@@ -133,12 +133,12 @@ async fn concurrency_slots_queue_and_streams_hold_theirs_until_they_end() {
     let h = quota_harness("max_concurrency = 1").await;
     h.sim.set_behavior(
         TITAN,
-        Behavior { token_latency: Duration::from_millis(10), ..Behavior::default() },
+        Behavior { token_latency: Duration::from_millis(25), ..Behavior::default() },
     );
     let started = Instant::now();
     let stream = json!({"model": "titan", "prompt": "a stream", "stream": true, "max_tokens": 20});
     let (streamed, whole) = tokio::join!(h.stream(&stream), async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
         let response = h.post("/v1/generate", &generate("whole")).await;
         (response, started.elapsed())
     });
@@ -262,10 +262,10 @@ targets = ["titan-a", "titan-b"]
 defaults = { max_tokens = 40 }
 "#;
     let h = Harness::start_with("max_attempts = 1\n", models).await;
-    slow_titan(&h, 300);
+    slow_titan(&h, 800);
     let a = json!({"model": "chat", "prompt": "a"});
     let (first, second) = tokio::join!(h.post("/v1/generate", &a), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         h.post("/v1/generate", &json!({"model": "chat", "prompt": "b"})).await
     });
     assert_eq!(first.1["x-gateway-target"], "titan-a");

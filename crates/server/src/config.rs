@@ -380,7 +380,7 @@ impl Config {
         let mut targets = BTreeMap::new();
         for (name, raw_target) in raw.targets {
             let key = format!("targets.{name}");
-            check_name(&key, &name, problems);
+            check_name(&key, "a name", &name, problems);
             if let Some(target) =
                 Target::from_raw(&key, &name, raw_target, queue_defaults, problems)
             {
@@ -435,14 +435,15 @@ impl Config {
 pub const DEFAULT_MAX_QUEUE_LEN: usize = 256;
 pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 10_000;
 
-/// Names become metric labels and Redis hash tags: keep them to a plain alphabet.
-fn check_name(key: &str, name: &str, problems: &mut Vec<String>) -> bool {
+/// Names (`what`: "a name", "an alias") become metric labels, URL segments and Redis
+/// hash tags: keep them to a plain alphabet.
+fn check_name(key: &str, what: &str, name: &str, problems: &mut Vec<String>) -> bool {
     let plain = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     if !plain {
         problems.push(format!(
-            "`{key}`: a name is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'"
+            "`{key}`: {what} is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'"
         ));
     }
     plain
@@ -704,7 +705,7 @@ impl RedisConfig {
             problems.push("`limits.expected_replicas`: must be in 1..=1000".to_owned());
         }
         let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "gw".to_owned());
-        check_name("limits.key_prefix", &key_prefix, problems);
+        check_name("limits.key_prefix", "a name", &key_prefix, problems);
         (problems.len() == n_problems).then(|| RedisConfig {
             url,
             command_timeout: Duration::from_millis(command_timeout_ms),
@@ -870,15 +871,7 @@ impl ModelRoute {
     ) -> Option<ModelRoute> {
         let n_problems = problems.len();
         let key = format!("models.{alias}");
-        // Aliases become metric labels and URL segments: keep them to a plain alphabet.
-        let alias_is_plain = !alias.is_empty()
-            && alias.len() <= 64
-            && alias.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-        if !alias_is_plain {
-            problems.push(format!(
-                "`{key}`: an alias is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'"
-            ));
-        }
+        let alias_is_plain = check_name(&key, "an alias", alias, problems);
         let route_targets: Vec<Arc<Target>> = match (raw.model_id, raw.targets) {
             (Some(model_id), None) => {
                 if targets.contains_key(alias) {

@@ -182,6 +182,13 @@ impl LimitKind {
     }
 }
 
+impl Scope {
+    /// The same scope with its limits divided among `replicas` ([`ScopeLimits::divided`]).
+    pub fn divided(&self, replicas: u32) -> Scope {
+        Scope { key: self.key.clone(), limits: self.limits.divided(replicas) }
+    }
+}
+
 impl ScopeLimits {
     /// Whether any limit is set (a scope without one needs no backend call).
     pub fn is_limited(&self) -> bool {

@@ -39,7 +39,14 @@ const MAX_POLL: Duration = Duration::from_millis(250);
 pub struct Admission {
     store: Store,
     ttl: Duration,
-    queues: BTreeMap<String, Arc<TargetQueue>>,
+    /// Every target with a quota: its scope (built once) and its queue.
+    targets: BTreeMap<String, TargetAdmission>,
+}
+
+#[derive(Debug)]
+struct TargetAdmission {
+    scope: Scope,
+    queue: Arc<TargetQueue>,
 }
 
 /// Where the counters live.
@@ -120,8 +127,15 @@ impl Admission {
                 failed_over: AtomicBool::new(false),
             },
         };
-        let queues = targets.map(|t| (t.name.clone(), Arc::new(TargetQueue::default()))).collect();
-        Ok(Admission { store, ttl: config.reservation_ttl, queues })
+        let targets = targets
+            .filter(|target| target.scope_limits().is_limited())
+            .map(|target| {
+                let scope =
+                    Scope { key: format!("t:{}", target.name), limits: target.scope_limits() };
+                (target.name.clone(), TargetAdmission { scope, queue: Arc::default() })
+            })
+            .collect();
+        Ok(Admission { store, ttl: config.reservation_ttl, targets })
     }
 
     /// The caller's own budget, if it has one; refused at once when over it.
@@ -168,12 +182,9 @@ impl Admission {
         tokens: u64,
         give_up_at: Instant,
     ) -> Result<Option<Hold>, ApiError> {
-        let limits = target.scope_limits();
-        if !limits.is_limited() {
+        let Some(TargetAdmission { scope, queue }) = self.targets.get(&target.name) else {
             return Ok(None);
-        }
-        let scope = Scope { key: format!("t:{}", target.name), limits };
-        let queue = self.queues.get(&target.name).cloned().unwrap_or_default();
+        };
         let give_up_at = give_up_at.min(Instant::now() + target.quota.max_queue_wait);
         if queue.waiting.load(Ordering::Relaxed) >= target.quota.max_queue_len {
             return Err(ApiError::RateLimited {
@@ -184,7 +195,7 @@ impl Admission {
                 retry_after: Some(Duration::from_secs(1)),
             });
         }
-        let _waiting = Waiting::enter(&queue);
+        let _waiting = Waiting::enter(queue);
         let turn = tokio::time::timeout_at(give_up_at, queue.turn.lock()).await;
         let Ok(_turn) = turn else {
             return Err(queue_timeout(target, None));
@@ -193,11 +204,11 @@ impl Admission {
             let settled = queue.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            let (verdict, held_in) = self.reserve(&scope, tokens).await?;
+            let (verdict, held_in) = self.reserve(scope, tokens).await?;
             let (retry_after, limit) = match verdict {
                 Verdict::Granted(grant) => {
                     return Ok(Some(Hold {
-                        scope,
+                        scope: scope.clone(),
                         grant,
                         held_in,
                         output_weight: target.quota.output_burndown,
@@ -231,16 +242,14 @@ impl Admission {
 
     /// Bedrock throttled a call to `target`: lower its admitted rate.
     pub async fn throttled(&self, target: &Target) {
-        let scope = Scope { key: format!("t:{}", target.name), limits: target.scope_limits() };
-        if !scope.limits.is_limited() {
+        let Some(TargetAdmission { scope, .. }) = self.targets.get(&target.name) else {
             return;
-        }
+        };
         match &self.store {
-            Store::Local(local) => local.throttled_now(&scope),
+            Store::Local(local) => local.throttled_now(scope),
             Store::Redis { redis, fallback, expected_replicas, .. } => {
-                if redis.throttled(&scope).await.is_err() {
-                    let scope = Scope { limits: scope.limits.divided(*expected_replicas), ..scope };
-                    fallback.throttled_now(&scope);
+                if redis.throttled(scope).await.is_err() {
+                    fallback.throttled_now(&scope.divided(*expected_replicas));
                 }
             }
         }
@@ -248,13 +257,10 @@ impl Admission {
 
     /// A target's counters now (`None` without a quota or when the backend is down).
     pub async fn snapshot(&self, target: &Target) -> Option<ScopeSnapshot> {
-        let scope = Scope { key: format!("t:{}", target.name), limits: target.scope_limits() };
-        if !scope.limits.is_limited() {
-            return None;
-        }
+        let TargetAdmission { scope, .. } = self.targets.get(&target.name)?;
         match &self.store {
-            Store::Local(local) => Some(local.snapshot_now(&scope)),
-            Store::Redis { redis, .. } => redis.snapshot(&scope).await.ok(),
+            Store::Local(local) => Some(local.snapshot_now(scope)),
+            Store::Redis { redis, .. } => redis.snapshot(scope).await.ok(),
         }
     }
 
@@ -279,10 +285,7 @@ impl Admission {
                         match mode {
                             FailureMode::FailClosed => Err(ApiError::LimitsUnavailable),
                             FailureMode::FailOpen => {
-                                let local_scope = Scope {
-                                    key: scope.key.clone(),
-                                    limits: scope.limits.divided(*expected_replicas),
-                                };
+                                let local_scope = scope.divided(*expected_replicas);
                                 Ok((fallback.reserve_now(&local_scope, ask), HeldIn::Fallback))
                             }
                         }
@@ -302,11 +305,11 @@ impl Admission {
                 redis.settle(&hold.scope, &hold.grant, used_tokens).await
             }
             (Store::Redis { fallback, expected_replicas, .. }, HeldIn::Fallback) => {
-                let scope = Scope {
-                    key: hold.scope.key.clone(),
-                    limits: hold.scope.limits.divided(*expected_replicas),
-                };
-                fallback.settle_now(&scope, &hold.grant, used_tokens);
+                fallback.settle_now(
+                    &hold.scope.divided(*expected_replicas),
+                    &hold.grant,
+                    used_tokens,
+                );
                 Ok(())
             }
         };

@@ -68,8 +68,6 @@ pub type Encoder<'a> = &'a (dyn Fn(&Target) -> Result<Option<RawRequest>, ApiErr
 pub struct Served<T> {
     pub target: Arc<Target>,
     pub output: T,
-    /// Attempts made, across targets, this one included.
-    pub attempts: u32,
 }
 
 /// The name of the response header that says which target served a call.
@@ -136,7 +134,7 @@ impl Pipeline {
         call: Call<'_>,
         encode: Encoder<'_>,
     ) -> Result<Served<PipelineStream>, ApiError> {
-        let (served, reservation, body_len) = self
+        let (mut served, reservation, body_len) = self
             .run(call, encode, |upstream, target, request, timeout| async move {
                 let started = Instant::now();
                 let mut output = upstream
@@ -154,9 +152,8 @@ impl Pipeline {
             })
             .await?;
         let estimator = self.state(&served.target).estimator.clone();
-        let Served { target, mut output, attempts } = served;
-        output.hold(reservation, body_len, estimator);
-        Ok(Served { target, output, attempts })
+        served.output.hold(reservation, body_len, estimator);
+        Ok(served)
     }
 
     /// A target's counters now, for `/v1/limits`.
@@ -224,7 +221,6 @@ impl Pipeline {
             let tokens = estimate + u64::from(call.max_output_tokens);
             reservation.push(self.admission.admit_caller(caller, tokens).await?);
         }
-        let mut attempts = 0_u32;
         let mut last_error: Option<ApiError> = None;
         let n_targets = requests.len();
         for (target_idx, (target, request)) in requests.into_iter().enumerate() {
@@ -252,7 +248,6 @@ impl Pipeline {
                 };
                 let has_hold = hold.is_some();
                 reservation.push(hold);
-                attempts += 1;
                 n_target_attempts += 1;
                 let timeout = self
                     .policy
@@ -262,7 +257,7 @@ impl Pipeline {
                     attempt(self.upstream.clone(), target.clone(), request.clone(), timeout).await;
                 let error = match result {
                     Ok(output) => {
-                        let served = Served { target, output, attempts };
+                        let served = Served { target, output };
                         return Ok((served, reservation, body_len));
                     }
                     Err(error) => error,

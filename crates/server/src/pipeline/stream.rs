@@ -133,14 +133,8 @@ impl PipelineStream {
 impl Drop for PipelineStream {
     fn drop(&mut self) {
         // Dropped before its end: a reader that stopped early (an emulated stop sequence)
-        // reported its usage; a caller that went away did not, and the reservation stays.
-        if self.settlement.is_some() {
-            if self.reported.is_none() && self.metered.is_none() {
-                // Unknown usage: `Reservation`'s own drop keeps it whole.
-                self.settlement = None;
-                return;
-            }
-            self.finish();
-        }
+        // reported its usage; a caller that went away did not, and then the settlement
+        // (with no usage) keeps the reservation whole.
+        self.finish();
     }
 }

@@ -193,15 +193,11 @@ impl BedrockApiError {
             }
             BedrockApiError::Upstream(UpstreamError::Malformed(_) | UpstreamError::Sdk(_))
             | BedrockApiError::StreamBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The status of the shape `shape()` chose; 5xx other than 503 keep theirs.
             BedrockApiError::Gateway(error) => match error.status().as_u16() {
-                401 => StatusCode::FORBIDDEN,
-                400..=499
-                    if error.status() != StatusCode::TOO_MANY_REQUESTS
-                        && error.status() != StatusCode::FORBIDDEN
-                        && error.status() != StatusCode::NOT_FOUND =>
-                {
-                    StatusCode::BAD_REQUEST
-                }
+                401 | 403 => StatusCode::FORBIDDEN,
+                404 | 429 => error.status(),
+                400..=499 => StatusCode::BAD_REQUEST,
                 _ => error.status(),
             },
         }

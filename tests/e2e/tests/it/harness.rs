@@ -170,6 +170,20 @@ impl Harness {
     }
 }
 
+/// POSTs every `(gateway, body)` to `path` at once, each in its own task; returns the
+/// statuses in order.
+pub async fn post_concurrently<'a>(
+    path: &str,
+    requests: impl IntoIterator<Item = (&'a Harness, Value)>,
+) -> Vec<u16> {
+    let tasks = requests.into_iter().map(|(gateway, body)| {
+        let (http, url) = (gateway.http.clone(), gateway.url(path));
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+    });
+    let statuses = futures_util::future::join_all(tasks).await;
+    statuses.into_iter().map(|status| status.unwrap().as_u16()).collect()
+}
+
 /// Parses one `event:`/`data:` block; comments (keep-alives) give `None`.
 fn parse_sse_block(block: &str) -> Option<SseEvent> {
     let mut event = String::from("message");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bedrock_sim::{Behavior, Quota};
 use serde_json::json;
 
-use crate::harness::Harness;
+use crate::harness::{Harness, post_concurrently};
 #[path = "../../../../crates/server/src/limits/redis/test_server.rs"]
 mod test_server;
 use test_server::RedisServer;
@@ -42,16 +42,10 @@ fn redis_limits(server: &RedisServer, mode: &str) -> String {
 /// Sends `n` requests at once, alternating between the gateways; returns the statuses.
 async fn burst(gateways: &[&Harness], n: usize) -> Vec<u16> {
     let requests = (0..n).map(|i| {
-        let gateway = gateways[i % gateways.len()];
         let body = json!({"model": "titan", "prompt": format!("request number {i}")});
-        let (http, url) = (gateway.http.clone(), gateway.url("/v1/generate"));
-        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+        (gateways[i % gateways.len()], body)
     });
-    futures_util::future::join_all(requests)
-        .await
-        .into_iter()
-        .map(|status| status.unwrap().as_u16())
-        .collect()
+    post_concurrently("/v1/generate", requests).await
 }
 
 /// Two gateways, each configured with the account's whole quota, against one Bedrock

@@ -141,28 +141,38 @@ pub async fn run(
         .chunks(batch_size)
         .map(|texts| EmbedRequest { input: texts.to_vec(), ..request.clone() })
         .collect();
-    // Every batch is checked by the first target's family before any call is made.
-    if let Some(FamilyRef::Embedding(family)) = route.targets.first().map(|t| t.family) {
-        translator::encode_embed_requests(family, &request)?;
-    }
+    // Every batch is encoded for the first target before any call is made, so that a bad
+    // request fails whole; the pipeline then sends these bodies to the first target.
+    let Some(first) = route.targets.first() else {
+        return Err(ApiError::Internal("an alias without targets".into()));
+    };
+    let first_bodies: Vec<Option<RawRequest>> =
+        batches.iter().map(|batch| encode(first, batch)).collect::<Result<_, _>>()?;
     // `buffered` keeps the answers in input order while up to N calls run at once.
-    let answers: Vec<(translator::Embeddings, Arc<Target>)> = futures_util::stream::iter(batches)
-        .map(|batch| async move {
-            let encode = |target: &Target| encode(target, &batch);
-            let served = state.pipeline.invoke(call, &encode).await?;
-            let FamilyRef::Embedding(family) = served.target.family else {
-                return Err(ApiError::Internal("an embedding target of another kind".into()));
-            };
-            let n_texts = batch.input.len();
-            let mut embeddings =
-                translator::decode_embed_response(family, n_texts, &served.output.body)?;
-            embeddings.input_tokens =
-                embeddings.input_tokens.or(served.output.headers.usage().input_tokens);
-            Ok::<_, ApiError>((embeddings, served.target))
-        })
-        .buffered(MAX_CONCURRENT_CALLS)
-        .try_collect()
-        .await?;
+    let answers: Vec<(translator::Embeddings, Arc<Target>)> =
+        futures_util::stream::iter(batches.into_iter().zip(first_bodies))
+            .map(|(batch, first_body)| async move {
+                let encode = |target: &Target| {
+                    if target.name == first.name {
+                        Ok(first_body.clone())
+                    } else {
+                        encode(target, &batch)
+                    }
+                };
+                let served = state.pipeline.invoke(call, &encode).await?;
+                let FamilyRef::Embedding(family) = served.target.family else {
+                    return Err(ApiError::Internal("an embedding target of another kind".into()));
+                };
+                let n_texts = batch.input.len();
+                let mut embeddings =
+                    translator::decode_embed_response(family, n_texts, &served.output.body)?;
+                embeddings.input_tokens =
+                    embeddings.input_tokens.or(served.output.headers.usage().input_tokens);
+                Ok::<_, ApiError>((embeddings, served.target))
+            })
+            .buffered(MAX_CONCURRENT_CALLS)
+            .try_collect()
+            .await?;
     let input_tokens = answers.iter().map(|(a, _)| a.input_tokens).sum::<Option<u32>>();
     let target = match answers.first() {
         Some((_, target)) => target.clone(),

@@ -148,7 +148,15 @@ def gateway(simulator, tmp_path_factory) -> str:
     config = directory / "gateway.toml"
     config.write_text("\n".join(lines) + "\n")
     process, base_url = _start(
-        [_binary("bedrock-gateway"), "--config", str(config), "--listen", "127.0.0.1:0"],
+        [
+            _binary("bedrock-gateway"),
+            "--config",
+            str(config),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
         directory / "bedrock-gateway.log",
         r"bedrock-gateway listening address=(http://127\.0\.0\.1:\d+)",
     )

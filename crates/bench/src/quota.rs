@@ -856,7 +856,7 @@ async fn start_gateway(bin: &Path, config: &Path) -> anyhow::Result<(GatewayProc
     let mut child = Command::new(bin)
         .arg("--config")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

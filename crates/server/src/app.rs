@@ -1,19 +1,24 @@
-//! [`AppState`] and [`router`]: the routes and the layers around them, in order.
+//! [`Gateway`], [`AppState`] and [`router`]: the routes and the layers around them, in
+//! order; and the [`admin_router`] of the admin listener.
+//!
+//! **Reload.** The router holds a [`Gateway`]: the live [`AppState`] (aliases, keys,
+//! pipeline) behind a lock, swapped whole when the config is reloaded, and what
+//! outlives reloads (metrics, readiness, the OpenAPI document). Every request takes one
+//! snapshot of the live state when its handler starts (`State<AppState>`), so a
+//! request in flight finishes on the config it started with.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::HeaderValue;
-use axum::http::{HeaderName, Request, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 use translator::Kind;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,14 +27,17 @@ use utoipa_axum::routes;
 use crate::auth::{self, ApiKeys};
 use crate::config::{Config, ModelRoute};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::routes;
+use crate::telemetry::{self, Observer};
 
 /// Largest request body accepted, in bytes. Bedrock's own limit is 25 MB per body;
 /// text requests are far smaller, so a lower bound protects the gateway's memory.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: one config's aliases, keys and pipeline, and the
+/// readiness flag. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub models: Arc<std::collections::BTreeMap<String, ModelRoute>>,
@@ -37,19 +45,90 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// False once shutdown has begun, so `/readyz` takes the replica out of rotation.
     pub ready: Arc<AtomicBool>,
-    /// The OpenAPI document, rendered once when the router is built.
-    pub openapi: Arc<String>,
     /// The API keys callers must present, if any.
     pub api_keys: ApiKeys,
 }
 
+/// The router's state: the live [`AppState`], swapped whole on reload, and what every
+/// config shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Gateway(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    live: RwLock<AppState>,
+    /// The config the live state was built from, to tell what a reload changes.
+    config: RwLock<Arc<Config>>,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    /// The OpenAPI document, rendered once when the router is built.
+    openapi: OnceLock<String>,
+}
+
+impl Gateway {
+    pub fn new(config: Config, pipeline: Pipeline, metrics: Arc<Metrics>) -> Gateway {
+        let ready = Arc::new(AtomicBool::new(true));
+        let live = AppState::new(&config, pipeline, ready.clone());
+        Gateway(Arc::new(Shared {
+            live: RwLock::new(live),
+            config: RwLock::new(Arc::new(config)),
+            metrics,
+            ready,
+            openapi: OnceLock::new(),
+        }))
+    }
+
+    /// The live state now.
+    pub fn current(&self) -> AppState {
+        self.0.live.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The config the live state was built from.
+    pub fn config(&self) -> Arc<Config> {
+        self.0.config.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    pub fn ready(&self) -> &Arc<AtomicBool> {
+        &self.0.ready
+    }
+
+    /// Makes `config` (already validated) and its `pipeline` the live state. Requests in
+    /// flight keep the state they started with.
+    pub fn swap(&self, config: Config, pipeline: Pipeline) {
+        let live = AppState::new(&config, pipeline, self.0.ready.clone());
+        *self.0.live.write().unwrap_or_else(PoisonError::into_inner) = live;
+        *self.0.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+    }
+}
+
+impl FromRef<Gateway> for AppState {
+    fn from_ref(gateway: &Gateway) -> AppState {
+        gateway.current()
+    }
+}
+
+impl FromRef<Gateway> for ApiKeys {
+    fn from_ref(gateway: &Gateway) -> ApiKeys {
+        gateway.current().api_keys
+    }
+}
+
+impl FromRef<Gateway> for Observer {
+    fn from_ref(gateway: &Gateway) -> Observer {
+        Observer { metrics: gateway.0.metrics.clone() }
+    }
+}
+
 impl AppState {
-    pub fn new(config: &Config, pipeline: Pipeline) -> AppState {
+    fn new(config: &Config, pipeline: Pipeline, ready: Arc<AtomicBool>) -> AppState {
         AppState {
             models: Arc::new(config.models.clone()),
             pipeline: Arc::new(pipeline),
-            ready: Arc::new(AtomicBool::new(true)),
-            openapi: Arc::new(String::new()),
+            ready,
             api_keys: ApiKeys::new(config.api_keys.clone()),
         }
     }
@@ -78,39 +157,17 @@ impl AppState {
 }
 
 /// The gateway's HTTP service. Layers are listed outermost first.
-pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+pub fn router(gateway: Gateway) -> Router {
     let layers = ServiceBuilder::new()
-        // Give every request an id first, so that every log line below can carry it.
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        // Keep credentials out of the trace output before anything logs headers.
+        // Keep credentials out of anything that logs headers.
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
-        // One span per request with its id; handlers and errors log inside it.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = %id,
-                // The API key's name, once `auth::require_key` has checked it.
-                caller = tracing::field::Empty,
-            )
-        }))
-        // Echo the id to the caller, for error reports.
-        .layer(PropagateRequestIdLayer::new(request_id))
         // A panic in a handler becomes a 500 in our error shape, not a dropped connection.
         .layer(CatchPanicLayer::custom(|_panic| panic_response()));
 
     // Every documented route is registered through `api()`, so the OpenAPI document
     // and the router are made from the same list and cannot drift apart.
     let (api_router, openapi) = api().split_for_parts();
-    let mut state = state;
-    state.openapi = Arc::new(openapi.to_json().unwrap_or_default());
+    let _ = gateway.0.openapi.set(openapi.to_json().unwrap_or_default());
     api_router
         // Bedrock's own InvokeModel routes, for the AWS SDKs; documented in `ApiDoc`.
         .merge(routes::bedrock::routes())
@@ -118,14 +175,49 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Bodies are read by our own extractor, which turns this limit into a 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // API keys, inside the trace span so that the caller's key name is logged.
-        .layer(axum::middleware::from_fn_with_state(state.api_keys.clone(), auth::require_key))
+        // API keys, inside the request's span so that the caller's key name is logged.
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
+        // The request id, span and record of every request; its metrics and log line
+        // when its answer is done. Inside the routing, so it sees the route template.
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), telemetry::observe))
         .layer(layers)
-        .with_state(state)
+        .with_state(gateway)
+}
+
+/// The admin listener's service: `/metrics`, the health routes, `POST /-/reload`. No
+/// API keys (it listens on loopback by default; expose it to the scraper only).
+pub fn admin_router(gateway: Gateway, reload: crate::reload::Reloader) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route(
+            "/-/reload",
+            post(move || {
+                let reload = reload.clone();
+                async move { reload.now().await }
+            }),
+        )
+        .with_state(gateway)
+}
+
+/// The Prometheus exposition, with the quota gauges read now.
+async fn metrics(State(gateway): State<Gateway>) -> Response {
+    let state = gateway.current();
+    state.pipeline.observe_limits(state.api_keys.keys()).await;
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        gateway.metrics().encode(),
+    )
+        .into_response()
 }
 
 /// The documented routes, each registered with its OpenAPI operation.
-pub fn api() -> OpenApiRouter<AppState> {
+pub fn api() -> OpenApiRouter<Gateway> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         // The gateway's own API: one request shape whatever the model.
         .routes(routes!(routes::generate::generate))
@@ -173,10 +265,10 @@ struct ApiDoc;
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
-async fn openapi_json(State(state): State<AppState>) -> Response {
+async fn openapi_json(State(gateway): State<Gateway>) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        state.openapi.as_ref().clone(),
+        gateway.0.openapi.get().cloned().unwrap_or_default(),
     )
         .into_response()
 }

@@ -16,20 +16,33 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ApiKey;
 use crate::error::ApiError;
+use crate::telemetry::Record;
 
 /// The configured keys; empty means the gateway is open.
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeys(Arc<Vec<Arc<ApiKey>>>);
 
 /// Who is calling: the checked API key (its name, allowed aliases and budget), or
-/// nobody when the gateway is open. Handlers take it as an extractor; `require_key`
-/// puts it in the request's extensions.
+/// nobody when the gateway is open; and the [`Record`] of the request, which the
+/// pipeline fills. Handlers take it as an extractor: `require_key` puts the key in the
+/// request's extensions, `telemetry::observe` the record.
 #[derive(Debug, Clone, Default)]
-pub struct Caller(Option<Arc<ApiKey>>);
+pub struct Caller {
+    key: Option<Arc<ApiKey>>,
+    record: Record,
+}
+
+/// The checked key, in the request's extensions.
+#[derive(Debug, Clone)]
+struct CheckedKey(Arc<ApiKey>);
 
 impl Caller {
     pub fn key(&self) -> Option<&ApiKey> {
-        self.0.as_deref()
+        self.key.as_deref()
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
     }
 }
 
@@ -37,7 +50,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Self::Rejection> {
-        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+        Ok(Caller {
+            key: parts.extensions.get::<CheckedKey>().map(|checked| checked.0.clone()),
+            record: parts.extensions.get::<Record>().cloned().unwrap_or_default(),
+        })
     }
 }
 
@@ -49,31 +65,38 @@ impl ApiKeys {
         ApiKeys(Arc::new(keys.into_iter().map(Arc::new).collect()))
     }
 
+    /// Every configured key.
+    pub fn keys(&self) -> &[Arc<ApiKey>] {
+        &self.0
+    }
+
     pub fn is_enabled(&self) -> bool {
         !self.0.is_empty()
     }
 
-    /// The name of the key presented in `headers`, if it is a configured key.
-    fn check(&self, headers: &HeaderMap) -> Result<&Arc<ApiKey>, ApiError> {
+    /// The name of the key presented in `headers`, if it is a configured key; else the
+    /// refusal and its reason (`missing`, `sigv4`, `unknown`) for the log.
+    fn check(&self, headers: &HeaderMap) -> Result<&Arc<ApiKey>, (ApiError, &'static str)> {
         let presented = presented_key(headers).ok_or_else(|| {
             let signed = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
-            ApiError::Unauthenticated(if signed {
+            let reason = if signed { "sigv4" } else { "missing" };
+            let error = ApiError::Unauthenticated(if signed {
                 "this gateway takes an API key as a bearer token, not a SigV4 signature: \
                  set AWS_BEARER_TOKEN_BEDROCK to your gateway key"
                     .to_owned()
             } else {
                 "an API key is required: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
                     .to_owned()
-            })
+            });
+            (error, reason)
         })?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.0
-            .iter()
-            .find(|key| key.sha256 == digest)
-            .ok_or_else(|| ApiError::Unauthenticated("the API key is not valid".to_owned()))
+        self.0.iter().find(|key| key.sha256 == digest).ok_or_else(|| {
+            (ApiError::Unauthenticated("the API key is not valid".to_owned()), "unknown")
+        })
     }
 }
 
@@ -104,11 +127,17 @@ pub async fn require_key(
     match keys.check(request.headers()) {
         Ok(key) => {
             tracing::Span::current().record("caller", key.name.as_str());
-            let caller = Caller(Some(key.clone()));
-            request.extensions_mut().insert(caller);
+            if let Some(record) = request.extensions().get::<Record>() {
+                record.update(|fields| fields.caller = Some(key.name.clone()));
+            }
+            request.extensions_mut().insert(CheckedKey(key.clone()));
             next.run(request).await
         }
-        Err(error) => {
+        Err((error, reason)) => {
+            // The request's own log line says so, at `info`, with the reason; never the key.
+            if let Some(record) = request.extensions().get::<Record>() {
+                record.update(|fields| fields.refusal = Some(reason));
+            }
             let request_id = request
                 .headers()
                 .get("x-request-id")
@@ -167,14 +196,17 @@ mod tests {
 
     #[test]
     fn wrong_missing_and_sigv4_are_refused_with_a_reason() {
-        let wrong = keys().check(&headers("authorization", "Bearer nope")).unwrap_err();
+        let (wrong, reason) = keys().check(&headers("authorization", "Bearer nope")).unwrap_err();
         assert!(wrong.to_string().contains("not valid"));
-        let missing = keys().check(&HeaderMap::new()).unwrap_err();
+        assert_eq!(reason, "unknown");
+        let (missing, reason) = keys().check(&HeaderMap::new()).unwrap_err();
         assert!(missing.to_string().contains("required"));
-        let sigv4 = keys()
+        assert_eq!(reason, "missing");
+        let (sigv4, reason) = keys()
             .check(&headers("authorization", "AWS4-HMAC-SHA256 Credential=AKID/x"))
             .unwrap_err();
         assert!(sigv4.to_string().contains("AWS_BEARER_TOKEN_BEDROCK"));
+        assert_eq!(reason, "sigv4");
     }
 
     #[test]

@@ -16,12 +16,21 @@ use crate::limits::ScopeLimits;
 
 /// Where the gateway listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the admin listener (`/metrics`, health, reload) listens by default: loopback.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 /// A validated configuration: every alias resolved to its targets, each target to a
 /// model id and a family.
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The admin listener: `/metrics`, `/healthz`, `/readyz`, `POST /-/reload`.
+    pub admin_listen: SocketAddr,
+    /// Logs and metrics.
+    pub telemetry: TelemetryConfig,
+    /// How often the config file is checked for changes and reloaded (`None`: only on
+    /// SIGHUP or `POST /-/reload`).
+    pub reload_poll: Option<Duration>,
     /// After a shutdown signal, how long to keep serving with `/readyz` at 503 so that
     /// load balancers stop sending traffic before the listener closes.
     pub shutdown_delay: Duration,
@@ -34,6 +43,36 @@ pub struct Config {
     pub targets: BTreeMap<String, Arc<Target>>,
     /// Model aliases, sorted by name.
     pub models: BTreeMap<String, ModelRoute>,
+}
+
+/// Logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    /// A `tracing` filter (`info`, `warn,server=debug`); `RUST_LOG` wins over it.
+    pub log_level: String,
+    /// Prompts and answers in the logs, at `debug` only. Off by default.
+    pub log_prompts: bool,
+    /// Whether metrics are recorded (off: `/metrics` carries only build and process info).
+    pub metrics: bool,
+}
+
+/// `log_format`: one line per event, for people or for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> TelemetryConfig {
+        TelemetryConfig {
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            log_prompts: false,
+            metrics: true,
+        }
+    }
 }
 
 /// Which Bedrock the gateway calls, always through the AWS SDK, and the one retry
@@ -214,6 +253,9 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("telemetry", &self.telemetry)
+            .field("reload_poll", &self.reload_poll)
             .field("shutdown_delay", &self.shutdown_delay)
             .field("upstream", &self.upstream)
             .field("limits", &self.limits)
@@ -229,6 +271,12 @@ impl std::fmt::Debug for Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<String>,
+    admin_listen: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    log_prompts: Option<bool>,
+    metrics: Option<bool>,
+    reload_poll_ms: Option<u64>,
     shutdown_delay_ms: Option<u64>,
     #[serde(default)]
     upstream: RawUpstream,
@@ -346,14 +394,19 @@ impl Config {
     }
 
     /// Reads and validates the file at `path`, with the process environment.
-    #[expect(clippy::disallowed_methods, reason = "config.rs is where the environment is read")]
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], and the file's text (what a reload compares against).
+    pub fn load_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let source_name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: source_name.clone(),
             problems: vec![format!("cannot read the file: {e}")],
         })?;
-        Config::parse_with_env(&text, &source_name, &|name| std::env::var(name).ok())
+        let config = Config::parse_with_env(&text, &source_name, &process_env)?;
+        Ok((config, text))
     }
 
     fn from_raw(
@@ -361,15 +414,21 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         problems: &mut Vec<String>,
     ) -> Option<Config> {
-        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = match listen_text.parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                problems.push(format!(
-                    "`listen`: {listen_text:?} is not a HOST:PORT socket address (e.g. \"127.0.0.1:8080\")"
-                ));
+        let listen = socket_address("listen", raw.listen.as_deref(), DEFAULT_LISTEN, problems);
+        let admin_listen = socket_address(
+            "admin_listen",
+            raw.admin_listen.as_deref(),
+            DEFAULT_ADMIN_LISTEN,
+            problems,
+        );
+        let telemetry = TelemetryConfig::from_raw(&raw, problems);
+        let reload_poll = match raw.reload_poll_ms {
+            None | Some(0) => None,
+            Some(ms) if ms < 100 => {
+                problems.push("`reload_poll_ms`: at least 100 (or 0: off)".to_owned());
                 None
             }
+            Some(ms) => Some(Duration::from_millis(ms)),
         };
         let upstream = UpstreamConfig::from_raw(raw.upstream, problems);
         let limits = LimitsConfig::from_raw(raw.limits, problems);
@@ -421,6 +480,9 @@ impl Config {
         }
         Some(Config {
             listen: listen?,
+            admin_listen: admin_listen?,
+            telemetry,
+            reload_poll,
             shutdown_delay,
             upstream: upstream?,
             limits: limits?,
@@ -429,6 +491,54 @@ impl Config {
             models,
         })
     }
+}
+
+fn socket_address(
+    key: &str,
+    text: Option<&str>,
+    default: &str,
+    problems: &mut Vec<String>,
+) -> Option<SocketAddr> {
+    let text = text.unwrap_or(default);
+    match text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(format!(
+                "`{key}`: {text:?} is not a HOST:PORT socket address (e.g. {default:?})"
+            ));
+            None
+        }
+    }
+}
+
+impl TelemetryConfig {
+    fn from_raw(raw: &RawConfig, problems: &mut Vec<String>) -> TelemetryConfig {
+        let defaults = TelemetryConfig::default();
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                problems.push(format!("`log_format`: {other:?} is not \"human\" or \"json\""));
+                LogFormat::Human
+            }
+        };
+        let log_level = raw.log_level.clone().unwrap_or(defaults.log_level);
+        if let Err(error) = tracing_subscriber::EnvFilter::builder().parse(&log_level) {
+            problems.push(format!("`log_level`: {log_level:?} is not a tracing filter: {error}"));
+        }
+        TelemetryConfig {
+            log_format,
+            log_level,
+            log_prompts: raw.log_prompts.unwrap_or(defaults.log_prompts),
+            metrics: raw.metrics.unwrap_or(defaults.metrics),
+        }
+    }
+}
+
+/// A variable of the process environment (the `sha256_env` of API keys, `RUST_LOG`).
+#[expect(clippy::disallowed_methods, reason = "config.rs is where the environment is read")]
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Queue defaults when `[limits]` sets none.

@@ -192,7 +192,7 @@ fn upstream_status(error: &UpstreamError) -> StatusCode {
     }
 }
 
-fn upstream_error_type(error: &UpstreamError) -> &'static str {
+pub(crate) fn upstream_error_type(error: &UpstreamError) -> &'static str {
     match error {
         UpstreamError::Bedrock { kind, .. } => match kind {
             BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => {
@@ -292,6 +292,7 @@ impl ApiError {
     pub fn response_with_body(&self, body: impl serde::Serialize) -> Response {
         self.log();
         let mut response = (self.status(), Json(body)).into_response();
+        response.extensions_mut().insert(crate::telemetry::ErrorType(self.error_type()));
         if let Some(secs) = self.retry_after_secs() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -1,20 +1,26 @@
 //! The Bedrock gateway: one HTTP endpoint and one provider-neutral request in front,
 //! the AWS SDK's `bedrock-runtime` client behind.
 //!
-//! [`run`] serves a [`Config`] on a bound listener until `shutdown` resolves; the
-//! binary in `main.rs` only parses flags, loads the config and calls it. Tests bind
-//! port 0 and call [`run`] the same way.
+//! [`serve`] serves a [`Config`] on bound listeners (the API, and the admin listener
+//! with `/metrics`) until `shutdown` resolves; the binary in `main.rs` only parses
+//! flags, loads the config, binds and calls it. Tests bind port 0 and call [`serve`]
+//! (or [`run`], without an admin listener) the same way.
 
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod routes;
+pub mod telemetry;
 pub mod upstream;
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::serve::ListenerExt;
@@ -22,7 +28,41 @@ use tokio::net::TcpListener;
 
 pub use crate::config::Config;
 use crate::config::UpstreamTarget;
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+
+/// What [`serve`] serves.
+#[derive(Debug)]
+pub struct Serve {
+    /// The API listener.
+    pub listener: TcpListener,
+    /// The admin listener (`/metrics`, health, `POST /-/reload`); `None`: none.
+    pub admin_listener: Option<TcpListener>,
+    pub config: Config,
+    /// The file `config` was read from and its text, for reloads; `None`: no reloads.
+    pub config_file: Option<(PathBuf, String)>,
+    /// The command line's addresses, kept over the file's when the config is reloaded.
+    pub overrides: Overrides,
+}
+
+/// `--listen` and `--admin-listen`: they win over the file at the start and at every
+/// reload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub listen: Option<std::net::SocketAddr>,
+    pub admin_listen: Option<std::net::SocketAddr>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(admin_listen) = self.admin_listen {
+            config.admin_listen = admin_listen;
+        }
+    }
+}
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +82,22 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let serve_options = Serve {
+        listener,
+        admin_listener: None,
+        config,
+        config_file: None,
+        overrides: Overrides::default(),
+    };
+    serve(serve_options, shutdown).await
+}
+
+/// [`run`], with an admin listener and reloads from the config file.
+pub async fn serve(
+    options: Serve,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let Serve { listener, admin_listener, config, config_file, overrides } = options;
     let (stop_simulator, simulator_stopped) = tokio::sync::watch::channel(false);
     let mut simulator_endpoint = None;
     let mut simulator_task = None;
@@ -56,7 +112,8 @@ pub async fn run(
             Some(tokio::spawn(bedrock_sim::Simulator::new().serve(simulator_listener, stopped)));
         simulator_endpoint = Some(endpoint);
     }
-    let pipeline = Pipeline::from_config(&config, simulator_endpoint.as_deref())
+    let metrics = Arc::new(Metrics::new(config.telemetry.metrics));
+    let pipeline = Pipeline::from_config(&config, simulator_endpoint.as_deref(), metrics.clone())
         .await
         .map_err(RunError::Upstream)?;
     match (&config.upstream.target, &simulator_endpoint) {
@@ -78,15 +135,41 @@ pub async fn run(
             "no API keys configured: the gateway is open to every caller ([[auth.keys]] adds keys)"
         );
     }
-    let state = app::AppState::new(&config, pipeline);
-    let ready = state.ready.clone();
-    let router = app::router(state);
+    let shutdown_delay = config.shutdown_delay;
+    let reload_poll = config.reload_poll;
+    let models = config.models.len();
+    let (config_path, config_text) = config_file.unzip();
+    let gateway = app::Gateway::new(config, pipeline, metrics);
+    let ready = gateway.ready().clone();
+    let router = app::router(gateway.clone());
+    let reloader =
+        reload::Reloader::new(gateway.clone(), config_path.clone(), overrides, config_text);
     tracing::info!(
         message = "bedrock-gateway listening",
         address = %format!("http://{}", listener.local_addr()?),
-        models = config.models.len(),
+        models,
     );
-    let shutdown_delay = config.shutdown_delay;
+    // The admin listener and the reload watch stop once the API listener has drained.
+    let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = admin_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut admin_task = None;
+    if let Some(admin_listener) = admin_listener {
+        tracing::info!(
+            message = "admin listener (metrics, health, reload)",
+            address = %format!("http://{}", admin_listener.local_addr()?),
+        );
+        let admin = app::admin_router(gateway.clone(), reloader.clone());
+        admin_task = Some(tokio::spawn(
+            axum::serve(admin_listener, admin).with_graceful_shutdown(stopped()).into_future(),
+        ));
+    }
+    let watch_task =
+        config_path.is_some().then(|| tokio::spawn(reloader.watch(reload_poll, stopped())));
     // SSE events are small writes that must leave at once: no Nagle delay.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -103,7 +186,18 @@ pub async fn run(
         })
         .await?;
 
-    // Only now: streams in flight during the drain still needed the simulator.
+    // Only now: streams in flight during the drain still needed the simulator, and a
+    // scraper wants the last figures.
+    let _ = stop_admin.send(true);
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(result) => result?,
+            Err(join_error) => tracing::warn!(message = "admin listener failed", %join_error),
+        }
+    }
+    if let Some(task) = watch_task {
+        let _ = task.await;
+    }
     let _ = stop_simulator.send(true);
     if let Some(task) = simulator_task {
         match task.await {

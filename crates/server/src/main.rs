@@ -1,4 +1,4 @@
-//! The `bedrock-gateway` binary: flags, config, logging, bind, then [`server::run`].
+//! The `bedrock-gateway` binary: flags, config, logging, bind, then [`server::serve`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::Config;
-use tracing_subscriber::EnvFilter;
+use server::config::{TelemetryConfig, process_env};
 
 /// An HTTP gateway in front of Amazon Bedrock: one provider-neutral request for every
 /// model family, answered as JSON or streamed as Server-Sent Events.
@@ -20,6 +20,10 @@ struct Cli {
     /// Address to listen on, overriding `listen` in the config file (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<SocketAddr>,
+    /// Address of the admin listener (`/metrics`, health, reload), overriding
+    /// `admin_listen` in the config file.
+    #[arg(long, value_name = "HOST:PORT")]
+    admin_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,17 +42,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let result = match cli.command {
-        Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::CheckConfig { path }) => {
+            server::telemetry::init_logging(&TelemetryConfig::default(), process_env("RUST_LOG"));
+            check_config(&path)
+        }
         Some(Command::HashKey) => hash_key(),
-        None => serve(cli.config, cli.listen),
+        None => serve(cli.config, cli.listen, cli.admin_listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,17 +81,31 @@ fn hash_key() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let mut config = Config::load(&config_path)?;
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
+fn serve(
+    config_path: PathBuf,
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let (mut config, text) = Config::load_text(&config_path)?;
+    let overrides = server::Overrides { listen, admin_listen };
+    overrides.apply(&mut config);
+    server::telemetry::init_logging(&config.telemetry, process_env("RUST_LOG"));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        server::run(listener, config, shutdown_signal()).await?;
+        let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (admin_listen)", config.admin_listen))?;
+        let options = server::Serve {
+            listener,
+            admin_listener: Some(admin_listener),
+            config,
+            config_file: Some((config_path, text)),
+            overrides,
+        };
+        server::serve(options, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -176,6 +176,21 @@ pub struct BedrockErrorDetail {
 }
 
 impl BedrockErrorKind {
+    /// Every modelled kind.
+    pub const ALL: [BedrockErrorKind; 11] = [
+        BedrockErrorKind::AccessDenied,
+        BedrockErrorKind::ResourceNotFound,
+        BedrockErrorKind::Throttling,
+        BedrockErrorKind::ModelTimeout,
+        BedrockErrorKind::InternalServer,
+        BedrockErrorKind::ServiceUnavailable,
+        BedrockErrorKind::Validation,
+        BedrockErrorKind::ServiceQuotaExceeded,
+        BedrockErrorKind::ModelNotReady,
+        BedrockErrorKind::ModelError,
+        BedrockErrorKind::ModelStreamError,
+    ];
+
     /// The error shape name Bedrock sends (`ThrottlingException`); `None` for `Unknown`.
     pub fn shape_name(self) -> Option<&'static str> {
         use BedrockErrorKind as K;

@@ -86,6 +86,7 @@ use crate::limits::{
     AI_PER_SEC, Ask, BackendError, CONCURRENCY_RETRY_MS, DAY_MS, Grant, LimitBackend, LimitKind,
     MD_FACTOR, MD_INTERVAL_MS, MIN_RATE, MINUTE_MS, Scope, ScopeLimits, ScopeSnapshot, Verdict,
 };
+use crate::metrics::Metrics;
 
 /// How [`RedisLimits`] names its keys, waits and gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,7 @@ struct Inner {
     /// Created on first use (it needs the Tokio runtime), dropped when the breaker opens.
     manager: Mutex<Option<ConnectionManager>>,
     breaker: Mutex<Breaker>,
+    metrics: std::sync::OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,6 +202,7 @@ impl RedisLimits {
                 options,
                 manager: Mutex::new(None),
                 breaker: Mutex::new(Breaker::Closed { failures: 0 }),
+                metrics: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -249,10 +252,37 @@ impl RedisLimits {
         scope: &Scope,
         own_args: &[String],
     ) -> Result<Vec<String>, BackendError> {
-        let attempt = self.inner.admit()?;
+        let started = std::time::Instant::now();
+        let attempt = match self.inner.admit() {
+            Ok(attempt) => attempt,
+            Err(error) => {
+                self.observe(script, started, Some("circuit_open"));
+                return Err(error);
+            }
+        };
         let result = self.run_admitted(script, scope, own_args).await;
         attempt.finish(result.is_ok());
-        result
+        match result {
+            Ok(reply) => {
+                self.observe(script, started, None);
+                Ok(reply)
+            }
+            Err((error, kind)) => {
+                self.observe(script, started, Some(kind));
+                Err(error)
+            }
+        }
+    }
+
+    /// Counts the scripts' durations and failures in the gateway's metrics, once set.
+    pub fn set_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
+    }
+
+    fn observe(&self, script: &Script, started: std::time::Instant, error: Option<&str>) {
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.redis_command(script.name, started.elapsed(), error);
+        }
     }
 
     async fn run_admitted(
@@ -260,9 +290,9 @@ impl RedisLimits {
         script: &Script,
         scope: &Scope,
         own_args: &[String],
-    ) -> Result<Vec<String>, BackendError> {
+    ) -> Result<Vec<String>, (BackendError, &'static str)> {
         let options = &self.inner.options;
-        let (mut manager, fresh) = self.inner.manager()?;
+        let (mut manager, fresh) = self.inner.manager().map_err(|e| (e, "connection"))?;
         let keys = self.keys(scope);
         let mut args = self.common_args(&scope.limits);
         args.extend_from_slice(own_args);
@@ -280,13 +310,13 @@ impl RedisLimits {
             {
                 tracing::debug!(script = script.name, "redis limits: NOSCRIPT, sending EVAL");
             }
-            other => return other.map_err(|failure| failure.into_error(script)),
+            other => return other.map_err(|failure| failure.into_classified(script)),
         }
         let mut eval = redis::cmd("EVAL");
         eval.arg(script.code).arg(keys.len()).arg(&keys).arg(&args);
         with_deadline(script, options.command_timeout, eval.query_async(&mut manager))
             .await
-            .map_err(|failure| failure.into_error(script))
+            .map_err(|failure| failure.into_classified(script))
     }
 
     async fn reserve_remote(&self, scope: &Scope, ask: Ask) -> Result<Verdict, BackendError> {
@@ -428,6 +458,20 @@ enum Failure {
 }
 
 impl Failure {
+    /// The error and its metric label: `timeout`, `connection` or `reply`.
+    fn into_classified(self, script: &Script) -> (BackendError, &'static str) {
+        let kind = match &self {
+            Failure::Timeout(_) => "timeout",
+            Failure::Redis(e)
+                if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() =>
+            {
+                "connection"
+            }
+            Failure::Redis(_) => "reply",
+        };
+        (self.into_error(script), kind)
+    }
+
     fn into_error(self, script: &Script) -> BackendError {
         match self {
             Failure::Timeout(deadline) => {

@@ -30,6 +30,7 @@ use crate::limits::redis::{RedisLimits, RedisOptions};
 use crate::limits::{
     Ask, BackendError, Grant, LimitBackend, LimitKind, Scope, ScopeSnapshot, Verdict,
 };
+use crate::metrics::{Metrics, Rejection};
 
 /// The longest a queued request sleeps before asking again.
 const MAX_POLL: Duration = Duration::from_millis(250);
@@ -37,8 +38,9 @@ const MAX_POLL: Duration = Duration::from_millis(250);
 /// Every admission counter and queue of the gateway.
 #[derive(Debug)]
 pub struct Admission {
-    store: Store,
+    store: Arc<Store>,
     ttl: Duration,
+    metrics: Arc<Metrics>,
     /// Every target with a quota: its scope (built once) and its queue.
     targets: BTreeMap<String, TargetAdmission>,
 }
@@ -108,34 +110,45 @@ impl Admission {
     pub fn new(
         config: &LimitsConfig,
         targets: impl Iterator<Item = Arc<Target>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Admission, String> {
         let store = match &config.backend {
             LimitsBackend::Local => Store::Local(LocalLimits::new()),
             LimitsBackend::Redis(redis) => Store::Redis {
-                redis: RedisLimits::connect(
-                    &redis.url,
-                    RedisOptions {
+                redis: {
+                    let options = RedisOptions {
                         command_timeout: redis.command_timeout,
                         key_prefix: redis.key_prefix.clone(),
                         ..RedisOptions::default()
-                    },
-                )
-                .map_err(|e| format!("limits.redis_url: {e}"))?,
+                    };
+                    let limits = RedisLimits::connect(&redis.url, options)
+                        .map_err(|e| format!("limits.redis_url: {e}"))?;
+                    limits.set_metrics(metrics.clone());
+                    limits
+                },
                 mode: redis.failure_mode,
                 fallback: LocalLimits::new(),
                 expected_replicas: redis.expected_replicas,
                 failed_over: AtomicBool::new(false),
             },
         };
-        let targets = targets
-            .filter(|target| target.scope_limits().is_limited())
-            .map(|target| {
-                let scope =
-                    Scope { key: format!("t:{}", target.name), limits: target.scope_limits() };
-                (target.name.clone(), TargetAdmission { scope, queue: Arc::default() })
-            })
-            .collect();
-        Ok(Admission { store, ttl: config.reservation_ttl, targets })
+        Ok(Admission {
+            store: Arc::new(store),
+            ttl: config.reservation_ttl,
+            metrics,
+            targets: target_admissions(targets, None),
+        })
+    }
+
+    /// The admission of a reloaded config with the same backend: the same counters, and
+    /// the same queue for every target that keeps its name.
+    pub fn reconfigured(&self, targets: impl Iterator<Item = Arc<Target>>) -> Admission {
+        Admission {
+            store: self.store.clone(),
+            ttl: self.ttl,
+            metrics: self.metrics.clone(),
+            targets: target_admissions(targets, Some(&self.targets)),
+        }
     }
 
     /// The caller's own budget, if it has one; refused at once when over it.
@@ -147,8 +160,14 @@ impl Admission {
         if !caller.limits.is_limited() {
             return Ok(None);
         }
-        let scope = Scope { key: format!("c:{}", caller.name), limits: caller.limits.clone() };
+        let scope = caller_scope(caller);
         let (verdict, held_in) = self.reserve(&scope, tokens).await?;
+        let name = caller.name.as_str();
+        match &verdict {
+            Verdict::Granted(_) => self.metrics.reserved("caller", name, tokens),
+            Verdict::Wait { limit, .. } => self.metrics.rejected("caller", name, (*limit).into()),
+            Verdict::Never { .. } => self.metrics.rejected("caller", name, Rejection::TooLarge),
+        }
         match verdict {
             Verdict::Granted(grant) => {
                 Ok(Some(Hold { scope, grant, held_in, output_weight: 1.0, queue: None }))
@@ -185,38 +204,61 @@ impl Admission {
         let Some(TargetAdmission { scope, queue }) = self.targets.get(&target.name) else {
             return Ok(None);
         };
+        let started = Instant::now();
+        let result = self.queue_for(target, scope, queue, tokens, give_up_at).await;
+        let admitted = result.is_ok();
+        self.metrics.queue_wait(target, admitted, started.elapsed());
+        match &result {
+            Ok(_) => self.metrics.reserved("route", &target.name, tokens),
+            Err((_, Some(reason))) => self.metrics.rejected("route", &target.name, *reason),
+            Err((_, None)) => {}
+        }
+        result.map(Some).map_err(|(error, _)| error)
+    }
+
+    /// The wait in `queue`; a refusal says why (`None`: not a refusal of the gateway's).
+    async fn queue_for(
+        &self,
+        target: &Target,
+        scope: &Scope,
+        queue: &Arc<TargetQueue>,
+        tokens: u64,
+        give_up_at: Instant,
+    ) -> Result<Hold, (ApiError, Option<Rejection>)> {
         let give_up_at = give_up_at.min(Instant::now() + target.quota.max_queue_wait);
+        let refused = |error, reason| (error, Some(reason));
         if queue.waiting.load(Ordering::Relaxed) >= target.quota.max_queue_len {
-            return Err(ApiError::RateLimited {
+            let error = ApiError::RateLimited {
                 message: format!(
                     "route limit: the queue of target {:?} is full ({} waiting)",
                     target.name, target.quota.max_queue_len
                 ),
                 retry_after: Some(Duration::from_secs(1)),
-            });
+            };
+            return Err(refused(error, Rejection::QueueFull));
         }
         let _waiting = Waiting::enter(queue);
         let turn = tokio::time::timeout_at(give_up_at, queue.turn.lock()).await;
         let Ok(_turn) = turn else {
-            return Err(queue_timeout(target, None));
+            return Err(refused(queue_timeout(target, None), Rejection::QueueTimeout));
         };
         loop {
             let settled = queue.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            let (verdict, held_in) = self.reserve(scope, tokens).await?;
+            let (verdict, held_in) = self.reserve(scope, tokens).await.map_err(|e| (e, None))?;
             let (retry_after, limit) = match verdict {
                 Verdict::Granted(grant) => {
-                    return Ok(Some(Hold {
+                    return Ok(Hold {
                         scope: scope.clone(),
                         grant,
                         held_in,
                         output_weight: target.quota.output_burndown,
                         queue: Some(queue.clone()),
-                    }));
+                    });
                 }
                 Verdict::Never { limit } => {
-                    return Err(ApiError::RateLimited {
+                    let error = ApiError::RateLimited {
                         message: format!(
                             "route limit: the request needs {tokens} quota tokens, more than \
                              target {:?}'s whole {}; lower `max_tokens`",
@@ -224,13 +266,15 @@ impl Admission {
                             limit_text(limit)
                         ),
                         retry_after: None,
-                    });
+                    };
+                    return Err(refused(error, Rejection::TooLarge));
                 }
                 Verdict::Wait { retry_after, limit } => (retry_after, limit),
             };
             let now = Instant::now();
             if now >= give_up_at {
-                return Err(queue_timeout(target, Some((retry_after, limit))));
+                let error = queue_timeout(target, Some((retry_after, limit)));
+                return Err(refused(error, Rejection::QueueTimeout));
             }
             let wake_at = (now + retry_after.min(MAX_POLL)).min(give_up_at);
             tokio::select! {
@@ -245,7 +289,7 @@ impl Admission {
         let Some(TargetAdmission { scope, .. }) = self.targets.get(&target.name) else {
             return;
         };
-        match &self.store {
+        match self.store.as_ref() {
             Store::Local(local) => local.throttled_now(scope),
             Store::Redis { redis, fallback, expected_replicas, .. } => {
                 if redis.throttled(scope).await.is_err() {
@@ -258,7 +302,32 @@ impl Admission {
     /// A target's counters now (`None` without a quota or when the backend is down).
     pub async fn snapshot(&self, target: &Target) -> Option<ScopeSnapshot> {
         let TargetAdmission { scope, .. } = self.targets.get(&target.name)?;
-        match &self.store {
+        self.scope_snapshot(scope).await
+    }
+
+    /// Sets the scrape-time gauges: every target's and every limited caller's counters,
+    /// and every queue's length.
+    pub async fn observe(&self, callers: &[Arc<ApiKey>]) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        for (name, TargetAdmission { scope, queue }) in &self.targets {
+            self.metrics.queue_length(name, queue.waiting.load(Ordering::Relaxed));
+            if let Some(snapshot) = self.scope_snapshot(scope).await {
+                self.metrics.scope_snapshot("route", name, &snapshot, scope.limits.tokens_per_day);
+            }
+        }
+        for caller in callers.iter().filter(|caller| caller.limits.is_limited()) {
+            let scope = caller_scope(caller);
+            if let Some(snapshot) = self.scope_snapshot(&scope).await {
+                let tpd = scope.limits.tokens_per_day;
+                self.metrics.scope_snapshot("caller", &caller.name, &snapshot, tpd);
+            }
+        }
+    }
+
+    async fn scope_snapshot(&self, scope: &Scope) -> Option<ScopeSnapshot> {
+        match self.store.as_ref() {
             Store::Local(local) => Some(local.snapshot_now(scope)),
             Store::Redis { redis, .. } => redis.snapshot(scope).await.ok(),
         }
@@ -266,7 +335,7 @@ impl Admission {
 
     async fn reserve(&self, scope: &Scope, tokens: u64) -> Result<(Verdict, HeldIn), ApiError> {
         let ask = Ask { tokens, ttl: self.ttl };
-        match &self.store {
+        match self.store.as_ref() {
             Store::Local(local) => Ok((local.reserve_now(scope, ask), HeldIn::Primary)),
             Store::Redis { redis, mode, fallback, expected_replicas, failed_over } => {
                 match redis.reserve(scope, ask).await {
@@ -285,6 +354,7 @@ impl Admission {
                         match mode {
                             FailureMode::FailClosed => Err(ApiError::LimitsUnavailable),
                             FailureMode::FailOpen => {
+                                self.metrics.fail_open();
                                 let local_scope = scope.divided(*expected_replicas);
                                 Ok((fallback.reserve_now(&local_scope, ask), HeldIn::Fallback))
                             }
@@ -296,7 +366,7 @@ impl Admission {
     }
 
     async fn settle(&self, hold: &Hold, used_tokens: u64) {
-        let result: Result<(), BackendError> = match (&self.store, hold.held_in) {
+        let result: Result<(), BackendError> = match (self.store.as_ref(), hold.held_in) {
             (Store::Local(local), _) => {
                 local.settle_now(&hold.scope, &hold.grant, used_tokens);
                 Ok(())
@@ -313,6 +383,8 @@ impl Admission {
                 Ok(())
             }
         };
+        let (scope_label, name) = scope_labels(&hold.scope);
+        self.metrics.settled(scope_label, name, used_tokens);
         if let Err(error) = result {
             // The reservation expires after its TTL instead, counted as used.
             tracing::debug!(message = "limits: settlement lost", %error, scope = %hold.scope.key);
@@ -320,6 +392,37 @@ impl Admission {
         if let Some(queue) = &hold.queue {
             queue.settled.notify_waiters();
         }
+    }
+}
+
+/// A scope and a queue for every target with a quota; a queue of `old` is kept.
+fn target_admissions(
+    targets: impl Iterator<Item = Arc<Target>>,
+    old: Option<&BTreeMap<String, TargetAdmission>>,
+) -> BTreeMap<String, TargetAdmission> {
+    targets
+        .filter(|target| target.scope_limits().is_limited())
+        .map(|target| {
+            let scope = Scope { key: format!("t:{}", target.name), limits: target.scope_limits() };
+            let queue = old
+                .and_then(|old| old.get(&target.name))
+                .map_or_else(Arc::default, |kept| kept.queue.clone());
+            (target.name.clone(), TargetAdmission { scope, queue })
+        })
+        .collect()
+}
+
+/// The scope of an API key's own budget.
+fn caller_scope(caller: &ApiKey) -> Scope {
+    Scope { key: format!("c:{}", caller.name), limits: caller.limits.clone() }
+}
+
+/// The metric labels of a scope: `route` and the target, or `caller` and the key name.
+fn scope_labels(scope: &Scope) -> (&'static str, &str) {
+    match scope.key.split_once(':') {
+        Some(("c", name)) => ("caller", name),
+        Some((_, name)) => ("route", name),
+        None => ("route", scope.key.as_str()),
     }
 }
 

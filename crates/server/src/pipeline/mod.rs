@@ -26,26 +26,60 @@ use tokio::time::Instant;
 use crate::config::{ApiKey, Config, ModelRoute, Target, UpstreamConfig};
 use crate::error::ApiError;
 use crate::limits::ScopeSnapshot;
+use crate::metrics::Metrics;
 use crate::pipeline::admission::{Admission, Reservation};
 use crate::pipeline::estimate::InputEstimator;
 use crate::pipeline::retry::{Next, RetryBudget};
 pub use crate::pipeline::stream::PipelineStream;
-use crate::upstream::{RawInvokeOutput, RawRequest, Upstream, UpstreamError};
+use crate::telemetry::Record;
+use crate::upstream::{BedrockErrorKind, RawInvokeOutput, RawRequest, Upstream, UpstreamError};
 
 /// The gateway's calls to Bedrock: transport, admission, retry policy, per-target state.
 #[derive(Debug)]
 pub struct Pipeline {
     upstream: Upstream,
+    metrics: Arc<Metrics>,
     admission: Arc<Admission>,
     policy: UpstreamConfig,
-    targets: BTreeMap<String, TargetState>,
+    targets: BTreeMap<String, Arc<TargetState>>,
+    /// For a reload that adds a region.
+    simulator_endpoint: Option<String>,
+    regions: BTreeSet<String>,
 }
 
 /// What the pipeline keeps per target besides its quota counters.
 #[derive(Debug, Default)]
 struct TargetState {
+    /// What the state was learned on: a reload keeps it only for the same model.
+    model_id: String,
     budget: Option<RetryBudget>,
     estimator: Arc<InputEstimator>,
+}
+
+/// Every target's state: `kept` where a reload carries it over, else new.
+fn target_states(
+    config: &Config,
+    kept: Option<&BTreeMap<String, Arc<TargetState>>>,
+) -> BTreeMap<String, Arc<TargetState>> {
+    config
+        .targets
+        .iter()
+        .map(|(name, target)| {
+            if let Some(state) = kept.and_then(|kept| kept.get(name)) {
+                return (name.clone(), state.clone());
+            }
+            let budget = RetryBudget::new(
+                config.upstream.retry_budget_ratio,
+                config.upstream.retry_budget_min_per_sec,
+            );
+            let state = TargetState {
+                model_id: target.model_id.clone(),
+                budget: Some(budget),
+                estimator: Arc::default(),
+            };
+            (name.clone(), Arc::new(state))
+        })
+        .collect()
 }
 
 /// One call: which alias, for whom, and what the reservation must cover.
@@ -57,6 +91,8 @@ pub struct Call<'a> {
     /// The most output tokens the answer may have (the request's or the alias default;
     /// 0 for embeddings and images).
     pub max_output_tokens: u32,
+    /// The request's record, for its log line and caller-side metrics.
+    pub record: &'a Record,
 }
 
 /// The request for one target, or `None` when the target cannot take this payload
@@ -78,28 +114,55 @@ impl Pipeline {
     pub async fn from_config(
         config: &Config,
         simulator_endpoint: Option<&str>,
+        metrics: Arc<Metrics>,
     ) -> Result<Pipeline, String> {
         let regions: BTreeSet<String> =
             config.targets.values().filter_map(|t| t.region.clone()).collect();
         let upstream =
             Upstream::from_config(&config.upstream, simulator_endpoint, &regions).await?;
-        let admission = Admission::new(&config.limits, config.targets.values().cloned())?;
-        let targets = config
+        let admission =
+            Admission::new(&config.limits, config.targets.values().cloned(), metrics.clone())?;
+        Ok(Pipeline {
+            upstream,
+            metrics,
+            admission: Arc::new(admission),
+            policy: config.upstream.clone(),
+            targets: target_states(config, None),
+            simulator_endpoint: simulator_endpoint.map(str::to_owned),
+            regions,
+        })
+    }
+
+    /// The pipeline for a reloaded `config` whose upstream and limits backend are the
+    /// same as this one's: the SDK clients, the counters, every target's queue, learned
+    /// estimate and retry budget carry over (by target name, when its model id is the
+    /// same), so that a reload neither forgets quota in use nor resets a queue.
+    pub async fn reconfigured(&self, config: &Config) -> Result<Pipeline, String> {
+        let regions: BTreeSet<String> =
+            config.targets.values().filter_map(|t| t.region.clone()).collect();
+        let upstream = if regions.is_subset(&self.regions) {
+            self.upstream.clone()
+        } else {
+            let endpoint = self.simulator_endpoint.as_deref();
+            Upstream::from_config(&config.upstream, endpoint, &regions).await?
+        };
+        let admission = self.admission.reconfigured(config.targets.values().cloned());
+        let kept: BTreeMap<String, Arc<TargetState>> = self
             .targets
-            .keys()
-            .map(|name| {
-                let budget = RetryBudget::new(
-                    config.upstream.retry_budget_ratio,
-                    config.upstream.retry_budget_min_per_sec,
-                );
-                (name.clone(), TargetState { budget: Some(budget), ..TargetState::default() })
+            .iter()
+            .filter(|(name, state)| {
+                config.targets.get(*name).is_some_and(|new| new.model_id == state.model_id)
             })
+            .map(|(name, state)| (name.clone(), state.clone()))
             .collect();
         Ok(Pipeline {
             upstream,
+            metrics: self.metrics.clone(),
             admission: Arc::new(admission),
             policy: config.upstream.clone(),
-            targets,
+            targets: target_states(config, Some(&kept)),
+            simulator_endpoint: self.simulator_endpoint.clone(),
+            regions: regions.union(&self.regions).cloned().collect(),
         })
     }
 
@@ -111,17 +174,36 @@ impl Pipeline {
         encode: Encoder<'_>,
     ) -> Result<Served<RawInvokeOutput>, ApiError> {
         let (served, reservation, body_len) = self
-            .run(call, encode, |upstream, target, request, timeout| async move {
+            .run(call, encode, false, |upstream, target, request, timeout| async move {
                 upstream
                     .invoke_raw(target.region.as_deref(), &target.model_id, request, timeout)
                     .await
             })
             .await?;
-        let usage = served.output.headers.usage();
+        let headers = &served.output.headers;
+        let usage = headers.usage();
         let known = usage.input_tokens.is_some() || usage.output_tokens.is_some();
         if let Some(input_tokens) = usage.input_tokens {
             self.state(&served.target).estimator.learn(body_len, input_tokens);
         }
+        let count = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u32>().ok());
+        let tokens = [
+            usage.input_tokens,
+            usage.output_tokens,
+            count("x-amzn-bedrock-cache-read-input-token-count"),
+            count("x-amzn-bedrock-cache-write-input-token-count"),
+        ];
+        let operation = call.record.operation();
+        self.metrics.tokens(operation, &served.target, tokens);
+        let latency = headers.get("x-amzn-bedrock-invocation-latency");
+        let latency_ms = latency.and_then(|v| v.trim().parse::<u64>().ok());
+        self.metrics.bedrock_latency(&served.target, false, latency_ms, None);
+        call.record.update(|fields| {
+            fields.family = Some(served.target.family.id());
+            fields.input_tokens = usage.input_tokens;
+            fields.output_tokens = usage.output_tokens;
+            fields.bedrock_request_id = headers.get("x-amzn-requestid").map(str::to_owned);
+        });
         reservation.settle(known.then_some(usage)).await;
         Ok(served)
     }
@@ -135,7 +217,7 @@ impl Pipeline {
         encode: Encoder<'_>,
     ) -> Result<Served<PipelineStream>, ApiError> {
         let (mut served, reservation, body_len) = self
-            .run(call, encode, |upstream, target, request, timeout| async move {
+            .run(call, encode, true, |upstream, target, request, timeout| async move {
                 let started = Instant::now();
                 let mut output = upstream
                     .invoke_stream_raw(target.region.as_deref(), &target.model_id, request, timeout)
@@ -152,7 +234,17 @@ impl Pipeline {
             })
             .await?;
         let estimator = self.state(&served.target).estimator.clone();
-        served.output.hold(reservation, body_len, estimator);
+        call.record.update(|fields| {
+            fields.family = Some(served.target.family.id());
+            fields.bedrock_request_id =
+                served.output.headers.get("x-amzn-requestid").map(str::to_owned);
+        });
+        let observer = stream::StreamObserver {
+            metrics: self.metrics.clone(),
+            target: served.target.clone(),
+            record: call.record.clone(),
+        };
+        served.output.hold(reservation, body_len, estimator, observer);
         Ok(served)
     }
 
@@ -168,7 +260,9 @@ impl Pipeline {
 
     fn state(&self, target: &Target) -> &TargetState {
         static NONE: std::sync::OnceLock<TargetState> = std::sync::OnceLock::new();
-        self.targets.get(&target.name).unwrap_or_else(|| NONE.get_or_init(TargetState::default))
+        self.targets
+            .get(&target.name)
+            .map_or_else(|| NONE.get_or_init(TargetState::default), |state| state.as_ref())
     }
 
     /// The attempt loop shared by both operations: for each target in order, admission
@@ -178,6 +272,7 @@ impl Pipeline {
         &self,
         call: Call<'_>,
         encode: Encoder<'_>,
+        stream: bool,
         attempt: F,
     ) -> Result<(Served<T>, Reservation, usize), ApiError>
     where
@@ -187,6 +282,14 @@ impl Pipeline {
         let started = Instant::now();
         let deadline = started + self.policy.deadline;
         let route = call.route;
+        let record = call.record;
+        record.update(|fields| {
+            fields.alias = Some(route.alias.clone());
+            fields.family = Some(route.family.id());
+            fields.operation = fields.operation.or(Some(operation_of(route.family.kind())));
+            fields.stream = stream;
+        });
+        let operation = record.operation();
         if let Some(caller) = call.caller
             && !caller.allows(&route.alias)
         {
@@ -222,9 +325,15 @@ impl Pipeline {
             reservation.push(self.admission.admit_caller(caller, tokens).await?);
         }
         let mut last_error: Option<ApiError> = None;
+        // The target just left and why, counted once the next one is known.
+        let mut fell_back: Option<(Arc<Target>, &'static str)> = None;
         let n_targets = requests.len();
         for (target_idx, (target, request)) in requests.into_iter().enumerate() {
             let has_next = target_idx + 1 < n_targets;
+            if let Some((from, reason)) = fell_back.take() {
+                self.metrics.fallback(&from, &target, reason);
+            }
+            record.update(|fields| fields.target = Some(target.clone()));
             let state = self.state(&target);
             if let Some(budget) = &state.budget {
                 budget.deposit();
@@ -234,10 +343,14 @@ impl Pipeline {
                 + (f64::from(call.max_output_tokens) * target.quota.output_burndown).ceil() as u64;
             let mut n_target_attempts = 0_u32;
             loop {
-                let hold = match self.admission.admit_target(&target, tokens, deadline).await {
+                let queued = Instant::now();
+                let admitted = self.admission.admit_target(&target, tokens, deadline).await;
+                record.update(|fields| fields.queue_wait += queued.elapsed());
+                let hold = match admitted {
                     Ok(hold) => hold,
                     Err(error @ ApiError::RateLimited { .. }) if has_next => {
                         tracing::info!(message = "fallback: target has no room", target = %target.name);
+                        fell_back = Some((target.clone(), "no_room"));
                         last_error = Some(error);
                         break;
                     }
@@ -253,8 +366,16 @@ impl Pipeline {
                     .policy
                     .request_timeout
                     .min(deadline.saturating_duration_since(Instant::now()));
+                let sent = Instant::now();
                 let result =
                     attempt(self.upstream.clone(), target.clone(), request.clone(), timeout).await;
+                let retry = n_target_attempts > 1;
+                let outcome = match &result {
+                    Ok(_) => "success",
+                    Err(error) => crate::error::upstream_error_type(error),
+                };
+                self.metrics.attempt(operation, &target, stream, outcome, sent.elapsed(), retry);
+                record.update(|fields| fields.attempts += 1);
                 let error = match result {
                     Ok(output) => {
                         let served = Served { target, output };
@@ -262,8 +383,15 @@ impl Pipeline {
                     }
                     Err(error) => error,
                 };
+                self.metrics.upstream_error(&target, bedrock_error_label(&error));
+                if let UpstreamError::Bedrock { detail, .. } = &error
+                    && let Some(id) = &detail.request_id
+                {
+                    record.update(|fields| fields.bedrock_request_id = Some(id.clone()));
+                }
                 if let Some(kind) = retry::throttle_kind(&error) {
                     tracing::info!(message = "upstream throttled", target = %target.name, kind = kind.as_str());
+                    self.metrics.throttle(&target, kind.as_str());
                     self.admission.throttled(&target).await;
                 }
                 // The target's hold goes back unless Bedrock may have counted the call.
@@ -280,6 +408,7 @@ impl Pipeline {
                 }
                 if step == Next::FallBack && has_next {
                     tracing::info!(message = "fallback", target = %target.name, error = %error);
+                    fell_back = Some((target.clone(), outcome));
                     last_error = Some(ApiError::Upstream(error));
                     break;
                 }
@@ -287,6 +416,7 @@ impl Pipeline {
                     && n_target_attempts < self.policy.max_attempts;
                 if !may_retry {
                     if has_next {
+                        fell_back = Some((target.clone(), outcome));
                         last_error = Some(ApiError::Upstream(error));
                         break;
                     }
@@ -297,8 +427,10 @@ impl Pipeline {
                 if !in_budget || Instant::now() + pause >= deadline {
                     if !in_budget {
                         tracing::info!(message = "retry budget spent", target = %target.name);
+                        self.metrics.retry_budget_exhausted(&target);
                     }
                     if has_next {
+                        fell_back = Some((target.clone(), outcome));
                         last_error = Some(ApiError::Upstream(error));
                         break;
                     }
@@ -312,6 +444,11 @@ impl Pipeline {
         Err(last_error.unwrap_or_else(|| ApiError::Internal("no target was tried".to_owned())))
     }
 
+    /// Sets the scrape-time quota gauges (targets, and the limited `callers`).
+    pub async fn observe_limits(&self, callers: &[Arc<ApiKey>]) {
+        self.admission.observe(callers).await;
+    }
+
     /// The caller's hold after a final failure: given back unless Bedrock may have
     /// counted the call.
     async fn fail(&self, reservation: Reservation, error: UpstreamError) -> ApiError {
@@ -321,5 +458,36 @@ impl Pipeline {
             reservation.release_all().await;
         }
         ApiError::Upstream(error)
+    }
+}
+
+/// `gen_ai.operation.name` of a call to a model of `kind` (the OpenAI completions route
+/// sets `text_completion` itself).
+fn operation_of(kind: translator::Kind) -> &'static str {
+    match kind {
+        translator::Kind::Text => "chat",
+        translator::Kind::Embedding => "embeddings",
+        translator::Kind::Image => "generate_content",
+    }
+}
+
+/// The `bedrock_error` label of a failed attempt: Bedrock's error shape, or what
+/// happened instead of an answer. Codes the SDK does not model are `other`.
+pub fn bedrock_error_label(error: &UpstreamError) -> &'static str {
+    match error {
+        UpstreamError::Bedrock { kind, detail, .. } => kind.shape_name().unwrap_or_else(|| {
+            // A modelled shape the operation does not declare (the SDK's `Unknown`) keeps
+            // its name when it is one of Bedrock's; any other code is `other`.
+            let code = detail.code.as_deref().unwrap_or_default();
+            BedrockErrorKind::ALL
+                .iter()
+                .filter_map(|kind| kind.shape_name())
+                .find(|name| *name == code)
+                .unwrap_or(crate::metrics::OTHER)
+        }),
+        UpstreamError::Timeout => "timeout",
+        UpstreamError::Unreachable(_) => "unreachable",
+        UpstreamError::Malformed(_) => "malformed",
+        UpstreamError::Sdk(_) => "sdk",
     }
 }

@@ -11,8 +11,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use translator::Usage;
 
+use crate::config::Target;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::pipeline::admission::Reservation;
 use crate::pipeline::estimate::InputEstimator;
+use crate::telemetry::Record;
 use crate::upstream::{ChunkStream, RawStreamOutput, ResponseHeaders, UpstreamError};
 
 /// The key of Bedrock's usage and latency figures in a stream's last chunk.
@@ -28,7 +32,7 @@ pub struct PipelineStream {
     pub headers: ResponseHeaders,
     settlement: Option<Settlement>,
     /// From the invocation metrics, once seen.
-    metered: Option<Usage>,
+    metered: Option<Invocation>,
     reported: Option<Usage>,
     ended: bool,
 }
@@ -38,6 +42,25 @@ struct Settlement {
     reservation: Reservation,
     body_len: usize,
     estimator: Arc<InputEstimator>,
+    observer: StreamObserver,
+}
+
+/// Where a stream reports its figures when it ends.
+#[derive(Debug)]
+pub(crate) struct StreamObserver {
+    pub metrics: Arc<Metrics>,
+    pub target: Arc<Target>,
+    pub record: Record,
+}
+
+/// A stream's `amazon-bedrock-invocationMetrics`: Bedrock's own count and timings.
+#[derive(Debug, Clone, Copy, Default)]
+struct Invocation {
+    usage: Usage,
+    cache_read: Option<u32>,
+    cache_write: Option<u32>,
+    latency_ms: Option<u64>,
+    first_byte_ms: Option<u64>,
 }
 
 impl PipelineStream {
@@ -60,8 +83,9 @@ impl PipelineStream {
         reservation: Reservation,
         body_len: usize,
         estimator: Arc<InputEstimator>,
+        observer: StreamObserver,
     ) {
-        self.settlement = Some(Settlement { reservation, body_len, estimator });
+        self.settlement = Some(Settlement { reservation, body_len, estimator, observer });
         if self.ended {
             self.finish();
         }
@@ -84,6 +108,12 @@ impl PipelineStream {
             }
             Some(Err(error)) => {
                 self.ended = true;
+                if let Some(settlement) = &self.settlement {
+                    let observer = &settlement.observer;
+                    let label = crate::pipeline::bedrock_error_label(&error);
+                    observer.metrics.upstream_error(&observer.target, label);
+                }
+                self.failed(&ApiError::Upstream(error.clone()));
                 self.finish();
                 Some(Err(error))
             }
@@ -100,6 +130,15 @@ impl PipelineStream {
         self.reported = Some(usage);
     }
 
+    /// The stream broke after its start (Bedrock's exception, or an answer the reader
+    /// could not decode): the request's record says so, since its status cannot.
+    pub fn failed(&self, error: &ApiError) {
+        if let Some(settlement) = &self.settlement {
+            let error_type = error.error_type();
+            settlement.observer.record.update(|fields| fields.error_type = Some(error_type));
+        }
+    }
+
     fn meter(&mut self, chunk: &[u8]) {
         if !chunk.windows(INVOCATION_METRICS.len()).any(|w| w == INVOCATION_METRICS) {
             return;
@@ -109,9 +148,15 @@ impl PipelineStream {
         };
         let metrics = &value["amazon-bedrock-invocationMetrics"];
         let count = |name: &str| metrics[name].as_u64().and_then(|n| u32::try_from(n).ok());
-        self.metered = Some(Usage {
-            input_tokens: count("inputTokenCount"),
-            output_tokens: count("outputTokenCount"),
+        self.metered = Some(Invocation {
+            usage: Usage {
+                input_tokens: count("inputTokenCount"),
+                output_tokens: count("outputTokenCount"),
+            },
+            cache_read: count("cacheReadInputTokenCount"),
+            cache_write: count("cacheWriteInputTokenCount"),
+            latency_ms: metrics["invocationLatency"].as_u64(),
+            first_byte_ms: metrics["firstByteLatency"].as_u64(),
         });
     }
 
@@ -120,10 +165,22 @@ impl PipelineStream {
         let Some(settlement) = self.settlement.take() else {
             return;
         };
-        let usage = self.metered.or(self.reported);
+        let usage = self.metered.map(|m| m.usage).or(self.reported);
         if let Some(input_tokens) = usage.and_then(|u| u.input_tokens) {
             settlement.estimator.learn(settlement.body_len, input_tokens);
         }
+        let StreamObserver { metrics, target, record } = &settlement.observer;
+        let metered = self.metered.unwrap_or_default();
+        if let Some(usage) = usage {
+            let tokens =
+                [usage.input_tokens, usage.output_tokens, metered.cache_read, metered.cache_write];
+            metrics.tokens(record.operation(), target, tokens);
+            record.update(|fields| {
+                fields.input_tokens = usage.input_tokens;
+                fields.output_tokens = usage.output_tokens;
+            });
+        }
+        metrics.bedrock_latency(target, true, metered.latency_ms, metered.first_byte_ms);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(settlement.reservation.settle(usage));
         }

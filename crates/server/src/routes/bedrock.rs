@@ -55,7 +55,7 @@ const CHUNK_PAYLOAD_QUANTUM: usize = 32;
 
 /// The two routes, for `app.rs` to merge. The body limit is set here, so that it holds
 /// wherever the router is merged.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<crate::app::Gateway> {
     Router::new().route("/model/{*rest}", any(handle)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -254,6 +254,19 @@ impl BedrockApiError {
         body
     }
 
+    /// The gateway's bounded error type of this error, for metrics and logs.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            BedrockApiError::UnknownOperation => "not_found",
+            BedrockApiError::ModelNotConfigured(_) => "model_not_found",
+            BedrockApiError::AccessDenied(_) => "unauthenticated",
+            BedrockApiError::InvalidRequest(_) => "invalid_request",
+            BedrockApiError::Upstream(error) => crate::error::upstream_error_type(error),
+            BedrockApiError::StreamBroken(_) => "malformed_upstream",
+            BedrockApiError::Gateway(error) => error.error_type(),
+        }
+    }
+
     /// The exception frame that ends a stream: `:exception-type` is the shape name in
     /// lowerCamel case, the member name of Bedrock's `ResponseStream` union.
     pub fn exception_frame(&self) -> Vec<u8> {
@@ -272,6 +285,7 @@ impl BedrockApiError {
             _ => gateway_request_id,
         };
         let mut response = (self.status(), Value::Object(self.body()).to_string()).into_response();
+        response.extensions_mut().insert(crate::telemetry::ErrorType(self.error_type()));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Ok(value) = HeaderValue::from_str(&format!("{}:{ERROR_TYPE_SUFFIX}", self.shape())) {
@@ -378,7 +392,7 @@ async fn run(
         .and_then(|body| translator::max_output_tokens_in_body(&body))
         .or(route.defaults.max_tokens)
         .unwrap_or(0);
-    let call = Call { route, caller: caller.key(), max_output_tokens };
+    let call = Call { route, caller: caller.key(), max_output_tokens, record: caller.record() };
     // The caller's body is in the first target's family: targets of another family
     // cannot take it and are skipped.
     let family_id = route.family.id();

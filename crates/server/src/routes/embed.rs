@@ -135,7 +135,7 @@ pub async fn run(
         })
         .min()
         .unwrap_or(1);
-    let call = Call { route, caller: caller.key(), max_output_tokens: 0 };
+    let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
     let batches: Vec<EmbedRequest> = request
         .input
         .chunks(batch_size)

@@ -145,7 +145,7 @@ async fn call(
     request: &ImageRequest,
     raw_png: bool,
 ) -> Result<(Answer, Arc<Target>), ApiError> {
-    let call = Call { route, caller: caller.key(), max_output_tokens: 0 };
+    let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
     let encode = |target: &Target| {
         let FamilyRef::Image(family) = target.family else {
             return Ok(None);

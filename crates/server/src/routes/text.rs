@@ -94,7 +94,19 @@ pub async fn open_stream(
 }
 
 fn call<'a>(caller: &'a Caller, route: &'a ModelRoute, request: &UnifiedRequest) -> Call<'a> {
-    Call { route, caller: caller.key(), max_output_tokens: request.max_tokens.unwrap_or(0) }
+    // A bare prompt is a text completion in OpenTelemetry's terms; messages are a chat.
+    let operation = if request.messages.is_empty() && request.prompt.is_some() {
+        "text_completion"
+    } else {
+        "chat"
+    };
+    caller.record().update(|fields| fields.operation = Some(operation));
+    Call {
+        route,
+        caller: caller.key(),
+        max_output_tokens: request.max_tokens.unwrap_or(0),
+        record: caller.record(),
+    }
 }
 
 fn text_family(target: &Target) -> Result<&'static dyn translator::TextFamily, ApiError> {
@@ -149,7 +161,9 @@ impl TextStream {
                 }
                 Err(error) => {
                     self.decoder = None;
-                    return Some(StreamItem::Failed(error.into()));
+                    let error = ApiError::from(error);
+                    self.chunks.failed(&error);
+                    return Some(StreamItem::Failed(error));
                 }
             }
         }
@@ -172,7 +186,11 @@ impl TextStream {
                     usage: finished.usage,
                 });
             }
-            Err(error) => self.pending.push_back(StreamItem::Failed(error.into())),
+            Err(error) => {
+                let error = ApiError::from(error);
+                self.chunks.failed(&error);
+                self.pending.push_back(StreamItem::Failed(error));
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ fn check_config_names_every_bad_key() {
 #[tokio::test]
 async fn quick_start_serves_the_shipped_config_and_prints_its_address() {
     let mut child = gateway()
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())

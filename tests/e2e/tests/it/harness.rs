@@ -19,6 +19,8 @@ pub const SHIPPED_CONFIG: &str = include_str!("../../../../config/gateway.toml")
 pub struct Harness {
     /// `http://127.0.0.1:<port>` of the gateway.
     pub base_url: String,
+    /// `http://127.0.0.1:<port>` of its admin listener (`/metrics`).
+    pub admin_url: String,
     /// The simulator behind the gateway: set behaviours, read counters.
     pub sim: Simulator,
     /// `http://127.0.0.1:<port>` of the simulator.
@@ -89,9 +91,18 @@ impl Harness {
         let config = server::Config::parse(config_text, "test").unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_url = format!("http://{}", admin_listener.local_addr().unwrap());
         let (stop_gateway, gateway_stopped) = oneshot::channel::<()>();
+        let options = server::Serve {
+            listener,
+            admin_listener: Some(admin_listener),
+            config,
+            config_file: None,
+            overrides: server::Overrides::default(),
+        };
         let gateway_task = tokio::spawn(async move {
-            server::run(listener, config, async move {
+            server::serve(options, async move {
                 let _ = gateway_stopped.await;
             })
             .await
@@ -99,6 +110,7 @@ impl Harness {
         });
         Harness {
             base_url,
+            admin_url,
             sim: Simulator::new(),
             sim_url: String::new(),
             http: reqwest::Client::new(),
@@ -112,6 +124,13 @@ impl Harness {
     /// which ends when `server::run` returns.
     pub fn take_shutdown(&mut self) -> (oneshot::Sender<()>, JoinHandle<()>) {
         (self.stop_gateway.take().unwrap(), self.gateway_task.take().unwrap())
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn scrape(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.admin_url)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -19,6 +19,8 @@ mod harness;
 mod limits;
 /// Against live Bedrock, only with `GATEWAY_LIVE=1`.
 mod live;
+/// `/metrics`: exact counts, bounded series, promtool.
+mod metrics;
 /// The OpenAI-compatible routes over plain HTTP.
 mod openai;
 /// The OpenAPI document against the routes served.

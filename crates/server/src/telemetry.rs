@@ -1,0 +1,443 @@
+//! Logs and the per-request record: [`init_logging`] (human or JSON, one line per
+//! event), the [`observe`] middleware that gives every request its span, its
+//! [`Record`] and, when its answer's last byte is sent (or the caller is gone), its
+//! caller-side metrics and its one `info` line.
+//!
+//! The record is filled on the way: the API key middleware names the caller, the
+//! pipeline the alias, target, attempts, queue wait, tokens and Bedrock's request id, a
+//! stream its failure. Nothing of the prompt or the answer is in it.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::time::Instant;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::{LogFormat, Target, TelemetryConfig};
+use crate::metrics::{self, Metrics, OTHER, RequestLabels};
+
+/// The target of the one line per request (`RUST_LOG=bedrock_gateway::request=off`
+/// silences it alone).
+pub const REQUEST_LOG_TARGET: &str = "bedrock_gateway::request";
+
+/// Dependencies' internals stay at `warn` unless `RUST_LOG` or `log_level` name them.
+const QUIET_DEPENDENCIES: &[&str] = &[
+    "aws_config=warn",
+    "aws_smithy_runtime=warn",
+    "aws_smithy_http_client=warn",
+    "aws_sdk_bedrockruntime=warn",
+    "hyper=warn",
+    "hyper_util=warn",
+    "h2=warn",
+    "tower_http=warn",
+    "redis=warn",
+];
+
+/// The filter for `level` (the config's `log_level`, or `RUST_LOG` when set): the
+/// dependency defaults first, so that the caller's own directives win over them.
+pub fn filter(level: &str) -> EnvFilter {
+    let directives = QUIET_DEPENDENCIES.iter().copied().chain(level.split(',')).collect::<Vec<_>>();
+    EnvFilter::builder().parse_lossy(directives.join(","))
+}
+
+/// Installs the process's subscriber: `log_format`, and `RUST_LOG` over `log_level`.
+/// Every event is written as exactly one line on standard error.
+pub fn init_logging(config: &TelemetryConfig, rust_log: Option<String>) {
+    let filter = filter(rust_log.as_deref().unwrap_or(&config.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(OneLine);
+    let result = match config.log_format {
+        LogFormat::Human => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        }
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    // Already installed (tests start several gateways in one process): keep the first.
+    let _ = result;
+}
+
+/// A writer that buffers one event and writes it as a single line: a newline inside a
+/// field (an error message from Bedrock, say) becomes `\n`, so that log pipelines never
+/// see half an event.
+#[derive(Debug, Clone, Copy)]
+pub struct OneLine;
+
+/// One event being written.
+#[derive(Debug, Default)]
+pub struct LineBuffer(Vec<u8>);
+
+impl<'a> MakeWriter<'a> for OneLine {
+    type Writer = LineBuffer;
+    fn make_writer(&'a self) -> LineBuffer {
+        LineBuffer::default()
+    }
+}
+
+impl Write for LineBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineBuffer {
+    fn drop(&mut self) {
+        let line = one_line(&self.0);
+        let _ = std::io::stderr().lock().write_all(&line);
+    }
+}
+
+/// `event` with every inner line break escaped and one `\n` at its end.
+pub fn one_line(event: &[u8]) -> Vec<u8> {
+    let body = event.strip_suffix(b"\n").unwrap_or(event);
+    let mut line = Vec::with_capacity(body.len() + 1);
+    for &byte in body {
+        match byte {
+            b'\n' => line.extend_from_slice(b"\\n"),
+            b'\r' => line.extend_from_slice(b"\\r"),
+            _ => line.push(byte),
+        }
+    }
+    line.push(b'\n');
+    line
+}
+
+/// What is known of one request, filled as it is served. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Record(Arc<Mutex<Fields>>);
+
+/// The fields of a [`Record`]; every value is bounded or configured, never the
+/// caller's text.
+#[derive(Debug, Default)]
+pub struct Fields {
+    /// The configured alias the request resolved to.
+    pub alias: Option<String>,
+    pub family: Option<&'static str>,
+    /// `gen_ai.operation.name`: chat, text_completion, embeddings, generate_content.
+    pub operation: Option<&'static str>,
+    pub stream: bool,
+    /// The target that served the call, or the last one tried.
+    pub target: Option<Arc<Target>>,
+    /// The configured API key name.
+    pub caller: Option<String>,
+    /// A failure the status does not show: a stream that broke after its 200.
+    pub error_type: Option<&'static str>,
+    /// Why the API key was refused (`missing`, `unknown`, `sigv4`).
+    pub refusal: Option<&'static str>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub attempts: u32,
+    pub queue_wait: Duration,
+    /// Bedrock's `x-amzn-RequestId` of the answer (or of the error).
+    pub bedrock_request_id: Option<String>,
+}
+
+impl Record {
+    pub fn update(&self, change: impl FnOnce(&mut Fields)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// `gen_ai.operation.name` as far as known.
+    pub fn operation(&self) -> &'static str {
+        self.read(|fields| fields.operation.unwrap_or(OTHER))
+    }
+
+    fn read<T>(&self, read: impl FnOnce(&Fields) -> T) -> T {
+        read(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The error type of an error response, put in its extensions by whoever renders it
+/// (every API shape), for the metrics and the log line.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorType(pub &'static str);
+
+/// What the middleware needs: the metrics, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    pub metrics: Arc<Metrics>,
+}
+
+/// Which API a route template belongs to: a bounded label.
+pub fn api_of(route: &str) -> &'static str {
+    match route {
+        "/v1/generate" | "/v1/embed" | "/v1/images" | "/v1/models" => "gateway",
+        "/v1/chat/completions"
+        | "/v1/completions"
+        | "/v1/embeddings"
+        | "/v1/images/generations" => "openai",
+        r if r.starts_with("/model/") => "bedrock",
+        "/healthz" | "/readyz" | "/openapi.json" | "/v1/limits" | "/metrics" | "/-/reload" => {
+            "operations"
+        }
+        _ => OTHER,
+    }
+}
+
+/// The route template of a request: the router's matched path, with the Bedrock
+/// catch-all split into its two operations; [`OTHER`] for anything unmatched.
+fn route_of(request: &Request) -> &'static str {
+    let Some(matched) = request.extensions().get::<MatchedPath>() else {
+        return OTHER;
+    };
+    let path = request.uri().path();
+    ROUTES
+        .iter()
+        .find(|route| route.matches(matched.as_str(), path))
+        .map_or(OTHER, |route| route.template)
+}
+
+/// Every route template the gateway serves; the bounded `route` label.
+struct RouteTemplate {
+    template: &'static str,
+    matched: &'static str,
+    suffix: &'static str,
+}
+
+impl RouteTemplate {
+    fn matches(&self, matched: &str, path: &str) -> bool {
+        matched == self.matched && path.ends_with(self.suffix)
+    }
+}
+
+const fn route(template: &'static str) -> RouteTemplate {
+    RouteTemplate { template, matched: template, suffix: "" }
+}
+
+const ROUTES: &[RouteTemplate] = &[
+    route("/v1/generate"),
+    route("/v1/embed"),
+    route("/v1/images"),
+    route("/v1/models"),
+    route("/v1/chat/completions"),
+    route("/v1/completions"),
+    route("/v1/embeddings"),
+    route("/v1/images/generations"),
+    route("/v1/limits"),
+    route("/healthz"),
+    route("/readyz"),
+    route("/openapi.json"),
+    RouteTemplate {
+        template: "/model/{modelId}/invoke-with-response-stream",
+        matched: "/model/{*rest}",
+        suffix: "/invoke-with-response-stream",
+    },
+    RouteTemplate {
+        template: "/model/{modelId}/invoke",
+        matched: "/model/{*rest}",
+        suffix: "/invoke",
+    },
+];
+
+/// The longest caller-sent `x-request-id` kept; a longer or non-visible-ASCII one is
+/// replaced by a generated id.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The caller's `x-request-id` when it is a sane one, else a new UUID; set on the
+/// request so that every layer below sees the same id.
+fn request_id(request: &mut Request) -> HeaderValue {
+    let given = request.headers().get("x-request-id").filter(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes.iter().all(|b| b.is_ascii_graphic())
+    });
+    let id = match given {
+        Some(value) => value.clone(),
+        None => {
+            let generated = uuid::Uuid::new_v4().to_string();
+            HeaderValue::from_str(&generated).unwrap_or(HeaderValue::from_static("unknown"))
+        }
+    };
+    request.headers_mut().insert("x-request-id", id.clone());
+    id
+}
+
+/// The middleware around every route of the main listener: request id, span, record;
+/// then metrics and the log line when the answer is done.
+pub async fn observe(
+    State(observer): State<Observer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&mut request);
+    let route = route_of(&request);
+    let api = api_of(route);
+    let method = request.method().clone();
+    let record = Record::default();
+    request.extensions_mut().insert(record.clone());
+    let id_text = id.to_str().unwrap_or_default().to_owned();
+    let span = tracing::info_span!("request", request_id = %id_text, route, caller = tracing::field::Empty);
+    observer.metrics.request_started(api, route);
+    let mut response = next.run(request).instrument(span).await;
+    response.headers_mut().insert("x-request-id", id);
+    let status = response.status().as_u16();
+    let error_type = response.extensions().get::<ErrorType>().map(|e| e.0);
+    let streaming = status < 300 && record.read(|f| f.stream) && is_stream(&response);
+    if streaming {
+        observer.metrics.stream_started(api, route);
+    }
+    let finish = Finish {
+        metrics: observer.metrics,
+        record,
+        request_id: id_text,
+        method: method.as_str().to_owned(),
+        api,
+        route,
+        status,
+        error_type,
+        streaming,
+        started,
+        first_event: None,
+        ended: None,
+    };
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::new(ObservedBody { inner: Some(body), finish }))
+}
+
+fn is_stream(response: &Response) -> bool {
+    response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.starts_with("text/event-stream") || ct.starts_with("application/vnd.amazon.eventstream")
+    })
+}
+
+/// A response body that notes when its first data frame and its end go out, and
+/// records the request when it is dropped (ended, or the caller gone).
+struct ObservedBody {
+    inner: Option<Body>,
+    finish: Finish,
+}
+
+struct Finish {
+    metrics: Arc<Metrics>,
+    record: Record,
+    request_id: String,
+    method: String,
+    api: &'static str,
+    route: &'static str,
+    status: u16,
+    error_type: Option<&'static str>,
+    streaming: bool,
+    started: Instant,
+    first_event: Option<Instant>,
+    ended: Option<Instant>,
+}
+
+impl HttpBody for ObservedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.finish.first_event.is_none()
+                    && frame.data_ref().is_some_and(|data| !data.is_empty())
+                {
+                    this.finish.first_event = Some(Instant::now());
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                this.finish.ended.get_or_insert_with(Instant::now);
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.as_ref().map(HttpBody::size_hint).unwrap_or_default()
+    }
+}
+
+impl Drop for ObservedBody {
+    fn drop(&mut self) {
+        // The body first: a stream settles and records its usage as it is dropped.
+        drop(self.inner.take());
+        self.finish.record();
+    }
+}
+
+impl Finish {
+    fn record(&mut self) {
+        let ended = self.ended.unwrap_or_else(Instant::now);
+        let duration = ended.saturating_duration_since(self.started);
+        let completed = self.ended.is_some();
+        let fields = self.record.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // A stream that ended without its last byte: the caller went away.
+        let error_type = self
+            .error_type
+            .or(fields.error_type)
+            .or((!completed && self.streaming).then_some("cancelled"))
+            .unwrap_or("none");
+        let alias = fields.alias.as_deref().unwrap_or(OTHER);
+        let family = fields.family.unwrap_or("none");
+        let ttft = self.first_event.map(|at| at.saturating_duration_since(self.started));
+        let labels = RequestLabels {
+            operation: fields.operation.unwrap_or(OTHER),
+            api: self.api,
+            route: self.route,
+            alias,
+            family,
+            stream: fields.stream,
+            status_class: metrics::status_class(self.status),
+            error_type,
+        };
+        let streamed = self.streaming.then(|| (ttft.unwrap_or(duration), fields.output_tokens));
+        self.metrics.request_finished(labels, duration, streamed);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            message = "request",
+            request_id = %self.request_id,
+            method = %self.method,
+            api = self.api,
+            route = self.route,
+            alias = fields.alias.as_deref(),
+            family = fields.family,
+            upstream_target = fields.target.as_ref().map(|t| t.name.as_str()),
+            caller = fields.caller.as_deref(),
+            stream = fields.stream,
+            status = self.status,
+            error_type,
+            refusal = fields.refusal,
+            duration_ms = ms(duration),
+            ttft_ms = ttft.filter(|_| self.streaming).map(ms),
+            input_tokens = fields.input_tokens,
+            output_tokens = fields.output_tokens,
+            attempts = fields.attempts,
+            queue_wait_ms = ms(fields.queue_wait),
+            bedrock_request_id = fields.bedrock_request_id.as_deref(),
+        );
+    }
+}

@@ -47,6 +47,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The API keys callers must present, if any.
     pub api_keys: ApiKeys,
+    /// `log_prompts`: prompts and answers at `debug` (off: never logged).
+    pub log_prompts: bool,
 }
 
 /// The router's state: the live [`AppState`], swapped whole on reload, and what every
@@ -130,6 +132,7 @@ impl AppState {
             pipeline: Arc::new(pipeline),
             ready,
             api_keys: ApiKeys::new(config.api_keys.clone()),
+            log_prompts: config.telemetry.log_prompts,
         }
     }
 

@@ -712,3 +712,122 @@ fn saturating(value: u64) -> i64 {
 pub fn git_sha() -> &'static str {
     option_env!("GATEWAY_GIT_SHA").filter(|sha| !sha.is_empty()).unwrap_or("unknown")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::limits::ScopeSnapshot;
+
+    fn target() -> std::sync::Arc<Target> {
+        let config = crate::Config::parse(
+            "[models.titan]\nmodel_id = \"amazon.titan-text-express-v1\"\n",
+            "test",
+        )
+        .unwrap();
+        config.targets["titan"].clone()
+    }
+
+    /// Every recording method once: then every metric has a series.
+    fn record_everything(metrics: &Metrics) {
+        let target = target();
+        let second = Duration::from_secs(1);
+        metrics.request_started("gateway", "/v1/generate");
+        metrics.stream_started("gateway", "/v1/generate");
+        let labels = RequestLabels {
+            operation: "chat",
+            api: "gateway",
+            route: "/v1/generate",
+            alias: "titan",
+            family: "titan_text",
+            stream: true,
+            status_class: "2xx",
+            error_type: "none",
+        };
+        metrics.request_finished(labels, second * 3, Some((second, Some(21))));
+        metrics.attempt("chat", &target, true, "success", second, true);
+        metrics.tokens("chat", &target, [Some(1), Some(2), Some(3), Some(4)]);
+        metrics.upstream_error(&target, "ThrottlingException");
+        metrics.throttle(&target, "tokens");
+        metrics.retry_budget_exhausted(&target);
+        metrics.fallback(&target, &target, "no_room");
+        metrics.bedrock_latency(&target, true, Some(900), Some(100));
+        let snapshot = ScopeSnapshot {
+            configured_tokens_per_minute: Some(1000),
+            admitted_tokens_per_minute: Some(700.4),
+            minute_level: Some(10.0),
+            day_level: Some(5000.0),
+            reserved_tokens: 20,
+            in_flight: 1,
+        };
+        metrics.scope_snapshot("route", "titan", &snapshot, Some(100_000));
+        metrics.queue_length("titan", 2);
+        metrics.queue_wait(&target, true, second);
+        metrics.reserved("route", "titan", 30);
+        metrics.settled("route", "titan", 25);
+        metrics.rejected("caller", "team", Rejection::QueueTimeout);
+        metrics.redis_command("reserve", second / 1000, Some("timeout"));
+        metrics.fail_open();
+        metrics.config_reload(true);
+    }
+
+    fn names(metrics: &Metrics) -> BTreeSet<String> {
+        metrics.registry.gather().iter().map(|family| family.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_documented_names_are_the_registered_ones() {
+        let metrics = Metrics::new(true);
+        record_everything(&metrics);
+        let listed = include_str!("../../../deploy/grafana/metric-names.txt");
+        let listed: BTreeSet<String> = listed.lines().map(str::to_owned).collect();
+        assert_eq!(names(&metrics), listed, "deploy/grafana/metric-names.txt and docs/metrics.md");
+    }
+
+    #[test]
+    fn figures_land_where_they_belong() {
+        let metrics = Metrics::new(true);
+        record_everything(&metrics);
+        let text = metrics.encode();
+        for line in [
+            // 20 s over 20 tokens after the first.
+            "gen_ai_server_time_per_output_token_seconds_sum{alias=\"titan\",api=\"gateway\",family=\"titan_text\",gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"aws.bedrock\",route=\"/v1/generate\"} 0.1",
+            "gateway_active_streams{api=\"gateway\",route=\"/v1/generate\"} 0",
+            "gateway_requests_in_flight{api=\"gateway\",route=\"/v1/generate\"} 0",
+            "gateway_quota_admitted_tokens_per_minute{name=\"titan\",scope=\"route\"} 700",
+            "bedrock_first_byte_latency_seconds_sum{gen_ai_request_model=\"amazon.titan-text-express-v1\",target=\"titan\"} 0.1",
+            "gateway_upstream_retries_total{target=\"titan\"} 1",
+            "gateway_redis_errors_total{kind=\"timeout\",script=\"reserve\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn off_records_nothing_but_build_and_process_info() {
+        let metrics = Metrics::new(false);
+        record_everything(&metrics);
+        let recorded = names(&metrics);
+        let gateway: Vec<_> = recorded.iter().filter(|n| !n.starts_with("process_")).collect();
+        assert_eq!(
+            gateway,
+            [
+                "gateway_build_info",
+                "gateway_config_last_reload_successful",
+                "gateway_config_reloads_total",
+                "gateway_limits_fail_open_total",
+            ]
+        );
+        // An unlabelled counter is always exposed; off, it stays at zero.
+        assert!(metrics.encode().contains("\ngateway_limits_fail_open_total 0\n"));
+    }
+
+    #[test]
+    fn status_classes_are_bounded() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(429), "4xx");
+        assert_eq!(status_class(503), "5xx");
+        assert_eq!(status_class(999), "5xx");
+    }
+}

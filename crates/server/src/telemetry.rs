@@ -288,7 +288,7 @@ pub async fn observe(
     let id_text = id.to_str().unwrap_or_default().to_owned();
     let span = tracing::info_span!("request", request_id = %id_text, route, caller = tracing::field::Empty);
     observer.metrics.request_started(api, route);
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
     response.headers_mut().insert("x-request-id", id);
     let status = response.status().as_u16();
     let error_type = response.extensions().get::<ErrorType>().map(|e| e.0);
@@ -311,7 +311,7 @@ pub async fn observe(
         ended: None,
     };
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::new(ObservedBody { inner: Some(body), finish }))
+    Response::from_parts(parts, Body::new(ObservedBody { inner: Some(body), span, finish }))
 }
 
 fn is_stream(response: &Response) -> bool {
@@ -324,6 +324,8 @@ fn is_stream(response: &Response) -> bool {
 /// records the request when it is dropped (ended, or the caller gone).
 struct ObservedBody {
     inner: Option<Body>,
+    /// The request's span, entered while the body is produced (a stream's lines).
+    span: tracing::Span,
     finish: Finish,
 }
 
@@ -351,6 +353,7 @@ impl HttpBody for ObservedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
+        let _entered = this.span.enter();
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -383,7 +386,9 @@ impl HttpBody for ObservedBody {
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         // The body first: a stream settles and records its usage as it is dropped.
+        let entered = self.span.enter();
         drop(self.inner.take());
+        drop(entered);
         self.finish.record();
     }
 }
@@ -439,5 +444,33 @@ impl Finish {
             queue_wait_ms = ms(fields.queue_wait),
             bedrock_request_id = fields.bedrock_request_id.as_deref(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_one_line_whatever_its_fields_hold() {
+        assert_eq!(one_line(b"a=1 msg=\"x\ny\"\n"), b"a=1 msg=\"x\\ny\"\n");
+        assert_eq!(one_line(b"no newline"), b"no newline\n");
+        assert_eq!(one_line(b"cr\r\nlf\n\n"), b"cr\\r\\nlf\\n\n");
+    }
+
+    #[test]
+    fn every_route_template_has_an_api() {
+        for route in ROUTES {
+            assert_ne!(api_of(route.template), OTHER, "{}", route.template);
+        }
+        assert_eq!(api_of("/no/such/route"), OTHER);
+    }
+
+    #[test]
+    fn dependencies_stay_at_warn_unless_named() {
+        let text = filter("info").to_string();
+        assert!(text.contains("hyper=warn") && text.contains("aws_smithy_runtime=warn"), "{text}");
+        let text = filter("hyper=debug").to_string();
+        assert!(text.contains("hyper=debug"), "{text}");
     }
 }

@@ -37,6 +37,8 @@ pub struct TextStream {
     pending: VecDeque<StreamItem>,
     /// The target that serves the stream.
     pub target: Arc<Target>,
+    /// The answer so far, for its `debug` line when `log_prompts` is on.
+    logged_answer: Option<String>,
 }
 
 /// Resolves `alias` to a text model's route.
@@ -71,6 +73,10 @@ pub async fn complete(
     let family = text_family(&served.target)?;
     let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
     answer.usage = answer.usage.or(served.output.headers.usage());
+    if state.log_prompts {
+        log_prompt(request);
+        tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer.text);
+    }
     Ok((answer, served.target))
 }
 
@@ -85,12 +91,32 @@ pub async fn open_stream(
     let call = call(caller, route, request);
     let served = state.pipeline.stream(call, &|target| encode(target, request)).await?;
     let family = text_family(&served.target)?;
+    if state.log_prompts {
+        log_prompt(request);
+    }
     Ok(TextStream {
         chunks: served.output,
         decoder: Some(TextStreamDecoder::new(family, request)),
         pending: VecDeque::new(),
         target: served.target,
+        logged_answer: state.log_prompts.then(String::new),
     })
+}
+
+/// The target of the prompt and answer lines (`log_prompts = true`, at `debug`).
+pub const PROMPT_LOG_TARGET: &str = "bedrock_gateway::prompts";
+
+/// The most answer text a streamed answer keeps for its `debug` line.
+const MAX_LOGGED_ANSWER: usize = 64 * 1024;
+
+fn log_prompt(request: &UnifiedRequest) {
+    let messages = serde_json::to_string(&request.messages).unwrap_or_default();
+    tracing::debug!(
+        target: PROMPT_LOG_TARGET,
+        message = "prompt",
+        prompt = request.prompt.as_deref(),
+        messages = %messages,
+    );
 }
 
 fn call<'a>(caller: &'a Caller, route: &'a ModelRoute, request: &UnifiedRequest) -> Call<'a> {
@@ -135,6 +161,7 @@ impl TextStream {
     pub async fn next(&mut self) -> Option<StreamItem> {
         loop {
             if let Some(item) = self.pending.pop_front() {
+                self.log_answer(&item);
                 return Some(item);
             }
             let decoder = self.decoder.as_mut()?;
@@ -165,6 +192,23 @@ impl TextStream {
                     self.chunks.failed(&error);
                     return Some(StreamItem::Failed(error));
                 }
+            }
+        }
+    }
+
+    fn log_answer(&mut self, item: &StreamItem) {
+        let Some(answer) = self.logged_answer.as_mut() else {
+            return;
+        };
+        match item {
+            StreamItem::Delta(text) => {
+                if answer.len() + text.len() <= MAX_LOGGED_ANSWER {
+                    answer.push_str(text);
+                }
+            }
+            StreamItem::Done { .. } | StreamItem::Failed(_) => {
+                tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer);
+                self.logged_answer = None;
             }
         }
     }

@@ -3,5 +3,7 @@
 
 /// `--help`, `check-config` on good and bad files, and serving the shipped config.
 mod cli;
+/// The logs (one JSON line per request, no prompts) and config reloads of the binary.
+mod logs;
 /// Source-tree invariants: only the pipeline uses the upstream transport.
 mod tidy;

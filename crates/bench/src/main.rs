@@ -5,7 +5,10 @@
 //!
 //! `--scenario quota` runs the quota benchmark instead (see [`quota`]): admission off,
 //! on, and shared through Redis, against a simulator that enforces a token quota.
+//! `--scenario observability` measures what metrics and the request log line cost (see
+//! [`observe`]).
 
+mod observe;
 mod quota;
 
 use std::net::SocketAddr;
@@ -37,6 +40,8 @@ struct Args {
     max_tokens: u32,
     #[command(flatten)]
     quota: quota::QuotaArgs,
+    #[command(flatten)]
+    observe: observe::ObserveArgs,
 }
 
 /// The benchmarks.
@@ -48,6 +53,9 @@ enum Scenario {
     /// A token quota on the simulator, admission off / on / shared through Redis
     /// (flags `--quota-*` and the others below).
     Quota,
+    /// Metrics and the request log line on versus off, two gateway processes, rounds
+    /// alternating (flags `--observe-*`, `--requests`, `--concurrency`, `--max-tokens`).
+    Observability,
 }
 
 /// One scenario's measurements.
@@ -58,8 +66,8 @@ struct Report {
     p99: Duration,
 }
 
-const MODEL_ID: &str = "amazon.titan-text-express-v1";
-const PROMPT: &str = "Summarise the plot of a short story about a lighthouse keeper";
+pub(crate) const MODEL_ID: &str = "amazon.titan-text-express-v1";
+pub(crate) const PROMPT: &str = "Summarise the plot of a short story about a lighthouse keeper";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -67,6 +75,12 @@ fn main() -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Latency => runtime.block_on(run(args)),
         Scenario::Quota => runtime.block_on(quota::run(args.quota)),
+        Scenario::Observability => runtime.block_on(observe::run(
+            &args.observe,
+            args.requests,
+            args.concurrency,
+            args.max_tokens,
+        )),
     }
 }
 
@@ -112,7 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 /// When a request counts as answered.
 #[derive(Clone, Copy)]
-enum Until {
+pub(crate) enum Until {
     /// The whole body has arrived.
     End,
     /// The first body bytes have arrived (the first event-stream frame).
@@ -122,7 +136,7 @@ enum Until {
 }
 
 /// Sends `n` requests, `concurrency` at a time; returns the wall time and each latency.
-async fn measure(
+pub(crate) async fn measure(
     client: &reqwest::Client,
     url: &str,
     body: &str,

@@ -742,7 +742,7 @@ struct Gateways {
 }
 
 /// A `bedrock-gateway` child process and what its log said.
-struct GatewayProcess {
+pub(crate) struct GatewayProcess {
     /// Killed when the process is dropped.
     _child: ChildGuard,
     log: Arc<Mutex<LogCounts>>,
@@ -760,6 +760,20 @@ struct LogCounts {
 
 /// A child process killed (and reaped) when dropped.
 struct ChildGuard(Child);
+
+impl GatewayProcess {
+    /// The CPU time the process has used so far (user + system, every thread), from
+    /// `/proc/<pid>/stat`; `None` where that cannot be read.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self._child.0.id())).ok()?;
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // The kernel's USER_HZ, 100 on Linux.
+        Some(Duration::from_millis(ticks * 10))
+    }
+}
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -813,7 +827,7 @@ impl Gateways {
             std::fs::write(&path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             gateways.config_files.push(path.clone());
-            let (process, addr) = start_gateway(bin, &path)
+            let (process, addr) = start_gateway(bin, &path, Some("info"), true)
                 .await
                 .with_context(|| format!("starting gateway process {i} ({})", bin.display()))?;
             gateways.processes.push(process);
@@ -852,12 +866,24 @@ impl Gateways {
 }
 
 /// Starts `bin --config path --listen 127.0.0.1:0` and waits for its listening line.
-async fn start_gateway(bin: &Path, config: &Path) -> anyhow::Result<(GatewayProcess, String)> {
-    let mut child = Command::new(bin)
+/// `rust_log`: its `RUST_LOG` (`None`: the config's `log_level` applies). With
+/// `count_lines`, the log is read line by line and its notable lines counted; without,
+/// it is drained in large reads after the listening line, as a log shipper reads.
+pub(crate) async fn start_gateway(
+    bin: &Path,
+    config: &Path,
+    rust_log: Option<&str>,
+    count_lines: bool,
+) -> anyhow::Result<(GatewayProcess, String)> {
+    let mut command = Command::new(bin);
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut child = command
         .arg("--config")
         .arg(config)
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -868,7 +894,7 @@ async fn start_gateway(bin: &Path, config: &Path) -> anyhow::Result<(GatewayProc
     let log = Arc::new(Mutex::new(LogCounts::default()));
     let (address_tx, address_rx) = oneshot::channel::<String>();
     let thread_log = log.clone();
-    std::thread::spawn(move || read_gateway_log(stderr, &thread_log, address_tx));
+    std::thread::spawn(move || read_gateway_log(stderr, &thread_log, address_tx, count_lines));
     match tokio::time::timeout(Duration::from_secs(15), address_rx).await {
         Ok(Ok(address)) => Ok((GatewayProcess { _child: child, log }, address)),
         _ => {
@@ -883,16 +909,32 @@ fn read_gateway_log(
     stderr: impl Read,
     log: &Mutex<LogCounts>,
     address_tx: oneshot::Sender<String>,
+    count_lines: bool,
 ) {
     let mut address_tx = Some(address_tx);
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
+    let mut reader = BufReader::with_capacity(1 << 16, stderr);
+    let mut line = String::new();
+    loop {
+        if !count_lines && address_tx.is_none() {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            return;
+        }
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = line.trim_end().to_owned();
+        // `address=http://…` (human) or `"address":"http://…"` (JSON).
         if line.contains("bedrock-gateway listening")
-            && let Some(rest) = line.split("address=").nth(1)
+            && let Some(rest) = line.split("http://").nth(1)
             && let Some(tx) = address_tx.take()
         {
-            let address = rest.split_whitespace().next().unwrap_or_default();
-            let _ = tx.send(address.trim_start_matches("http://").to_owned());
+            let address: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || ":.".contains(*c))
+                .collect();
+            let _ = tx.send(address);
         }
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
         log.upstream_throttled += usize::from(line.contains("upstream throttled"));

@@ -16,7 +16,6 @@ use axum::http::HeaderValue;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use translator::Kind;
@@ -65,6 +64,8 @@ struct Shared {
     ready: Arc<AtomicBool>,
     /// The OpenAPI document, rendered once when the router is built.
     openapi: OnceLock<String>,
+    /// One scrape at a time: the scrape-time gauges are reset and set again.
+    scrape: tokio::sync::Mutex<()>,
 }
 
 impl Gateway {
@@ -77,6 +78,7 @@ impl Gateway {
             metrics,
             ready,
             openapi: OnceLock::new(),
+            scrape: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -161,12 +163,6 @@ impl AppState {
 
 /// The gateway's HTTP service. Layers are listed outermost first.
 pub fn router(gateway: Gateway) -> Router {
-    let layers = ServiceBuilder::new()
-        // Keep credentials out of anything that logs headers.
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
-        // A panic in a handler becomes a 500 in our error shape, not a dropped connection.
-        .layer(CatchPanicLayer::custom(|_panic| panic_response()));
-
     // Every documented route is registered through `api()`, so the OpenAPI document
     // and the router are made from the same list and cannot drift apart.
     let (api_router, openapi) = api().split_for_parts();
@@ -178,12 +174,16 @@ pub fn router(gateway: Gateway) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Bodies are read by our own extractor, which turns this limit into a 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A panic in a handler becomes a 500 in our error shape, not a dropped connection
+        // (and is recorded as such, inside `observe`).
+        .layer(CatchPanicLayer::custom(|_panic| panic_response()))
         // API keys, inside the request's span so that the caller's key name is logged.
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
         // The request id, span and record of every request; its metrics and log line
         // when its answer is done. Inside the routing, so it sees the route template.
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), telemetry::observe))
-        .layer(layers)
+        // Keep credentials out of anything that logs headers.
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
         .with_state(gateway)
 }
 
@@ -207,14 +207,18 @@ pub fn admin_router(gateway: Gateway, reload: crate::reload::Reloader) -> Router
 /// The Prometheus exposition, with the quota gauges read now.
 async fn metrics(State(gateway): State<Gateway>) -> Response {
     let state = gateway.current();
-    state.pipeline.observe_limits(state.api_keys.keys()).await;
+    let text = {
+        let _one_at_a_time = gateway.0.scrape.lock().await;
+        state.pipeline.observe_limits(state.api_keys.keys()).await;
+        gateway.metrics().encode()
+    };
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        gateway.metrics().encode(),
+        text,
     )
         .into_response()
 }

@@ -162,6 +162,8 @@ pub struct Target {
     /// From `[targets.<name>]`, or the alias for a `model_id` alias: a bounded label.
     pub name: String,
     pub model_id: String,
+    /// `model_id` as a metric label (an ARN's account id masked).
+    pub model_label: String,
     pub family: FamilyRef,
     /// The AWS region called; `None`: the upstream's.
     pub region: Option<String>,
@@ -927,6 +929,7 @@ impl Target {
         }
         Some(Target {
             name: name.to_owned(),
+            model_label: crate::metrics::model_label(&raw.model_id),
             model_id: raw.model_id,
             family: family?,
             region: raw.region,
@@ -996,6 +999,7 @@ impl ModelRoute {
                         let target = Arc::new(Target {
                             name: alias.to_owned(),
                             mode: TargetMode::of_model_id(&model_id),
+                            model_label: crate::metrics::model_label(&model_id),
                             model_id,
                             family,
                             region: None,

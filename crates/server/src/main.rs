@@ -50,6 +50,8 @@ fn main() -> ExitCode {
         Some(Command::HashKey) => hash_key(),
         None => serve(cli.config, cli.listen, cli.admin_listen),
     };
+    // The last lines (the drain, an error) are written before the process exits.
+    server::telemetry::flush_logs();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -57,11 +57,14 @@ const TOKEN_BUCKETS: &[f64] = &[
     16_777_216.0,
     67_108_864.0,
 ];
-/// Queue waits: from a millisecond to the longest configurable wait.
-const QUEUE_WAIT_BUCKETS: &[f64] =
-    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-/// Redis commands: their deadline is milliseconds.
-const REDIS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// Queue waits: from a millisecond to the longest configurable wait (600 s).
+const QUEUE_WAIT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0,
+];
+/// Redis commands: their deadline is milliseconds (at most 5 s).
+const REDIS_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// The caller-side labels of one finished request.
 #[derive(Debug, Clone, Copy)]
@@ -181,8 +184,9 @@ fn labels<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
 }
 
 impl Metrics {
-    /// Every metric, registered; `enabled = false` records nothing (the exposition then
-    /// carries only build info and the process collector).
+    /// Every metric, registered; `enabled = false` records nothing but config reloads
+    /// (the exposition then carries build and process info, the reload figures, and the
+    /// unlabelled fail-open counter at zero).
     pub fn new(enabled: bool) -> Metrics {
         let r = Registry::new();
         let caller: [&str; 9] = labels(&[
@@ -263,7 +267,7 @@ impl Metrics {
             throttles: counter(
                 &r,
                 "gateway_upstream_throttles_total",
-                "ThrottlingException and ServiceQuotaExceededException answers, by the quota hit.",
+                "ThrottlingException answers, by the quota hit (tokens, requests, unknown).",
                 &["target", "kind"],
             ),
             upstream_errors: counter(
@@ -556,17 +560,33 @@ impl Metrics {
         if let Some(ms) = invocation_ms {
             let stream = if stream { "true" } else { "false" };
             self.bedrock_invocation_latency
-                .with_label_values(&[&target.name, &target.model_id, stream])
+                .with_label_values(&[&target.name, &target.model_label, stream])
                 .observe(seconds(ms));
         }
         if let Some(ms) = first_byte_ms {
             self.bedrock_first_byte_latency
-                .with_label_values(&[&target.name, &target.model_id])
+                .with_label_values(&[&target.name, &target.model_label])
                 .observe(seconds(ms));
         }
     }
 
     // ---- Quota and admission -----------------------------------------------------
+
+    /// Forgets every scrape-time gauge, before they are set again: a target, key or limit
+    /// that a reload removed, or a scope whose counters cannot be read now, has no series
+    /// rather than a stale one.
+    pub fn reset_scrape_gauges(&self) {
+        for gauge in [
+            &self.quota_limit_tpm,
+            &self.quota_admitted_tpm,
+            &self.quota_reserved,
+            &self.quota_limit_tpd,
+            &self.quota_day_available,
+            &self.queue_length,
+        ] {
+            gauge.reset();
+        }
+    }
 
     /// The scrape-time figures of one scope (`route` + target name, `caller` + key name).
     pub fn scope_snapshot(
@@ -701,7 +721,22 @@ pub fn status_class(status: u16) -> &'static str {
 /// upstream's), mode.
 fn upstream_labels(target: &Target) -> [&str; 4] {
     let region = target.region.as_deref().unwrap_or("default");
-    [&target.model_id, &target.name, region, target.mode.as_str()]
+    [&target.model_label, &target.name, region, target.mode.as_str()]
+}
+
+/// A model id as a label value: an ARN's account id is masked (`*`), since metrics leave
+/// the gateway for dashboards that need no account ids.
+pub fn model_label(model_id: &str) -> String {
+    if !model_id.starts_with("arn:") {
+        return model_id.to_owned();
+    }
+    let mut parts: Vec<&str> = model_id.splitn(6, ':').collect();
+    if let Some(account) = parts.get_mut(4)
+        && !account.is_empty()
+    {
+        *account = "*";
+    }
+    parts.join(":")
 }
 
 fn saturating(value: u64) -> i64 {
@@ -821,6 +856,15 @@ mod tests {
         );
         // An unlabelled counter is always exposed; off, it stays at zero.
         assert!(metrics.encode().contains("\ngateway_limits_fail_open_total 0\n"));
+    }
+
+    #[test]
+    fn account_ids_stay_out_of_model_labels() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc";
+        assert_eq!(model_label(arn), "arn:aws:bedrock:us-east-1:*:provisioned-model/abc");
+        let foundation = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-lite-v1";
+        assert_eq!(model_label(foundation), foundation);
+        assert_eq!(model_label("us.anthropic.claude-v2:1"), "us.anthropic.claude-v2:1");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //!
 //! A reload reads and validates the whole file first; an invalid file, or one that
 //! changes what only a restart can change (`listen`, `admin_listen`, `[upstream]`,
-//! `[limits]`, logging, metrics, `shutdown_delay_ms`), is refused and the running config
-//! stays as it was. Otherwise the aliases, targets, quotas and API keys are swapped in
+//! `[limits]`, logging, metrics, `shutdown_delay_ms`, `reload_poll_ms`), is refused and
+//! the running config stays as it was. Otherwise the aliases, targets, quotas and API keys are swapped in
 //! at once (see `app.rs`): counters, queues and learned estimates carry over. Every
 //! attempt counts in `gateway_config_reloads_total{outcome}` and sets
 //! `gateway_config_last_reload_successful`.
@@ -65,8 +65,7 @@ impl Reloader {
     /// Reloads now: the admin route's answer (200, or 400/409/500 with the reason).
     pub async fn now(&self) -> Response {
         match self.reload(false).await {
-            Ok(changed) => Json(json!({"status": if changed { "reloaded" } else { "unchanged" }}))
-                .into_response(),
+            Ok(_) => Json(json!({"status": "reloaded"})).into_response(),
             Err(error) => {
                 let status = match error {
                     ReloadError::NoFile | ReloadError::NeedsRestart(_) => StatusCode::CONFLICT,

@@ -52,7 +52,8 @@ pub fn filter(level: &str) -> EnvFilter {
 }
 
 /// Installs the process's subscriber: `log_format`, and `RUST_LOG` over `log_level`.
-/// Every event is written as exactly one line on standard error.
+/// Every event is written as exactly one line on standard error, by the log writer
+/// thread ([`LogSink`]); [`flush_logs`] before the process exits.
 pub fn init_logging(config: &TelemetryConfig, rust_log: Option<String>) {
     let filter = filter(rust_log.as_deref().unwrap_or(&config.log_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(OneLine);
@@ -71,9 +72,122 @@ pub fn init_logging(config: &TelemetryConfig, rust_log: Option<String>) {
     let _ = result;
 }
 
-/// A writer that buffers one event and writes it as a single line: a newline inside a
-/// field (an error message from Bedrock, say) becomes `\n`, so that log pipelines never
-/// see half an event.
+/// Writes every line still queued, and stops the log writer thread.
+pub fn flush_logs() {
+    if let Some(sink) = SINK.get() {
+        sink.close();
+    }
+}
+
+/// The most bytes of log lines queued for the writer; past it, lines are dropped and
+/// counted (a log that cannot keep up must not grow without bound, nor block requests).
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+/// How long the writer waits after a write for more lines to write with the next one:
+/// one write a few milliseconds instead of one per line, at any request rate.
+const WRITE_INTERVAL: Duration = Duration::from_millis(5);
+
+static SINK: std::sync::OnceLock<Arc<LogSink>> = std::sync::OnceLock::new();
+
+/// Lines on their way to standard error: queued by the threads that log (a lock and a
+/// copy), written by one thread in batches.
+#[derive(Debug, Default)]
+pub struct LogSink {
+    queue: Mutex<Queue>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    dropped: u64,
+    /// The writer sleeps on the condvar (and needs a wake-up).
+    idle: bool,
+    closed: bool,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogSink {
+    /// The process's sink, its writer thread started on first use.
+    fn get() -> &'static Arc<LogSink> {
+        SINK.get_or_init(|| {
+            let sink = Arc::new(LogSink::default());
+            let writer = sink.clone();
+            let spawned = std::thread::Builder::new()
+                .name("log-writer".to_owned())
+                .spawn(move || writer.run(&mut std::io::stderr()));
+            sink.queue.lock().unwrap_or_else(PoisonError::into_inner).writer = spawned.ok();
+            sink
+        })
+    }
+
+    fn push(&self, line: &[u8]) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.closed || queue.writer.is_none() {
+            // No writer (shutting down, or it could not start): write here.
+            drop(queue);
+            let _ = std::io::stderr().lock().write_all(line);
+            return;
+        }
+        if queue.bytes.len() + line.len() > MAX_QUEUED_BYTES {
+            queue.dropped += 1;
+            return;
+        }
+        queue.bytes.extend_from_slice(line);
+        if queue.idle {
+            queue.idle = false;
+            self.wake.notify_one();
+        }
+    }
+
+    /// The writer: waits for lines, writes what is queued at once, pauses to let more
+    /// gather; ends once closed and empty.
+    fn run(&self, out: &mut impl Write) {
+        let mut batch = Vec::new();
+        loop {
+            let (dropped, closed) = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                while queue.bytes.is_empty() && queue.dropped == 0 && !queue.closed {
+                    queue.idle = true;
+                    queue = self.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                }
+                std::mem::swap(&mut batch, &mut queue.bytes);
+                (std::mem::take(&mut queue.dropped), queue.closed)
+            };
+            if dropped > 0 {
+                let note =
+                    format!("log writer: {dropped} lines dropped, the log could not keep up\n");
+                let _ = out.write_all(note.as_bytes());
+            }
+            let _ = out.write_all(&batch);
+            let _ = out.flush();
+            batch.clear();
+            if closed {
+                let rest = std::mem::take(
+                    &mut self.queue.lock().unwrap_or_else(PoisonError::into_inner).bytes,
+                );
+                let _ = out.write_all(&rest);
+                return;
+            }
+            std::thread::sleep(WRITE_INTERVAL);
+        }
+    }
+
+    fn close(&self) {
+        let writer = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.closed = true;
+            self.wake.notify_one();
+            queue.writer.take()
+        };
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// A writer that buffers one event and hands it to the [`LogSink`] as a single line: a
+/// newline inside a field (an error message from Bedrock, say) becomes `\n`, so that log
+/// pipelines never see half an event.
 #[derive(Debug, Clone, Copy)]
 pub struct OneLine;
 
@@ -84,7 +198,7 @@ pub struct LineBuffer(Vec<u8>);
 impl<'a> MakeWriter<'a> for OneLine {
     type Writer = LineBuffer;
     fn make_writer(&'a self) -> LineBuffer {
-        LineBuffer::default()
+        LineBuffer(Vec::with_capacity(512))
     }
 }
 
@@ -100,16 +214,23 @@ impl Write for LineBuffer {
 
 impl Drop for LineBuffer {
     fn drop(&mut self) {
-        let line = one_line(&self.0);
-        let _ = std::io::stderr().lock().write_all(&line);
+        if !self.0.is_empty() {
+            LogSink::get().push(&one_line(std::mem::take(&mut self.0)));
+        }
     }
 }
 
 /// `event` with every inner line break escaped and one `\n` at its end.
-pub fn one_line(event: &[u8]) -> Vec<u8> {
-    let body = event.strip_suffix(b"\n").unwrap_or(event);
-    let mut line = Vec::with_capacity(body.len() + 1);
-    for &byte in body {
+pub fn one_line(mut event: Vec<u8>) -> Vec<u8> {
+    if event.last() == Some(&b'\n') {
+        event.pop();
+    }
+    if !event.iter().any(|&b| b == b'\n' || b == b'\r') {
+        event.push(b'\n');
+        return event;
+    }
+    let mut line = Vec::with_capacity(event.len() + 8);
+    for byte in event {
         match byte {
             b'\n' => line.extend_from_slice(b"\\n"),
             b'\r' => line.extend_from_slice(b"\\r"),
@@ -185,9 +306,7 @@ pub fn api_of(route: &str) -> &'static str {
         | "/v1/embeddings"
         | "/v1/images/generations" => "openai",
         r if r.starts_with("/model/") => "bedrock",
-        "/healthz" | "/readyz" | "/openapi.json" | "/v1/limits" | "/metrics" | "/-/reload" => {
-            "operations"
-        }
+        "/healthz" | "/readyz" | "/openapi.json" | "/v1/limits" => "operations",
         _ => OTHER,
     }
 }
@@ -288,30 +407,51 @@ pub async fn observe(
     let id_text = id.to_str().unwrap_or_default().to_owned();
     let span = tracing::info_span!("request", request_id = %id_text, route, caller = tracing::field::Empty);
     observer.metrics.request_started(api, route);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    response.headers_mut().insert("x-request-id", id);
-    let status = response.status().as_u16();
-    let error_type = response.extensions().get::<ErrorType>().map(|e| e.0);
-    let streaming = status < 300 && record.read(|f| f.stream) && is_stream(&response);
-    if streaming {
-        observer.metrics.stream_started(api, route);
-    }
-    let finish = Finish {
+    let metrics = observer.metrics.clone();
+    // Recorded as it is unless the answer comes: a caller that goes away while its
+    // request waits (in a queue, for Bedrock) drops this future, and the guard.
+    let mut pending = Pending(Some(Finish {
         metrics: observer.metrics,
         record,
         request_id: id_text,
         method: method.as_str().to_owned(),
         api,
         route,
-        status,
-        error_type,
-        streaming,
+        status: CLIENT_CLOSED_REQUEST,
+        error_type: Some("cancelled"),
+        streaming: false,
         started,
         first_event: None,
         ended: None,
+    }));
+    let mut response = next.run(request).instrument(span.clone()).await;
+    response.headers_mut().insert("x-request-id", id);
+    let Some(mut finish) = pending.0.take() else {
+        return response;
     };
+    finish.status = response.status().as_u16();
+    finish.error_type = response.extensions().get::<ErrorType>().map(|e| e.0);
+    finish.streaming =
+        finish.status < 300 && finish.record.read(|f| f.stream) && is_stream(&response);
+    if finish.streaming {
+        metrics.stream_started(api, route);
+    }
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(ObservedBody { inner: Some(body), span, finish }))
+}
+
+/// The status a request that its caller abandoned is recorded with (nginx's 499).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// A request's record until its answer exists.
+struct Pending(Option<Finish>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut finish) = self.0.take() {
+            finish.record();
+        }
+    }
 }
 
 fn is_stream(response: &Response) -> bool {
@@ -453,9 +593,31 @@ mod tests {
 
     #[test]
     fn an_event_is_one_line_whatever_its_fields_hold() {
-        assert_eq!(one_line(b"a=1 msg=\"x\ny\"\n"), b"a=1 msg=\"x\\ny\"\n");
-        assert_eq!(one_line(b"no newline"), b"no newline\n");
-        assert_eq!(one_line(b"cr\r\nlf\n\n"), b"cr\\r\\nlf\\n\n");
+        let line = |text: &[u8]| one_line(text.to_vec());
+        assert_eq!(line(b"a=1 msg=\"x\ny\"\n"), b"a=1 msg=\"x\\ny\"\n");
+        assert_eq!(line(b"no newline"), b"no newline\n");
+        assert_eq!(line(b"plain\n"), b"plain\n");
+        assert_eq!(line(b"cr\r\nlf\n\n"), b"cr\\r\\nlf\\n\n");
+    }
+
+    #[test]
+    fn the_writer_writes_every_line_in_order_and_bounds_its_queue() {
+        let sink = Arc::new(LogSink::default());
+        // A writer that is never started: lines queue up to the bound, then are counted.
+        sink.queue.lock().unwrap().writer = Some(std::thread::spawn(|| {}));
+        let line = vec![b'x'; 1023];
+        for _ in 0..(MAX_QUEUED_BYTES / 1024 + 10) {
+            sink.push(&one_line(line.clone()));
+        }
+        let queued = sink.queue.lock().unwrap().bytes.len();
+        assert!(queued <= MAX_QUEUED_BYTES, "{queued}");
+        assert_eq!(sink.queue.lock().unwrap().dropped, 10);
+        sink.queue.lock().unwrap().closed = true;
+        let mut out = Vec::new();
+        sink.run(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("log writer: 10 lines dropped"), "{}", &text[..80]);
+        assert_eq!(text.lines().count(), 1 + MAX_QUEUED_BYTES / 1024);
     }
 
     #[test]

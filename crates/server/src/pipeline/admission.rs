@@ -311,6 +311,7 @@ impl Admission {
         if !self.metrics.enabled() {
             return;
         }
+        self.metrics.reset_scrape_gauges();
         for (name, TargetAdmission { scope, queue }) in &self.targets {
             self.metrics.queue_length(name, queue.waiting.load(Ordering::Relaxed));
             if let Some(snapshot) = self.scope_snapshot(scope).await {

@@ -308,7 +308,7 @@ impl Pipeline {
                 // fallback target that cannot take the request is only skipped.
                 Err(error) if target_idx == 0 => return Err(error),
                 Err(error) => {
-                    tracing::debug!(message = "fallback target skipped", target = %target.name, %error);
+                    tracing::debug!(message = "fallback target skipped", upstream_target = %target.name, %error);
                 }
             }
         }
@@ -349,7 +349,7 @@ impl Pipeline {
                 let hold = match admitted {
                     Ok(hold) => hold,
                     Err(error @ ApiError::RateLimited { .. }) if has_next => {
-                        tracing::info!(message = "fallback: target has no room", target = %target.name);
+                        tracing::info!(message = "fallback: target has no room", upstream_target = %target.name);
                         fell_back = Some((target.clone(), "no_room"));
                         last_error = Some(error);
                         break;
@@ -390,7 +390,7 @@ impl Pipeline {
                     record.update(|fields| fields.bedrock_request_id = Some(id.clone()));
                 }
                 if let Some(kind) = retry::throttle_kind(&error) {
-                    tracing::info!(message = "upstream throttled", target = %target.name, kind = kind.as_str());
+                    tracing::info!(message = "upstream throttled", upstream_target = %target.name, kind = kind.as_str());
                     self.metrics.throttle(&target, kind.as_str());
                     self.admission.throttled(&target).await;
                 }
@@ -407,7 +407,7 @@ impl Pipeline {
                     return Err(self.fail(reservation, error).await);
                 }
                 if step == Next::FallBack && has_next {
-                    tracing::info!(message = "fallback", target = %target.name, error = %error);
+                    tracing::info!(message = "fallback", upstream_target = %target.name, error = %error);
                     fell_back = Some((target.clone(), outcome));
                     last_error = Some(ApiError::Upstream(error));
                     break;
@@ -426,7 +426,7 @@ impl Pipeline {
                 let in_budget = state.budget.as_ref().is_none_or(RetryBudget::try_withdraw);
                 if !in_budget || Instant::now() + pause >= deadline {
                     if !in_budget {
-                        tracing::info!(message = "retry budget spent", target = %target.name);
+                        tracing::info!(message = "retry budget spent", upstream_target = %target.name);
                         self.metrics.retry_budget_exhausted(&target);
                     }
                     if has_next {
@@ -436,7 +436,7 @@ impl Pipeline {
                     }
                     return Err(self.fail(reservation, error).await);
                 }
-                tracing::debug!(message = "retrying", target = %target.name, ?pause, error = %error);
+                tracing::debug!(message = "retrying", upstream_target = %target.name, ?pause, error = %error);
                 tokio::time::sleep(pause).await;
             }
         }

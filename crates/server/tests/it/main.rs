@@ -1,6 +1,12 @@
 //! The `bedrock-gateway` binary as a user runs it: flags, `check-config`, and the
 //! quick start with the shipped config. One test binary (see ARCHITECTURE.md).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers shared by #[test] functions fail loudly, like the tests themselves"
+)]
+
 /// `--help`, `check-config` on good and bad files, and serving the shipped config.
 mod cli;
 /// The logs (one JSON line per request, no prompts) and config reloads of the binary.

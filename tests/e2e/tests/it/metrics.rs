@@ -519,3 +519,41 @@ async fn admin_listener_serves_health_and_refuses_a_reload_without_a_file() {
     let (status, _) = h.get("/metrics").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_caller_that_goes_away_is_recorded_and_leaves_nothing_in_flight() {
+    let models = r#"
+[targets.slow]
+model_id = "mistral.mistral-7b-instruct-v0:2"
+max_concurrency = 1
+[models.queued]
+targets = ["slow"]
+"#;
+    let h = Harness::start_with("max_attempts = 1\n", models).await;
+    let slow = Behavior { first_byte_latency: Duration::from_millis(400), ..Behavior::default() };
+    h.sim.set_behavior("mistral.mistral-7b-instruct-v0:2", slow);
+    let body = json!({"model": "queued", "prompt": "Hi"});
+    let impatient = |wait_ms: u64| {
+        h.http
+            .post(h.url("/v1/generate"))
+            .timeout(Duration::from_millis(wait_ms))
+            .json(&body)
+            .send()
+    };
+    // One holds the only slot; one gives up while it waits in the queue behind it.
+    let (held, gone) = tokio::join!(h.post("/v1/generate", &body), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        impatient(150).await
+    });
+    assert_eq!(held.0, StatusCode::OK);
+    assert!(gone.is_err());
+    // One gives up while Bedrock is answering.
+    assert!(impatient(100).await.is_err());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let m = Exposition::parse(&h.scrape().await);
+    let cancelled =
+        [("route", "/v1/generate"), ("status_class", "4xx"), ("error_type", "cancelled")];
+    assert_eq!(m.sum("gen_ai_server_request_duration_seconds_count", &cancelled), 2.0);
+    assert_eq!(m.sum("gateway_requests_in_flight", &[]), 0.0);
+    assert_eq!(m.sum("gateway_quota_reserved_tokens", &[("name", "slow")]), 0.0);
+}

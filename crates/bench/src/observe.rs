@@ -1,0 +1,181 @@
+//! `--scenario observability`: what observing costs the hot path.
+//!
+//! Two `bedrock-gateway` processes in front of one simulator (in this process), the same
+//! config but for its telemetry:
+//!
+//! - **on**: `metrics = true` and the one JSON line per request at `info` (what a
+//!   production replica runs), its log drained from a pipe in large reads, as a log
+//!   shipper reads;
+//! - **off**: `metrics = false` and `log_level = "warn,server=info"` (the start-up lines,
+//!   no request lines).
+//!
+//! Rounds alternate between the two (which one goes first alternates too), so that the
+//! drift of a shared machine falls on both. The report is each one's median throughput,
+//! p50, p99 and gateway CPU time per request (from `/proc/<pid>/stat`, which a busy
+//! neighbour does not change) over the rounds, and the on/off ratios, for whole answers
+//! and for streams (whose latency is to the first `delta` event; throughput counts whole
+//! streams).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bedrock_sim::Simulator;
+
+use crate::quota::start_gateway;
+use crate::{MODEL_ID, PROMPT, Until, measure, percentile};
+
+/// The flags of this scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ObserveArgs {
+    /// Rounds per mode (each of `--requests` requests).
+    #[arg(long, default_value_t = 5)]
+    pub observe_rounds: usize,
+    /// The `bedrock-gateway` binary; default: next to this one.
+    #[arg(long, value_name = "PATH")]
+    pub observe_gateway_bin: Option<PathBuf>,
+}
+
+/// One round's figures.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    /// The gateway process's own CPU time per request.
+    cpu_per_request: Duration,
+}
+
+pub async fn run(
+    args: &ObserveArgs,
+    requests: usize,
+    concurrency: usize,
+    max_tokens: u32,
+) -> anyhow::Result<()> {
+    let bin = match &args.observe_gateway_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the bench's own directory")?
+            .join("bedrock-gateway"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p server` (or pass \
+             --observe-gateway-bin PATH)",
+            bin.display()
+        );
+    }
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim_addr = sim_listener.local_addr()?;
+    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+
+    let dir = std::env::temp_dir().join(format!("gateway-bench-observe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = |telemetry: &str| {
+        format!(
+            "{telemetry}\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\n\
+             max_attempts = 1\n[models.titan]\nmodel_id = \"{MODEL_ID}\"\n"
+        )
+    };
+    let on_path = dir.join("on.toml");
+    let off_path = dir.join("off.toml");
+    std::fs::write(
+        &on_path,
+        config("metrics = true\nlog_format = \"json\"\nlog_level = \"info\""),
+    )?;
+    std::fs::write(&off_path, config("metrics = false\nlog_level = \"warn,server=info\""))?;
+    let (on_process, on_addr) = start_gateway(&bin, &on_path, None, false).await?;
+    let (off_process, off_addr) = start_gateway(&bin, &off_path, None, false).await?;
+    let processes = [&on_process, &off_process];
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let body = |stream: bool| {
+        serde_json::json!({"model": "titan", "prompt": PROMPT, "max_tokens": max_tokens, "stream": stream})
+            .to_string()
+    };
+    print_header(args, requests, concurrency, max_tokens);
+    for (name, stream, until) in [("rest", false, Until::End), ("sse", true, Until::FirstDelta)] {
+        let body = body(stream);
+        let urls =
+            [format!("http://{on_addr}/v1/generate"), format!("http://{off_addr}/v1/generate")];
+        for url in &urls {
+            measure(&client, url, &body, until, requests / 10 + 1, concurrency).await?;
+        }
+        let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..args.observe_rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let cpu_before = processes[which].cpu_time().unwrap_or_default();
+                let (elapsed, mut latencies) =
+                    measure(&client, &urls[which], &body, until, requests, concurrency).await?;
+                let cpu = processes[which].cpu_time().unwrap_or_default() - cpu_before;
+                latencies.sort();
+                rounds[which].push(Round {
+                    requests_per_second: requests as f64 / elapsed.as_secs_f64(),
+                    p50: percentile(&latencies, 0.50),
+                    p99: percentile(&latencies, 0.99),
+                    cpu_per_request: cpu / u32::try_from(requests).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        let [on, off] = rounds.map(|r| median(&r));
+        print_pair(name, on, off);
+    }
+    Ok(())
+}
+
+/// The median of each figure over the rounds.
+fn median(rounds: &[Round]) -> Round {
+    let mid = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or_default()
+    };
+    let rps = mid(rounds.iter().map(|r| r.requests_per_second).collect());
+    let p50 = mid(rounds.iter().map(|r| r.p50.as_secs_f64()).collect());
+    let p99 = mid(rounds.iter().map(|r| r.p99.as_secs_f64()).collect());
+    let cpu = mid(rounds.iter().map(|r| r.cpu_per_request.as_secs_f64()).collect());
+    Round {
+        requests_per_second: rps,
+        p50: Duration::from_secs_f64(p50),
+        p99: Duration::from_secs_f64(p99),
+        cpu_per_request: Duration::from_secs_f64(cpu),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_header(args: &ObserveArgs, requests: usize, concurrency: usize, max_tokens: u32) {
+    println!(
+        "gateway-bench observability: {} rounds per mode of {requests} requests, {concurrency} \
+         in flight, {max_tokens} output tokens; medians over the rounds\n",
+        args.observe_rounds
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>14}",
+        "case", "req/s", "p50 ms", "p99 ms", "gateway CPU µs"
+    );
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_pair(name: &str, on: Round, off: Round) {
+    for (mode, round) in [("on", on), ("off", off)] {
+        println!(
+            "{:<28} {:>10.0} {:>10.2} {:>10.2} {:>14.1}",
+            format!("{name}: observability {mode}"),
+            round.requests_per_second,
+            round.p50.as_secs_f64() * 1e3,
+            round.p99.as_secs_f64() * 1e3,
+            round.cpu_per_request.as_secs_f64() * 1e6,
+        );
+    }
+    let ratio = on.requests_per_second / off.requests_per_second;
+    println!(
+        "{name}: throughput on/off {ratio:.3} ({:+.1}%), p50 {:.2}x, p99 {:.2}x, gateway CPU per \
+         request {:.2}x\n",
+        (ratio - 1.0) * 100.0,
+        on.p50.as_secs_f64() / off.p50.as_secs_f64(),
+        on.p99.as_secs_f64() / off.p99.as_secs_f64(),
+        on.cpu_per_request.as_secs_f64() / off.cpu_per_request.as_secs_f64(),
+    );
+}

@@ -188,6 +188,19 @@ async fn one_request(request: reqwest::RequestBuilder, until: Until) -> anyhow::
     Ok(latency.unwrap_or_else(|| start.elapsed()))
 }
 
+/// The `bedrock-gateway` binary: `given`, else the one next to this program.
+pub(crate) fn gateway_bin(
+    given: Option<&std::path::PathBuf>,
+) -> anyhow::Result<std::path::PathBuf> {
+    match given {
+        Some(bin) => Ok(bin.clone()),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("the bench's own directory")?
+            .join("bedrock-gateway")),
+    }
+}
+
 pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;

@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bedrock_sim::Simulator;
 
 use crate::quota::start_gateway;
@@ -34,6 +34,12 @@ pub struct ObserveArgs {
     /// The `bedrock-gateway` binary; default: next to this one.
     #[arg(long, value_name = "PATH")]
     pub observe_gateway_bin: Option<PathBuf>,
+    /// The telemetry keys of the "on" gateway's config (`;` separates lines).
+    #[arg(long, default_value = "metrics = true; log_format = \"json\"; log_level = \"info\"")]
+    pub observe_on: String,
+    /// The telemetry keys of the "off" gateway's config (`;` separates lines).
+    #[arg(long, default_value = "metrics = false; log_level = \"warn,server=info\"")]
+    pub observe_off: String,
 }
 
 /// One round's figures.
@@ -52,13 +58,7 @@ pub async fn run(
     concurrency: usize,
     max_tokens: u32,
 ) -> anyhow::Result<()> {
-    let bin = match &args.observe_gateway_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the bench's own directory")?
-            .join("bedrock-gateway"),
-    };
+    let bin = crate::gateway_bin(args.observe_gateway_bin.as_ref())?;
     if !bin.is_file() {
         bail!(
             "{} does not exist: build it with `cargo build --release -p server` (or pass \
@@ -80,11 +80,8 @@ pub async fn run(
     };
     let on_path = dir.join("on.toml");
     let off_path = dir.join("off.toml");
-    std::fs::write(
-        &on_path,
-        config("metrics = true\nlog_format = \"json\"\nlog_level = \"info\""),
-    )?;
-    std::fs::write(&off_path, config("metrics = false\nlog_level = \"warn,server=info\""))?;
+    std::fs::write(&on_path, config(&args.observe_on.replace(';', "\n")))?;
+    std::fs::write(&off_path, config(&args.observe_off.replace(';', "\n")))?;
     let (on_process, on_addr) = start_gateway(&bin, &on_path, None, false).await?;
     let (off_process, off_addr) = start_gateway(&bin, &off_path, None, false).await?;
     let processes = [&on_process, &off_process];

@@ -991,13 +991,7 @@ fn redis_missing(bin: &Path, error: &std::io::Error) -> anyhow::Error {
 
 /// For (c): the gateway binary exists and `redis-server` runs. Returns the binary.
 fn check_prerequisites(args: &QuotaArgs) -> anyhow::Result<PathBuf> {
-    let bin = match &args.gateway_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the bench's own directory")?
-            .join("bedrock-gateway"),
-    };
+    let bin = crate::gateway_bin(args.gateway_bin.as_ref())?;
     if !bin.is_file() {
         bail!(
             "case (c) runs real gateway processes, and {} does not exist: build it with \

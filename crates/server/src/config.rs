@@ -164,6 +164,8 @@ pub struct Target {
     pub model_id: String,
     /// `model_id` as a metric label (an ARN's account id masked).
     pub model_label: String,
+    /// Its metric handles, resolved on first use.
+    pub handles: crate::metrics::TargetHandles,
     pub family: FamilyRef,
     /// The AWS region called; `None`: the upstream's.
     pub region: Option<String>,
@@ -930,6 +932,7 @@ impl Target {
         Some(Target {
             name: name.to_owned(),
             model_label: crate::metrics::model_label(&raw.model_id),
+            handles: crate::metrics::TargetHandles::default(),
             model_id: raw.model_id,
             family: family?,
             region: raw.region,
@@ -1000,6 +1003,7 @@ impl ModelRoute {
                             name: alias.to_owned(),
                             mode: TargetMode::of_model_id(&model_id),
                             model_label: crate::metrics::model_label(&model_id),
+                            handles: crate::metrics::TargetHandles::default(),
                             model_id,
                             family,
                             region: None,

@@ -19,9 +19,13 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, PoisonError, RwLock};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::config::Target;
@@ -66,12 +70,36 @@ const QUEUE_WAIT_BUCKETS: &[f64] = &[
 const REDIS_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// The `gen_ai_operation_name` values the success path keeps handles for.
+const OPERATIONS: [&str; 4] = ["chat", "text_completion", "embeddings", "generate_content"];
+
+/// One target's metric handles on the success path, resolved on first use. A labelled
+/// metric's `with_label_values` hashes every label value and takes a lock; a request
+/// makes several such calls for its target, so they are resolved once per target and
+/// gateway (`owner`: the [`Metrics`] they belong to; another gateway's use falls back to
+/// the lookups).
+#[derive(Debug, Clone, Default)]
+pub struct TargetHandles {
+    owner: OnceLock<u64>,
+    /// `[operation][stream]`.
+    operation: [[OnceLock<Histogram>; 2]; 4],
+    attempts_success: OnceLock<IntCounter>,
+    /// `[operation][token type]`.
+    tokens: [[OnceLock<Histogram>; 4]; 4],
+    /// `[stream]`.
+    invocation: [OnceLock<Histogram>; 2],
+    first_byte: OnceLock<Histogram>,
+}
+
+/// Every gateway's [`Metrics`] has its own id, for [`TargetHandles::owner`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// The caller-side labels of one finished request.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLabels<'a> {
     pub operation: &'a str,
-    pub api: &'a str,
-    pub route: &'a str,
+    pub api: &'static str,
+    pub route: &'static str,
     pub alias: &'a str,
     pub family: &'a str,
     pub stream: bool,
@@ -95,7 +123,10 @@ pub enum Rejection {
 #[derive(Debug)]
 pub struct Metrics {
     enabled: bool,
+    id: u64,
     registry: Registry,
+    /// In flight and active streams, by route template.
+    route_gauges: RwLock<HashMap<&'static str, [IntGauge; 2]>>,
     // Caller side.
     request_duration: HistogramVec,
     time_to_first_token: HistogramVec,
@@ -199,6 +230,8 @@ impl Metrics {
         let scope = ["scope", "name"];
         let metrics = Metrics {
             enabled,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            route_gauges: RwLock::default(),
             request_duration: histogram(
                 &r,
                 "gen_ai_server_request_duration_seconds",
@@ -428,16 +461,37 @@ impl Metrics {
     // ---- Caller side -------------------------------------------------------------
 
     /// A request arrived.
-    pub fn request_started(&self, api: &str, route: &str) {
+    pub fn request_started(&self, api: &'static str, route: &'static str) {
         if self.enabled {
-            self.requests_in_flight.with_label_values(&[api, route]).inc();
+            self.route_gauges(api, route)[0].inc();
         }
     }
 
-    pub fn stream_started(&self, api: &str, route: &str) {
+    pub fn stream_started(&self, api: &'static str, route: &'static str) {
         if self.enabled {
-            self.active_streams.with_label_values(&[api, route]).inc();
+            self.route_gauges(api, route)[1].inc();
         }
+    }
+
+    /// In flight and active streams of `route` (a template: one API each).
+    fn route_gauges(&self, api: &'static str, route: &'static str) -> [IntGauge; 2] {
+        if let Some(gauges) =
+            self.route_gauges.read().unwrap_or_else(PoisonError::into_inner).get(route)
+        {
+            return gauges.clone();
+        }
+        let gauges = [
+            self.requests_in_flight.with_label_values(&[api, route]),
+            self.active_streams.with_label_values(&[api, route]),
+        ];
+        let mut all = self.route_gauges.write().unwrap_or_else(PoisonError::into_inner);
+        all.entry(route).or_insert(gauges).clone()
+    }
+
+    /// `target`'s handles, if they are this gateway's.
+    fn handles<'a>(&self, target: &'a Target) -> Option<&'a TargetHandles> {
+        let owner = *target.handles.owner.get_or_init(|| self.id);
+        (owner == self.id).then_some(&target.handles)
     }
 
     /// A request ended (its last byte sent, or the caller gone).
@@ -451,7 +505,8 @@ impl Metrics {
             return;
         }
         let l = labels;
-        self.requests_in_flight.with_label_values(&[l.api, l.route]).dec();
+        let [in_flight, active] = self.route_gauges(l.api, l.route);
+        in_flight.dec();
         let stream = if l.stream { "true" } else { "false" };
         self.request_duration
             .with_label_values(&[
@@ -469,7 +524,7 @@ impl Metrics {
         let Some((first, output_tokens)) = streamed else {
             return;
         };
-        self.active_streams.with_label_values(&[l.api, l.route]).dec();
+        active.dec();
         let timing = [l.operation, PROVIDER, l.api, l.route, l.alias, l.family];
         self.time_to_first_token.with_label_values(&timing).observe(first.as_secs_f64());
         if l.error_type == "none"
@@ -495,6 +550,26 @@ impl Metrics {
         if !self.enabled {
             return;
         }
+        let op = OPERATIONS.iter().position(|known| *known == operation);
+        if outcome == "success"
+            && !retry
+            && let (Some(handles), Some(op)) = (self.handles(target), op)
+        {
+            let stream_label = if stream { "true" } else { "false" };
+            let [model, name, region, mode] = upstream_labels(target);
+            handles.operation[op][usize::from(stream)]
+                .get_or_init(|| {
+                    let labels =
+                        [operation, PROVIDER, model, name, region, mode, stream_label, outcome];
+                    self.operation_duration.with_label_values(&labels)
+                })
+                .observe(duration.as_secs_f64());
+            handles
+                .attempts_success
+                .get_or_init(|| self.attempts.with_label_values(&[&target.name, outcome]))
+                .inc();
+            return;
+        }
         let stream = if stream { "true" } else { "false" };
         let [model, name, region, mode] = upstream_labels(target);
         self.operation_duration
@@ -513,11 +588,20 @@ impl Metrics {
         }
         let [model, name, region, mode] = upstream_labels(target);
         let kinds = ["input", "output", "cache_read", "cache_write"];
-        for (kind, count) in kinds.into_iter().zip(counts) {
+        let op = OPERATIONS.iter().position(|known| *known == operation);
+        let handles = self.handles(target).zip(op);
+        for (idx, (kind, count)) in kinds.into_iter().zip(counts).enumerate() {
             let Some(count) = count else { continue };
-            self.token_usage
-                .with_label_values(&[operation, PROVIDER, model, name, region, mode, kind])
-                .observe(f64::from(count));
+            let resolve = || {
+                self.token_usage
+                    .with_label_values(&[operation, PROVIDER, model, name, region, mode, kind])
+            };
+            match handles {
+                Some((handles, op)) => {
+                    handles.tokens[op][idx].get_or_init(resolve).observe(f64::from(count))
+                }
+                None => resolve().observe(f64::from(count)),
+            }
         }
     }
 
@@ -557,16 +641,34 @@ impl Metrics {
             return;
         }
         let seconds = |ms: u64| Duration::from_millis(ms).as_secs_f64();
+        let handles = self.handles(target);
         if let Some(ms) = invocation_ms {
-            let stream = if stream { "true" } else { "false" };
-            self.bedrock_invocation_latency
-                .with_label_values(&[&target.name, &target.model_label, stream])
-                .observe(seconds(ms));
+            let resolve = || {
+                let stream = if stream { "true" } else { "false" };
+                self.bedrock_invocation_latency.with_label_values(&[
+                    &target.name,
+                    &target.model_label,
+                    stream,
+                ])
+            };
+            match handles {
+                Some(handles) => {
+                    handles.invocation[usize::from(stream)]
+                        .get_or_init(resolve)
+                        .observe(seconds(ms));
+                }
+                None => resolve().observe(seconds(ms)),
+            }
         }
         if let Some(ms) = first_byte_ms {
-            self.bedrock_first_byte_latency
-                .with_label_values(&[&target.name, &target.model_label])
-                .observe(seconds(ms));
+            let resolve = || {
+                self.bedrock_first_byte_latency
+                    .with_label_values(&[&target.name, &target.model_label])
+            };
+            match handles {
+                Some(handles) => handles.first_byte.get_or_init(resolve).observe(seconds(ms)),
+                None => resolve().observe(seconds(ms)),
+            }
         }
     }
 

@@ -16,13 +16,13 @@
 //! and for streams (whose latency is to the first `delta` event; throughput counts whole
 //! streams).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use bedrock_sim::Simulator;
 
-use crate::quota::start_gateway;
+use crate::quota::{start_gateway, start_gateway_under};
 use crate::{MODEL_ID, PROMPT, Until, measure, percentile};
 
 /// The flags of this scenario.
@@ -37,6 +37,11 @@ pub struct ObserveArgs {
     /// The telemetry keys of the "on" gateway's config (`;` separates lines).
     #[arg(long, default_value = "metrics = true; log_format = \"json\"; log_level = \"info\"")]
     pub observe_on: String,
+    /// Also count the instructions each gateway executes for N whole answers and N/4
+    /// streams, under `valgrind --tool=callgrind`: exact and repeatable, which timings
+    /// on a shared machine are not.
+    #[arg(long, value_name = "N")]
+    pub observe_instructions: Option<usize>,
     /// The telemetry keys of the "off" gateway's config (`;` separates lines).
     #[arg(long, default_value = "metrics = false; log_level = \"warn,server=info\"")]
     pub observe_off: String,
@@ -82,6 +87,11 @@ pub async fn run(
     let off_path = dir.join("off.toml");
     std::fs::write(&on_path, config(&args.observe_on.replace(';', "\n")))?;
     std::fs::write(&off_path, config(&args.observe_off.replace(';', "\n")))?;
+    if let Some(n) = args.observe_instructions {
+        let on = instructions_per_request(&bin, &on_path, &dir, n, max_tokens).await?;
+        let off = instructions_per_request(&bin, &off_path, &dir, n, max_tokens).await?;
+        print_instructions(n, on, off);
+    }
     let (on_process, on_addr) = start_gateway(&bin, &on_path, None, false).await?;
     let (off_process, off_addr) = start_gateway(&bin, &off_path, None, false).await?;
     let processes = [&on_process, &off_process];
@@ -117,10 +127,68 @@ pub async fn run(
                 });
             }
         }
+        print_spread(name, &rounds);
         let [on, off] = rounds.map(|r| median(&r));
         print_pair(name, on, off);
     }
     Ok(())
+}
+
+/// The instructions the gateway of `config` executes per request, under callgrind: a
+/// run with `n` whole answers and `n / 4` streams, less a run with none (start-up and
+/// shutdown), divided by the requests.
+async fn instructions_per_request(
+    bin: &Path,
+    config: &Path,
+    dir: &Path,
+    n: usize,
+    max_tokens: u32,
+) -> anyhow::Result<f64> {
+    let mut totals = Vec::new();
+    for requests in [0, n] {
+        let name = config.file_stem().and_then(|s| s.to_str()).unwrap_or("gateway");
+        let out = dir.join(format!("{name}.{requests}.callgrind"));
+        let wrapper = [
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+            format!("--log-file={}", dir.join(format!("{name}.{requests}.valgrind")).display()),
+        ];
+        let (process, addr) = start_gateway_under(&wrapper, bin, config, None, false)
+            .await
+            .context("valgrind runs the gateway (apt-get install valgrind)")?;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let url = format!("http://{addr}/v1/generate");
+        for idx in 0..requests + requests / 4 {
+            let stream = idx >= requests;
+            let body = serde_json::json!({"model": "titan", "prompt": PROMPT, "max_tokens": max_tokens, "stream": stream});
+            let response = client.post(&url).json(&body).send().await?;
+            if !response.status().is_success() {
+                bail!("status {}", response.status());
+            }
+            response.bytes().await?;
+        }
+        process.terminate()?;
+        let text = std::fs::read_to_string(&out)?;
+        let summary = text
+            .lines()
+            .find_map(|line| line.strip_prefix("summary: "))
+            .context("no summary line in the callgrind output")?;
+        totals.push(summary.trim().parse::<f64>()?);
+    }
+    let requests = (n + n / 4).max(1) as f64;
+    Ok((totals[1] - totals[0]) / requests)
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_instructions(n: usize, on: f64, off: f64) {
+    println!(
+        "instructions per request (callgrind, {n} whole answers + {} streams, start-up \
+         subtracted):\n  on  {on:.0}\n  off {off:.0}\n  on/off {:.4} ({:+.2}%)\n",
+        n / 4,
+        on / off,
+        (on / off - 1.0) * 100.0
+    );
 }
 
 /// The median of each figure over the rounds.
@@ -152,6 +220,16 @@ fn print_header(args: &ObserveArgs, requests: usize, concurrency: usize, max_tok
         "{:<28} {:>10} {:>10} {:>10} {:>14}",
         "case", "req/s", "p50 ms", "p99 ms", "gateway CPU µs"
     );
+}
+
+/// Every round's throughput, in the order run, to show the spread behind the medians.
+#[expect(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_spread(name: &str, rounds: &[Vec<Round>; 2]) {
+    for (mode, rounds) in ["on", "off"].iter().zip(rounds) {
+        let all: Vec<String> =
+            rounds.iter().map(|r| format!("{:.0}", r.requests_per_second)).collect();
+        println!("{name} {mode:>3} req/s by round: {}", all.join(" "));
+    }
 }
 
 #[expect(clippy::print_stdout, reason = "the report is the program's output")]

@@ -744,7 +744,7 @@ struct Gateways {
 /// A `bedrock-gateway` child process and what its log said.
 pub(crate) struct GatewayProcess {
     /// Killed when the process is dropped.
-    _child: ChildGuard,
+    child: ChildGuard,
     log: Arc<Mutex<LogCounts>>,
 }
 
@@ -762,10 +762,21 @@ struct LogCounts {
 struct ChildGuard(Child);
 
 impl GatewayProcess {
+    /// Stops the process the way Kubernetes does (SIGTERM), and waits for it to exit.
+    pub(crate) fn terminate(mut self) -> anyhow::Result<()> {
+        let pid = self.child.0.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        self.child.0.wait()?;
+        Ok(())
+    }
+
     /// The CPU time the process has used so far (user + system, every thread), from
     /// `/proc/<pid>/stat`; `None` where that cannot be read.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self._child.0.id())).ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.0.id())).ok()?;
         // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
         let after = stat.rsplit_once(')')?.1;
         let fields: Vec<&str> = after.split_whitespace().collect();
@@ -875,7 +886,25 @@ pub(crate) async fn start_gateway(
     rust_log: Option<&str>,
     count_lines: bool,
 ) -> anyhow::Result<(GatewayProcess, String)> {
-    let mut command = Command::new(bin);
+    start_gateway_under(&[], bin, config, rust_log, count_lines).await
+}
+
+/// [`start_gateway`], run by `wrapper` (`valgrind --tool=callgrind …`) when it is given.
+pub(crate) async fn start_gateway_under(
+    wrapper: &[String],
+    bin: &Path,
+    config: &Path,
+    rust_log: Option<&str>,
+    count_lines: bool,
+) -> anyhow::Result<(GatewayProcess, String)> {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
     match rust_log {
         Some(filter) => command.env("RUST_LOG", filter),
         None => command.env_remove("RUST_LOG"),
@@ -895,11 +924,14 @@ pub(crate) async fn start_gateway(
     let (address_tx, address_rx) = oneshot::channel::<String>();
     let thread_log = log.clone();
     std::thread::spawn(move || read_gateway_log(stderr, &thread_log, address_tx, count_lines));
-    match tokio::time::timeout(Duration::from_secs(15), address_rx).await {
-        Ok(Ok(address)) => Ok((GatewayProcess { _child: child, log }, address)),
+    let wait = if wrapper.is_empty() { 15 } else { 120 };
+    match tokio::time::timeout(Duration::from_secs(wait), address_rx).await {
+        Ok(Ok(address)) => Ok((GatewayProcess { child, log }, address)),
         _ => {
             let last = log.lock().unwrap_or_else(PoisonError::into_inner).last.join("\n    ");
-            bail!("it did not log its listening address within 15 s; its last lines:\n    {last}")
+            bail!(
+                "it did not log its listening address within {wait} s; its last lines:\n    {last}"
+            )
         }
     }
 }

@@ -24,6 +24,8 @@ use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+pub mod format;
+
 use crate::config::{LogFormat, Target, TelemetryConfig};
 use crate::metrics::{self, Metrics, OTHER, RequestLabels};
 
@@ -59,14 +61,11 @@ pub fn init_logging(config: &TelemetryConfig, rust_log: Option<String>) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(OneLine);
     let result = match config.log_format {
         LogFormat::Human => {
-            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+            builder.event_format(format::HumanLines).fmt_fields(format::HumanFields).try_init()
         }
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => {
+            builder.event_format(format::JsonLines).fmt_fields(format::JsonFields).try_init()
+        }
     };
     // Already installed (tests start several gateways in one process): keep the first.
     let _ = result;
@@ -225,7 +224,8 @@ pub fn one_line(mut event: Vec<u8>) -> Vec<u8> {
     if event.last() == Some(&b'\n') {
         event.pop();
     }
-    if !event.iter().any(|&b| b == b'\n' || b == b'\r') {
+    // `contains` on bytes is a word-at-a-time search, not a loop over every byte.
+    if !event.contains(&b'\n') && !event.contains(&b'\r') {
         event.push(b'\n');
         return event;
     }

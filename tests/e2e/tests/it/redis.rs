@@ -74,6 +74,19 @@ async fn two_gateways_sharing_redis_stay_within_one_quota() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let model = &a.sim.stats().models[TITAN];
     assert_eq!(model.throttled, 0, "{model:?}");
+    // Both replicas read the shared counters at scrape time: the same limit, and no
+    // tokens still reserved once the burst is settled.
+    for gateway in [&a, &b] {
+        let metrics = gateway.scrape().await;
+        let line =
+            |prefix: &str| metrics.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+        let limit = line("gateway_quota_limit_tokens_per_minute{").unwrap_or_default();
+        assert!(limit.ends_with(" 3300"), "{metrics}");
+        let reserved = line("gateway_quota_reserved_tokens{").unwrap_or_default();
+        assert!(reserved.ends_with(" 0"), "{reserved}");
+        let commands = line("gateway_redis_command_duration_seconds_count{").unwrap_or_default();
+        assert!(!commands.ends_with(" 0") && !commands.is_empty(), "{metrics}");
+    }
 }
 
 #[tokio::test]
@@ -117,6 +130,18 @@ async fn redis_down_fail_open_admits_with_local_shares() {
     let statuses = burst(&[&a], 6).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(a.sim.stats().models[TITAN].throttled, 0);
+    // The scrape says so: decisions taken locally, and the Redis failures behind them.
+    let metrics = a.scrape().await;
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with(series))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(value("gateway_limits_fail_open_total ") >= 6.0, "{metrics}");
+    assert!(value("gateway_redis_errors_total{") >= 1.0, "{metrics}");
+    assert!(value("gateway_redis_command_duration_seconds_count{") >= 1.0, "{metrics}");
     server.restart();
     let request = json!({"model": "titan", "prompt": "back"});
     let mut recovered = false;

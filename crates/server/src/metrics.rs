@@ -142,6 +142,7 @@ pub struct Metrics {
     throttles: IntCounterVec,
     upstream_errors: IntCounterVec,
     fallbacks: IntCounterVec,
+    unrecognized_chunks: IntCounterVec,
     // What Bedrock reports.
     bedrock_invocation_latency: HistogramVec,
     bedrock_first_byte_latency: HistogramVec,
@@ -314,6 +315,12 @@ impl Metrics {
                 "gateway_fallbacks_total",
                 "Calls passed from one target to the next, and why.",
                 &["from_target", "to_target", "reason"],
+            ),
+            unrecognized_chunks: counter(
+                &r,
+                "gateway_stream_unrecognized_chunks_total",
+                "Stream chunks of a shape the family does not know (logged once per stream).",
+                &["target", "family"],
             ),
             bedrock_invocation_latency: histogram(
                 &r,
@@ -623,6 +630,13 @@ impl Metrics {
         }
     }
 
+    pub fn unrecognized_chunk(&self, target: &Target) {
+        if self.enabled {
+            let family = target.family.id();
+            self.unrecognized_chunks.with_label_values(&[&target.name, family]).inc();
+        }
+    }
+
     pub fn fallback(&self, from: &Target, to: &Target, reason: &str) {
         if self.enabled {
             self.fallbacks.with_label_values(&[&from.name, &to.name, reason]).inc();
@@ -889,6 +903,7 @@ mod tests {
         metrics.throttle(&target, "tokens");
         metrics.retry_budget_exhausted(&target);
         metrics.fallback(&target, &target, "no_room");
+        metrics.unrecognized_chunk(&target);
         metrics.bedrock_latency(&target, true, Some(900), Some(100));
         let snapshot = ScopeSnapshot {
             configured_tokens_per_minute: Some(1000),

@@ -123,6 +123,8 @@ pub struct Decoded {
     /// The answer is complete: an emulated stop sequence was found. The rest of the
     /// upstream stream should not be read.
     pub finished: bool,
+    /// The chunk had a shape the family does not know ([`crate::StreamEvent::unrecognized`]).
+    pub unrecognized: bool,
 }
 
 /// The end of a stream.
@@ -149,16 +151,17 @@ impl TextStreamDecoder {
     /// Decodes one chunk (the base64-decoded `bytes` of a `chunk` frame).
     pub fn push(&mut self, chunk: &[u8]) -> Result<Decoded, TranslateError> {
         if self.stopped_by_cutter {
-            return Ok(Decoded { text: String::new(), finished: true });
+            return Ok(Decoded { text: String::new(), finished: true, unrecognized: false });
         }
         let event = self.family.decode_stream_event(chunk)?;
         self.accumulator.push(&event);
+        let unrecognized = event.unrecognized;
         let Some(cutter) = &mut self.stop_cutter else {
-            return Ok(Decoded { text: event.text, finished: false });
+            return Ok(Decoded { text: event.text, finished: false, unrecognized });
         };
         let (text, found) = cutter.push(&event.text);
         self.stopped_by_cutter = found;
-        Ok(Decoded { text, finished: found })
+        Ok(Decoded { text, finished: found, unrecognized })
     }
 
     /// Ends the stream: complete only if the model (or an emulated stop) said why it stopped.

@@ -126,6 +126,11 @@ pub struct StreamEvent {
     pub stop_reason: Option<StopReason>,
     #[serde(default)]
     pub usage: Usage,
+    /// The chunk has a shape the family does not know (no text, stop reason or usage it
+    /// can read, and not one of its known empty events): the server logs and counts it,
+    /// never drops it silently.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecognized: bool,
 }
 
 /// Folds stream events into the final stop reason and usage, and notices a stream

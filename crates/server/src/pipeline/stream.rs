@@ -35,6 +35,8 @@ pub struct PipelineStream {
     metered: Option<Invocation>,
     reported: Option<Usage>,
     ended: bool,
+    /// Chunks of a shape the family does not know, so far.
+    unrecognized: u32,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,7 @@ impl PipelineStream {
             metered: None,
             reported: None,
             ended,
+            unrecognized: 0,
         }
     }
 
@@ -128,6 +131,31 @@ impl PipelineStream {
     /// The usage as the reader decoded it; Bedrock's invocation metrics win over it.
     pub fn report_usage(&mut self, usage: Usage) {
         self.reported = Some(usage);
+    }
+
+    /// The reader met a chunk of a shape its family does not know: counted, and logged
+    /// at `warn` once per stream (with the chunk's keys, never its text).
+    pub fn unrecognized(&mut self, chunk: &[u8]) {
+        self.unrecognized += 1;
+        let Some(settlement) = &self.settlement else {
+            return;
+        };
+        let target = &settlement.observer.target;
+        settlement.observer.metrics.unrecognized_chunk(target);
+        if self.unrecognized == 1 {
+            let keys = serde_json::from_slice::<serde_json::Value>(chunk)
+                .ok()
+                .and_then(|value| {
+                    value.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(","))
+                })
+                .unwrap_or_else(|| "(not a JSON object)".to_owned());
+            tracing::warn!(
+                message = "stream chunk of an unknown shape",
+                upstream_target = %target.name,
+                family = target.family.id(),
+                keys = %keys,
+            );
+        }
     }
 
     /// The stream broke after its start (Bedrock's exception, or an answer the reader

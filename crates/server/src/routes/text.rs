@@ -178,6 +178,9 @@ impl TextStream {
             };
             match decoder.push(&chunk) {
                 Ok(decoded) => {
+                    if decoded.unrecognized {
+                        self.chunks.unrecognized(&chunk);
+                    }
                     if !decoded.text.is_empty() {
                         self.pending.push_back(StreamItem::Delta(decoded.text));
                     }

@@ -152,6 +152,7 @@ impl TextFamily for Ai21Jamba {
             None => (None, None),
         };
         Ok(StreamEvent {
+            unrecognized: false,
             text: delta.and_then(|delta| delta.content).unwrap_or_default(),
             stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,

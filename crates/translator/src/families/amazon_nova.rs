@@ -207,6 +207,7 @@ impl TextFamily for AmazonNova {
             usage.update(convert_usage(nova_usage));
         }
         Ok(StreamEvent {
+            unrecognized: false,
             text: chunk
                 .content_block_delta
                 .and_then(|block| block.delta)

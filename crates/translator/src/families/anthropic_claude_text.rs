@@ -112,6 +112,7 @@ impl TextFamily for AnthropicClaudeText {
         // The chunk has no counts of its own, so the invocation metrics are the usage.
         let (chunk, usage) = parse_stream_chunk::<ClaudeTextCompletion>(ID, chunk)?;
         Ok(StreamEvent {
+            unrecognized: false,
             text: chunk.completion.unwrap_or_default(),
             stop_reason: convert_stop_reason(chunk.stop_reason.as_deref(), chunk.stop.as_deref()),
             usage,

@@ -158,6 +158,7 @@ impl TextFamily for CohereCommand {
             }
         };
         Ok(StreamEvent {
+            unrecognized: false,
             text,
             stop_reason: finish_reason
                 .map(|reason| reason.as_deref().map_or(StopReason::Other, convert_finish_reason)),

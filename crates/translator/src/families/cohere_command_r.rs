@@ -145,6 +145,7 @@ impl TextFamily for CohereCommandR {
             None => (chunk.is_finished != Some(true)).then_some(chunk.text),
         };
         Ok(StreamEvent {
+            unrecognized: false,
             text: text.flatten().unwrap_or_default(),
             stop_reason: is_end.then(|| {
                 chunk.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason)

@@ -284,6 +284,7 @@ pub(crate) fn first_text_choice_event(
 ) -> StreamEvent {
     let choice = choices.into_iter().next();
     StreamEvent {
+        unrecognized: false,
         text: choice.as_ref().and_then(|choice| choice.text.clone()).unwrap_or_default(),
         stop_reason: choice
             .and_then(|choice| choice.stop_reason)
@@ -377,6 +378,7 @@ pub(crate) fn decode_llama_stream_event(
         output_tokens: chunk.generation_token_count,
     });
     Ok(StreamEvent {
+        unrecognized: false,
         text: chunk.generation.unwrap_or_default(),
         stop_reason: chunk.stop_reason.as_deref().map(convert_stop_or_length),
         usage,

@@ -129,6 +129,7 @@ impl TextFamily for MistralChat {
             return Ok(StreamEvent { usage, ..StreamEvent::default() });
         };
         Ok(StreamEvent {
+            unrecognized: false,
             text: choice
                 .delta
                 .or(choice.message)

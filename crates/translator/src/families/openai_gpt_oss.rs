@@ -158,6 +158,7 @@ impl TextFamily for OpenaiGptOss {
         };
         let content = choice.delta.or(choice.message).and_then(|content| content.content);
         Ok(StreamEvent {
+            unrecognized: false,
             text: content.as_deref().map(strip_reasoning).unwrap_or_default(),
             stop_reason: choice.finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,

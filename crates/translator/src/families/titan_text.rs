@@ -123,6 +123,7 @@ impl TextFamily for TitanText {
             output_tokens: chunk.total_output_text_token_count,
         });
         Ok(StreamEvent {
+            unrecognized: false,
             text: chunk.output_text.unwrap_or_default(),
             stop_reason: chunk.completion_reason.as_deref().map(convert_completion_reason),
             usage,

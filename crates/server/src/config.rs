@@ -80,9 +80,11 @@ impl Default for TelemetryConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub target: UpstreamTarget,
-    /// Longest wait for Bedrock's first byte in one attempt (the whole answer for
-    /// non-streamed calls).
+    /// Longest wait for Bedrock's whole answer in one non-streamed attempt. Long: AWS
+    /// advises read timeouts of up to an hour for long generations.
     pub request_timeout: Duration,
+    /// Longest wait for a stream's first chunk in one attempt.
+    pub first_byte_timeout: Duration,
     /// The whole budget of one call before its first byte: queueing, every attempt and
     /// every backoff.
     pub deadline: Duration,
@@ -322,6 +324,7 @@ struct RawUpstream {
     region: Option<String>,
     endpoint_url: Option<String>,
     request_timeout_ms: Option<u64>,
+    first_byte_timeout_ms: Option<u64>,
     deadline_ms: Option<u64>,
     max_attempts: Option<u32>,
     retry_base_ms: Option<u64>,
@@ -545,6 +548,12 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// One non-streamed attempt: an hour, as AWS advises for long generations (Claude with
+/// extended thinking, large `max_tokens`), so that no answer is cut off by default.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 3_600_000;
+/// One streamed attempt's first chunk: a minute (or `request_timeout_ms`, if shorter).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 60_000;
+
 /// Queue defaults when `[limits]` sets none.
 pub const DEFAULT_MAX_QUEUE_LEN: usize = 256;
 pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 10_000;
@@ -688,13 +697,18 @@ impl UpstreamConfig {
                 return None;
             }
         };
-        let request_timeout_ms = raw.request_timeout_ms.unwrap_or(60_000);
+        let request_timeout_ms = raw.request_timeout_ms.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
         positive("upstream.request_timeout_ms", Some(request_timeout_ms), problems);
-        let deadline_ms = raw.deadline_ms.unwrap_or(request_timeout_ms.saturating_mul(2));
-        if deadline_ms < request_timeout_ms {
+        let first_byte_timeout_ms = raw
+            .first_byte_timeout_ms
+            .unwrap_or(request_timeout_ms.min(DEFAULT_FIRST_BYTE_TIMEOUT_MS));
+        positive("upstream.first_byte_timeout_ms", Some(first_byte_timeout_ms), problems);
+        let longest_attempt = request_timeout_ms.max(first_byte_timeout_ms);
+        let deadline_ms = raw.deadline_ms.unwrap_or(longest_attempt.saturating_mul(2));
+        if deadline_ms < longest_attempt {
             problems.push(format!(
-                "`upstream.deadline_ms`: {deadline_ms} is less than `request_timeout_ms` \
-                 ({request_timeout_ms})"
+                "`upstream.deadline_ms`: {deadline_ms} is less than one attempt's timeout \
+                 ({longest_attempt}, `request_timeout_ms` or `first_byte_timeout_ms`)"
             ));
         }
         let max_attempts = raw.max_attempts.unwrap_or(3);
@@ -718,6 +732,7 @@ impl UpstreamConfig {
         (problems.len() == n_problems).then(|| UpstreamConfig {
             target,
             request_timeout: Duration::from_millis(request_timeout_ms),
+            first_byte_timeout: Duration::from_millis(first_byte_timeout_ms),
             deadline: Duration::from_millis(deadline_ms),
             max_attempts,
             retry_base: Duration::from_millis(retry_base_ms),
@@ -1184,6 +1199,24 @@ mod tests {
         let config = Config::parse(text, "test").unwrap();
         assert_eq!(config.models["custom"].family.id(), "titan_text");
         assert_eq!(config.models["profile"].family.id(), "anthropic_claude_text");
+    }
+
+    #[test]
+    fn attempt_timeouts_default_long_for_whole_answers_and_short_for_first_chunks() {
+        let config = Config::parse(MINIMAL, "test").unwrap();
+        assert_eq!(config.upstream.request_timeout, Duration::from_secs(3600));
+        assert_eq!(config.upstream.first_byte_timeout, Duration::from_secs(60));
+        assert_eq!(config.upstream.deadline, Duration::from_secs(7200));
+        // A short request timeout bounds the first chunk's too, unless it is set.
+        let text = format!("[upstream]\nrequest_timeout_ms = 200\n{MINIMAL}");
+        let config = Config::parse(&text, "test").unwrap();
+        assert_eq!(config.upstream.first_byte_timeout, Duration::from_millis(200));
+        let text = format!(
+            "[upstream]\nrequest_timeout_ms = 1000\nfirst_byte_timeout_ms = 5000\n\
+             deadline_ms = 2000\n{MINIMAL}"
+        );
+        let error = Config::parse(&text, "test").unwrap_err().to_string();
+        assert!(error.contains("deadline_ms"), "{error}");
     }
 
     #[test]

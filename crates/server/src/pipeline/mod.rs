@@ -362,10 +362,13 @@ impl Pipeline {
                 let has_hold = hold.is_some();
                 reservation.push(hold);
                 n_target_attempts += 1;
-                let timeout = self
-                    .policy
-                    .request_timeout
-                    .min(deadline.saturating_duration_since(Instant::now()));
+                let attempt_timeout = if stream {
+                    self.policy.first_byte_timeout
+                } else {
+                    self.policy.request_timeout
+                };
+                let timeout =
+                    attempt_timeout.min(deadline.saturating_duration_since(Instant::now()));
                 let sent = Instant::now();
                 let result =
                     attempt(self.upstream.clone(), target.clone(), request.clone(), timeout).await;

@@ -245,6 +245,7 @@ mod tests {
         let config = UpstreamConfig {
             target: crate::config::UpstreamTarget::Simulator { endpoint_url: None },
             request_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(2),
             max_attempts: 3,
             retry_base: Duration::from_millis(100),

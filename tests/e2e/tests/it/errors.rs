@@ -99,6 +99,23 @@ async fn a_slow_first_byte_is_a_gateway_timeout() {
 }
 
 #[tokio::test]
+async fn a_stream_waits_for_its_first_chunk_and_a_whole_answer_for_longer() {
+    // A long non-streamed answer is not cut off by the streams' first-byte deadline.
+    let upstream = "max_attempts = 1\nrequest_timeout_ms = 10000\nfirst_byte_timeout_ms = 200\n";
+    let h = Harness::start_with(upstream, TEST_MODELS).await;
+    h.sim.set_behavior(
+        "*",
+        Behavior { first_byte_latency: Duration::from_millis(600), ..Behavior::default() },
+    );
+    let whole = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
+    assert_eq!(whole.0, StatusCode::OK, "{}", whole.2);
+    let streamed =
+        h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi", "stream": true})).await;
+    assert_eq!(streamed.0, StatusCode::GATEWAY_TIMEOUT, "{}", streamed.2);
+    assert_eq!(streamed.2["error"]["type"], "upstream_timeout");
+}
+
+#[tokio::test]
 async fn an_unreachable_bedrock_is_service_unavailable() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

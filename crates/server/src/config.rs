@@ -198,6 +198,8 @@ pub struct ModelRoute {
     /// Tried in order: the first, then each fallback.
     pub targets: Vec<Arc<Target>>,
     pub defaults: Defaults,
+    /// Service tier, latency, guardrail and request metadata (`[models.<alias>.bedrock]`).
+    pub options: Arc<crate::options::BedrockOptions>,
 }
 
 /// One API key, known by the SHA-256 digest of its text: the key itself is never in
@@ -373,6 +375,8 @@ struct RawModel {
     targets: Option<Vec<String>>,
     #[serde(default)]
     defaults: Defaults,
+    /// Bedrock's per-request options for this alias.
+    bedrock: Option<crate::options::RawBedrockOptions>,
 }
 
 impl Config {
@@ -1086,6 +1090,11 @@ impl ModelRoute {
                 }
             }
         }
+        let options = crate::options::BedrockOptions::from_raw(
+            &format!("{key}.bedrock"),
+            raw.bedrock,
+            problems,
+        );
         let defaults = &raw.defaults;
         if defaults.max_tokens == Some(0) {
             problems.push(format!("`{key}.defaults.max_tokens`: must be at least 1"));
@@ -1127,6 +1136,7 @@ impl ModelRoute {
             family: first.family,
             targets: route_targets,
             defaults: raw.defaults,
+            options: Arc::new(options),
         })
     }
 }

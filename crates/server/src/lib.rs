@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod options;
 pub mod pipeline;
 pub mod reload;
 pub mod routes;

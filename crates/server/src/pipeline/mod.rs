@@ -203,6 +203,7 @@ impl Pipeline {
             fields.input_tokens = usage.input_tokens;
             fields.output_tokens = usage.output_tokens;
             fields.bedrock_request_id = headers.get("x-amzn-requestid").map(str::to_owned);
+            fields.service_tier = headers.get("x-amzn-bedrock-service-tier").map(str::to_owned);
         });
         reservation.settle(known.then_some(usage)).await;
         Ok(served)
@@ -236,8 +237,9 @@ impl Pipeline {
         let estimator = self.state(&served.target).estimator.clone();
         call.record.update(|fields| {
             fields.family = Some(served.target.family.id());
-            fields.bedrock_request_id =
-                served.output.headers.get("x-amzn-requestid").map(str::to_owned);
+            let headers = &served.output.headers;
+            fields.bedrock_request_id = headers.get("x-amzn-requestid").map(str::to_owned);
+            fields.service_tier = headers.get("x-amzn-bedrock-service-tier").map(str::to_owned);
         });
         let observer = stream::StreamObserver {
             metrics: self.metrics.clone(),
@@ -300,8 +302,18 @@ impl Pipeline {
         }
         let mut reservation = Reservation::new(self.admission.clone());
         let mut requests = Vec::with_capacity(route.targets.len());
+        let caller_name = call.caller.map(|key| key.name.as_str());
         for (target_idx, target) in route.targets.iter().enumerate() {
-            match encode(target) {
+            let encoded = encode(target).and_then(|request| {
+                request
+                    .map(|mut request| {
+                        // The alias's Bedrock options, and the caller's where allowed.
+                        route.options.apply(&mut request, caller_name)?;
+                        Ok(request)
+                    })
+                    .transpose()
+            });
+            match encoded {
                 Ok(Some(request)) => requests.push((target.clone(), request)),
                 Ok(None) => {}
                 // The first target's refusal is the caller's answer (400, 422); a

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::options::RequestOptions;
 use crate::routes::text::{self, StreamItem};
 use crate::routes::{AppJson, tag_target};
 
@@ -44,6 +45,9 @@ pub struct GenerateRequest {
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub stream: Option<bool>,
+    /// Bedrock's per-request options (service tier, latency, request metadata), where
+    /// the alias lets callers set them.
+    pub bedrock: Option<RequestOptions>,
 }
 
 /// The whole answer of a non-streamed request, and (without `text`) the `done` event.
@@ -136,7 +140,8 @@ pub async fn generate(
     let alias = route.alias.clone();
 
     if !wants_sse {
-        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
+        let (answer, target) =
+            text::complete(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
         let response = GenerateResponse {
             id,
             model: alias,
@@ -147,7 +152,8 @@ pub async fn generate(
         return Ok(tag_target(Json(response).into_response(), &target));
     }
 
-    let stream = text::open_stream(&state, &caller, route, &unified).await?;
+    let stream =
+        text::open_stream(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
     let target = stream.target.clone();
     let events = futures_util::stream::unfold(Some(stream), move |stream| {
         let (id, alias) = (id.clone(), alias.clone());

@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::options::RequestOptions;
 use crate::routes::text::{self, StreamItem};
 use crate::routes::{AppJson, tag_target};
 
@@ -102,6 +103,11 @@ pub struct ChatCompletionRequest {
     pub seed: Option<u64>,
     pub n: Option<u32>,
     pub user: Option<String>,
+    /// `auto` (the alias decides), `default`, `flex` or `priority`: Bedrock's service tier.
+    pub service_tier: Option<String>,
+    /// Tags for Bedrock's invocation logs (`X-Amzn-Bedrock-Request-Metadata`).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
     /// Gateway extensions, reachable through the OpenAI SDKs' `extra_body`.
@@ -132,6 +138,11 @@ pub struct CompletionRequest {
     pub best_of: Option<u32>,
     pub echo: Option<bool>,
     pub user: Option<String>,
+    /// `auto` (the alias decides), `default`, `flex` or `priority`: Bedrock's service tier.
+    pub service_tier: Option<String>,
+    /// Tags for Bedrock's invocation logs (`X-Amzn-Bedrock-Request-Metadata`).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
     pub top_k: Option<u32>,
@@ -207,6 +218,7 @@ pub async fn chat_completions(
     let messages =
         request.messages.into_iter().map(convert_message).collect::<Result<Vec<_>, _>>()?;
     let route = text::text_route(&state, &request.model)?;
+    let options = bedrock_options(request.service_tier.as_deref(), request.metadata.as_ref())?;
     let stream = request.stream.unwrap_or(false);
     let mut unified = UnifiedRequest {
         prompt: None,
@@ -228,12 +240,13 @@ pub async fn chat_completions(
         chat: true,
     };
     if !stream {
-        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
+        let (answer, target) =
+            text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
         let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
         return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &caller, route, &unified).await?;
+    let stream = text::open_stream(&state, &caller, route, &unified, options.as_ref()).await?;
     Ok(sse_response(shape, stream, include_usage))
 }
 
@@ -263,6 +276,7 @@ pub async fn completions(
         return Err(unsupported_field("`echo`", "echo"));
     }
     let route = text::text_route(&state, &request.model)?;
+    let options = bedrock_options(request.service_tier.as_deref(), request.metadata.as_ref())?;
     let stream = request.stream.unwrap_or(false);
     let mut unified = UnifiedRequest {
         prompt: Some(request.prompt),
@@ -284,12 +298,13 @@ pub async fn completions(
         chat: false,
     };
     if !stream {
-        let (answer, target) = text::complete(&state, &caller, route, &unified).await?;
+        let (answer, target) =
+            text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
         let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
         return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &caller, route, &unified).await?;
+    let stream = text::open_stream(&state, &caller, route, &unified, options.as_ref()).await?;
     Ok(sse_response(shape, stream, include_usage))
 }
 
@@ -492,6 +507,32 @@ fn refuse_unsupported(other: &Map<String, Value>) -> Result<(), OpenAiError> {
         Some((key, _)) => Err(unsupported_field(&format!("`{key}`"), key)),
         None => Ok(()),
     }
+}
+
+/// OpenAI's `service_tier` and `metadata` as Bedrock's options: `auto` leaves the tier to
+/// the alias; `scale` and anything else are refused.
+fn bedrock_options(
+    service_tier: Option<&str>,
+    metadata: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Option<RequestOptions>, OpenAiError> {
+    let service_tier = match service_tier {
+        None | Some("auto") => None,
+        Some(tier @ ("default" | "flex" | "priority")) => Some(tier.to_owned()),
+        Some(other) => {
+            let error = ApiError::BadRequest(format!(
+                "`service_tier` {other:?} is not one of \"auto\", \"default\", \"flex\", \"priority\""
+            ));
+            return Err(OpenAiError::at(error, "service_tier"));
+        }
+    };
+    if service_tier.is_none() && metadata.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(RequestOptions {
+        service_tier,
+        performance_latency: None,
+        request_metadata: metadata.cloned(),
+    }))
 }
 
 fn refuse_n(n: Option<u32>) -> Result<(), OpenAiError> {

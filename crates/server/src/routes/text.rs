@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
 use crate::error::ApiError;
+use crate::options::{BedrockOptions, RequestOptions};
 use crate::pipeline::{Call, PipelineStream};
 use crate::upstream::RawRequest;
 
@@ -67,9 +68,10 @@ pub async fn complete(
     caller: &Caller,
     route: &ModelRoute,
     request: &UnifiedRequest,
+    options: Option<&RequestOptions>,
 ) -> Result<(UnifiedResponse, Arc<Target>), ApiError> {
     let call = call(caller, route, request);
-    let served = state.pipeline.invoke(call, &|target| encode(target, request)).await?;
+    let served = state.pipeline.invoke(call, &|target| encode(target, request, options)).await?;
     let family = text_family(&served.target)?;
     let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
     answer.usage = answer.usage.or(served.output.headers.usage());
@@ -87,9 +89,10 @@ pub async fn open_stream(
     caller: &Caller,
     route: &ModelRoute,
     request: &UnifiedRequest,
+    options: Option<&RequestOptions>,
 ) -> Result<TextStream, ApiError> {
     let call = call(caller, route, request);
-    let served = state.pipeline.stream(call, &|target| encode(target, request)).await?;
+    let served = state.pipeline.stream(call, &|target| encode(target, request, options)).await?;
     let family = text_family(&served.target)?;
     if state.log_prompts {
         log_prompt(request);
@@ -143,17 +146,23 @@ fn text_family(target: &Target) -> Result<&'static dyn translator::TextFamily, A
 }
 
 /// The target family's InvokeModel body for `request`.
-fn encode(target: &Target, request: &UnifiedRequest) -> Result<Option<RawRequest>, ApiError> {
+fn encode(
+    target: &Target,
+    request: &UnifiedRequest,
+    options: Option<&RequestOptions>,
+) -> Result<Option<RawRequest>, ApiError> {
     let FamilyRef::Text(family) = target.family else {
         return Ok(None);
     };
     let body = translator::encode_text_request(family, request)?;
     let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Some(RawRequest {
+    let mut raw = RawRequest {
         body: Bytes::from(body),
         accept: Some("application/json".to_owned()),
         ..RawRequest::default()
-    }))
+    };
+    BedrockOptions::request_from(options, &mut raw)?;
+    Ok(Some(raw))
 }
 
 impl TextStream {

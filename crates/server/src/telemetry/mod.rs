@@ -269,6 +269,8 @@ pub struct Fields {
     pub queue_wait: Duration,
     /// Bedrock's `x-amzn-RequestId` of the answer (or of the error).
     pub bedrock_request_id: Option<String>,
+    /// The service tier that served the call (`X-Amzn-Bedrock-Service-Tier`).
+    pub service_tier: Option<String>,
 }
 
 impl Record {
@@ -426,6 +428,11 @@ pub async fn observe(
     }));
     let mut response = next.run(request).instrument(span.clone()).await;
     response.headers_mut().insert("x-request-id", id);
+    // Which service tier served the call, on every API shape.
+    let tier = pending.0.as_ref().and_then(|f| f.record.read(|f| f.service_tier.clone()));
+    if let Some(value) = tier.and_then(|tier| HeaderValue::from_str(&tier).ok()) {
+        response.headers_mut().insert(SERVICE_TIER_HEADER, value);
+    }
     let Some(mut finish) = pending.0.take() else {
         return response;
     };
@@ -439,6 +446,9 @@ pub async fn observe(
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::new(ObservedBody { inner: Some(body), span, finish }))
 }
+
+/// The response header that says which Bedrock service tier served the call.
+pub const SERVICE_TIER_HEADER: &str = "x-gateway-service-tier";
 
 /// The status a request that its caller abandoned is recorded with (nginx's 499).
 const CLIENT_CLOSED_REQUEST: u16 = 499;
@@ -583,6 +593,7 @@ impl Finish {
             attempts = fields.attempts,
             queue_wait_ms = ms(fields.queue_wait),
             bedrock_request_id = fields.bedrock_request_id.as_deref(),
+            service_tier = fields.service_tier.as_deref(),
         );
     }
 }

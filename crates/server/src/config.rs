@@ -43,6 +43,9 @@ pub struct Config {
     pub targets: BTreeMap<String, Arc<Target>>,
     /// Model aliases, sorted by name.
     pub models: BTreeMap<String, ModelRoute>,
+    /// What is valid but worth an operator's look (an alias that routes to a legacy
+    /// model): `check-config` prints them, the gateway logs them at start.
+    pub warnings: Vec<String>,
 }
 
 /// Logs and metrics.
@@ -489,7 +492,19 @@ impl Config {
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
             problems.push("`auth.keys`: key names must be unique".to_owned());
         }
+        let mut warnings = Vec::new();
+        for route in models.values() {
+            for target in &route.targets {
+                if let Some(note) = translator::legacy_note(&target.model_id) {
+                    warnings.push(format!(
+                        "`models.{}`: target {:?} is {:?}: {note}",
+                        route.alias, target.name, target.model_id
+                    ));
+                }
+            }
+        }
         Some(Config {
+            warnings,
             listen: listen?,
             admin_listen: admin_listen?,
             telemetry,
@@ -1209,6 +1224,15 @@ mod tests {
         let config = Config::parse(text, "test").unwrap();
         assert_eq!(config.models["custom"].family.id(), "titan_text");
         assert_eq!(config.models["profile"].family.id(), "anthropic_claude_text");
+    }
+
+    #[test]
+    fn an_alias_on_a_legacy_model_is_valid_with_a_warning() {
+        let text = "[models.old]\nmodel_id = \"anthropic.claude-v2:1\"\n\
+                    [models.new]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n";
+        let config = Config::parse(text, "test").unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("models.old") && config.warnings[0].contains("legacy"));
     }
 
     #[test]

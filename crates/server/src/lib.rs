@@ -131,6 +131,9 @@ pub async fn serve(
         _ => {}
     }
 
+    for warning in &config.warnings {
+        tracing::warn!(message = "config", warning = %warning);
+    }
     if config.api_keys.is_empty() {
         tracing::warn!(
             "no API keys configured: the gateway is open to every caller ([[auth.keys]] adds keys)"

@@ -63,6 +63,9 @@ fn main() -> ExitCode {
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    for warning in &config.warnings {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
     eprintln!(
         "{}: OK ({} model aliases, listen {})",
         path.display(),

@@ -13,6 +13,7 @@ mod embed;
 mod error;
 mod families;
 mod image;
+mod legacy;
 mod unified;
 
 pub use crate::codec::{
@@ -27,6 +28,7 @@ pub use crate::families::{
     family_by_id, family_for,
 };
 pub use crate::image::{ImageRequest, Images};
+pub use crate::legacy::legacy_note;
 pub use crate::unified::{
     Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent, UnifiedRequest,
     UnifiedResponse, Usage,

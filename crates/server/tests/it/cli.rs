@@ -33,6 +33,12 @@ fn shipped_configs_pass_check_config() {
         assert!(output.status.success(), "{file}: {stderr}");
         assert!(stderr.contains("OK"), "{stderr}");
     }
+    // The shipped config keeps one alias per family, legacy ones included: warned about.
+    let output = gateway().args(["check-config", "config/gateway.toml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for alias in ["claude-v2", "claude-instant"] {
+        assert!(stderr.contains(&format!("warning: `models.{alias}`")), "{stderr}");
+    }
 }
 
 #[test]

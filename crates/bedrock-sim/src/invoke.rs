@@ -19,6 +19,7 @@ use crate::embeddings::{EmbeddingFamily, embedding_family_for};
 use crate::error::{BedrockError, REQUEST_ID_HEADER};
 use crate::families::family_for;
 use crate::generate::generate;
+use crate::guardrail::intervention;
 use crate::images::{ImageFamily, generate_images, image_family_for};
 use crate::model_id::{base_model_id, check_model_id_shape, percent_decode};
 use crate::response_stream::{StreamPlan, event_stream_body};
@@ -69,6 +70,9 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
         return BedrockError::unknown_operation().into_response(&request_id);
     }
     simulator.count_request();
+    if let Err(error) = check_request_options(&parts.headers) {
+        return error.into_response(&request_id);
+    }
 
     let result =
         run_operation(&simulator, operation, raw_model_id, &parts.headers, body, started).await;
@@ -87,6 +91,62 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    // The tier and latency that served the request are echoed, as modelled response
+    // headers of both operations (wire document §1.5).
+    for name in [SERVICE_TIER_HEADER, LATENCY_HEADER] {
+        if let Some(value) = parts.headers.get(name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
+const LATENCY_HEADER: &str = "x-amzn-bedrock-performanceconfig-latency";
+const METADATA_HEADER: &str = "x-amzn-bedrock-request-metadata";
+
+/// Bedrock's checks of the per-request option headers (wire document §1.4): the
+/// service tier and latency enums, and request metadata as a JSON object of at most
+/// 8500 characters.
+fn check_request_options(headers: &HeaderMap) -> Result<(), BedrockError> {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(tier) = text(SERVICE_TIER_HEADER)
+        && !["priority", "default", "flex", "reserved"].contains(&tier)
+    {
+        return Err(BedrockError::validation(format!(
+            "1 validation error detected: Value '{tier}' at 'serviceTier' failed to satisfy \
+             constraint: Member must satisfy enum value set: [priority, default, flex, reserved]"
+        )));
+    }
+    if let Some(latency) = text(LATENCY_HEADER)
+        && !["standard", "optimized"].contains(&latency)
+    {
+        return Err(BedrockError::validation(format!(
+            "1 validation error detected: Value '{latency}' at 'performanceConfigLatency' \
+             failed to satisfy constraint: Member must satisfy enum value set: [standard, optimized]"
+        )));
+    }
+    if let Some(metadata) = text(METADATA_HEADER) {
+        let object = serde_json::from_str::<serde_json::Value>(metadata)
+            .ok()
+            .is_some_and(|value| value.is_object());
+        if !object || metadata.chars().count() > 8500 {
+            return Err(BedrockError::validation(
+                "The request metadata must be a JSON object of at most 8500 characters.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A streamed answer's response: the event-stream body with its content types.
+fn stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    let event_stream = HeaderValue::from_static("application/vnd.amazon.eventstream");
+    headers.insert(header::CONTENT_TYPE, event_stream);
+    let json = HeaderValue::from_static("application/json");
+    headers.insert("x-amzn-bedrock-content-type", json);
     response
 }
 
@@ -142,6 +202,12 @@ async fn run_operation(
     let body = read_body(body).await?;
     let request = family.parse_request(base_model_id, &parse_json_object(&body)?)?;
     let completion = generate(&request);
+    // A guardrail that blocks the input answers its own message instead (`guardrail.rs`).
+    let blocked = intervention(headers, &request.prompt);
+    let completion = match &blocked {
+        Some(blocked) => blocked.completion(&completion),
+        None => completion,
+    };
     tracing::debug!(
         message = "generated",
         %model_id,
@@ -179,6 +245,10 @@ async fn run_operation(
                 tokio::time::sleep(token_time).await;
             }
             let body = family.response_body(&completion);
+            let body = match &blocked {
+                Some(blocked) => blocked.body(&body),
+                None => body,
+            };
             // The answer is produced: settle at what it really used.
             reservation.set_output_tokens(n_output_tokens);
             reservation.settle();
@@ -191,6 +261,13 @@ async fn run_operation(
             headers.insert("x-amzn-bedrock-output-token-count", n_output_tokens.into());
             response
         }
+        Operation::InvokeWithResponseStream if let Some(blocked) = &blocked => {
+            // The blocked stream is sent whole: there is no model output to pace.
+            let body = blocked.stream_body(family, &completion);
+            reservation.set_output_tokens(completion.n_output_tokens());
+            reservation.settle();
+            stream_response(Body::from(body))
+        }
         Operation::InvokeWithResponseStream => {
             let plan = StreamPlan {
                 family,
@@ -200,13 +277,7 @@ async fn run_operation(
                 started,
                 reservation,
             };
-            let mut response = Response::new(Body::from_stream(event_stream_body(plan)));
-            let headers = response.headers_mut();
-            let event_stream = HeaderValue::from_static("application/vnd.amazon.eventstream");
-            headers.insert(header::CONTENT_TYPE, event_stream);
-            let json = HeaderValue::from_static("application/json");
-            headers.insert("x-amzn-bedrock-content-type", json);
-            response
+            stream_response(Body::from_stream(event_stream_body(plan)))
         }
     };
     Ok(response)

@@ -11,7 +11,7 @@
 //!   shapes (the table in `families/mod.rs` lists every model id): Amazon Titan Text and
 //!   Nova, Anthropic Claude Text Completions and Messages, Meta Llama 2/3/4, Mistral
 //!   (`[INST]` prompt and chat bodies), Cohere Command and Command R, AI21 Jurassic-2 (no
-//!   streaming, like Bedrock) and Jamba, DeepSeek-R1 and OpenAI gpt-oss (no streaming).
+//!   streaming, like Bedrock) and Jamba, DeepSeek-R1 and OpenAI gpt-oss.
 //!   Cross-region profile ids (`us.anthropic.claude-v2:1`) and `foundation-model/` or
 //!   `inference-profile/` ARNs resolve to the same models; models that Bedrock serves only
 //!   through an inference profile refuse their plain id with Bedrock's message.
@@ -34,6 +34,11 @@
 //!   Embedding and image answers report the input words as input tokens and 0 output tokens.
 //! - Token quotas per model, tokens per minute and per day, reserved when a request starts
 //!   and settled when it ends, with Bedrock's ThrottlingException (see [Quotas](#quotas)).
+//! - Guardrails: a text request that names a guardrail (`X-Amzn-Bedrock-GuardrailIdentifier`
+//!   and `-GuardrailVersion`) and whose prompt contains [`GUARDRAIL_TRIGGER`] is blocked as
+//!   Bedrock blocks an input: [`BLOCKED_MESSAGE`] in the family's shape, without its stop
+//!   field, with `"amazon-bedrock-guardrailAction": "INTERVENED"` (and the guardrail trace
+//!   when `X-Amzn-Bedrock-Trace` is `ENABLED`); see `guardrail.rs`.
 //! - Any other path answers 404 `UnknownOperationException`.
 //!
 //! # Steering it
@@ -162,6 +167,7 @@ mod error;
 pub mod eventstream;
 mod families;
 mod generate;
+mod guardrail;
 mod images;
 mod invoke;
 mod media_schema;
@@ -172,5 +178,6 @@ mod schema;
 mod simulator;
 
 pub use crate::behavior::{Behavior, ErrorKind, Fault};
+pub use crate::guardrail::{BLOCKED_MESSAGE, GUARDRAIL_TRIGGER};
 pub use crate::quota::{InvalidQuota, ModelStats, Quota, Stats};
 pub use crate::simulator::{EVERY_MODEL, Simulator};

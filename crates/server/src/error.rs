@@ -52,6 +52,11 @@ pub enum ApiError {
     /// Bedrock answered 200 with a body the family decoder cannot read.
     #[error("{0}")]
     MalformedUpstream(String),
+    /// Bedrock answered, but the model's content filter refused the prompt or its output
+    /// (an image model's filtered finish reason). The caller's request is the cause: 400, as
+    /// OpenAI answers a prompt its safety system refuses.
+    #[error("{0}")]
+    ContentFiltered(String),
     /// A bug of ours (a caught panic, an impossible state).
     #[error("{0}")]
     Internal(String),
@@ -66,7 +71,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A bounded set: `invalid_request`, `unsupported_parameter`, `model_not_found`,
-    /// `upstream_throttled`, `upstream_timeout`, … (README.md lists them with statuses).
+    /// `content_filter`, `upstream_throttled`, `upstream_timeout`, … (README.md lists them
+    /// with statuses).
     #[serde(rename = "type")]
     pub error_type: &'static str,
     pub message: String,
@@ -88,6 +94,7 @@ impl ApiError {
             ApiError::LimitsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(error) => upstream_status(error),
             ApiError::MalformedUpstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::ContentFiltered(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +114,7 @@ impl ApiError {
             ApiError::LimitsUnavailable => "limits_unavailable",
             ApiError::Upstream(error) => upstream_error_type(error),
             ApiError::MalformedUpstream(_) => "malformed_upstream",
+            ApiError::ContentFiltered(_) => "content_filter",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -125,7 +133,8 @@ impl ApiError {
             | ApiError::PayloadTooLarge(_)
             | ApiError::Forbidden(_)
             | ApiError::RateLimited { .. }
-            | ApiError::LimitsUnavailable => self.to_string(),
+            | ApiError::LimitsUnavailable
+            | ApiError::ContentFiltered(_) => self.to_string(),
             ApiError::Upstream(error) => upstream_public_message(error),
             ApiError::MalformedUpstream(_) => {
                 "Bedrock's answer could not be read by the gateway".to_owned()
@@ -272,6 +281,7 @@ impl From<TranslateError> for ApiError {
             TranslateError::MalformedResponse { .. } => {
                 ApiError::MalformedUpstream(error.to_string())
             }
+            TranslateError::ContentFiltered { .. } => ApiError::ContentFiltered(error.to_string()),
         }
     }
 }
@@ -316,6 +326,22 @@ mod tests {
             mask_arns("Value 'arn:aws:bedrock:us-east-1:123456789012:foo/bar' at 'modelId'"),
             "Value <arn> at 'modelId'"
         );
+    }
+
+    #[test]
+    fn a_content_filter_refusal_is_the_callers_400_with_its_reason() {
+        let error = ApiError::from(TranslateError::ContentFiltered {
+            family: "stability_image",
+            detail: "generation finished with `Filter reason: prompt`".to_owned(),
+        });
+        assert!(matches!(error, ApiError::ContentFiltered(_)), "{error:?}");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.error_type(), "content_filter");
+        assert!(!error.is_server_side());
+        let body = error.body();
+        assert_eq!(body.error.error_type, "content_filter");
+        assert!(body.error.message.contains("Filter reason: prompt"), "{}", body.error.message);
+        assert_eq!(error.retry_after_secs(), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
-use crate::families::{EmbeddingFamily, ImageFamily, StopMode, TextFamily};
+use crate::families::{EmbeddingFamily, ImageFamily, StreamTextFilter, TextFamily};
 use crate::image::{ImageRequest, Images};
 use crate::unified::{
     Param, StopReason, StreamAccumulator, UnifiedRequest, UnifiedResponse, Usage,
@@ -25,17 +25,16 @@ pub fn encode_text_request(
     Ok(body)
 }
 
-/// The answer of an InvokeModel response, cut at the first stop sequence where the
-/// family's stops are emulated.
+/// The answer of an InvokeModel response, cut at the first of the stop sequences the
+/// gateway emulates for this request ([`TextFamily::emulated_stops`]), which then
+/// reports `stop_sequence`.
 pub fn decode_text_response(
     family: &dyn TextFamily,
     req: &UnifiedRequest,
     body: &[u8],
 ) -> Result<UnifiedResponse, TranslateError> {
     let mut answer = family.decode_response(body)?;
-    if family.stop_mode() == StopMode::Emulated
-        && let Some(at) = find_stop(&answer.text, &req.stop)
-    {
+    if let Some(at) = find_stop(&answer.text, &family.emulated_stops(&req.stop)) {
         answer.text.truncate(at);
         answer.stop_reason = StopReason::StopSequence;
     }
@@ -110,7 +109,10 @@ pub fn decode_image_response(
 pub struct TextStreamDecoder {
     family: &'static dyn TextFamily,
     accumulator: StreamAccumulator,
-    /// Set where the family's stops are emulated.
+    /// Set where the family's events' text is not yet answer text
+    /// ([`TextFamily::stream_text_filter`]); it runs before the stop cutter.
+    text_filter: Option<Box<dyn StreamTextFilter>>,
+    /// Set where the request has stops the gateway emulates.
     stop_cutter: Option<StopCutter>,
     stopped_by_cutter: bool,
 }
@@ -138,11 +140,12 @@ pub struct Finished {
 
 impl TextStreamDecoder {
     pub fn new(family: &'static dyn TextFamily, req: &UnifiedRequest) -> TextStreamDecoder {
-        let stop_cutter = (family.stop_mode() == StopMode::Emulated && !req.stop.is_empty())
-            .then(|| StopCutter::new(req.stop.clone()));
+        let emulated = family.emulated_stops(&req.stop);
+        let stop_cutter = (!emulated.is_empty()).then(|| StopCutter::new(emulated));
         TextStreamDecoder {
             family,
             accumulator: StreamAccumulator::default(),
+            text_filter: family.stream_text_filter(),
             stop_cutter,
             stopped_by_cutter: false,
         }
@@ -156,16 +159,20 @@ impl TextStreamDecoder {
         let event = self.family.decode_stream_event(chunk)?;
         self.accumulator.push(&event);
         let unrecognized = event.unrecognized;
-        let Some(cutter) = &mut self.stop_cutter else {
-            return Ok(Decoded { text: event.text, finished: false, unrecognized });
+        let text = match &mut self.text_filter {
+            Some(filter) => filter.push(&event.text),
+            None => event.text,
         };
-        let (text, found) = cutter.push(&event.text);
+        let Some(cutter) = &mut self.stop_cutter else {
+            return Ok(Decoded { text, finished: false, unrecognized });
+        };
+        let (text, found) = cutter.push(&text);
         self.stopped_by_cutter = found;
         Ok(Decoded { text, finished: found, unrecognized })
     }
 
     /// Ends the stream: complete only if the model (or an emulated stop) said why it stopped.
-    pub fn finish(self) -> Result<Finished, TranslateError> {
+    pub fn finish(mut self) -> Result<Finished, TranslateError> {
         let usage = self.accumulator.usage();
         if self.stopped_by_cutter {
             return Ok(Finished {
@@ -175,7 +182,15 @@ impl TextStreamDecoder {
             });
         }
         let (stop_reason, usage) = self.accumulator.finish()?;
-        let text = self.stop_cutter.map(StopCutter::flush).unwrap_or_default();
+        let held = self.text_filter.as_mut().map(|filter| filter.finish()).unwrap_or_default();
+        let Some(mut cutter) = self.stop_cutter else {
+            return Ok(Finished { text: held, stop_reason, usage });
+        };
+        let (mut text, found) = cutter.push(&held);
+        if found {
+            return Ok(Finished { text, stop_reason: StopReason::StopSequence, usage });
+        }
+        text.push_str(&cutter.flush());
         Ok(Finished { text, stop_reason, usage })
     }
 }
@@ -320,6 +335,85 @@ mod tests {
         let mut cutter = cutter;
         assert_eq!(cutter.push("café"), ("caf".to_owned(), false));
         assert_eq!(cutter.flush(), "é");
+    }
+
+    fn text_family(id: &str) -> &'static dyn TextFamily {
+        match crate::families::family_by_id(id) {
+            Some(crate::families::FamilyRef::Text(family)) => family,
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+
+    fn request_with_stops(stops: &[&str]) -> UnifiedRequest {
+        UnifiedRequest {
+            prompt: Some("hi".to_owned()),
+            stop: stops.iter().map(|s| (*s).to_owned()).collect(),
+            ..UnifiedRequest::default()
+        }
+    }
+
+    #[test]
+    fn default_emulated_stops_follow_the_stop_mode() {
+        let stop = vec!["a".to_owned(), "b".to_owned()];
+        assert!(text_family("anthropic_claude_text").emulated_stops(&stop).is_empty());
+        assert_eq!(text_family("meta_llama3").emulated_stops(&stop), stop);
+    }
+
+    #[test]
+    fn stream_decoder_cuts_only_the_emulated_stops_across_chunks() {
+        // Titan sends `User:` natively and the gateway emulates `END` and `|x`.
+        let titan = text_family("titan_text");
+        let req = request_with_stops(&["User:", "END", "|x"]);
+        let mut decoder = TextStreamDecoder::new(titan, &req);
+        let first = decoder.push(br#"{"outputText":"a User: b E","inputTextTokenCount":3}"#);
+        assert_eq!(first.unwrap(), Decoded { text: "a User: b ".to_owned(), ..Decoded::default() });
+        let second = decoder.push(br#"{"outputText":"ND more"}"#).unwrap();
+        assert_eq!(second, Decoded { text: String::new(), finished: true, unrecognized: false });
+        // Nothing after the cut is read.
+        let after = decoder.push(br#"{"outputText":"x","completionReason":"FINISH"}"#).unwrap();
+        assert!(after.finished && after.text.is_empty());
+        let finished = decoder.finish().unwrap();
+        assert_eq!(finished.stop_reason, StopReason::StopSequence);
+        assert_eq!(finished.usage.input_tokens, Some(3));
+
+        // With only the native stop there is nothing to hold back or cut.
+        let req = request_with_stops(&["User:"]);
+        let mut decoder = TextStreamDecoder::new(titan, &req);
+        let text = decoder.push(br#"{"outputText":"a User: b U"}"#).unwrap().text;
+        assert_eq!(text, "a User: b U");
+        decoder.push(br#"{"outputText":"","completionReason":"FINISH"}"#).unwrap();
+        assert_eq!(decoder.finish().unwrap().stop_reason, StopReason::EndTurn);
+    }
+
+    #[test]
+    fn stream_decoder_flushes_a_held_back_prefix_when_no_stop_came() {
+        let req = request_with_stops(&["User:", "ENDING"]);
+        let mut decoder = TextStreamDecoder::new(text_family("titan_text"), &req);
+        assert_eq!(decoder.push(br#"{"outputText":"so END"}"#).unwrap().text, "so ");
+        let last = br#"{"outputText":"","completionReason":"LENGTH"}"#;
+        assert_eq!(decoder.push(last).unwrap().text, "");
+        let finished = decoder.finish().unwrap();
+        assert_eq!((finished.text.as_str(), finished.stop_reason), ("END", StopReason::MaxTokens));
+    }
+
+    #[test]
+    fn whole_answer_is_cut_at_the_first_emulated_stop() {
+        let titan = text_family("titan_text");
+        let body = br#"{"inputTextTokenCount":2,"results":[{"tokenCount":9,
+            "outputText":"one |x two END three","completionReason":"LENGTH"}]}"#;
+        let req = request_with_stops(&["User:", "END", "|x"]);
+        let answer = decode_text_response(titan, &req, body).unwrap();
+        assert_eq!((answer.text.as_str(), answer.stop_reason), ("one ", StopReason::StopSequence));
+        // `|x` is not one Titan takes, so it is cut here too.
+        let req = request_with_stops(&["|x"]);
+        let body = br#"{"results":[{"outputText":"a |x b","completionReason":"FINISH"}]}"#;
+        let answer = decode_text_response(titan, &req, body).unwrap();
+        assert_eq!((answer.text.as_str(), answer.stop_reason), ("a ", StopReason::StopSequence));
+        // A native stop is the model's to honour: the text is left as it came.
+        let req = request_with_stops(&["User:"]);
+        let body = br#"{"results":[{"outputText":"a User: b","completionReason":"FINISH"}]}"#;
+        let answer = decode_text_response(titan, &req, body).unwrap();
+        assert_eq!((answer.text.as_str(), answer.stop_reason), ("a User: b", StopReason::EndTurn));
     }
 
     #[test]

@@ -13,4 +13,9 @@ pub enum TranslateError {
     /// Bedrock answered with a body this family's decoder does not understand.
     #[error("malformed {family} response: {detail}")]
     MalformedResponse { family: &'static str, detail: String },
+    /// Bedrock answered, but the model's content filter refused the prompt or the image it
+    /// generated (Stability's `finish_reasons: ["Filter reason: prompt"]`, SDXL's
+    /// `finishReason: "CONTENT_FILTERED"`). The caller's request is the cause, not Bedrock.
+    #[error("the content filter of the {family} model family refused the request: {detail}")]
+    ContentFiltered { family: &'static str, detail: String },
 }

@@ -24,8 +24,8 @@ pub use crate::codec::{
 pub use crate::embed::{EmbedRequest, Embeddings, InputType};
 pub use crate::error::TranslateError;
 pub use crate::families::{
-    EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, TextFamily, base_model_id,
-    family_by_id, family_for,
+    EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, StreamTextFilter,
+    TextFamily, base_model_id, family_by_id, family_for,
 };
 pub use crate::image::{ImageRequest, Images};
 pub use crate::legacy::legacy_note;

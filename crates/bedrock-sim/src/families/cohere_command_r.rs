@@ -10,7 +10,10 @@
 //!   token headers carry it).
 //! - Stream: Cohere's chat-stream events, `stream-start`, one `text-generation` per token, then
 //!   `stream-end` with the finish reason, the whole answer in `response` and the invocation
-//!   metrics.
+//!   metrics. No Bedrock recording was found; this is the shape Cohere's own Bedrock client
+//!   reads (cohere-ai/cohere-python `src/cohere/aws_client.py`: it keeps only chunks with an
+//!   `event_type`, types `text-generation` and `stream-end`, and notes the invocation metrics
+//!   on `stream-end`). The translator reads the other plausible shapes too.
 //! - Not echoed: `chat_history` is `[]`, as the answer methods see only the completion.
 
 use serde::Serialize;

@@ -4,6 +4,14 @@
 //! Models: `mistral.mistral-large-2407-v1:0` and, only through an inference profile,
 //! `mistral.pixtral-large-2502-v1:0` (its content may be a list of `text` and `image_url`
 //! parts).
+//!
+//! The choice carries `stop_reason`, the shape of the AWS user guide's response
+//! (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-mistral-chat-completion.html>).
+//! No recording of this body's answers from Bedrock exists in the sources searched
+//! (OpenLLMetry, OpenInference, LiteLLM, langchain-aws); LiteLLM reads `finish_reason`
+//! instead, so the gateway accepts `stop_reason`, `finish_reason` or both (its
+//! `mistral_chat` fixtures cover each). The body has no `stop` key (refused as extraneous,
+//! as Bedrock refuses it: BerriAI/litellm#5592).
 
 use serde::Serialize;
 use serde_json::Value;

@@ -1,7 +1,19 @@
 //! OpenAI gpt-oss: the OpenAI Create-chat-completion body and chat completion object that
-//! Bedrock documents for InvokeModel [D]. Bedrock refuses the streaming operations for these
-//! models with `The model is unsupported for streaming.` [R: issue threads], and on InvokeModel
-//! the model's reasoning, in `<reasoning>` tags, precedes the answer text [D].
+//! Bedrock documents for InvokeModel [D]; on InvokeModel the model's reasoning, in
+//! `<reasoning>` tags, precedes the answer text [D].
+//!
+//! InvokeModelWithResponseStream is served: the launch refusal (`The model is unsupported for
+//! streaming.`, langchain-aws#573) was lifted in 2025 (langchain-aws#588 and #679, LiteLLM#15649).
+//! The chunks are OpenAI `chat.completion.chunk` objects with the keys in the recorded order
+//! (`choices` of `delta`, `finish_reason`, `index`; `created`, `id`, `model`, `object`,
+//! `service_tier`), the last one an empty `delta` with the `finish_reason` and the invocation
+//! metrics, and no usage chunk [R: langchain-ai/langchain-aws,
+//! `libs/aws/tests/unit_tests/llms/test_bedrock.py`, `MOCK_STREAMING_RESPONSE_OPENAI`]. Before
+//! the answer comes a role chunk and the reasoning, one chunk per word, each wrapped in its own
+//! tags as the chat-completions stream of bedrock-runtime was seen doing [R: ren8k/
+//! aws-gpt-oss-samples, `src/bedrock-completion/completion_stream.py`]. The request's `stream`
+//! key may be `true` or `false` whichever the operation (Bedrock fills and checks it; the
+//! simulator does not know the operation here).
 //!
 //! Models: `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0`. The answer's `model` is the
 //! model id, so the registered value hands each call to the model's own value through
@@ -17,7 +29,7 @@ use crate::families::common::{
     NullContent, PerModelFamily, check_chat_messages, message_texts, stop_or_length, string_array,
     u32_value, validate_masked,
 };
-use crate::families::{Family, InvocationMetrics, json_bytes};
+use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{ViolationReport, finish, type_mismatch};
 use crate::schema::{Schema, malformed_input};
@@ -44,6 +56,15 @@ static UNRESOLVED_MODEL: GptOssModel = GptOssModel { base_model_id: "openai.gpt-
 /// The reasoning shown before every answer. It is decoration: not counted as output tokens and
 /// not cut by `max_completion_tokens` or `stop`.
 const REASONING: &str = "The user wants a direct answer.";
+
+/// [`REASONING`] as it is streamed, one chunk per word.
+const REASONING_PIECES: [&str; 6] = ["The", " user", " wants", " a", " direct", " answer."];
+
+/// The chunks before the first answer token: the role chunk and the reasoning.
+const N_LEADING_CHUNKS: usize = 1 + REASONING_PIECES.len();
+
+/// The `service_tier` of every recorded chunk.
+const SERVICE_TIER: &str = "auto";
 
 /// `max_completion_tokens` when the request gives none, and its largest value (the context
 /// window).
@@ -93,10 +114,6 @@ impl Family for GptOssModel {
         self.base_model_id == base_model_id
     }
 
-    fn streams(&self) -> bool {
-        false
-    }
-
     fn parse_request(
         &self,
         _base_model_id: &str,
@@ -112,10 +129,6 @@ impl Family for GptOssModel {
                  '{}' of the request.",
                 self.base_model_id
             )));
-        }
-        // InvokeModel answers in one piece: `stream` may be absent or false [D].
-        if body.get("stream") == Some(&Value::Bool(true)) {
-            return Err(BedrockError::validation("The model is unsupported for streaming."));
         }
         let texts: Vec<&str> = messages.iter().flat_map(|message| message_texts(message)).collect();
         let max_tokens = body.get("max_completion_tokens").or_else(|| body.get("max_tokens"));
@@ -151,10 +164,13 @@ impl Family for GptOssModel {
         })
     }
 
-    /// Bedrock does not stream these models; the chunks follow OpenAI's
-    /// `chat.completion.chunk` for completeness. One chunk per token, then a closing one.
+    /// The role chunk, the reasoning chunks, one chunk per token, then the closing one.
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        completion.tokens.len() + 1
+        N_LEADING_CHUNKS + completion.tokens.len() + 1
+    }
+
+    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
+        tokens_after_leading_chunks(completion, n_chunks_sent, N_LEADING_CHUNKS)
     }
 
     fn stream_chunk(
@@ -163,17 +179,28 @@ impl Family for GptOssModel {
         chunk_idx: usize,
         metrics: Option<InvocationMetrics>,
     ) -> Vec<u8> {
-        let token = completion.tokens.get(chunk_idx);
+        let reasoning;
+        let (delta, finish_reason) = match chunk_idx {
+            0 => (Delta { content: Some(""), role: Some("assistant") }, None),
+            idx if idx < N_LEADING_CHUNKS => {
+                let piece = REASONING_PIECES.get(idx - 1).copied().unwrap_or_default();
+                reasoning = format!("<reasoning>{piece}</reasoning>");
+                (Delta { content: Some(&reasoning), role: None }, None)
+            }
+            idx => match completion.tokens.get(idx - N_LEADING_CHUNKS) {
+                Some(token) => (Delta { content: Some(token), role: None }, None),
+                None => {
+                    (Delta { content: None, role: None }, Some(stop_or_length(&completion.stop)))
+                }
+            },
+        };
         json_bytes(&ChatCompletionChunk {
-            id: completion_id(completion),
-            object: "chat.completion.chunk",
+            choices: [ChunkChoice { delta, finish_reason, index: 0 }],
             created: unix_seconds(),
+            id: completion_id(completion),
             model: self.base_model_id,
-            choices: [ChunkChoice {
-                index: 0,
-                delta: Delta { content: token.map(String::as_str) },
-                finish_reason: token.is_none().then(|| stop_or_length(&completion.stop)),
-            }],
+            object: "chat.completion.chunk",
+            service_tier: SERVICE_TIER,
             invocation_metrics: metrics,
         })
     }
@@ -209,28 +236,33 @@ struct Usage {
     total_tokens: u32,
 }
 
+/// One stream chunk, its keys in the recorded order.
 #[derive(Serialize)]
 struct ChatCompletionChunk<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'static str,
     choices: [ChunkChoice<'a>; 1],
+    created: u64,
+    id: String,
+    model: &'static str,
+    object: &'static str,
+    service_tier: &'static str,
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
     invocation_metrics: Option<InvocationMetrics>,
 }
 
 #[derive(Serialize)]
 struct ChunkChoice<'a> {
-    index: u32,
     delta: Delta<'a>,
     finish_reason: Option<&'static str>,
+    index: u32,
 }
 
+/// `{"content": "", "role": "assistant"}`, `{"content": "…"}` or `{}`.
 #[derive(Serialize)]
 struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
 }
 
 /// The OpenAI fields Bedrock passes on; the [`HAND_CHECKED_KEYS`] are declared as strings and
@@ -349,10 +381,8 @@ mod tests {
     #[test]
     fn rejects_bad_requests() {
         let user = json!([{"role": "user", "content": "x"}]);
-        assert_eq!(
-            parse(json!({"messages": user, "stream": true})).unwrap_err(),
-            "The model is unsupported for streaming."
-        );
+        // `stream` is Bedrock's to fill; either value is taken.
+        assert!(parse(json!({"messages": user, "stream": true})).is_ok());
         assert!(parse(json!({"messages": user, "model": "openai.gpt-oss-120b-1:0"})).is_err());
         assert!(parse(json!({"messages": user, "stream": "no"})).unwrap_err().contains("Boolean"));
         assert!(parse(json!({"messages": user, "stop": ["a", "b", "c", "d", "e"]})).is_err());
@@ -382,9 +412,74 @@ mod tests {
             response["usage"],
             json!({"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
         );
-        assert!(!OpenaiGptOss.streams());
-        let last: Value =
-            serde_json::from_slice(&model.stream_chunk(&completion, 3, None)).unwrap();
-        assert_eq!(last["choices"][0], json!({"index": 0, "delta": {}, "finish_reason": "length"}));
+    }
+
+    #[test]
+    fn stream_chunks_in_the_recorded_shape() {
+        let model = model(SMALL).unwrap();
+        assert!(OpenaiGptOss.streams());
+        let body = json!({"messages": [{"role": "user", "content": "hi there"}],
+            "max_completion_tokens": 2});
+        let completion = generate(&parse(body).unwrap());
+        let n_chunks = model.n_stream_chunks(&completion);
+        assert_eq!(n_chunks, 1 + REASONING_PIECES.len() + 2 + 1);
+        let metrics = InvocationMetrics {
+            input_token_count: 2,
+            output_token_count: 2,
+            invocation_latency: 9,
+            first_byte_latency: 3,
+        };
+        let raw: Vec<String> = (0..n_chunks)
+            .map(|idx| {
+                let metrics = (idx + 1 == n_chunks).then_some(metrics);
+                String::from_utf8(model.stream_chunk(&completion, idx, metrics)).unwrap()
+            })
+            .collect();
+        let keys = ["choices", "created", "id", "model", "object", "service_tier"];
+        for chunk in &raw {
+            let at: Vec<usize> =
+                keys.iter().map(|key| chunk.find(&format!("\"{key}\":")).unwrap()).collect();
+            assert!(at.is_sorted(), "keys out of the recorded order: {chunk}");
+        }
+        let chunks: Vec<Value> =
+            raw.iter().map(|chunk| serde_json::from_str(chunk).unwrap()).collect();
+        let id = completion_id(&completion);
+        for chunk in &chunks {
+            assert_eq!(chunk["id"], id.as_str());
+            assert_eq!(chunk["object"], "chat.completion.chunk");
+            assert_eq!(chunk["model"], SMALL);
+            assert_eq!(chunk["service_tier"], "auto");
+        }
+        assert_eq!(
+            chunks[0]["choices"],
+            json!([{"delta": {"content": "", "role": "assistant"}, "finish_reason": null, "index": 0}])
+        );
+        assert_eq!(
+            chunks[1]["choices"][0]["delta"],
+            json!({"content": "<reasoning>The</reasoning>"})
+        );
+        let streamed: String = chunks
+            .iter()
+            .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        let reasoning: String = REASONING_PIECES
+            .iter()
+            .map(|piece| format!("<reasoning>{piece}</reasoning>"))
+            .collect();
+        assert_eq!(streamed, format!("{reasoning}{}", completion.text()));
+        assert_eq!(REASONING_PIECES.concat(), REASONING);
+        let last = chunks.last().unwrap();
+        assert_eq!(last["choices"], json!([{"delta": {}, "finish_reason": "length", "index": 0}]));
+        assert_eq!(
+            last["amazon-bedrock-invocationMetrics"],
+            json!({"inputTokenCount": 2, "outputTokenCount": 2, "invocationLatency": 9,
+                "firstByteLatency": 3})
+        );
+        assert!(chunks[..n_chunks - 1].iter().all(|chunk| chunk.get("usage").is_none()
+            && chunk.get("amazon-bedrock-invocationMetrics").is_none()));
+        // Only answer tokens count: none in the role and reasoning chunks.
+        assert_eq!(model.n_stream_tokens_sent(&completion, N_LEADING_CHUNKS), 0);
+        assert_eq!(model.n_stream_tokens_sent(&completion, N_LEADING_CHUNKS + 1), 1);
+        assert_eq!(model.n_stream_tokens_sent(&completion, n_chunks), 2);
     }
 }

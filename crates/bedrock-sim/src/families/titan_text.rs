@@ -1,5 +1,15 @@
 //! Amazon Titan Text (Express, Lite, Premier): request checks and answer shapes of wire
 //! document §4.1.
+//!
+//! Stop sequences: any list of strings is honoured. Bedrock has refused every Titan stop
+//! but `User:` and runs of `|` (`Malformed input request: string [Human:] does not match
+//! pattern ^(\|+|User:)$, please reformat your input and try again.`, boto/boto3#3993 of
+//! 2024-01 and reports up to mid-2024), but no current source confirms it still does: the
+//! user guide that once said "you can only specify one of the following options: `|`,
+//! `User:`" (aws/aws-sdk#692) no longer states any limit
+//! (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-text.html>).
+//! So the simulator does not enforce it; the gateway sends natively only what that
+//! pattern allows, at most one, and emulates the rest either way.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -165,6 +175,25 @@ mod tests {
         assert_eq!(request.max_tokens, 20);
         assert_eq!(request.stop_sequences, vec!["User:".to_owned()]);
         assert_eq!(parse(EXPRESS, json!({"inputText": "x"})).unwrap().max_tokens, 512);
+    }
+
+    #[test]
+    fn any_stop_list_is_honoured() {
+        let prompt = "Describe the harbor at dawn";
+        let full = generate(&parse(EXPRESS, json!({"inputText": prompt})).unwrap());
+        let words: Vec<&str> = full.tokens.iter().map(|t| t.trim()).collect();
+        let stop_word = words[words.len() / 2].to_owned();
+        let body = json!({"inputText": prompt, "textGenerationConfig":
+            {"stopSequences": ["Human:", stop_word, "|", "User:"]}});
+        let request = parse(EXPRESS, body).unwrap();
+        assert_eq!(request.stop_sequences.len(), 4);
+        let completion = generate(&request);
+        assert_eq!(completion.stop, StopCause::StopSequence(stop_word.clone()));
+        let response: Value =
+            serde_json::from_slice(&TitanText.response_body(&completion)).unwrap();
+        assert_eq!(response["results"][0]["completionReason"], "STOP_CRITERIA_MET");
+        let text = response["results"][0]["outputText"].as_str().unwrap();
+        assert!(!text.contains(&stop_word) && full.text().starts_with(text), "{text:?}");
     }
 
     #[test]

@@ -18,6 +18,14 @@
 //! images of one request differ. The pixels mean nothing: tests can check the PNG structure,
 //! the size and the determinism, not the content. `output_format: jpeg` still answers PNG bytes.
 //!
+//! A prompt containing [`FILTER_PROMPT_TRIGGER`] (`sim-content-filter:prompt`) or
+//! [`FILTER_IMAGE_TRIGGER`] (`sim-content-filter:image`) stands for one the model's content
+//! filter refuses, at the prompt or at the generated image: each image carries that
+//! [`ContentFilter`], and the Stability families answer their documented refusal (SDXL's
+//! `finishReason: "CONTENT_FILTERED"`; SD3 and Stable Image's `finish_reasons: ["Filter
+//! reason: prompt"]` or `["Filter reason: output image"]`). Families without such an answer
+//! ignore it.
+//!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`IMAGE_FAMILIES`].
 
 use serde_json::Value;
@@ -74,6 +82,34 @@ pub(crate) struct GeneratedImage {
     pub(crate) seed: u64,
     /// The PNG file.
     pub(crate) png: Vec<u8>,
+    /// Whether, and where, the content filter refused it (a trigger in the prompt).
+    pub(crate) filtered: Option<ContentFilter>,
+}
+
+/// Where the simulated content filter refuses a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContentFilter {
+    /// The prompt itself.
+    Prompt,
+    /// The image generated for it.
+    OutputImage,
+}
+
+/// A prompt containing this is refused by the content filter, as a prompt.
+pub(crate) const FILTER_PROMPT_TRIGGER: &str = "sim-content-filter:prompt";
+
+/// A prompt containing this gets an image the content filter refuses.
+pub(crate) const FILTER_IMAGE_TRIGGER: &str = "sim-content-filter:image";
+
+/// The content filter's verdict on `prompt`: its triggers, the prompt one first.
+pub(crate) fn content_filter(prompt: &str) -> Option<ContentFilter> {
+    if prompt.contains(FILTER_PROMPT_TRIGGER) {
+        Some(ContentFilter::Prompt)
+    } else if prompt.contains(FILTER_IMAGE_TRIGGER) {
+        Some(ContentFilter::OutputImage)
+    } else {
+        None
+    }
 }
 
 /// Every image family, in the order [`image_family_for`] tries them.
@@ -88,6 +124,7 @@ pub(crate) fn image_family_for(base_model_id: &str) -> Option<&'static dyn Image
 /// Draws the images of `request`.
 pub(crate) fn generate_images(request: &ImageRequest) -> Vec<GeneratedImage> {
     let prompt_hash = fnv1a_64(request.prompt.as_bytes());
+    let filtered = content_filter(&request.prompt);
     let span = request.max_seed.saturating_add(1).max(1);
     let first_seed = request.seed.unwrap_or(prompt_hash % span);
     (0..u64::from(request.n_images))
@@ -98,6 +135,7 @@ pub(crate) fn generate_images(request: &ImageRequest) -> Vec<GeneratedImage> {
             GeneratedImage {
                 seed,
                 png: png::solid_png(request.width, request.height, [red, green, blue]),
+                filtered,
             }
         })
         .collect()
@@ -171,5 +209,28 @@ mod tests {
         assert_eq!(derived, fnv1a_64(b"a red fox") % 11);
         let other = ImageRequest { prompt: "a blue whale".to_owned(), ..unseeded };
         assert_ne!(generate_images(&other)[0].png, generate_images(&request)[0].png);
+        assert!(images.iter().all(|image| image.filtered.is_none()));
+    }
+
+    #[test]
+    fn trigger_words_mark_the_images_filtered() {
+        let request = |prompt: &str| ImageRequest {
+            prompt: prompt.to_owned(),
+            n_images: 2,
+            width: 8,
+            height: 8,
+            seed: None,
+            max_seed: 10,
+        };
+        let verdicts = |prompt: &str| -> Vec<Option<ContentFilter>> {
+            generate_images(&request(prompt)).iter().map(|image| image.filtered).collect()
+        };
+        assert_eq!(verdicts("a fox sim-content-filter:prompt"), [Some(ContentFilter::Prompt); 2]);
+        assert_eq!(verdicts("sim-content-filter:image"), [Some(ContentFilter::OutputImage); 2]);
+        assert_eq!(
+            verdicts("sim-content-filter:image sim-content-filter:prompt"),
+            [Some(ContentFilter::Prompt); 2]
+        );
+        assert_eq!(verdicts("a content filter, sim-content-filter"), [None; 2]);
     }
 }

@@ -14,6 +14,11 @@
 //!   16:9 is 1344 x 768, ...); image-to-image answers 1024 x 1024, as the input image is not
 //!   decoded. `output_format: jpeg` still answers PNG bytes.
 //! - Response: `{"seeds": [seed], "finish_reasons": [null], "images": ["<base64>"]}`.
+//! - A prompt with a content-filter trigger (`images/mod.rs`) gets the refusal: for the
+//!   prompt trigger the documented body `{"finish_reasons": ["Filter reason: prompt"]}` alone
+//!   (user guide, "Stable Image Ultra request and response"); for the image trigger
+//!   `{"seeds": [seed], "finish_reasons": ["Filter reason: output image"], "images": []}`
+//!   [U: the value is documented, the rest of that body is not].
 //! - Several schema violations are joined, as the third-party models answer [U].
 
 use serde::Serialize;
@@ -21,7 +26,7 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::families::json_bytes;
-use crate::images::{GeneratedImage, ImageFamily, ImageRequest, base64_png};
+use crate::images::{ContentFilter, GeneratedImage, ImageFamily, ImageRequest, base64_png};
 use crate::media_schema::{Shape, ViolationReport, collect_violations, finish, string_up_to};
 use crate::schema::as_integer;
 
@@ -108,13 +113,30 @@ impl ImageFamily for StabilityImage {
     }
 
     fn response_body(&self, _base_model_id: &str, images: &[GeneratedImage]) -> Vec<u8> {
-        json_bytes(&StabilityImageResponse {
-            seeds: images.iter().map(|image| image.seed).collect(),
-            finish_reasons: images.iter().map(|_| None).collect(),
-            images: images.iter().map(base64_png).collect(),
-        })
+        let filtered = images.iter().find_map(|image| image.filtered);
+        match filtered {
+            Some(ContentFilter::Prompt) => json_bytes(&FilteredPromptResponse {
+                finish_reasons: images.iter().map(|_| FILTER_REASON_PROMPT).collect(),
+            }),
+            Some(ContentFilter::OutputImage) => json_bytes(&StabilityImageResponse {
+                seeds: images.iter().map(|image| image.seed).collect(),
+                finish_reasons: images.iter().map(|_| Some(FILTER_REASON_OUTPUT_IMAGE)).collect(),
+                images: Vec::new(),
+            }),
+            None => json_bytes(&StabilityImageResponse {
+                seeds: images.iter().map(|image| image.seed).collect(),
+                finish_reasons: images.iter().map(|_| None).collect(),
+                images: images.iter().map(base64_png).collect(),
+            }),
+        }
     }
 }
+
+/// The `finish_reasons` entry of a prompt the content filter refused.
+const FILTER_REASON_PROMPT: &str = "Filter reason: prompt";
+
+/// The `finish_reasons` entry of an image the content filter refused.
+const FILTER_REASON_OUTPUT_IMAGE: &str = "Filter reason: output image";
 
 #[derive(Serialize)]
 struct StabilityImageResponse {
@@ -122,6 +144,12 @@ struct StabilityImageResponse {
     /// `null` for every image that was not filtered.
     finish_reasons: Vec<Option<&'static str>>,
     images: Vec<String>,
+}
+
+/// The documented answer to a refused prompt: the reasons alone.
+#[derive(Serialize)]
+struct FilteredPromptResponse {
+    finish_reasons: Vec<&'static str>,
 }
 
 fn request_shape(takes_image: bool) -> Shape {
@@ -182,6 +210,25 @@ mod tests {
         assert_eq!(response["seeds"], json!([images[0].seed]));
         assert_eq!(response["finish_reasons"], json!([null]));
         assert_eq!(response["images"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn filter_triggers_answer_the_refusals() {
+        let answer = |prompt: &str| -> Value {
+            let request =
+                StabilityImage.parse_request(SD35, &json!({"prompt": prompt, "seed": 7})).unwrap();
+            serde_json::from_slice(&StabilityImage.response_body(SD35, &generate_images(&request)))
+                .unwrap()
+        };
+        assert_eq!(
+            answer("a red fox sim-content-filter:prompt"),
+            json!({"finish_reasons": ["Filter reason: prompt"]})
+        );
+        assert_eq!(
+            answer("a red fox sim-content-filter:image"),
+            json!({"seeds": [7], "finish_reasons": ["Filter reason: output image"], "images": []})
+        );
+        assert_eq!(answer("a red fox")["finish_reasons"], json!([null]));
     }
 
     #[test]

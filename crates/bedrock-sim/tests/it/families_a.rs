@@ -2,7 +2,7 @@
 //! and chat, DeepSeek-R1 and gpt-oss. Per family: InvokeModel and the stream agree, stop
 //! reasons, max tokens, stop sequences, usage and metrics, and the validation errors (a wrong
 //! body, an out-of-range value, an extraneous key, a body of another family), plus the
-//! inference-profile-only and no-streaming rules.
+//! inference-profile-only rules (all of these families stream).
 
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use serde_json::{Value, json};
@@ -18,8 +18,6 @@ const MIXTRAL: &str = "mistral.mixtral-8x7b-instruct-v0:1";
 const MISTRAL_LARGE_2407: &str = "mistral.mistral-large-2407-v1:0";
 const DEEPSEEK_PROFILE: &str = "us.deepseek.r1-v1:0";
 const GPT_OSS: &str = "openai.gpt-oss-20b-1:0";
-
-const STREAMING_UNSUPPORTED: &str = "The model is unsupported for streaming.";
 
 fn on_demand_unsupported(base_model_id: &str) -> String {
     format!(
@@ -341,8 +339,21 @@ async fn llama_profile_and_streaming_rules() {
     let images = json!({"prompt": "Describe it", "images": ["aGk="], "max_gen_len": 4});
     let response = sim.invoke_json(&format!("us.{LLAMA4}"), &images).await;
     assert_eq!(response["generation_token_count"], 4);
+    // Llama 4 streams, through its profile only, in the Llama chunk shape.
+    assert_eq!(stream_rejection(&sim, LLAMA4, &body).await, on_demand_unsupported(LLAMA4));
     let maverick = "us.meta.llama4-maverick-17b-instruct-v1:0";
-    assert_eq!(stream_rejection(&sim, maverick, &body).await, STREAMING_UNSUPPORTED);
+    let response = sim.invoke_json(maverick, &body).await;
+    let chunks = stream_chunks(&sim, maverick, &body).await;
+    let streamed: String =
+        chunks.iter().map(|chunk| chunk["generation"].as_str().unwrap()).collect();
+    assert_eq!(streamed, response["generation"].as_str().unwrap());
+    assert_eq!(chunks[0]["prompt_token_count"], response["prompt_token_count"]);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["stop_reason"], "stop");
+    assert_eq!(last["generation_token_count"], response["generation_token_count"]);
+    let (n_input_tokens, n_output_tokens) = last_chunk_metrics(&chunks);
+    assert_eq!(json!(n_input_tokens), response["prompt_token_count"]);
+    assert_eq!(json!(n_output_tokens), response["generation_token_count"]);
 }
 
 #[tokio::test]
@@ -561,7 +572,7 @@ async fn deepseek_r1_profile_invoke_stream_and_validation() {
 }
 
 #[tokio::test]
-async fn gpt_oss_invoke_only_and_validation() {
+async fn gpt_oss_invoke_stream_and_validation() {
     let sim = start().await;
     let body = json!({"model": GPT_OSS, "messages": [
         {"role": "developer", "content": "You are a helpful assistant."},
@@ -586,14 +597,39 @@ async fn gpt_oss_invoke_only_and_validation() {
             "total_tokens": n_input_tokens + n_output_tokens})
     );
 
+    // The stream: a role chunk, reasoning chunks each in its own tags, one chunk per answer
+    // token, then the finish reason with the invocation metrics.
+    let chunks = stream_chunks(&sim, GPT_OSS, &body).await;
+    assert!(chunks.iter().all(|chunk| chunk["object"] == "chat.completion.chunk"
+        && chunk["model"] == GPT_OSS
+        && chunk["id"] == response["id"]));
+    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"content": "", "role": "assistant"}));
+    let deltas: Vec<&str> = chunks
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let streamed_reasoning: String = deltas
+        .iter()
+        .filter_map(|delta| delta.strip_prefix("<reasoning>")?.strip_suffix("</reasoning>"))
+        .collect();
+    assert_eq!(format!("<reasoning>{streamed_reasoning}"), reasoning);
+    let streamed_answer: String =
+        deltas.iter().filter(|delta| !delta.starts_with("<reasoning>")).copied().collect();
+    assert_eq!(streamed_answer, answer);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([{"delta": {}, "finish_reason": "stop", "index": 0}]));
+    assert_eq!(last_chunk_metrics(&chunks), (n_input_tokens, n_output_tokens));
+
     let short = json!({"messages": user_says("hi"), "max_completion_tokens": 2});
     let response = sim.invoke_json("us.openai.gpt-oss-120b-1:0", &short).await;
     assert_eq!(response["choices"][0]["finish_reason"], "length");
     assert_eq!(response["model"], "openai.gpt-oss-120b-1:0");
-    assert_eq!(stream_rejection(&sim, GPT_OSS, &short).await, STREAMING_UNSUPPORTED);
+
+    let stream = json!({"messages": user_says("hi"), "max_completion_tokens": 2, "stream": true});
+    let chunks = stream_chunks(&sim, "us.openai.gpt-oss-120b-1:0", &stream).await;
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "length");
 
     let cases = [
-        (json!({"messages": user_says("hi"), "stream": true}), STREAMING_UNSUPPORTED.to_owned()),
         (
             json!({"messages": user_says("hi"), "temperature": 2.5}),
             malformed("#/temperature: 2.5 is not less or equal to 2"),

@@ -1,5 +1,10 @@
 //! `POST /v1/images`: a prompt in, base64 images out; or, with `Accept: image/png`,
 //! the bytes of one PNG.
+//!
+//! Every image model is asked for `Accept: application/json` and its JSON answer decoded
+//! by its family, SDXL included (see `translator::families::stability_sdxl` for why); the
+//! PNG a caller asks for is the decoded base64 of the one image. A content filter's refusal
+//! in that JSON is a 400 `content_filter`, whatever the caller accepts.
 
 use std::sync::Arc;
 
@@ -85,26 +90,21 @@ pub async fn images(
         cfg_scale: body.cfg_scale,
         extra: body.extra.unwrap_or_default(),
     };
-    let (answer, target) = call(&state, &caller, route, &request, wants_png).await?;
-    let response = match answer {
-        // Models that can answer with the raw image were asked for it: no base64 round trip.
-        Answer::Png(bytes) => png_response(bytes),
-        Answer::Images(images) if wants_png => {
-            let first = images.images.first().map(String::as_str).unwrap_or_default();
-            let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
-                ApiError::MalformedUpstream(format!("the image is not valid base64: {e}"))
-            })?;
-            png_response(bytes)
-        }
-        Answer::Images(images) => {
-            let images = images
-                .images
-                .into_iter()
-                .enumerate()
-                .map(|(index, b64)| ImageEntry { index, b64 })
-                .collect();
-            Json(ImagesResponse { model: route.alias.clone(), images }).into_response()
-        }
+    let (images, target) = generate(&state, &caller, route, &request).await?;
+    let response = if wants_png {
+        let first = images.images.first().map(String::as_str).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(first).map_err(|e| {
+            ApiError::MalformedUpstream(format!("the image is not valid base64: {e}"))
+        })?;
+        png_response(bytes)
+    } else {
+        let images = images
+            .images
+            .into_iter()
+            .enumerate()
+            .map(|(index, b64)| ImageEntry { index, b64 })
+            .collect();
+        Json(ImagesResponse { model: route.alias.clone(), images }).into_response()
     };
     Ok(tag_target(response, &target))
 }
@@ -115,36 +115,13 @@ pub fn image_route<'a>(state: &'a AppState, alias: &str) -> Result<&'a ModelRout
 }
 
 /// Generates images as base64, for any API shape, and says which target served them.
+/// Every target is asked for JSON and its answer decoded by its family.
 pub async fn generate(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
     request: &ImageRequest,
 ) -> Result<(Images, Arc<Target>), ApiError> {
-    match call(state, caller, route, request, false).await? {
-        (Answer::Images(images), target) => Ok((images, target)),
-        (Answer::Png(bytes), target) => {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-            Ok((Images { images: vec![b64] }, target))
-        }
-    }
-}
-
-/// What a target answered: base64 images in JSON, or (asked with `raw_png`) one PNG.
-enum Answer {
-    Images(Images),
-    Png(Vec<u8>),
-}
-
-/// One image call through the pipeline. With `raw_png`, targets whose family can answer
-/// `Accept: image/png` are asked for the PNG itself.
-async fn call(
-    state: &AppState,
-    caller: &Caller,
-    route: &ModelRoute,
-    request: &ImageRequest,
-    raw_png: bool,
-) -> Result<(Answer, Arc<Target>), ApiError> {
     let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
     let encode = |target: &Target| {
         let FamilyRef::Image(family) = target.family else {
@@ -152,11 +129,9 @@ async fn call(
         };
         let body = translator::encode_image_request(family, request)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let accept =
-            if raw_png && family.raw_png_accept() { "image/png" } else { "application/json" };
         Ok(Some(RawRequest {
             body: Bytes::from(body),
-            accept: Some(accept.to_owned()),
+            accept: Some(IMAGE_ACCEPT.to_owned()),
             ..RawRequest::default()
         }))
     };
@@ -164,19 +139,12 @@ async fn call(
     let FamilyRef::Image(family) = served.target.family else {
         return Err(ApiError::Internal("an image route without an image family".into()));
     };
-    let output = served.output;
-    if output.content_type.starts_with("image/") {
-        return Ok((Answer::Png(output.body.to_vec()), served.target));
-    }
-    if raw_png && family.raw_png_accept() {
-        return Err(ApiError::MalformedUpstream(format!(
-            "asked for image/png, Bedrock answered {:?}",
-            output.content_type
-        )));
-    }
-    let images = translator::decode_image_response(family, &output.body)?;
-    Ok((Answer::Images(images), served.target))
+    let images = translator::decode_image_response(family, &served.output.body)?;
+    Ok((images, served.target))
 }
+
+/// The `Accept` of every image InvokeModel call.
+const IMAGE_ACCEPT: &str = "application/json";
 
 fn png_response(bytes: Vec<u8>) -> Response {
     let mut response = bytes.into_response();

@@ -13,14 +13,25 @@
 //!   left at its default of one answer, the only one this gateway reads.
 //! - `finish_reason` `stop` is reported as `end_turn`: Jamba does not say whether a stop
 //!   sequence or the end of the answer stopped it.
+//! - Stream chunks: no recorded Bedrock Jamba stream was found. AI21's own Bedrock client
+//!   reads OpenAI-like chunks whose `choices[].finish_reason` is `null` until the last
+//!   model chunk, followed by a separate chunk with the invocation metrics that it merges
+//!   into that last one (AI21Labs/ai21-python `ai21/clients/bedrock/_stream_decoder.py`);
+//!   that is what the simulator sends. Both plausible placements of the stop are read:
+//!   `choices[0].finish_reason` next to a `delta`, or in a last chunk without one, and
+//!   usage from `usage` or from the metrics chunk. A chunk with neither `choices` nor any
+//!   usage is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, like `finish_reason` `content_filter`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    ChatMessage, ChatUsage, chat_messages, convert_chat_finish_reason, convert_chat_usage,
+    ChatMessage, ChatUsage, GuardedChunk, chat_messages, convert_chat_finish_reason,
+    convert_chat_usage, decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
 };
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{
     Conversation, Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse,
 };
@@ -74,7 +85,7 @@ struct JambaChoiceMessage {
 #[derive(Debug, Deserialize)]
 struct JambaStreamChunk {
     #[serde(default)]
-    choices: Vec<JambaStreamChoice>,
+    choices: Option<Vec<JambaStreamChoice>>,
     #[serde(default)]
     usage: Option<ChatUsage>,
 }
@@ -124,40 +135,48 @@ impl TextFamily for Ai21Jamba {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: JambaResponse = parse_body(ID, body)?;
-        let Some(first) = res.choices.into_iter().next() else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "`choices` is empty".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text: first.message.content.unwrap_or_default(),
-            stop_reason: first
-                .finish_reason
-                .as_deref()
-                .map_or(StopReason::Other, convert_chat_finish_reason),
-            usage: res.usage.map(convert_chat_usage).unwrap_or_default(),
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let (chunk, mut usage) = parse_stream_chunk::<JambaStreamChunk>(ID, chunk)?;
+        let GuardedChunk { chunk, mut usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<JambaStreamChunk>(ID, chunk)?;
+        let known = chunk.choices.is_some() || chunk.usage.is_some();
         if let Some(jamba_usage) = chunk.usage {
             usage.update(convert_chat_usage(jamba_usage));
         }
-        let first = chunk.choices.into_iter().next();
+        let first = chunk.choices.and_then(|choices| choices.into_iter().next());
         let (delta, finish_reason) = match first {
             Some(choice) => (choice.delta, choice.finish_reason),
             None => (None, None),
         };
-        Ok(StreamEvent {
+        let event = StreamEvent {
             unrecognized: false,
             text: delta.and_then(|delta| delta.content).unwrap_or_default(),
             stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,
-        })
+        };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+}
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: JambaResponse = parse_body(ID, body)?;
+    let Some(first) = res.choices.into_iter().next() else {
+        return Err(TranslateError::MalformedResponse {
+            family: ID,
+            detail: "`choices` is empty".to_owned(),
+        });
+    };
+    Ok(UnifiedResponse {
+        text: first.message.content.unwrap_or_default(),
+        stop_reason: first
+            .finish_reason
+            .as_deref()
+            .map_or(StopReason::Other, convert_chat_finish_reason),
+        usage: res.usage.map(convert_chat_usage).unwrap_or_default(),
+    })
 }
 
 fn convert_request<'a>(

@@ -19,11 +19,13 @@
 //!   Bedrock rejects an excess with a validation error.
 //! - The body carries no token counts (only token lists): the server reads Bedrock's
 //!   token-count headers.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED`) is a
+//!   `content_filter` stop, whatever `finishReason` says or when it is absent.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::common::{render_transcript, unsupported_streaming};
+use crate::families::common::{decode_guarded_response, render_transcript, unsupported_streaming};
 use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
@@ -102,28 +104,33 @@ impl TextFamily for Ai21Jurassic2 {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: Jurassic2Response = parse_body(ID, body)?;
-        let Some(first) = res.completions.into_iter().next() else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "`completions` is empty".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text: first.data.text,
-            stop_reason: first
-                .finish_reason
-                .and_then(|finish_reason| finish_reason.reason)
-                .as_deref()
-                .map_or(StopReason::Other, convert_finish_reason),
-            usage: Usage::default(),
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     /// Bedrock has no streaming for Jurassic-2, so there is no chunk to decode.
     fn decode_stream_event(&self, _chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         Err(unsupported_streaming(ID))
     }
+}
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: Jurassic2Response = parse_body(ID, body)?;
+    let Some(first) = res.completions.into_iter().next() else {
+        return Err(TranslateError::MalformedResponse {
+            family: ID,
+            detail: "`completions` is empty".to_owned(),
+        });
+    };
+    Ok(UnifiedResponse {
+        text: first.data.text,
+        stop_reason: first
+            .finish_reason
+            .and_then(|finish_reason| finish_reason.reason)
+            .as_deref()
+            .map_or(StopReason::Other, convert_finish_reason),
+        usage: Usage::default(),
+    })
 }
 
 fn convert_request(req: &UnifiedRequest) -> Jurassic2Request<'_> {

@@ -20,11 +20,21 @@
 //!   documented upper bound. Bedrock rejects an excess with a validation error.
 //! - Only `text` blocks make the answer; reasoning and tool-use blocks are skipped, in the
 //!   response and in stream deltas alike.
+//! - Stream chunks are objects with one event key (`messageStart`, `contentBlockStart`,
+//!   `contentBlockDelta`, `contentBlockStop`, `messageStop`, `metadata`; recorded in
+//!   traceloop/openllmetry `test_nova/test_nova_invoke_stream_with_events_with_content.yaml`);
+//!   a chunk with none of them and nothing else to read is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or a
+//!   chunk) is a `content_filter` stop, as are the stop reasons `content_filtered` and
+//!   `guardrail_intervened`, whatever else the body says.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, de_count, parse_body, parse_stream_chunk, to_body};
+use crate::families::common::{
+    GuardedChunk, decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
+};
+use crate::families::{TextFamily, check_range, de_count, parse_body, to_body};
 use crate::unified::{
     Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -123,6 +133,12 @@ struct NovaUsage {
 #[serde(rename_all = "camelCase")]
 struct NovaStreamChunk {
     #[serde(default)]
+    message_start: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    content_block_start: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    content_block_stop: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
     content_block_delta: Option<NovaContentBlockDelta>,
     #[serde(default)]
     message_stop: Option<NovaMessageStop>,
@@ -192,21 +208,22 @@ impl TextFamily for AmazonNova {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: NovaResponse = parse_body(ID, body)?;
-        let usage = res.usage.map(convert_usage).unwrap_or_default();
-        Ok(UnifiedResponse {
-            text: res.output.message.content.into_iter().filter_map(|block| block.text).collect(),
-            stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
-            usage,
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let (chunk, mut usage) = parse_stream_chunk::<NovaStreamChunk>(ID, chunk)?;
+        let GuardedChunk { chunk, mut usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<NovaStreamChunk>(ID, chunk)?;
+        let known = chunk.message_start.is_some()
+            || chunk.content_block_start.is_some()
+            || chunk.content_block_stop.is_some()
+            || chunk.content_block_delta.is_some()
+            || chunk.message_stop.is_some()
+            || chunk.metadata.is_some();
         if let Some(nova_usage) = chunk.metadata.and_then(|metadata| metadata.usage) {
             usage.update(convert_usage(nova_usage));
         }
-        Ok(StreamEvent {
+        let event = StreamEvent {
             unrecognized: false,
             text: chunk
                 .content_block_delta
@@ -218,8 +235,20 @@ impl TextFamily for AmazonNova {
                 stop.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason)
             }),
             usage,
-        })
+        };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+}
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: NovaResponse = parse_body(ID, body)?;
+    let usage = res.usage.map(convert_usage).unwrap_or_default();
+    Ok(UnifiedResponse {
+        text: res.output.message.content.into_iter().filter_map(|block| block.text).collect(),
+        stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
+        usage,
+    })
 }
 
 fn convert_request<'a>(

@@ -23,13 +23,27 @@
 //!   sequence, `refusal` is a content filter; `tool_use`, `pause_turn` and anything
 //!   newer are `Other`.
 //! - Streams: input tokens come from `message_start`, output tokens from the last
-//!   `message_delta`; `ping`, `error` and unknown event types contribute nothing.
+//!   `message_delta`. `ping` and the block start/stop events contribute nothing; a chunk
+//!   of an unknown (or no) `type`, a delta of an unknown type and an `error` event (which
+//!   Bedrock sends as an exception frame instead) are reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED`) is a
+//!   `content_filter` stop. A blocked input answers InvokeModel with
+//!   `{"type": "message", "role": "assistant", "content": [{"type": "text", "text":
+//!   <the guardrail's message>}], "amazon-bedrock-guardrailAction": "INTERVENED",
+//!   "amazon-bedrock-trace": {...}}`, without `stop_reason` or `usage` (a model invocation
+//!   log in panther-labs/panther-analysis
+//!   `rules/aws_bedrock_rules/aws_bedrockmodelinvocation_guardrailintervened.yml`). No
+//!   blocked Claude stream was found: a chunk of that whole-message shape is read too
+//!   (its text blocks are the text), besides the guardrail key on any event.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::common::{AlternatingTurns, alternating_turns};
-use crate::families::{TextFamily, check_range, de_count, parse_body, parse_stream_chunk, to_body};
+use crate::families::common::{
+    AlternatingTurns, GuardedChunk, alternating_turns, decode_guarded_response,
+    finish_stream_event, parse_guarded_stream_chunk,
+};
+use crate::families::{TextFamily, check_range, de_count, parse_body, to_body};
 use crate::unified::{
     Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -102,8 +116,8 @@ struct ClaudeUsage {
 /// One decoded stream chunk: an event named by `type`, with the keys of that event.
 #[derive(Debug, Deserialize)]
 struct ClaudeStreamEvent {
-    #[serde(rename = "type")]
-    event_type: String,
+    #[serde(rename = "type", default)]
+    event_type: Option<String>,
     /// `message_start`: the message so far, with the input token count.
     #[serde(default)]
     message: Option<ClaudeStartMessage>,
@@ -113,6 +127,10 @@ struct ClaudeStreamEvent {
     /// `message_delta`: the output token count so far.
     #[serde(default)]
     usage: Option<ClaudeUsage>,
+    /// A whole `message` (the response's shape) sent as one chunk, as a blocked input
+    /// might be: its text blocks are the text.
+    #[serde(default)]
+    content: Option<Vec<ClaudeContentBlock>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +139,7 @@ struct ClaudeStartMessage {
     usage: Option<ClaudeUsage>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ClaudeDelta {
     #[serde(rename = "type", default)]
     delta_type: Option<String>,
@@ -166,36 +184,30 @@ impl TextFamily for AnthropicClaudeMessages {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: ClaudeMessagesResponse = parse_body(ID, body)?;
-        let usage = res.usage.unwrap_or_default();
-        Ok(UnifiedResponse {
-            text: res
-                .content
-                .into_iter()
-                .filter(|block| block.block_type == "text")
-                .filter_map(|block| block.text)
-                .collect(),
-            stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
-            usage: Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens },
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let (event, mut usage) = parse_stream_chunk::<ClaudeStreamEvent>(ID, chunk)?;
+        let GuardedChunk { chunk: event, mut usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<ClaudeStreamEvent>(ID, chunk)?;
         let mut stream_event = StreamEvent::default();
-        match event.event_type.as_str() {
+        let known = match event.event_type.as_deref().unwrap_or_default() {
             "message_start" => {
                 let input_tokens = event
                     .message
                     .and_then(|message| message.usage)
                     .and_then(|start_usage| start_usage.input_tokens);
                 usage.update(Usage { input_tokens, output_tokens: None });
+                true
             }
             "content_block_delta" => {
-                if let Some(delta) = event.delta
-                    && delta.delta_type.as_deref() == Some("text_delta")
-                {
-                    stream_event.text = delta.text.unwrap_or_default();
+                let delta = event.delta.unwrap_or_default();
+                match delta.delta_type.as_deref().unwrap_or_default() {
+                    "text_delta" => {
+                        stream_event.text = delta.text.unwrap_or_default();
+                        true
+                    }
+                    other => NON_TEXT_DELTAS.contains(&other),
                 }
             }
             "message_delta" => {
@@ -206,12 +218,44 @@ impl TextFamily for AnthropicClaudeMessages {
                     .map(convert_stop_reason);
                 let output_tokens = event.usage.and_then(|delta_usage| delta_usage.output_tokens);
                 usage.update(Usage { input_tokens: None, output_tokens });
+                true
             }
-            _ => {}
-        }
+            "message" => {
+                let blocks = event.content.unwrap_or_default().into_iter();
+                let texts = blocks.filter(|block| block.block_type == "text");
+                stream_event.text = texts.filter_map(|block| block.text).collect();
+                true
+            }
+            other => EMPTY_EVENTS.contains(&other),
+        };
         stream_event.usage = usage;
-        Ok(stream_event)
+        Ok(finish_stream_event(stream_event, known, guardrail_intervened))
     }
+}
+
+/// The stream events that carry nothing this gateway reads.
+const EMPTY_EVENTS: &[&str] =
+    &["content_block_start", "content_block_stop", "message_stop", "ping"];
+
+/// The `content_block_delta` types that carry no answer text (tool input, thinking, its
+/// signature, citations).
+const NON_TEXT_DELTAS: &[&str] =
+    &["input_json_delta", "thinking_delta", "signature_delta", "citations_delta"];
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: ClaudeMessagesResponse = parse_body(ID, body)?;
+    let usage = res.usage.unwrap_or_default();
+    Ok(UnifiedResponse {
+        text: res
+            .content
+            .into_iter()
+            .filter(|block| block.block_type == "text")
+            .filter_map(|block| block.text)
+            .collect(),
+        stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
+        usage: Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens },
+    })
 }
 
 fn convert_request(req: &UnifiedRequest) -> Result<ClaudeMessagesRequest<'_>, TranslateError> {
@@ -318,8 +362,48 @@ mod tests {
     fn ping_and_unknown_events_contribute_nothing() {
         for chunk in [&br#"{"type":"ping"}"#[..], br#"{"type":"brand_new","x":1}"#] {
             let event = AnthropicClaudeMessages.decode_stream_event(chunk).unwrap();
-            assert_eq!(event, crate::unified::StreamEvent::default());
+            let expected = crate::unified::StreamEvent {
+                unrecognized: chunk.starts_with(br#"{"type":"brand_new""#),
+                ..crate::unified::StreamEvent::default()
+            };
+            assert_eq!(event, expected);
         }
+    }
+
+    #[test]
+    fn known_empty_events_are_recognized_and_unknown_ones_are_not() {
+        for known in [
+            r#"{"type":"message_start","message":{"content":[]}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"message_delta","delta":{}}"#,
+            r#"{"type":"message_stop"}"#,
+        ] {
+            let event = AnthropicClaudeMessages.decode_stream_event(known.as_bytes()).unwrap();
+            assert!(!event.unrecognized, "{known}");
+        }
+        for unknown in [
+            r#"{"index":0}"#,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"brand_new_delta"}}"#,
+        ] {
+            let event = AnthropicClaudeMessages.decode_stream_event(unknown.as_bytes()).unwrap();
+            assert!(event.unrecognized, "{unknown}");
+            assert_eq!((event.text.as_str(), event.stop_reason), ("", None), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn guardrail_intervention_without_stop_reason_is_a_content_filter() {
+        let body = br#"{"type":"message","role":"assistant","content":[{"type":"text",
+            "text":"Sorry."}],"amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let res = AnthropicClaudeMessages.decode_response(body).unwrap();
+        assert_eq!((res.text.as_str(), res.stop_reason), ("Sorry.", StopReason::ContentFilter));
+        let none =
+            br#"{"content":[],"stop_reason":"end_turn","amazon-bedrock-guardrailAction":"NONE"}"#;
+        let res = AnthropicClaudeMessages.decode_response(none).unwrap();
+        assert_eq!(res.stop_reason, StopReason::EndTurn);
     }
 
     #[test]

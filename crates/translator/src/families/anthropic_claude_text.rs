@@ -15,12 +15,22 @@
 //! - The bodies carry no token counts: a response's usage is unknown (the server reads
 //!   Bedrock's token-count headers) and a stream's usage comes from the invocation
 //!   metrics of its last chunk.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, whatever `stop_reason` says or when it is absent
+//!   (see `common::decode_guarded_response`).
+//! - Every stream chunk is a `{"type": "completion", "completion", "stop_reason", "stop"}`
+//!   object, the response's own shape (wire reference §4.3; the body is recorded in
+//!   traceloop/openllmetry `tests/traces/cassettes/test_anthropic_2_completion.yaml`); a
+//!   chunk with another `type` and no `completion` is reported as unrecognized.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::common::check_max_tokens_limit;
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::common::{
+    GuardedChunk, check_max_tokens_limit, decode_guarded_response, finish_stream_event,
+    parse_guarded_stream_chunk,
+};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{
     Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -58,6 +68,9 @@ struct ClaudeTextRequest<'a> {
 /// An InvokeModel response body, and also the shape of every stream chunk.
 #[derive(Debug, Deserialize)]
 struct ClaudeTextCompletion {
+    /// `completion` on every chunk and body.
+    #[serde(default, rename = "type")]
+    event_type: Option<String>,
     #[serde(default)]
     completion: Option<String>,
     #[serde(default)]
@@ -93,31 +106,39 @@ impl TextFamily for AnthropicClaudeText {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: ClaudeTextCompletion = parse_body(ID, body)?;
-        let Some(text) = res.completion else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "the body has no `completion`".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text,
-            stop_reason: convert_stop_reason(res.stop_reason.as_deref(), res.stop.as_deref())
-                .unwrap_or(StopReason::Other),
-            usage: Usage::default(),
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let (chunk, usage) = parse_stream_chunk::<ClaudeTextCompletion>(ID, chunk)?;
-        Ok(StreamEvent {
+        let GuardedChunk { chunk, usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<ClaudeTextCompletion>(ID, chunk)?;
+        let known = chunk.completion.is_some() || chunk.event_type.as_deref() == Some("completion");
+        let event = StreamEvent {
             unrecognized: false,
             text: chunk.completion.unwrap_or_default(),
             stop_reason: convert_stop_reason(chunk.stop_reason.as_deref(), chunk.stop.as_deref()),
             usage,
-        })
+        };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+}
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: ClaudeTextCompletion = parse_body(ID, body)?;
+    let Some(text) = res.completion else {
+        return Err(TranslateError::MalformedResponse {
+            family: ID,
+            detail: "the body has no `completion`".to_owned(),
+        });
+    };
+    Ok(UnifiedResponse {
+        text,
+        stop_reason: convert_stop_reason(res.stop_reason.as_deref(), res.stop.as_deref())
+            .unwrap_or(StopReason::Other),
+        usage: Usage::default(),
+    })
 }
 
 fn convert_request(req: &UnifiedRequest) -> ClaudeTextRequest<'_> {

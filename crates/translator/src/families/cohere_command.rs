@@ -20,13 +20,22 @@
 //! - The bodies carry no token counts: a response's usage is unknown (the server reads
 //!   Bedrock's token-count headers) and a stream's comes from its invocation metrics.
 //! - The last stream chunk (`is_finished: true`) repeats the whole answer in `response`;
-//!   it contributes only the stop reason.
+//!   it contributes only the stop reason. Chunks may also name their `event_type`
+//!   (`text-generation`, `stream-end`), as Cohere's generate-stream events do and as
+//!   Cohere's own Bedrock client expects (cohere-ai/cohere-python
+//!   `src/cohere/aws_client.py`); both forms are read. A chunk with none of these keys is
+//!   reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, like `ERROR_TOXIC`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::common::{check_stop_count, render_transcript};
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::common::{
+    GuardedChunk, check_stop_count, decode_guarded_response, finish_stream_event,
+    parse_guarded_stream_chunk, render_transcript,
+};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// The Cohere Command family.
@@ -82,6 +91,8 @@ struct CohereGeneration {
 #[derive(Debug, Deserialize)]
 struct CohereStreamChunk {
     #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
     text: Option<String>,
     #[serde(default)]
     is_finished: Option<bool>,
@@ -124,26 +135,20 @@ impl TextFamily for CohereCommand {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: CohereCommandResponse = parse_body(ID, body)?;
-        let Some(first) = res.generations.into_iter().next() else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "`generations` is empty".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            stop_reason: first
-                .finish_reason
-                .as_deref()
-                .map_or(StopReason::Other, convert_finish_reason),
-            text: first.text,
-            usage: Usage::default(),
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         // The chunks have no counts of their own, so the invocation metrics are the usage.
-        let (chunk, usage) = parse_stream_chunk::<CohereStreamChunk>(ID, chunk)?;
+        let GuardedChunk { chunk, usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<CohereStreamChunk>(ID, chunk)?;
+        let known = chunk.text.is_some()
+            || chunk.is_finished.is_some()
+            || chunk.finish_reason.is_some()
+            || chunk.generations.is_some()
+            || chunk.event_type.as_deref().is_some_and(|t| STREAM_EVENT_TYPES.contains(&t));
+        let is_end =
+            chunk.is_finished == Some(true) || chunk.event_type.as_deref() == Some("stream-end");
         let (text, finish_reason) = match chunk.generations {
             // The whole answer in one chunk, as for InvokeModel.
             Some(generations) => {
@@ -151,20 +156,43 @@ impl TextFamily for CohereCommand {
                 let finish_reason = first.as_ref().and_then(|g| g.finish_reason.clone());
                 (first.map(|g| g.text).unwrap_or_default(), Some(finish_reason))
             }
-            None if chunk.is_finished == Some(true) => (String::new(), Some(chunk.finish_reason)),
+            None if is_end => (String::new(), Some(chunk.finish_reason)),
             None => {
                 let text = chunk.text.filter(|text| text != END_OF_SEQUENCE_TOKEN);
                 (text.unwrap_or_default(), None)
             }
         };
-        Ok(StreamEvent {
+        let event = StreamEvent {
             unrecognized: false,
             text,
             stop_reason: finish_reason
                 .map(|reason| reason.as_deref().map_or(StopReason::Other, convert_finish_reason)),
             usage,
-        })
+        };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+}
+
+/// The `event_type`s of Cohere's generate stream.
+const STREAM_EVENT_TYPES: &[&str] = &["text-generation", "stream-end"];
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: CohereCommandResponse = parse_body(ID, body)?;
+    let Some(first) = res.generations.into_iter().next() else {
+        return Err(TranslateError::MalformedResponse {
+            family: ID,
+            detail: "`generations` is empty".to_owned(),
+        });
+    };
+    Ok(UnifiedResponse {
+        stop_reason: first
+            .finish_reason
+            .as_deref()
+            .map_or(StopReason::Other, convert_finish_reason),
+        text: first.text,
+        usage: Usage::default(),
+    })
 }
 
 fn convert_request(req: &UnifiedRequest) -> CohereCommandRequest<'_> {

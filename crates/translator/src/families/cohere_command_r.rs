@@ -18,13 +18,31 @@
 //!   Cohere's billed units, not necessarily the tokens Bedrock meters.
 //! - `max_tokens` is not range-checked here (its documented limit is not confirmed);
 //!   Bedrock rejects an excess with a validation error.
-//! - In a stream only `text-generation` events carry text. `stream-end` carries the stop
-//!   reason and repeats the whole answer in `response`, which is not added again.
+//! - Stream chunks: no recording of a Bedrock Command R stream was found. Cohere's own
+//!   Bedrock client reads them as Cohere chat-stream events and types them as
+//!   `{"event_type": "text-generation", "text", "is_finished"}` and
+//!   `{"event_type": "stream-end", "is_finished", "finish_reason"}` with the invocation
+//!   metrics on `stream-end` (cohere-ai/cohere-python `src/cohere/aws_client.py`), which is
+//!   the shape the simulator sends. So only `text-generation` events carry text;
+//!   `stream-end` carries the stop reason and repeats the whole answer in `response`,
+//!   which is not added again; `stream-start`, citation, search and tool events are known
+//!   and carry nothing. The other plausible shapes are read too: event objects without
+//!   `event_type` (`text`, `is_finished`, `finish_reason`), a chat-completions-like chunk
+//!   (`choices[0].delta.content`, `choices[0].finish_reason`), and the `generations` list
+//!   that AWS's Python example reads from each chunk (awsdocs/aws-doc-sdk-examples
+//!   `python/example_code/bedrock-runtime/models/cohere_command/command_r_invoke_model_with_response_stream.py`).
+//!   Any other chunk with nothing to read is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, like `ERROR_TOXIC`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::common::{
+    GuardedChunk, convert_chat_finish_reason, decode_guarded_response, finish_stream_event,
+    parse_guarded_stream_chunk,
+};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{
     Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -71,8 +89,9 @@ struct CommandRResponse {
     finish_reason: Option<String>,
 }
 
-/// One decoded stream chunk: a `stream-start`, `text-generation` or `stream-end` event
-/// (and others, such as citations, that carry no answer text).
+/// One decoded stream chunk: a chat-stream event (`stream-start`, `text-generation`,
+/// `stream-end`, ...), an event object without `event_type`, a chat-completions-like
+/// chunk (`choices`) or a `generations` list.
 #[derive(Debug, Deserialize)]
 struct CommandRStreamChunk {
     #[serde(default)]
@@ -83,7 +102,46 @@ struct CommandRStreamChunk {
     is_finished: Option<bool>,
     #[serde(default)]
     finish_reason: Option<String>,
+    #[serde(default)]
+    choices: Option<Vec<ChatChunkChoice>>,
+    #[serde(default)]
+    generations: Option<Vec<CommandRGeneration>>,
 }
+
+#[derive(Debug, Deserialize)]
+struct ChatChunkChoice {
+    #[serde(default)]
+    delta: Option<ChatChunkDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatChunkDelta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommandRGeneration {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// The `event_type`s of Cohere's chat stream; only `text-generation` carries answer text
+/// and only `stream-end` the stop reason.
+const STREAM_EVENT_TYPES: &[&str] = &[
+    "stream-start",
+    "text-generation",
+    "citation-generation",
+    "search-queries-generation",
+    "search-results",
+    "tool-calls-generation",
+    "tool-calls-chunk",
+    "stream-end",
+];
 
 impl TextFamily for CohereCommandR {
     fn id(&self) -> &'static str {
@@ -122,37 +180,64 @@ impl TextFamily for CohereCommandR {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: CommandRResponse = parse_body(ID, body)?;
-        Ok(UnifiedResponse {
-            text: res.text,
-            stop_reason: res
-                .finish_reason
-                .as_deref()
-                .map_or(StopReason::Other, convert_finish_reason),
-            usage: Usage::default(),
-        })
+        decode_guarded_response(ID, body, decode_body)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         // The chunks have no counts of their own, so the invocation metrics are the usage.
-        let (chunk, usage) = parse_stream_chunk::<CommandRStreamChunk>(ID, chunk)?;
-        let is_end = chunk.event_type.as_deref() == Some("stream-end")
-            || chunk.is_finished == Some(true)
-            || chunk.finish_reason.is_some();
-        let text = match chunk.event_type.as_deref() {
-            Some(event_type) => (event_type == "text-generation").then_some(chunk.text),
-            // Without an event type, text counts unless it is the repeat on the last chunk.
-            None => (chunk.is_finished != Some(true)).then_some(chunk.text),
-        };
-        Ok(StreamEvent {
-            unrecognized: false,
-            text: text.flatten().unwrap_or_default(),
-            stop_reason: is_end.then(|| {
-                chunk.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason)
-            }),
-            usage,
-        })
+        let GuardedChunk { chunk, usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<CommandRStreamChunk>(ID, chunk)?;
+        let (known, text, stop_reason) = decode_chunk(chunk);
+        let event =
+            StreamEvent { unrecognized: false, text: text.unwrap_or_default(), stop_reason, usage };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+}
+
+/// Whether a chunk is of a known shape, its text and its stop reason.
+fn decode_chunk(chunk: CommandRStreamChunk) -> (bool, Option<String>, Option<StopReason>) {
+    if let Some(choices) = chunk.choices {
+        let Some(first) = choices.into_iter().next() else {
+            return (true, None, None);
+        };
+        let text = first.delta.and_then(|delta| delta.content);
+        return (true, text, first.finish_reason.as_deref().map(convert_chat_finish_reason));
+    }
+    if let Some(generations) = chunk.generations {
+        let Some(first) = generations.into_iter().next() else {
+            return (true, None, None);
+        };
+        let stop_reason =
+            first.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason);
+        return (true, first.text, Some(stop_reason));
+    }
+    let is_end = chunk.event_type.as_deref() == Some("stream-end")
+        || chunk.is_finished == Some(true)
+        || chunk.finish_reason.is_some();
+    let stop_reason = is_end
+        .then(|| chunk.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason));
+    match chunk.event_type.as_deref() {
+        Some(event_type) => {
+            let text = (event_type == "text-generation").then_some(chunk.text).flatten();
+            (STREAM_EVENT_TYPES.contains(&event_type), text, stop_reason)
+        }
+        // Without an event type, text counts unless it is the repeat on the last chunk.
+        None => {
+            let known = chunk.text.is_some() || chunk.is_finished.is_some() || is_end;
+            let text = (chunk.is_finished != Some(true)).then_some(chunk.text).flatten();
+            (known, text, stop_reason)
+        }
+    }
+}
+
+/// The answer of a response body, before any guardrail intervention is applied.
+fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: CommandRResponse = parse_body(ID, body)?;
+    Ok(UnifiedResponse {
+        text: res.text,
+        stop_reason: res.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason),
+        usage: Usage::default(),
+    })
 }
 
 fn convert_request<'a>(

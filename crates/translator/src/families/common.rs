@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
-use crate::families::{check_range, de_count, parse_body, parse_stream_chunk, to_body};
+use crate::families::{check_range, de_count, parse_body, to_body};
 use crate::unified::{
     Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
 };
@@ -366,25 +366,6 @@ pub(crate) fn decode_llama_response(
     })
 }
 
-/// What one Llama stream chunk contributes; `generation_token_count` is cumulative, so
-/// the last chunk's count wins.
-pub(crate) fn decode_llama_stream_event(
-    family: &'static str,
-    chunk: &[u8],
-) -> Result<StreamEvent, TranslateError> {
-    let (chunk, mut usage) = parse_stream_chunk::<LlamaGeneration>(family, chunk)?;
-    usage.update(Usage {
-        input_tokens: chunk.prompt_token_count,
-        output_tokens: chunk.generation_token_count,
-    });
-    Ok(StreamEvent {
-        unrecognized: false,
-        text: chunk.generation.unwrap_or_default(),
-        stop_reason: chunk.stop_reason.as_deref().map(convert_stop_or_length),
-        usage,
-    })
-}
-
 /// A chat template in which every message is `{header_start}{role}{header_end}\n\n
 /// {content}{end_of_turn}` (Llama 3 and Llama 4, with different tokens).
 #[derive(Debug, Clone, Copy)]
@@ -437,3 +418,128 @@ pub(crate) fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
         ..UnifiedRequest::default()
     }
 }
+
+/// The key Bedrock adds to a body or stream chunk when a guardrail is on: `INTERVENED`
+/// or `NONE` (InvokeModel API reference; recorded with Titan in traceloop/openllmetry
+/// `test_guardrails/test_guardrail_invoke*.yaml` and with Claude Messages in the model
+/// invocation log of panther-labs/panther-analysis
+/// `rules/aws_bedrock_rules/aws_bedrockmodelinvocation_guardrailintervened.yml`).
+const GUARDRAIL_ACTION_KEY: &str = "amazon-bedrock-guardrailAction";
+
+/// Whether a `amazon-bedrock-guardrailAction` value says a guardrail intervened:
+/// `INTERVENED` as recorded, or `GUARDRAIL_INTERVENED`, ApplyGuardrail's spelling that
+/// some clients expect here too. `NONE` and anything else do not.
+fn is_guardrail_intervention(action: Option<&serde_json::Value>) -> bool {
+    action
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|action| matches!(action, "INTERVENED" | "GUARDRAIL_INTERVENED"))
+}
+
+/// Only the guardrail key of a body; everything else is skipped.
+#[derive(Debug, Deserialize)]
+struct GuardrailAction {
+    #[serde(default, rename = "amazon-bedrock-guardrailAction")]
+    action: Option<serde_json::Value>,
+}
+
+/// The answer of an InvokeModel body through the family's `decode`, where a guardrail
+/// intervention is a `content_filter` stop: the body then carries the guardrail's message
+/// in the family's shape, typically without the family's stop field (a blocked input is
+/// never seen by the model), so the stop reason is `ContentFilter` whatever that field
+/// says, and a body that lacks the family's text field gives an empty text rather than a
+/// malformed answer. Without an intervention this is `decode` alone.
+pub(crate) fn decode_guarded_response(
+    family: &'static str,
+    body: &[u8],
+    decode: fn(&[u8]) -> Result<UnifiedResponse, TranslateError>,
+) -> Result<UnifiedResponse, TranslateError> {
+    let guardrail: GuardrailAction = parse_body(family, body)?;
+    let answer = decode(body);
+    if !is_guardrail_intervention(guardrail.action.as_ref()) {
+        return answer;
+    }
+    let mut answer = answer.unwrap_or(UnifiedResponse {
+        text: String::new(),
+        stop_reason: StopReason::ContentFilter,
+        usage: Usage::default(),
+    });
+    answer.stop_reason = StopReason::ContentFilter;
+    Ok(answer)
+}
+
+/// A stream chunk parsed as a family's chunk type, with what Bedrock adds to it.
+pub(crate) struct GuardedChunk<T> {
+    pub(crate) chunk: T,
+    /// From `amazon-bedrock-invocationMetrics`; default when absent.
+    pub(crate) usage: Usage,
+    /// The chunk says a guardrail intervened.
+    pub(crate) guardrail_intervened: bool,
+}
+
+/// Parses a stream chunk as JSON of type `T` (whose fields should all default, so that
+/// any JSON object is one), with its invocation metrics and its guardrail action, naming
+/// the family in the error.
+pub(crate) fn parse_guarded_stream_chunk<T: serde::de::DeserializeOwned>(
+    family: &'static str,
+    chunk: &[u8],
+) -> Result<GuardedChunk<T>, TranslateError> {
+    let chunk_json: serde_json::Value = parse_body(family, chunk)?;
+    let usage = super::invocation_metrics_usage(&chunk_json);
+    let guardrail_intervened = is_guardrail_intervention(chunk_json.get(GUARDRAIL_ACTION_KEY));
+    let chunk = T::deserialize(&chunk_json)
+        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
+    Ok(GuardedChunk { chunk, usage, guardrail_intervened })
+}
+
+/// Sets the two flags a family's stream decoder ends with. A guardrail intervention makes
+/// the chunk a `content_filter` stop (a blocked stream is one chunk with the guardrail's
+/// message and no stop field, traceloop/openllmetry
+/// `test_guardrails/test_guardrail_invoke_stream.yaml`). A chunk that is none of the
+/// family's `known` events and carries no text, stop reason or usage is `unrecognized`;
+/// a known event stays recognized even when it carries nothing.
+pub(crate) fn finish_stream_event(
+    mut event: StreamEvent,
+    known: bool,
+    guardrail_intervened: bool,
+) -> StreamEvent {
+    if guardrail_intervened {
+        event.stop_reason = Some(StopReason::ContentFilter);
+    }
+    event.unrecognized = !known
+        && event.text.is_empty()
+        && event.stop_reason.is_none()
+        && event.usage == Usage::default();
+    event
+}
+
+/// What one Llama stream chunk contributes; `generation_token_count` is cumulative, so
+/// the last chunk's count wins. A guardrail intervention is a `content_filter` stop and a
+/// chunk without any Llama key (`generation`, `prompt_token_count`,
+/// `generation_token_count`, `stop_reason`) is `unrecognized`.
+pub(crate) fn decode_guarded_llama_stream_event(
+    family: &'static str,
+    chunk: &[u8],
+) -> Result<StreamEvent, TranslateError> {
+    let GuardedChunk { chunk: chunk_json, mut usage, guardrail_intervened } =
+        parse_guarded_stream_chunk::<serde_json::Value>(family, chunk)?;
+    // A mid-stream chunk sends `stop_reason` and `prompt_token_count` as `null`: a key
+    // that is there at all makes the chunk a Llama chunk.
+    let known = LLAMA_CHUNK_KEYS.iter().any(|key| chunk_json.get(key).is_some());
+    let chunk = LlamaGeneration::deserialize(&chunk_json)
+        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
+    usage.update(Usage {
+        input_tokens: chunk.prompt_token_count,
+        output_tokens: chunk.generation_token_count,
+    });
+    let event = StreamEvent {
+        unrecognized: false,
+        text: chunk.generation.unwrap_or_default(),
+        stop_reason: chunk.stop_reason.as_deref().map(convert_stop_or_length),
+        usage,
+    };
+    Ok(finish_stream_event(event, known, guardrail_intervened))
+}
+
+/// The keys of a Llama stream chunk.
+const LLAMA_CHUNK_KEYS: [&str; 4] =
+    ["generation", "prompt_token_count", "generation_token_count", "stop_reason"];

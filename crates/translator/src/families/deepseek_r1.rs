@@ -18,15 +18,22 @@
 //! - `max_tokens` must be 1..=32768 and `stop` holds at most 10 sequences (AWS docs).
 //! - The bodies carry no token counts: usage comes from Bedrock's headers, or from a
 //!   stream's invocation metrics.
+//! - Stream chunks have the response's shape, `{"choices": [{"text", "stop_reason"}]}`,
+//!   the last with the stop reason and the invocation metrics. No recorded stream was
+//!   found; the response shape is AWS's (DeepSeek-R1 inference parameters page). A chunk
+//!   without `choices` and with nothing else to read is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    TextChoice, check_max_tokens_limit, check_stop_count, convert_stop_or_length,
-    decode_first_text_choice, first_text_choice_event,
+    GuardedChunk, TextChoice, check_max_tokens_limit, check_stop_count, convert_stop_or_length,
+    decode_first_text_choice, decode_guarded_response, finish_stream_event,
+    first_text_choice_event, parse_guarded_stream_chunk,
 };
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, Role, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The DeepSeek-R1 family.
@@ -69,6 +76,13 @@ struct DeepseekResponse {
     choices: Vec<TextChoice>,
 }
 
+/// One decoded stream chunk; `choices` is `None` when the key is absent.
+#[derive(Debug, Deserialize)]
+struct DeepseekStreamChunk {
+    #[serde(default)]
+    choices: Option<Vec<TextChoice>>,
+}
+
 impl TextFamily for DeepseekR1 {
     fn id(&self) -> &'static str {
         ID
@@ -102,14 +116,20 @@ impl TextFamily for DeepseekR1 {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: DeepseekResponse = parse_body(ID, body)?;
-        decode_first_text_choice(ID, "choices", res.choices, convert_stop_or_length)
+        decode_guarded_response(ID, body, |body| {
+            let res: DeepseekResponse = parse_body(ID, body)?;
+            decode_first_text_choice(ID, "choices", res.choices, convert_stop_or_length)
+        })
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let (chunk, usage) = parse_stream_chunk::<DeepseekResponse>(ID, chunk)?;
-        Ok(first_text_choice_event(chunk.choices, usage, convert_stop_or_length))
+        let GuardedChunk { chunk, usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<DeepseekStreamChunk>(ID, chunk)?;
+        let known = chunk.choices.is_some();
+        let choices = chunk.choices.unwrap_or_default();
+        let event = first_text_choice_event(choices, usage, convert_stop_or_length);
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
 }
 

@@ -13,11 +13,18 @@
 //!   merged with a blank line and an assistant-first conversation is refused. A plain
 //!   `prompt` is one user turn.
 //! - Stops are emulated by the gateway, as for every Llama.
+//! - Stream chunks have the body's keys, `{"generation", "prompt_token_count",
+//!   "generation_token_count", "stop_reason"}` (wire reference §4.5; the body is recorded
+//!   in traceloop/openllmetry `test_meta_llama*_completion*.yaml`); a chunk with none of
+//!   these keys is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, whatever `stop_reason` says or when it is
+//!   absent, and a body without `generation` is then an empty answer, not a malformed one.
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    InstTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
-    decode_llama_stream_event, encode_llama_request, render_inst_template,
+    InstTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_guarded_llama_stream_event,
+    decode_guarded_response, decode_llama_response, encode_llama_request, render_inst_template,
 };
 use crate::families::{StopMode, TextFamily};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
@@ -64,11 +71,11 @@ impl TextFamily for MetaLlama2 {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        decode_llama_response(ID, body)
+        decode_guarded_response(ID, body, |body| decode_llama_response(ID, body))
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        decode_llama_stream_event(ID, chunk)
+        decode_guarded_llama_stream_event(ID, chunk)
     }
 }
 

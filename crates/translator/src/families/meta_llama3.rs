@@ -20,11 +20,18 @@
 //! - `max_gen_len` is left to Bedrock's default when unset and is not range-checked
 //!   (the documented maximum, 2048, is unconfirmed for 3.1 and later).
 //! - `generation_token_count` is cumulative in streams, so the last chunk's count wins.
+//! - Stream chunks have the body's keys, `{"generation", "prompt_token_count",
+//!   "generation_token_count", "stop_reason"}` (wire reference §4.5; the body is recorded
+//!   in traceloop/openllmetry `test_meta_llama*_completion*.yaml`); a chunk with none of
+//!   these keys is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop, whatever `stop_reason` says or when it is
+//!   absent, and a body without `generation` is then an empty answer, not a malformed one.
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
-    decode_llama_stream_event, encode_llama_request, render_header_template,
+    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_guarded_llama_stream_event,
+    decode_guarded_response, decode_llama_response, encode_llama_request, render_header_template,
 };
 use crate::families::{StopMode, TextFamily};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
@@ -69,11 +76,11 @@ impl TextFamily for MetaLlama3 {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        decode_llama_response(ID, body)
+        decode_guarded_response(ID, body, |body| decode_llama_response(ID, body))
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        decode_llama_stream_event(ID, chunk)
+        decode_guarded_llama_stream_event(ID, chunk)
     }
 }
 

@@ -9,14 +9,31 @@
 //!   prompt first), then an open assistant header. A final assistant message is
 //!   continued instead. A plain `prompt` is one user turn.
 //! - Stops are emulated by the gateway, as for every Llama.
+//! - `"amazon-bedrock-guardrailAction": "INTERVENED"` on a body or chunk is a content
+//!   filter stop; such a body or chunk is complete without `stop_reason` (the Llama
+//!   body of a blocked input is `{"generation": "<guardrail message>",
+//!   "amazon-bedrock-guardrailAction": "INTERVENED", ...}` with no `stop_reason`,
+//!   recorded for Llama 3.3 in agentjido/req_llm,
+//!   `test/support/fixtures/amazon_bedrock/meta_llama3_3_70b_instruct_v1_0/guardrail_invoke_blocked.json`).
+//!   A chunk with none of the Llama keys, no invocation metrics and no intervention is
+//!   `unrecognized`.
 //!
-//! Bedrock does not stream this model: a streaming request is refused as unsupported
-//! (`streaming`, 422) before any call.
+//! Streaming: Bedrock streams Llama 4 through InvokeModelWithResponseStream, in the chunk
+//! shape of every Llama (`generation`, `prompt_token_count` on the first chunk,
+//! cumulative `generation_token_count`, `stop_reason` and the invocation metrics on the
+//! last). Evidence: AWS's "Meta Llama models" page
+//! (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html>)
+//! documents one request and response body for InvokeModel and
+//! InvokeModelWithResponseStream and lists Llama 4 Instruct among its models; an export
+//! of ListFoundationModels (us-east-1, 2026-06-02, found in a public repository) gives
+//! `responseStreamingSupported` true for `meta.llama4-scout-17b-instruct-v1:0` and
+//! `meta.llama4-maverick-17b-instruct-v1:0`. No recorded Llama 4 stream was found; the
+//! fixtures reuse the recorded Llama chunk shape (wire reference §4.5).
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_llama_response,
-    decode_llama_stream_event, encode_llama_request, render_header_template, unsupported_streaming,
+    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_guarded_llama_stream_event,
+    decode_guarded_response, decode_llama_response, encode_llama_request, render_header_template,
 };
 use crate::families::{StopMode, TextFamily};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
@@ -57,20 +74,15 @@ impl TextFamily for MetaLlama4 {
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        // Bedrock answers InvokeModelWithResponseStream on these models with
-        // "The model is unsupported for streaming.": refuse it before the call.
-        if req.stream {
-            return Err(unsupported_streaming(ID));
-        }
         encode_llama_request(ID, req, render_header_template(&LLAMA4_TEMPLATE, req))
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        decode_llama_response(ID, body)
+        decode_guarded_response(ID, body, |body| decode_llama_response(ID, body))
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        decode_llama_stream_event(ID, chunk)
+        decode_guarded_llama_stream_event(ID, chunk)
     }
 }
 
@@ -79,7 +91,7 @@ mod tests {
     use crate::families::TextFamily;
     use crate::families::common::render_header_template;
     use crate::families::meta_llama4::{LLAMA4_TEMPLATE, MetaLlama4};
-    use crate::unified::{Message, Role, UnifiedRequest};
+    use crate::unified::{Message, Role, StopReason, UnifiedRequest};
 
     #[test]
     fn template_matches_meta_llama4_format() {
@@ -95,6 +107,39 @@ mod tests {
             "<|begin_of_text|><|header_start|>system<|header_end|>\n\n\
              You are a helpful assistant<|eot|><|header_start|>user<|header_end|>\n\n\
              Who are you?<|eot|><|header_start|>assistant<|header_end|>\n\n"
+        );
+    }
+
+    #[test]
+    fn streaming_requests_are_encoded() {
+        let req = UnifiedRequest {
+            prompt: Some("Hi".to_owned()),
+            stream: true,
+            ..UnifiedRequest::default()
+        };
+        let body = MetaLlama4.encode_request(&req).unwrap();
+        assert_eq!(
+            body["prompt"],
+            "<|begin_of_text|><|header_start|>user<|header_end|>\n\nHi<|eot|>\
+             <|header_start|>assistant<|header_end|>\n\n"
+        );
+    }
+
+    #[test]
+    fn guardrail_intervention_and_unknown_chunks() {
+        let chunk = br#"{"generation":"Blocked.","amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let event = MetaLlama4.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.stop_reason, Some(StopReason::ContentFilter));
+        assert!(!event.unrecognized);
+        let event = MetaLlama4.decode_stream_event(br#"{"type":"ping"}"#).unwrap();
+        assert!(event.unrecognized);
+        let empty = br#"{"generation":"","prompt_token_count":null,"generation_token_count":null,"stop_reason":null}"#;
+        assert!(!MetaLlama4.decode_stream_event(empty).unwrap().unrecognized);
+        let body = br#"{"generation":"Blocked.","amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let answer = MetaLlama4.decode_response(body).unwrap();
+        assert_eq!(
+            (answer.text.as_str(), answer.stop_reason),
+            ("Blocked.", StopReason::ContentFilter)
         );
     }
 

@@ -18,15 +18,24 @@
 //!   Mixtral; the family does not know which model it serves), nor is `top_k`.
 //! - The bodies carry no token counts: usage comes from Bedrock's headers, or from a
 //!   stream's invocation metrics.
+//! - Stream chunks have the response's shape, `{"outputs": [{"text", "stop_reason"}]}`:
+//!   AWS's own streaming example reads `outputs[0].text` from every chunk
+//!   (awsdocs/aws-doc-sdk-examples
+//!   `python/example_code/bedrock-runtime/models/mistral_ai/invoke_model_with_response_stream.py`);
+//!   no recorded stream was found. A chunk without `outputs` and with nothing else to read
+//!   is reported as unrecognized.
+//! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
+//!   a chunk) is a `content_filter` stop.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    InstTemplate, TextChoice, convert_mistral_stop_reason, decode_first_text_choice,
-    first_text_choice_event, render_inst_template,
+    GuardedChunk, InstTemplate, TextChoice, convert_mistral_stop_reason, decode_first_text_choice,
+    decode_guarded_response, finish_stream_event, first_text_choice_event,
+    parse_guarded_stream_chunk, render_inst_template,
 };
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The Mistral `[INST]` prompt family.
@@ -76,6 +85,13 @@ struct MistralTextResponse {
     outputs: Vec<TextChoice>,
 }
 
+/// One decoded stream chunk; `outputs` is `None` when the key is absent.
+#[derive(Debug, Deserialize)]
+struct MistralTextStreamChunk {
+    #[serde(default)]
+    outputs: Option<Vec<TextChoice>>,
+}
+
 impl TextFamily for MistralText {
     fn id(&self) -> &'static str {
         ID
@@ -108,14 +124,20 @@ impl TextFamily for MistralText {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: MistralTextResponse = parse_body(ID, body)?;
-        decode_first_text_choice(ID, "outputs", res.outputs, convert_mistral_stop_reason)
+        decode_guarded_response(ID, body, |body| {
+            let res: MistralTextResponse = parse_body(ID, body)?;
+            decode_first_text_choice(ID, "outputs", res.outputs, convert_mistral_stop_reason)
+        })
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
         // The chunk has no counts of its own, so the invocation metrics are the usage.
-        let (chunk, usage) = parse_stream_chunk::<MistralTextResponse>(ID, chunk)?;
-        Ok(first_text_choice_event(chunk.outputs, usage, convert_mistral_stop_reason))
+        let GuardedChunk { chunk, usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<MistralTextStreamChunk>(ID, chunk)?;
+        let known = chunk.outputs.is_some();
+        let outputs = chunk.outputs.unwrap_or_default();
+        let event = first_text_choice_event(outputs, usage, convert_mistral_stop_reason);
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
 }
 

@@ -86,6 +86,17 @@ pub trait TextFamily: Send + Sync {
     fn stop_mode(&self) -> StopMode {
         StopMode::Native
     }
+    /// The request's stop sequences that the gateway cuts at itself, the model not being
+    /// sent them: by default every one where `stop_mode()` is `Emulated` and none where it
+    /// is `Native`. A family whose model takes only some stop strings decides per request
+    /// (Titan sends natively at most one of the few it accepts and emulates the rest); its
+    /// `encode_request` must then send exactly the others.
+    fn emulated_stops(&self, stop: &[String]) -> Vec<String> {
+        match self.stop_mode() {
+            StopMode::Native => Vec::new(),
+            StopMode::Emulated => stop.to_vec(),
+        }
+    }
     /// The body keys unified fields map to, as dot paths (`textGenerationConfig.topP`);
     /// `extra` may not set them.
     fn mapped_paths(&self) -> &'static [&'static str];
@@ -95,6 +106,21 @@ pub trait TextFamily: Send + Sync {
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError>;
     /// What one stream chunk (the base64-decoded `bytes` of a `chunk` frame) contributes.
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError>;
+    /// A new filter for the text of one stream's events, for a family whose streamed text
+    /// carries markup that can span chunks (gpt-oss's `<reasoning>` spans); `None`, the
+    /// default, when each event's text is the answer text as it is.
+    fn stream_text_filter(&self) -> Option<Box<dyn StreamTextFilter>> {
+        None
+    }
+}
+
+/// The state of one stream's text for a family whose events' text is not yet answer text
+/// (see [`TextFamily::stream_text_filter`]): it sees every event's text in order.
+pub trait StreamTextFilter: Send {
+    /// The answer text to forward now, from `text` and what was held back before.
+    fn push(&mut self, text: &str) -> String;
+    /// At the end of the stream: the answer text still held back.
+    fn finish(&mut self) -> String;
 }
 
 /// How a family honours stop sequences.
@@ -103,7 +129,8 @@ pub enum StopMode {
     /// The body carries them and the model stops there.
     Native,
     /// The model has no such parameter: the gateway cuts the text at the first stop
-    /// sequence and reports `stop_sequence` (Llama).
+    /// sequence and reports `stop_sequence` (Llama). A `Native` family may still emulate
+    /// some of a request's stops, see [`TextFamily::emulated_stops`].
     Emulated,
 }
 
@@ -134,10 +161,6 @@ pub trait ImageFamily: Send + Sync {
     fn encode_request(&self, req: &ImageRequest) -> Result<serde_json::Value, TranslateError>;
     /// The images of a JSON response body, base64-encoded.
     fn decode_response(&self, body: &[u8]) -> Result<Images, TranslateError>;
-    /// Whether the model answers `Accept: image/png` with the raw image bytes.
-    fn raw_png_accept(&self) -> bool {
-        false
-    }
 }
 
 /// What kind of model a family serves, and so which route takes its aliases.

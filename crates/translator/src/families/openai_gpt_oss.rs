@@ -12,27 +12,50 @@
 //!   A plain `prompt` is one user message.
 //! - `max_tokens` maps to `max_completion_tokens`. `model` and `stream` are left out:
 //!   Bedrock fills them from the model id and the operation.
-//! - Through InvokeModel the model's reasoning comes inside the content, wrapped in
-//!   `<reasoning>...</reasoning>` before the answer (AWS documentation); streamed, each
-//!   chunk wraps its own piece of reasoning. Those spans are removed from the text, as is
-//!   everything after an unclosed `<reasoning>`; reasoning sent in a separate field
+//! - The model's reasoning comes inside the content, wrapped in `<reasoning>...</reasoning>`
+//!   before the answer (AWS documentation, `model-parameters-openai`). Those spans are
+//!   removed from the text, as is everything after a `<reasoning>` that is never closed;
+//!   a `</reasoning>` outside a span is text. Reasoning sent in a separate field
 //!   (`reasoning_content`, `reasoning`) is ignored.
+//! - Streamed, the same rule holds across chunks: the family's [`StreamTextFilter`] keeps
+//!   the state between chunks, so a span may open in one chunk and close in a later one,
+//!   and a tag may itself be split between chunks (held back until it can be told from
+//!   text). The chat-completions stream of bedrock-runtime was seen wrapping each chunk's
+//!   piece of reasoning in its own tags (ren8k/aws-gpt-oss-samples,
+//!   `src/bedrock-completion/completion_stream.py` and README, 2025-08); no
+//!   InvokeModelWithResponseStream recording with reasoning was found, so a span over
+//!   several chunks is accepted as well. An event's `text` is the raw `delta.content`;
+//!   the filter makes it answer text.
 //! - `temperature` follows OpenAI's range, 0 to 2.
 //! - `finish_reason`: `stop` ends the turn (the model finished or hit a stop sequence;
 //!   the two are not told apart), `length` is a length stop, `content_filter` a content
 //!   filter, `tool_calls` and anything else `Other`.
+//! - `"amazon-bedrock-guardrailAction": "INTERVENED"` on a body or chunk makes the stop a
+//!   content filter whatever `finish_reason` says; such a body needs no
+//!   `choices[0].message`, and such a chunk no `finish_reason`, to be complete (the key
+//!   is Bedrock's, added to every family's body and chunks: wire reference §3.4 and §7;
+//!   the shared guardrail helpers of `common.rs`).
 //!
-//! Bedrock does not stream this model: a streaming request is refused as unsupported
-//! (`streaming`, 422) before any call.
+//! Streaming: Bedrock streams these models through InvokeModelWithResponseStream; the
+//! launch refusal ("The model is unsupported for streaming.", langchain-aws#573) was
+//! lifted (langchain-aws#588 and #679, LiteLLM#15649, October 2025). The chunks are
+//! OpenAI `chat.completion.chunk` objects; the recorded last one has an empty `delta`,
+//! the `finish_reason` and `amazon-bedrock-invocationMetrics` (langchain-ai/langchain-aws,
+//! `libs/aws/tests/unit_tests/llms/test_bedrock.py`, `MOCK_STREAMING_RESPONSE_OPENAI`).
+//! Usage is read from a chunk's `usage` (OpenAI's usage-only chunk, `choices: []`) and
+//! from the invocation metrics, `usage` winning. A chunk with no choice carrying a
+//! `delta`, a `message` or a `finish_reason`, no `usage`, no invocation metrics and no
+//! guardrail intervention is `unrecognized`; a role-only or empty `delta` is a known
+//! empty event.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    ChatMessage, ChatUsage, chat_messages, convert_chat_finish_reason, convert_chat_usage,
-    unsupported_streaming,
+    ChatMessage, ChatUsage, GuardedChunk, chat_messages, convert_chat_finish_reason,
+    convert_chat_usage, decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
 };
-use crate::families::{TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
+use crate::families::{StreamTextFilter, TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The OpenAI gpt-oss family.
@@ -79,7 +102,8 @@ struct ChatChoice {
     finish_reason: Option<String>,
 }
 
-/// A message or delta; `content` is null when the model calls a tool.
+/// A message or delta; `content` is null when the model calls a tool, and absent from a
+/// role-only or empty delta.
 #[derive(Debug, Deserialize)]
 struct ChatContent {
     #[serde(default)]
@@ -112,11 +136,6 @@ impl TextFamily for OpenaiGptOss {
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        // Bedrock answers InvokeModelWithResponseStream on these models with
-        // "The model is unsupported for streaming.": refuse it before the call.
-        if req.stream {
-            return Err(unsupported_streaming(ID));
-        }
         check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
         let conversation = req.conversation();
@@ -131,55 +150,111 @@ impl TextFamily for OpenaiGptOss {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        let res: ChatCompletion = parse_body(ID, body)?;
-        let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
-        let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
-            res.choices.into_iter().next()
-        else {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: "the body has no `choices[0].message`".to_owned(),
-            });
-        };
-        Ok(UnifiedResponse {
-            text: strip_reasoning(message.content.as_deref().unwrap_or_default()),
-            stop_reason: finish_reason
-                .as_deref()
-                .map_or(StopReason::Other, convert_chat_finish_reason),
-            usage,
-        })
+        decode_guarded_response(ID, body, decode_chat_completion)
     }
 
     fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let (chunk, mut usage) = parse_stream_chunk::<ChatCompletion>(ID, chunk)?;
+        let GuardedChunk { chunk, mut usage, guardrail_intervened } =
+            parse_guarded_stream_chunk::<ChatCompletion>(ID, chunk)?;
+        // Known events: a choice with a delta (a role-only or empty one too), a message or
+        // a finish reason, and the usage-only chunk.
+        let mut known = chunk.usage.is_some();
         usage.update(chunk.usage.map(convert_chat_usage).unwrap_or_default());
-        let Some(choice) = chunk.choices.into_iter().next() else {
-            return Ok(StreamEvent { usage, ..StreamEvent::default() });
+        let (content, finish_reason) = match chunk.choices.into_iter().next() {
+            Some(choice) => {
+                known |= choice.delta.is_some()
+                    || choice.message.is_some()
+                    || choice.finish_reason.is_some();
+                (choice.delta.or(choice.message).and_then(|c| c.content), choice.finish_reason)
+            }
+            None => (None, None),
         };
-        let content = choice.delta.or(choice.message).and_then(|content| content.content);
-        Ok(StreamEvent {
+        let event = StreamEvent {
             unrecognized: false,
-            text: content.as_deref().map(strip_reasoning).unwrap_or_default(),
-            stop_reason: choice.finish_reason.as_deref().map(convert_chat_finish_reason),
+            text: content.unwrap_or_default(),
+            stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,
-        })
+        };
+        Ok(finish_stream_event(event, known, guardrail_intervened))
     }
+
+    fn stream_text_filter(&self) -> Option<Box<dyn StreamTextFilter>> {
+        Some(Box::new(ReasoningFilter::default()))
+    }
+}
+
+/// The answer of a chat completion body, guardrails aside.
+fn decode_chat_completion(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+    let res: ChatCompletion = parse_body(ID, body)?;
+    let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
+    let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
+        res.choices.into_iter().next()
+    else {
+        return Err(TranslateError::MalformedResponse {
+            family: ID,
+            detail: "the body has no `choices[0].message`".to_owned(),
+        });
+    };
+    Ok(UnifiedResponse {
+        text: strip_reasoning(message.content.as_deref().unwrap_or_default()),
+        stop_reason: finish_reason.as_deref().map_or(StopReason::Other, convert_chat_finish_reason),
+        usage,
+    })
+}
+
+/// Removes the `<reasoning>...</reasoning>` spans from text that arrives in pieces: the
+/// same answer whatever the pieces, and the same as [`strip_reasoning`] of the whole.
+#[derive(Debug, Default)]
+struct ReasoningFilter {
+    /// Inside a span: text is dropped up to the next `</reasoning>`.
+    in_reasoning: bool,
+    /// Text not yet decided: the tail that may be the start of the tag looked for next.
+    pending: String,
+}
+
+impl StreamTextFilter for ReasoningFilter {
+    fn push(&mut self, text: &str) -> String {
+        self.pending.push_str(text);
+        let mut answer = String::new();
+        loop {
+            let tag = if self.in_reasoning { REASONING_END } else { REASONING_START };
+            let (decided, found) = match self.pending.find(tag) {
+                Some(at) => (at, true),
+                None => (start_of_partial_tag(&self.pending, tag), false),
+            };
+            if !self.in_reasoning {
+                answer.push_str(&self.pending[..decided]);
+            }
+            if !found {
+                self.pending.drain(..decided);
+                return answer;
+            }
+            self.pending.drain(..decided + tag.len());
+            self.in_reasoning = !self.in_reasoning;
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        if self.in_reasoning { String::new() } else { rest }
+    }
+}
+
+/// Where the longest tail of `text` that is a proper prefix of `tag` starts (`text.len()`
+/// when there is none): the part before it cannot belong to the tag.
+fn start_of_partial_tag(text: &str, tag: &str) -> usize {
+    let earliest = text.len().saturating_sub(tag.len() - 1);
+    (earliest..text.len())
+        .find(|&i| text.is_char_boundary(i) && tag.starts_with(&text[i..]))
+        .unwrap_or(text.len())
 }
 
 /// `text` without its `<reasoning>...</reasoning>` spans, and without anything after a
 /// `<reasoning>` that is never closed.
 fn strip_reasoning(text: &str) -> String {
-    let mut answer = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(REASONING_START) {
-        answer.push_str(&rest[..start]);
-        let after_start = &rest[start + REASONING_START.len()..];
-        match after_start.find(REASONING_END) {
-            Some(end) => rest = &after_start[end + REASONING_END.len()..],
-            None => return answer,
-        }
-    }
-    answer.push_str(rest);
+    let mut filter = ReasoningFilter::default();
+    let mut answer = filter.push(text);
+    answer.push_str(&filter.finish());
     answer
 }
 
@@ -187,9 +262,9 @@ fn strip_reasoning(text: &str) -> String {
 mod tests {
     use serde_json::json;
 
-    use crate::families::TextFamily;
-    use crate::families::openai_gpt_oss::{OpenaiGptOss, strip_reasoning};
-    use crate::unified::{Message, Role, UnifiedRequest, Usage};
+    use crate::families::openai_gpt_oss::{OpenaiGptOss, ReasoningFilter, strip_reasoning};
+    use crate::families::{StreamTextFilter, TextFamily};
+    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
 
     #[test]
     fn reasoning_spans_are_removed() {
@@ -197,6 +272,59 @@ mod tests {
         assert_eq!(strip_reasoning("a<reasoning>x</reasoning>b<reasoning>y</reasoning>c"), "abc");
         assert_eq!(strip_reasoning("answer <reasoning>never closed"), "answer ");
         assert_eq!(strip_reasoning("plain </reasoning> text"), "plain </reasoning> text");
+        assert_eq!(strip_reasoning("a <reason b"), "a <reason b");
+        assert_eq!(strip_reasoning("ends with <"), "ends with <");
+    }
+
+    /// Every way of cutting the text into two or three pieces gives the same answer.
+    #[test]
+    fn reasoning_is_removed_across_any_chunk_boundaries() {
+        let text = "<reasoning>Think é.</reasoning>Paris<reasoning> more</reasoning> is it.";
+        let whole = strip_reasoning(text);
+        assert_eq!(whole, "Paris is it.");
+        let cuts: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for &first in &cuts {
+            for &second in cuts.iter().filter(|&&second| second >= first) {
+                let mut filter = ReasoningFilter::default();
+                let mut answer = filter.push(&text[..first]);
+                answer.push_str(&filter.push(&text[first..second]));
+                answer.push_str(&filter.push(&text[second..]));
+                answer.push_str(&filter.finish());
+                assert_eq!(answer, whole, "cut at {first} and {second}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_filter_forwards_text_as_soon_as_it_cannot_be_a_tag() {
+        let mut filter = ReasoningFilter::default();
+        assert_eq!(filter.push("The capital <"), "The capital ");
+        assert_eq!(filter.push("b>"), "<b>");
+        assert_eq!(filter.push("<reas"), "");
+        assert_eq!(filter.push("oning>hidden</reas"), "");
+        assert_eq!(filter.push("oning> Paris"), " Paris");
+        assert_eq!(filter.finish(), "");
+    }
+
+    /// The server's decoder runs the family's filter: a span over several chunks and a
+    /// split tag never reach the caller, and nothing is held back at the end.
+    #[test]
+    fn the_stream_decoder_forwards_only_the_answer() {
+        let req = UnifiedRequest { prompt: Some("Hi".to_owned()), ..UnifiedRequest::default() };
+        let mut decoder = crate::TextStreamDecoder::new(&OpenaiGptOss, &req);
+        let chunk = |content: &str| {
+            json!({"choices": [{"delta": {"content": content}, "finish_reason": null, "index": 0}]})
+                .to_string()
+        };
+        let mut forwarded = Vec::new();
+        for content in ["<reasoning>The user", " asks.</reason", "ing>Paris", " is it.<"] {
+            forwarded.push(decoder.push(chunk(content).as_bytes()).unwrap().text);
+        }
+        let last = br#"{"choices":[{"delta":{},"finish_reason":"stop","index":0}]}"#;
+        assert_eq!(decoder.push(last).unwrap().text, "");
+        assert_eq!(forwarded, ["", "", "Paris", " is it."]);
+        let finished = decoder.finish().unwrap();
+        assert_eq!((finished.text.as_str(), finished.stop_reason), ("<", StopReason::EndTurn));
     }
 
     #[test]
@@ -216,11 +344,23 @@ mod tests {
     }
 
     #[test]
+    fn streaming_requests_are_encoded() {
+        let req = UnifiedRequest {
+            prompt: Some("Hi".to_owned()),
+            stream: true,
+            ..UnifiedRequest::default()
+        };
+        let body = OpenaiGptOss.encode_request(&req).unwrap();
+        assert_eq!(body, json!({"messages": [{"role": "user", "content": "Hi"}]}));
+    }
+
+    #[test]
     fn usage_only_chunk_has_no_text() {
         let chunk = br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}}"#;
         let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
         assert_eq!(event.usage, Usage { input_tokens: Some(10), output_tokens: Some(3) });
         assert_eq!((event.text.as_str(), event.stop_reason), ("", None));
+        assert!(!event.unrecognized);
     }
 
     #[test]
@@ -228,5 +368,36 @@ mod tests {
         let chunk = br#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#;
         let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
         assert_eq!(event.text, "");
+        assert!(!event.unrecognized);
+    }
+
+    #[test]
+    fn unknown_chunks_are_unrecognized_and_known_empty_ones_are_not() {
+        for chunk in
+            [&br#"{"type":"ping"}"#[..], br#"{"choices":[]}"#, br#"{"choices":[{"index":0}]}"#]
+        {
+            let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
+            assert!(event.unrecognized, "{}", String::from_utf8_lossy(chunk));
+        }
+        for chunk in [
+            &br#"{"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}"#[..],
+            br#"{"choices":[{"index":0,"delta":{}}]}"#,
+            br#"{"choices":[],"amazon-bedrock-invocationMetrics":{"inputTokenCount":1,"outputTokenCount":2}}"#,
+        ] {
+            let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
+            assert!(!event.unrecognized, "{}", String::from_utf8_lossy(chunk));
+        }
+    }
+
+    #[test]
+    fn guardrail_intervention_is_a_content_filter_stop() {
+        let chunk = br#"{"choices":[{"index":0,"delta":{"content":"Sorry."},"finish_reason":"stop"}],"amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.stop_reason, Some(StopReason::ContentFilter));
+        let body = br#"{"amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let answer = OpenaiGptOss.decode_response(body).unwrap();
+        assert_eq!((answer.text.as_str(), answer.stop_reason), ("", StopReason::ContentFilter));
+        let body = br#"{"choices":[{"index":0,"message":{"content":"ok"},"finish_reason":"stop"}],"amazon-bedrock-guardrailAction":"NONE"}"#;
+        assert_eq!(OpenaiGptOss.decode_response(body).unwrap().stop_reason, StopReason::EndTurn);
     }
 }

@@ -15,8 +15,13 @@
 //!   is a base64 PNG like the other families'.
 //! - One image per call: `n` above 1 is refused. `cfg_scale` has no field here (422).
 //! - `seed` is 0 to 4,294,967,294. An empty `negative_prompt` means none and is not sent.
-//! - A non-null `finish_reasons` entry (a content filter, an inference error) makes the
-//!   answer a malformed response naming the reason.
+//! - `finish_reasons` is `null` per image on success; AWS documents the other values as
+//!   `"Filter reason: prompt"`, `"Filter reason: output image"`, `"Filter reason: input
+//!   image"` and `"Inference error"`, and a filtered answer as `{"finish_reasons":
+//!   ["Filter reason: prompt"]}` alone (user guide, "Stable Image Ultra request and
+//!   response"). A `Filter reason: ...` entry is a content-filter refusal
+//!   ([`TranslateError::ContentFiltered`]) whether or not `images` is present; any other
+//!   non-null entry (`Inference error`) is a malformed response naming it.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +59,10 @@ const ALLOWED_ASPECT_RATIOS: [(&str, u32, u32); 9] = [
 
 /// The largest seed the models take.
 const MAX_SEED: u64 = 4_294_967_294;
+
+/// How every content-filter `finish_reasons` entry begins: `Filter reason: prompt`,
+/// `Filter reason: output image`, `Filter reason: input image`.
+const FILTER_REASON_PREFIX: &str = "Filter reason:";
 
 /// The body of InvokeModel.
 #[derive(Debug, Serialize)]
@@ -146,9 +155,11 @@ impl ImageFamily for StabilityImage {
     fn decode_response(&self, body: &[u8]) -> Result<Images, TranslateError> {
         let res: StabilityImageResponse = parse_body(ID, body)?;
         if let Some(reason) = res.finish_reasons.into_iter().flatten().next() {
-            return Err(TranslateError::MalformedResponse {
-                family: ID,
-                detail: format!("generation finished with `{reason}`"),
+            let detail = format!("generation finished with `{reason}`");
+            return Err(if reason.starts_with(FILTER_REASON_PREFIX) {
+                TranslateError::ContentFiltered { family: ID, detail }
+            } else {
+                TranslateError::MalformedResponse { family: ID, detail }
             });
         }
         Ok(Images { images: res.images })
@@ -247,15 +258,25 @@ mod tests {
     }
 
     #[test]
-    fn filtered_answer_is_malformed() {
-        let err = StabilityImage
-            .decode_response(br#"{"finish_reasons":["Filter reason: prompt"]}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("Filter reason: prompt"), "{err}");
+    fn filtered_answers_are_content_filter_refusals() {
+        for body in [
+            r#"{"finish_reasons":["Filter reason: prompt"]}"#,
+            r#"{"seeds":[1],"finish_reasons":["Filter reason: output image"],"images":["AAA"]}"#,
+            r#"{"seeds":[1],"finish_reasons":["Filter reason: input image"],"images":[]}"#,
+        ] {
+            let err = StabilityImage.decode_response(body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, TranslateError::ContentFiltered { family: "stability_image", .. }),
+                "{body}: {err:?}"
+            );
+            assert!(err.to_string().contains("Filter reason: "), "{err}");
+        }
     }
 
     #[test]
-    fn raw_png_is_not_accepted() {
-        assert!(!StabilityImage.raw_png_accept());
+    fn an_inference_error_is_malformed() {
+        let body = br#"{"seeds":[1],"finish_reasons":["Inference error"],"images":[]}"#;
+        let err = StabilityImage.decode_response(body).unwrap_err();
+        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
     }
 }

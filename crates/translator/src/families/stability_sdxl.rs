@@ -12,9 +12,16 @@
 //!   error can list them.
 //! - `cfg_scale` is 0 to 35 and `seed` 0 to 4,294,967,295. Bedrock generates one image
 //!   per SDXL call, so `n` above 1 is refused; `n` = 1 is sent as `samples`.
-//! - An artifact whose `finishReason` is `ERROR` or `CONTENT_FILTERED` makes the whole
-//!   answer a malformed response naming that reason: the caller gets no image.
-//! - `Accept: image/png` makes SDXL answer with the raw PNG ([`ImageFamily::raw_png_accept`]).
+//! - The gateway asks for `Accept: application/json` and reads `artifacts[].base64`, as
+//!   for every image family. AWS documents the JSON answer only (user guide,
+//!   "Stability.ai Diffusion 1.0 text to image"); the InvokeModel API reference shows an
+//!   SDXL request with `accept: image/png` but no answer to it, and every AWS and
+//!   library example seen asks for JSON, so a raw PNG answer is not relied on.
+//! - `finishReason` is `SUCCESS`, `ERROR` or `CONTENT_FILTERED` (the user guide: "the
+//!   content filter filtered the image and the image might be blurred"). An artifact
+//!   finished with `CONTENT_FILTERED` makes the whole answer a content-filter refusal
+//!   ([`TranslateError::ContentFiltered`]): the possibly blurred image is not passed on.
+//!   `ERROR`, or an artifact without `base64`, is a malformed response.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,10 +144,6 @@ impl ImageFamily for StabilitySdxl {
         let images = res.artifacts.into_iter().map(convert_artifact).collect::<Result<_, _>>()?;
         Ok(Images { images })
     }
-
-    fn raw_png_accept(&self) -> bool {
-        true
-    }
 }
 
 fn convert_request(req: &ImageRequest) -> SdxlRequest<'_> {
@@ -162,9 +165,11 @@ fn convert_request(req: &ImageRequest) -> SdxlRequest<'_> {
 fn convert_artifact(artifact: SdxlArtifact) -> Result<String, TranslateError> {
     let malformed = |detail: String| Err(TranslateError::MalformedResponse { family: ID, detail });
     match (artifact.finish_reason.as_deref(), artifact.base64) {
-        (Some(reason @ ("ERROR" | "CONTENT_FILTERED")), _) => {
-            malformed(format!("an artifact finished with `{reason}`"))
-        }
+        (Some(reason @ "CONTENT_FILTERED"), _) => Err(TranslateError::ContentFiltered {
+            family: ID,
+            detail: format!("an artifact finished with `{reason}`"),
+        }),
+        (Some(reason @ "ERROR"), _) => malformed(format!("an artifact finished with `{reason}`")),
         (_, Some(image)) => Ok(image),
         (_, None) => malformed("an artifact has no `base64` image".to_owned()),
     }
@@ -246,7 +251,14 @@ mod tests {
     }
 
     #[test]
-    fn raw_png_is_accepted() {
-        assert!(StabilitySdxl.raw_png_accept());
+    fn a_filtered_artifact_is_a_content_filter_refusal_and_an_error_is_malformed() {
+        let body = br#"{"result":"success",
+            "artifacts":[{"seed":1,"base64":"AAA","finishReason":"CONTENT_FILTERED"}]}"#;
+        let err = StabilitySdxl.decode_response(body).unwrap_err();
+        assert!(matches!(err, TranslateError::ContentFiltered { family: "stability_sdxl", .. }));
+        let body = br#"{"result":"success",
+            "artifacts":[{"seed":1,"base64":null,"finishReason":"ERROR"}]}"#;
+        let err = StabilitySdxl.decode_response(body).unwrap_err();
+        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
     }
 }

@@ -10,9 +10,14 @@
 //! | `.response.json`: a Bedrock response body | `.answer.json`: `UnifiedResponse` or `{"error"}` |
 //! | `.stream.jsonl`: one decoded chunk a line | `.stream-answer.json` |
 //!
+//! A `.response.json` or `.stream.jsonl` beside a `.request.json` of the same case name
+//! is decoded for that request through the codec, as the server does (stop sequences
+//! the gateway emulates cut the text; a cut stream is read no further).
+//!
 //! An error is `{"kind": "invalid_request", "message": "..."}`. A stream answer is
 //! `{"events", "text", "stop_reason", "usage"}`, or `{"events", "text", "error"}` when a
-//! chunk does not decode or the stream ends without a stop reason.
+//! chunk does not decode or the stream ends without a stop reason. `events` are what the
+//! family decoded; `text` is what is forwarded, through the family's stream text filter.
 //!
 //! Run with `UPDATE_GOLDEN=1` to write the expected files instead of comparing them
 //! (a stale `.body.json` or `.error.json` is removed), then review the diff.
@@ -24,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use translator::{
-    EmbedRequest, FamilyRef, ImageRequest, StreamAccumulator, TextFamily, TranslateError,
-    UnifiedRequest, family_by_id,
+    EmbedRequest, FamilyRef, ImageRequest, StreamAccumulator, TextFamily, TextStreamDecoder,
+    TranslateError, UnifiedRequest, family_by_id,
 };
 
 const REQUEST: &str = ".request.json";
@@ -35,6 +40,9 @@ const BODY: &str = ".body.json";
 const ANSWER: &str = ".answer.json";
 const ERROR: &str = ".error.json";
 const STREAM_ANSWER: &str = ".stream-answer.json";
+
+/// The file of a family folder that cites the source of every recorded shape.
+const FIXTURE_README: &str = "README.md";
 
 const INPUT_SUFFIXES: [&str; 3] = [REQUEST, RESPONSE, STREAM];
 const EXPECTED_SUFFIXES: [&str; 4] = [BODY, ANSWER, ERROR, STREAM_ANSWER];
@@ -84,8 +92,12 @@ fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
     let input = fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
     let (expected_suffix, actual) = match (family, case.input_suffix) {
         (FamilyRef::Text(family), REQUEST) => run_encode(family, &input),
-        (FamilyRef::Text(family), RESPONSE) => Ok(run_decode(family, &input)),
-        (FamilyRef::Text(family), _) => run_stream(family, &input),
+        (FamilyRef::Text(family), RESPONSE) => {
+            case_request(case).map(|req| run_decode(family, req.as_ref(), &input))
+        }
+        (FamilyRef::Text(family), _) => {
+            case_request(case).and_then(|req| run_stream(family, req.as_ref(), &input))
+        }
         (FamilyRef::Embedding(family), REQUEST) => parse_input::<EmbedRequest>(&input).map(|req| {
             match translator::encode_embed_requests(family, &req) {
                 Ok(bodies) => (BODY, json!(bodies)),
@@ -162,25 +174,56 @@ fn run_encode(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Va
     })
 }
 
-fn run_decode(family: &dyn TextFamily, input: &[u8]) -> (&'static str, Value) {
-    match family.decode_response(input) {
+/// The request of a case that has one, for decoding its response or stream.
+fn case_request(case: &Case) -> Result<Option<UnifiedRequest>, String> {
+    let path = case.path(REQUEST);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let input = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_input(&input).map(Some)
+}
+
+fn run_decode(
+    family: &dyn TextFamily,
+    req: Option<&UnifiedRequest>,
+    input: &[u8],
+) -> (&'static str, Value) {
+    let answer = match req {
+        Some(req) => translator::decode_text_response(family, req, input),
+        None => family.decode_response(input),
+    };
+    match answer {
         Ok(answer) => (ANSWER, json!(answer)),
         Err(error) => (ANSWER, json!({"error": error_json(&error)})),
     }
 }
 
 /// Feeds the chunks to the decoder and an accumulator, as the server does.
-/// `Err` only when the fixture itself is broken (not UTF-8).
-fn run_stream(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Value), String> {
+/// With a request, the codec's [`TextStreamDecoder`] gives the text, the stop reason and
+/// the usage. `Err` only when the fixture itself is broken (not UTF-8).
+fn run_stream(
+    family: &'static dyn TextFamily,
+    req: Option<&UnifiedRequest>,
+    input: &[u8],
+) -> Result<(&'static str, Value), String> {
     let input = std::str::from_utf8(input).map_err(|e| format!("not UTF-8: {e}"))?;
+    if let Some(req) = req {
+        return Ok(run_codec_stream(family, req, input));
+    }
     let mut events = Vec::new();
     let mut text = String::new();
     let mut accumulator = StreamAccumulator::default();
+    // The forwarded text goes through the family's text filter, as in the server's decoder.
+    let mut filter = family.stream_text_filter();
     for line in input.lines().filter(|line| !line.trim().is_empty()) {
         match family.decode_stream_event(line.as_bytes()) {
             Ok(event) => {
                 accumulator.push(&event);
-                text.push_str(&event.text);
+                match &mut filter {
+                    Some(filter) => text.push_str(&filter.push(&event.text)),
+                    None => text.push_str(&event.text),
+                }
                 events.push(event);
             }
             Err(error) => {
@@ -188,6 +231,9 @@ fn run_stream(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Va
                 return Ok((STREAM_ANSWER, answer));
             }
         }
+    }
+    if let Some(filter) = &mut filter {
+        text.push_str(&filter.finish());
     }
     let answer = match accumulator.finish() {
         Ok((stop_reason, usage)) => {
@@ -198,11 +244,51 @@ fn run_stream(family: &dyn TextFamily, input: &[u8]) -> Result<(&'static str, Va
     Ok((STREAM_ANSWER, answer))
 }
 
+/// The lines of a stream fixture through a [`TextStreamDecoder`] for `req`, with the
+/// family's own event of each chunk read.
+fn run_codec_stream(
+    family: &'static dyn TextFamily,
+    req: &UnifiedRequest,
+    input: &str,
+) -> (&'static str, Value) {
+    let mut events = Vec::new();
+    let mut text = String::new();
+    let mut decoder = TextStreamDecoder::new(family, req);
+    for line in input.lines().filter(|line| !line.trim().is_empty()) {
+        let decoded = family.decode_stream_event(line.as_bytes()).and_then(|event| {
+            events.push(event);
+            decoder.push(line.as_bytes())
+        });
+        match decoded {
+            Ok(decoded) => {
+                text.push_str(&decoded.text);
+                if decoded.finished {
+                    break;
+                }
+            }
+            Err(error) => {
+                let answer = json!({"events": events, "text": text, "error": error_json(&error)});
+                return (STREAM_ANSWER, answer);
+            }
+        }
+    }
+    let answer = match decoder.finish() {
+        Ok(finished) => {
+            text.push_str(&finished.text);
+            let (stop_reason, usage) = (finished.stop_reason, finished.usage);
+            json!({"events": events, "text": text, "stop_reason": stop_reason, "usage": usage})
+        }
+        Err(error) => json!({"events": events, "text": text, "error": error_json(&error)}),
+    };
+    (STREAM_ANSWER, answer)
+}
+
 fn error_json(error: &TranslateError) -> Value {
     let kind = match error {
         TranslateError::InvalidRequest(_) => "invalid_request",
         TranslateError::Unsupported { .. } => "unsupported",
         TranslateError::MalformedResponse { .. } => "malformed_response",
+        TranslateError::ContentFiltered { .. } => "content_filtered",
     };
     json!({"kind": kind, "message": error.to_string()})
 }
@@ -221,6 +307,9 @@ fn collect_cases(family_dir: &Path, failures: &mut Vec<String>) -> Vec<Case> {
     };
     for path in paths {
         let file_name = file_name(&path);
+        if file_name == FIXTURE_README {
+            continue;
+        }
         if let Some((name, input_suffix)) = split_suffix(&file_name, &INPUT_SUFFIXES) {
             cases.push(Case { dir: family_dir.to_owned(), name, input_suffix });
         } else if let Some((name, expected_suffix)) = split_suffix(&file_name, &EXPECTED_SUFFIXES) {

@@ -13,8 +13,11 @@ mod auth;
 mod errors;
 /// Every model family of the shipped config: text, embeddings, images, refusals.
 mod families;
+mod guardrails;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// Image answers as the model gave them: SDXL asked for JSON, content-filter refusals.
+mod images_fidelity;
 /// Admission: route quotas and their queue, caller limits, retries, fallbacks.
 mod limits;
 /// Against live Bedrock, only with `GATEWAY_LIVE=1`.
@@ -25,6 +28,8 @@ mod metrics;
 mod openai;
 /// The OpenAPI document against the routes served.
 mod openapi;
+/// Bedrock's per-request options: service tier, latency, guardrail, request metadata.
+mod options;
 /// The Bedrock-native routes through the real AWS SDK: every family, every error.
 mod passthrough;
 /// Shared limits in a real `redis-server`: two gateways, one quota; Redis down and back.

@@ -1,0 +1,80 @@
+//! Bedrock's per-request options per alias (`[models.X.bedrock]`) and per request where
+//! the alias allows: the tier that served the call comes back as `x-gateway-service-tier`.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::Harness;
+
+const MODELS: &str = r#"
+[models.flex]
+model_id = "amazon.titan-text-express-v1"
+bedrock = { service_tier = "flex", performance_latency = "standard", request_metadata = { team = "search" }, caller_metadata_key = "caller" }
+
+[models.fixed]
+model_id = "amazon.titan-text-express-v1"
+bedrock = { service_tier = "default", callers_may_set = [] }
+
+[models.plain]
+model_id = "amazon.titan-text-express-v1"
+"#;
+
+fn tier(headers: &reqwest::header::HeaderMap) -> Option<&str> {
+    headers.get("x-gateway-service-tier").and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn the_alias_and_the_caller_choose_the_service_tier() {
+    let h = Harness::start_with("max_attempts = 1\n", MODELS).await;
+    // The alias's tier, whole and streamed.
+    let (status, headers, body) =
+        h.post("/v1/generate", &json!({"model": "flex", "prompt": "Hi"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(tier(&headers), Some("flex"));
+    let streamed = json!({"model": "flex", "prompt": "Hi", "stream": true});
+    let (status, headers, _) = h.stream(&streamed).await;
+    assert_eq!((status, tier(&headers)), (StatusCode::OK, Some("flex")));
+    // The caller's own, where allowed: the gateway API and OpenAI's `service_tier`.
+    let asked = json!({"model": "flex", "prompt": "Hi", "bedrock": {"service_tier": "priority"}});
+    let (status, headers, body) = h.post("/v1/generate", &asked).await;
+    assert_eq!((status, tier(&headers)), (StatusCode::OK, Some("priority")), "{body}");
+    let chat = json!({"model": "plain", "service_tier": "flex", "metadata": {"ticket": "42"},
+        "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, headers, body) = h.post("/v1/chat/completions", &chat).await;
+    assert_eq!((status, tier(&headers)), (StatusCode::OK, Some("flex")), "{body}");
+    // No tier asked for: Bedrock says none.
+    let (_, headers, _) = h.post("/v1/generate", &json!({"model": "plain", "prompt": "Hi"})).await;
+    assert_eq!(tier(&headers), None);
+}
+
+#[tokio::test]
+async fn callers_are_refused_what_the_alias_does_not_allow() {
+    let h = Harness::start_with("max_attempts = 1\n", MODELS).await;
+    let asked = json!({"model": "fixed", "prompt": "Hi", "bedrock": {"service_tier": "priority"}});
+    let (status, _, body) = h.post("/v1/generate", &asked).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("service tier"), "{body}");
+    let (status, headers, _) =
+        h.post("/v1/generate", &json!({"model": "fixed", "prompt": "Hi"})).await;
+    assert_eq!((status, tier(&headers)), (StatusCode::OK, Some("default")));
+    // OpenAI's `scale` tier does not exist on Bedrock.
+    let chat = json!({"model": "plain", "service_tier": "scale",
+        "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, _, body) = h.post("/v1/chat/completions", &chat).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "service_tier");
+    // The passthrough's own header is held to the same rule, in Bedrock's encoding.
+    let response = h
+        .http
+        .post(h.url("/model/fixed/invoke"))
+        .header("x-amzn-bedrock-service-tier", "priority")
+        .json(&json!({"inputText": "Hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // An unknown tier on an alias that allows callers: refused before Bedrock.
+    let asked = json!({"model": "flex", "prompt": "Hi", "bedrock": {"service_tier": "gold"}});
+    let (status, _, body) = h.post("/v1/generate", &asked).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -259,6 +259,11 @@ async fn run_operation(
             headers.insert("x-amzn-bedrock-invocation-latency", latency_ms.into());
             headers.insert("x-amzn-bedrock-input-token-count", completion.n_input_tokens.into());
             headers.insert("x-amzn-bedrock-output-token-count", n_output_tokens.into());
+            if family.reports_cache_tokens() {
+                // The simulator caches nothing: both counts are 0, as Bedrock says then.
+                headers.insert("x-amzn-bedrock-cache-read-input-token-count", 0.into());
+                headers.insert("x-amzn-bedrock-cache-write-input-token-count", 0.into());
+            }
             response
         }
         Operation::InvokeWithResponseStream if let Some(blocked) = &blocked => {

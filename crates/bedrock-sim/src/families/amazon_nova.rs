@@ -44,6 +44,10 @@ const FIRST_TURN_MESSAGE: &str = "A conversation must start with a user message.
                                   a conversation that starts with a user message.";
 
 impl Family for AmazonNova {
+    fn reports_cache_tokens(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "amazon_nova"
     }

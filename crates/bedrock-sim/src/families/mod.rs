@@ -56,6 +56,13 @@ pub(crate) trait Family: Send + Sync {
     fn matches(&self, base_model_id: &str) -> bool;
     /// Whether InvokeModelWithResponseStream is served; for a family that does not stream it
     /// is a 400 `The model is unsupported for streaming.` (`invoke.rs`).
+    /// Whether answers report prompt-cache token counts: the
+    /// `X-Amzn-Bedrock-Cache-{Read,Write}-Input-Token-Count` headers of InvokeModel, and
+    /// the same counts in a stream's invocation metrics (wire document §1.5: seen for
+    /// Nova).
+    fn reports_cache_tokens(&self) -> bool {
+        false
+    }
     fn streams(&self) -> bool {
         true
     }

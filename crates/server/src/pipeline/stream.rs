@@ -128,6 +128,11 @@ impl PipelineStream {
         }
     }
 
+    /// The prompt-cache read and write tokens of Bedrock's invocation metrics, once seen.
+    pub fn cache_tokens(&self) -> (Option<u32>, Option<u32>) {
+        self.metered.map_or((None, None), |m| (m.cache_read, m.cache_write))
+    }
+
     /// The usage as the reader decoded it; Bedrock's invocation metrics win over it.
     pub fn report_usage(&mut self, usage: Usage) {
         self.reported = Some(usage);

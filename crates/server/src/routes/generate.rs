@@ -67,6 +67,12 @@ pub struct GenerateResponse {
 pub struct UsageBody {
     pub input_tokens: Option<u32>,
     pub output_tokens: Option<u32>,
+    /// Input tokens read from Bedrock's prompt cache, where Bedrock reports them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u32>,
+    /// Input tokens written to Bedrock's prompt cache, where Bedrock reports them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u32>,
 }
 
 /// One message of a conversation.
@@ -140,14 +146,14 @@ pub async fn generate(
     let alias = route.alias.clone();
 
     if !wants_sse {
-        let (answer, target) =
+        let (answer, target, cache) =
             text::complete(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
         let response = GenerateResponse {
             id,
             model: alias,
             text: Some(answer.text),
             stop_reason: answer.stop_reason,
-            usage: answer.usage.into(),
+            usage: usage_body(answer.usage, cache),
         };
         return Ok(tag_target(Json(response).into_response(), &target));
     }
@@ -161,13 +167,13 @@ pub async fn generate(
             let mut stream = stream?;
             let event = match stream.next().await? {
                 StreamItem::Delta(text) => json_event("delta", &Delta { text: &text }),
-                StreamItem::Done { stop_reason, usage } => {
+                StreamItem::Done { stop_reason, usage, cache } => {
                     let done = GenerateResponse {
                         id,
                         model: alias,
                         text: None,
                         stop_reason,
-                        usage: usage.into(),
+                        usage: usage_body(usage, cache),
                     };
                     json_event("done", &done)
                 }
@@ -206,8 +212,11 @@ fn json_event(name: &'static str, data: &impl Serialize) -> Event {
     }
 }
 
-impl From<Usage> for UsageBody {
-    fn from(usage: Usage) -> UsageBody {
-        UsageBody { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }
+fn usage_body(usage: Usage, cache: text::CacheTokens) -> UsageBody {
+    UsageBody {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cache_read_input_tokens: cache.read,
+        cache_write_input_tokens: cache.write,
     }
 }

@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::options::RequestOptions;
-use crate::routes::text::{self, StreamItem};
+use crate::routes::text::{self, CacheTokens, StreamItem};
 use crate::routes::{AppJson, tag_target};
 
 /// The routes of the OpenAI-compatible API.
@@ -194,6 +194,14 @@ struct UsageBody {
     prompt_tokens: u32,
     completion_tokens: u32,
     total_tokens: u32,
+    /// `cached_tokens`: input tokens read from Bedrock's prompt cache, where reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Serialize)]
+struct PromptTokensDetails {
+    cached_tokens: u32,
 }
 
 #[utoipa::path(
@@ -240,9 +248,9 @@ pub async fn chat_completions(
         chat: true,
     };
     if !stream {
-        let (answer, target) =
+        let (answer, target, cache) =
             text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
-        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
+        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, cache));
         return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
@@ -298,9 +306,9 @@ pub async fn completions(
         chat: false,
     };
     if !stream {
-        let (answer, target) =
+        let (answer, target, cache) =
             text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
-        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage));
+        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, cache));
         return Ok(tag_target(body.into_response(), &target));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
@@ -327,7 +335,13 @@ impl Shape {
         }
     }
 
-    fn whole(&self, text: &str, stop_reason: StopReason, usage: Usage) -> Value {
+    fn whole(
+        &self,
+        text: &str,
+        stop_reason: StopReason,
+        usage: Usage,
+        cache: CacheTokens,
+    ) -> Value {
         let choice = if self.chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text},
                    "logprobs": null, "finish_reason": finish_reason(stop_reason)})
@@ -336,7 +350,7 @@ impl Shape {
                    "finish_reason": finish_reason(stop_reason)})
         };
         json!({"id": self.id, "object": self.object(false), "created": self.created,
-               "model": self.model, "choices": [choice], "usage": usage_body(usage)})
+               "model": self.model, "choices": [choice], "usage": usage_body(usage, cache)})
     }
 
     /// One stream chunk with one choice: a text delta, or the finish reason.
@@ -369,9 +383,9 @@ impl Shape {
     }
 
     /// With `stream_options.include_usage`: the last chunk, no choices, the usage.
-    fn usage_chunk(&self, usage: Usage) -> Value {
+    fn usage_chunk(&self, usage: Usage, cache: CacheTokens) -> Value {
         json!({"id": self.id, "object": self.object(true), "created": self.created,
-               "model": self.model, "choices": [], "usage": usage_body(usage)})
+               "model": self.model, "choices": [], "usage": usage_body(usage, cache)})
     }
 }
 
@@ -409,11 +423,11 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
                     let chunk = state.shape.chunk(Some(&text), None, state.include_usage);
                     return Some((Ok(data_event(&chunk)), state));
                 }
-                Some(StreamItem::Done { stop_reason, usage }) => {
+                Some(StreamItem::Done { stop_reason, usage, cache }) => {
                     let last = state.shape.chunk(None, Some(stop_reason), state.include_usage);
                     state.queued.push(data_event(&last));
                     if state.include_usage {
-                        state.queued.push(data_event(&state.shape.usage_chunk(usage)));
+                        state.queued.push(data_event(&state.shape.usage_chunk(usage, cache)));
                     }
                     state.queued.push(Event::default().data("[DONE]"));
                     state.ended = true;
@@ -444,10 +458,17 @@ fn finish_reason(stop_reason: StopReason) -> &'static str {
     }
 }
 
-fn usage_body(usage: Usage) -> UsageBody {
+fn usage_body(usage: Usage, cache: CacheTokens) -> UsageBody {
     let prompt_tokens = usage.input_tokens.unwrap_or(0);
     let completion_tokens = usage.output_tokens.unwrap_or(0);
-    UsageBody { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+    UsageBody {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        prompt_tokens_details: cache
+            .read
+            .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+    }
 }
 
 /// An OpenAI message as a unified one: roles `system` and `developer` are system

@@ -24,7 +24,7 @@ pub enum StreamItem {
     /// Text to forward now.
     Delta(String),
     /// The answer is complete; nothing follows.
-    Done { stop_reason: StopReason, usage: Usage },
+    Done { stop_reason: StopReason, usage: Usage, cache: CacheTokens },
     /// The stream broke after it started; nothing follows.
     Failed(ApiError),
 }
@@ -40,6 +40,14 @@ pub struct TextStream {
     pub target: Arc<Target>,
     /// The answer so far, for its `debug` line when `log_prompts` is on.
     logged_answer: Option<String>,
+}
+
+/// Prompt-cache tokens of a call, where Bedrock reports them (`X-Amzn-Bedrock-Cache-*`
+/// headers, a stream's invocation metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheTokens {
+    pub read: Option<u32>,
+    pub write: Option<u32>,
 }
 
 /// Resolves `alias` to a text model's route.
@@ -69,17 +77,23 @@ pub async fn complete(
     route: &ModelRoute,
     request: &UnifiedRequest,
     options: Option<&RequestOptions>,
-) -> Result<(UnifiedResponse, Arc<Target>), ApiError> {
+) -> Result<(UnifiedResponse, Arc<Target>, CacheTokens), ApiError> {
     let call = call(caller, route, request);
     let served = state.pipeline.invoke(call, &|target| encode(target, request, options)).await?;
     let family = text_family(&served.target)?;
     let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
     answer.usage = answer.usage.or(served.output.headers.usage());
+    let headers = &served.output.headers;
+    let count = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u32>().ok());
+    let cache = CacheTokens {
+        read: count("x-amzn-bedrock-cache-read-input-token-count"),
+        write: count("x-amzn-bedrock-cache-write-input-token-count"),
+    };
     if state.log_prompts {
         log_prompt(request);
         tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer.text);
     }
-    Ok((answer, served.target))
+    Ok((answer, served.target, cache))
 }
 
 /// Opens a streamed answer. Errors before the first chunk come back here, so that
@@ -237,7 +251,9 @@ impl TextStream {
                     self.pending.push_back(StreamItem::Delta(finished.text));
                 }
                 self.chunks.report_usage(finished.usage);
+                let (read, write) = self.chunks.cache_tokens();
                 self.pending.push_back(StreamItem::Done {
+                    cache: CacheTokens { read, write },
                     stop_reason: finished.stop_reason,
                     usage: finished.usage,
                 });

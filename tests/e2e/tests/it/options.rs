@@ -78,3 +78,24 @@ async fn callers_are_refused_what_the_alias_does_not_allow() {
     let (status, _, body) = h.post("/v1/generate", &asked).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn prompt_cache_tokens_are_reported_where_bedrock_reports_them() {
+    let models = "[models.nova]\nmodel_id = \"amazon.nova-lite-v1:0\"\n\
+                  [models.titan]\nmodel_id = \"amazon.titan-text-express-v1\"\n";
+    let h = Harness::start_with("max_attempts = 1\n", models).await;
+    // Nova reports them (the simulator caches nothing: 0), whole and streamed alike.
+    let (status, _, whole) =
+        h.post("/v1/generate", &json!({"model": "nova", "prompt": "Hi"})).await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(whole["usage"]["cache_read_input_tokens"], 0, "{whole}");
+    assert_eq!(whole["usage"]["cache_write_input_tokens"], 0, "{whole}");
+    let (_, _, events) = h.stream(&json!({"model": "nova", "prompt": "Hi", "stream": true})).await;
+    assert_eq!(events.last().unwrap().data["usage"], whole["usage"]);
+    let chat = json!({"model": "nova", "messages": [{"role": "user", "content": "Hi"}]});
+    let (_, _, body) = h.post("/v1/chat/completions", &chat).await;
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0, "{body}");
+    // Titan does not: the fields are absent, not zero.
+    let (_, _, titan) = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
+    assert!(titan["usage"].get("cache_read_input_tokens").is_none(), "{titan}");
+}

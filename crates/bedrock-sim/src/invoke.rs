@@ -102,6 +102,29 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
 }
 
 const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
+
+/// Bedrock's ValidationException for a prompt longer than the model's context window,
+/// as callers report it (aws-samples/assessment-generator#2, anthropics/claude-code#760).
+const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
+
+/// The context window, in tokens (the simulator counts words as tokens), of the models
+/// whose window the AWS model cards state; `None`: not checked.
+fn context_window(base_model_id: &str) -> Option<u32> {
+    let windows: &[(&str, u32)] = &[
+        ("anthropic.claude-instant-v1", 100_000),
+        ("anthropic.claude", 200_000),
+        ("amazon.titan-text-lite", 4_096),
+        ("amazon.titan-text-express", 8_192),
+        ("amazon.titan-text-premier", 32_000),
+        ("amazon.nova-micro", 128_000),
+        ("amazon.nova-lite", 300_000),
+        ("amazon.nova-pro", 300_000),
+        ("meta.llama3-8b", 8_192),
+        ("meta.llama3-70b", 8_192),
+        ("mistral.mistral-7b", 32_000),
+    ];
+    windows.iter().find(|(prefix, _)| base_model_id.starts_with(prefix)).map(|(_, n)| *n)
+}
 const LATENCY_HEADER: &str = "x-amzn-bedrock-performanceconfig-latency";
 const METADATA_HEADER: &str = "x-amzn-bedrock-request-metadata";
 
@@ -202,6 +225,12 @@ async fn run_operation(
     let body = read_body(body).await?;
     let request = family.parse_request(base_model_id, &parse_json_object(&body)?)?;
     let completion = generate(&request);
+    if let Some(window) = context_window(base_model_id)
+        && completion.n_input_tokens > window
+    {
+        // Bedrock's own refusal of a prompt over the model's context window.
+        return Err(BedrockError::validation(INPUT_TOO_LONG_MESSAGE));
+    }
     // A guardrail that blocks the input answers its own message instead (`guardrail.rs`).
     let blocked = intervention(headers, &request.prompt);
     let completion = match &blocked {

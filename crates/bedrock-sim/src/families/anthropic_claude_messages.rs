@@ -524,6 +524,10 @@ fn check_conversation(messages: &[Value]) -> Result<(), BedrockError> {
     Ok(())
 }
 
+/// Anthropic's refusal of a text that is only whitespace.
+const WHITESPACE_ONLY_MESSAGE: &str =
+    "messages: text content blocks must contain non-whitespace text";
+
 fn check_content(
     message_idx: usize,
     content: Option<&Value>,
@@ -539,6 +543,14 @@ fn check_content(
             "messages.{message_idx}: all messages must have non-empty content except for the \
              optional final assistant message"
         )));
+    }
+    // A prompt of nothing but whitespace (Anthropic's Messages API, passed on by Bedrock).
+    if let Some(Value::String(text)) = content
+        && !text.is_empty()
+        && text.trim().is_empty()
+        && !is_final_assistant
+    {
+        return Err(BedrockError::validation(WHITESPACE_ONLY_MESSAGE));
     }
     let blocks = content.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     for (block_idx, block) in blocks.iter().enumerate() {
@@ -556,6 +568,9 @@ fn check_content(
                     return Err(BedrockError::validation(
                         "messages: text content blocks must be non-empty",
                     ));
+                }
+                Some(Value::String(text)) if text.trim().is_empty() && !is_final_assistant => {
+                    return Err(BedrockError::validation(WHITESPACE_ONLY_MESSAGE));
                 }
                 Some(Value::String(_)) => {}
                 _ => {

@@ -208,3 +208,27 @@ async fn unknown_routes_methods_and_huge_bodies_get_the_error_shape() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"]["type"], "payload_too_large");
 }
+
+#[tokio::test]
+async fn bedrock_refuses_a_prompt_over_the_context_window_and_a_blank_one() {
+    let models = "[models.haiku]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n\
+                  defaults = { max_tokens = 16 }\n";
+    let h = Harness::start_with("max_attempts = 1\n", models).await;
+    // Claude 3 Haiku's window is 200k tokens (the simulator counts words).
+    let long = "word ".repeat(200_001);
+    for stream in [false, true] {
+        let request = json!({"model": "haiku", "prompt": long, "stream": stream});
+        let (status, _, body) = h.post("/v1/generate", &request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["type"], "upstream_rejected");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("Input is too long for requested model."), "{message}");
+    }
+    let fits = json!({"model": "haiku", "prompt": "word ".repeat(1000)});
+    assert_eq!(h.post("/v1/generate", &fits).await.0, StatusCode::OK);
+    // A prompt of only whitespace: Anthropic's own refusal, passed on by Bedrock.
+    let blank = json!({"model": "haiku", "messages": [{"role": "user", "content": " \n\t "}]});
+    let (status, _, body) = h.post("/v1/generate", &blank).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("non-whitespace"), "{body}");
+}

@@ -230,6 +230,7 @@ pub fn api() -> OpenApiRouter<Gateway> {
         .routes(routes!(routes::generate::generate))
         .routes(routes!(routes::embed::embed))
         .routes(routes!(routes::images::images))
+        .routes(routes!(routes::images::image_edits))
         .routes(routes!(routes::models::list_models))
         // The OpenAI-compatible API, for code written against the OpenAI SDKs.
         .routes(routes!(routes::openai::chat_completions))

@@ -227,6 +227,8 @@ pub struct Defaults {
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
     pub stop: Option<Vec<String>>,
+    /// Prompt caching for requests that do not say (Claude 3.5+ and Nova).
+    pub cache_prompt: Option<bool>,
 }
 
 /// Every problem found in a configuration, reported together.

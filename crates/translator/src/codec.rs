@@ -42,18 +42,23 @@ pub fn decode_text_response(
 }
 
 /// The bodies for an embedding request: the texts split into batches the family takes,
-/// in order. The answers of the calls, decoded with [`decode_embed_response`] and
-/// concatenated in the same order, are the vectors of `req.input`.
+/// in order, then the images likewise (never a text and an image in one call). The
+/// answers of the calls, decoded with [`decode_embed_response`] and concatenated in the
+/// same order, are the vectors of `req.input` then of `req.images`.
 pub fn encode_embed_requests(
     family: &dyn EmbeddingFamily,
     req: &EmbedRequest,
 ) -> Result<Vec<Value>, TranslateError> {
     check_params(family.id(), family.params(), &req.params_set())?;
     req.validate()?;
-    req.input
-        .chunks(family.max_batch().max(1))
-        .map(|texts| {
-            let mut body = family.encode_request(texts, req)?;
+    let batch = family.max_batch().max(1);
+    let text_bodies = req.input.chunks(batch).map(|texts| family.encode_request(texts, req));
+    let image_bodies =
+        req.images.chunks(batch).map(|images| family.encode_image_request(images, req));
+    text_bodies
+        .chain(image_bodies)
+        .map(|body| {
+            let mut body = body?;
             merge_extra(family.id(), &mut body, &req.extra, family.mapped_paths())?;
             Ok(body)
         })

@@ -27,7 +27,9 @@ pub use crate::families::{
     EmbeddingFamily, FAMILIES, FamilyRef, ImageFamily, Kind, StopMode, StreamTextFilter,
     TextFamily, base_model_id, family_by_id, family_for,
 };
-pub use crate::image::{ImageRequest, Images};
+pub use crate::image::{
+    ImageEditRequest, ImageRequest, ImageTask, Images, OutpaintingMode, encode_image_edit_request,
+};
 pub use crate::legacy::legacy_note;
 pub use crate::unified::{
     Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent, UnifiedRequest,

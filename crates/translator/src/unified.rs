@@ -38,6 +38,10 @@ pub struct UnifiedRequest {
     /// Whether the body is for InvokeModelWithResponseStream (some families want a flag in the body).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Mark the system prompt and the conversation so far as a prompt-cache prefix
+    /// (Claude's `cache_control`, Nova's `cachePoint`), for families that cache.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_prompt: bool,
 }
 
 /// Who says a message.
@@ -82,6 +86,8 @@ pub enum Param {
     ImageCount,
     ImageSize,
     CfgScale,
+    Images,
+    CachePrompt,
 }
 
 /// Why the model stopped, normalised across families.
@@ -246,6 +252,9 @@ impl UnifiedRequest {
         if self.seed.is_some() {
             params.push(Param::Seed);
         }
+        if self.cache_prompt {
+            params.push(Param::CachePrompt);
+        }
         params
     }
 }
@@ -267,6 +276,8 @@ impl Param {
             Param::ImageCount => "n",
             Param::ImageSize => "width/height",
             Param::CfgScale => "cfg_scale",
+            Param::Images => "images",
+            Param::CachePrompt => "cache_prompt",
         }
     }
 }

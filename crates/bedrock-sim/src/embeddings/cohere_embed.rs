@@ -40,9 +40,9 @@ const MAX_TEXT_CHARS: usize = 2048;
 const MAX_TEXT_WORDS: usize = 512;
 
 /// The answer to a text over [`MAX_TEXT_WORDS`] with `truncate: NONE`.
-const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
+pub(super) const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
 
-const EMBEDDING_TYPES: &[&str] = &["float", "int8", "uint8", "binary", "ubinary"];
+pub(super) const EMBEDDING_TYPES: &[&str] = &["float", "int8", "uint8", "binary", "ubinary"];
 
 impl EmbeddingFamily for CohereEmbed {
     fn id(&self) -> &'static str {
@@ -143,7 +143,7 @@ fn request_shape() -> Shape {
 }
 
 /// One vector in the encoding `kind` (already checked to be one of [`EMBEDDING_TYPES`]).
-fn encode(vector: &[f32], kind: &str) -> Value {
+pub(super) fn encode(vector: &[f32], kind: &str) -> Value {
     let largest = vector.iter().fold(f32::MIN_POSITIVE, |largest, x| largest.max(x.abs()));
     let as_int8 = |x: &f32| (x / largest * 127.0).round().clamp(-128.0, 127.0) as i32;
     let packed_bits = || {
@@ -162,12 +162,12 @@ fn encode(vector: &[f32], kind: &str) -> Value {
 }
 
 /// A UUID-shaped id derived from the texts, so the same request gets the same answer.
-fn response_id(texts: &[&str]) -> String {
+pub(super) fn response_id(texts: &[&str]) -> String {
     let hash = fnv1a_64(texts.join("\n").as_bytes());
     uuid::Uuid::from_u64_pair(hash, hash.rotate_left(29) ^ 0x5eed_c0de_5eed_c0de).to_string()
 }
 
-fn string_items(value: Option<&Value>) -> Vec<String> {
+pub(super) fn string_items(value: Option<&Value>) -> Vec<String> {
     let items = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
 }

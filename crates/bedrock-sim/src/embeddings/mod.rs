@@ -5,6 +5,8 @@
 //! |---|---|---|---|
 //! | `titan_embed_text` | `amazon.titan-embed-text-v1`, `amazon.titan-embed-text-v2:0` | `inputText` (v2: `dimensions`, `normalize`, `embeddingTypes`) | 1536 (v1); 256, 512 or 1024 (v2) |
 //! | `cohere_embed` | `cohere.embed-english-v3`, `cohere.embed-multilingual-v3` | `texts` (1 to 96), `input_type`, `truncate`, `embedding_types` | 1024 per text |
+//! | `cohere_embed_v4` | `cohere.embed-v4:0` | `input_type` and one of `texts`, `images` (data URIs), `inputs` (1 to 96); `output_dimension`, `embedding_types`, `max_tokens`, `truncate` | 256, 512, 1024 or 1536 (default) per item |
+//! | `titan_embed_image` | `amazon.titan-embed-image-v1` | `inputText` and/or `inputImage` (base64), `embeddingConfig.outputEmbeddingLength` | 256, 384 or 1024 (default) |
 //! | `nova_multimodal_embeddings` | `amazon.nova-2-multimodal-embeddings-v1:0` | `taskType: SINGLE_EMBEDDING`, `singleEmbeddingParams` | 256, 384, 1024 or 3072 |
 //!
 //! Embedding models answer InvokeModel only; InvokeModelWithResponseStream on them is a 400
@@ -24,7 +26,9 @@ use crate::error::BedrockError;
 use crate::generate::fnv1a_64;
 
 mod cohere_embed;
+mod cohere_embed_v4;
 mod nova_multimodal_embeddings;
+mod titan_embed_image;
 mod titan_embed_text;
 
 /// One simulated embedding family: how its request bodies are checked and its answers shaped.
@@ -81,6 +85,8 @@ impl EmbeddingInput {
 pub(crate) static EMBEDDING_FAMILIES: &[&dyn EmbeddingFamily] = &[
     &titan_embed_text::TitanEmbedText,
     &cohere_embed::CohereEmbed,
+    &cohere_embed_v4::CohereEmbedV4,
+    &titan_embed_image::TitanEmbedImage,
     &nova_multimodal_embeddings::NovaMultimodalEmbeddings,
 ];
 
@@ -102,6 +108,14 @@ pub(crate) fn embedding_vector(content: &str, n_dimensions: usize, normalize: bo
     let length = raw.iter().map(|component| component * component).sum::<f64>().sqrt();
     let divisor = if normalize && length > 0.0 { length } else { 1.0 };
     raw.iter().map(|component| (component / divisor) as f32).collect()
+}
+
+/// Whether `text` is padded standard base64 (RFC 4648 §4), as Bedrock reads image bytes.
+pub(crate) fn is_base64(text: &str) -> bool {
+    let body = text.trim_end_matches('=');
+    text.len().is_multiple_of(4)
+        && text.len() - body.len() <= 2
+        && body.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
 }
 
 /// The splitmix64 finalizer: spreads the bits of `value` over the whole word.
@@ -130,6 +144,8 @@ mod tests {
             "cohere.embed-english-v3",
             "cohere.embed-multilingual-v3",
             "amazon.nova-2-multimodal-embeddings-v1:0",
+            "cohere.embed-v4:0",
+            "amazon.titan-embed-image-v1",
         ];
         for model_id in known {
             let n_claims =
@@ -138,7 +154,7 @@ mod tests {
             assert!(family_for(model_id).is_none(), "a text family claims {model_id}");
             assert!(crate::images::image_family_for(model_id).is_none(), "{model_id}");
         }
-        for model_id in ["amazon.titan-embed-image-v1", "cohere.embed-v4:0", "amazon.titan-embed"] {
+        for model_id in ["cohere.embed-v4", "amazon.titan-embed-image-v2", "amazon.titan-embed"] {
             assert!(embedding_family_for(model_id).is_none(), "{model_id}");
         }
     }

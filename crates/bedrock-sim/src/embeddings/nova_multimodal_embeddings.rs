@@ -13,12 +13,16 @@
 //!   `AUDIO_VIDEO_SEPARATE` answers two embeddings, `VIDEO` then `AUDIO`. Vectors have unit
 //!   length. `truncatedCharLength` never appears: the simulator never truncates.
 //! - Only text is really read; image, audio and video inputs are checked for their required
-//!   keys and embedded from the JSON that describes them.
+//!   keys and embedded from the JSON that describes them (so two images differ). Every
+//!   `source` holds exactly one of inline `bytes` (base64) or `s3Location` with an `s3://`
+//!   `uri`, as in the docs and the recorded bodies of LiteLLM's Nova embedding tests.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::embeddings::{EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector};
+use crate::embeddings::{
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector, is_base64,
+};
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::count_input_tokens;
@@ -64,6 +68,13 @@ impl EmbeddingFamily for NovaMultimodalEmbeddings {
             if let Some(text) = params.get("text").filter(|text| text.is_object()) {
                 let pointer = "#/singleEmbeddingParams/text";
                 violations.extend(exactly_one_violation(text, &["value", "source"], pointer));
+            }
+            for modality in MODALITIES {
+                let source = params.get(modality).and_then(|input| input.get("source"));
+                if let Some(source) = source.filter(|source| source.is_object()) {
+                    let pointer = format!("#/singleEmbeddingParams/{modality}/source");
+                    violations.extend(source_violations(source, &pointer));
+                }
             }
         }
         finish(&violations, ViolationReport::Counted)?;
@@ -140,6 +151,25 @@ fn read_inputs(params: &Value) -> (Vec<EmbeddingInput>, u32) {
 /// An input the simulator does not read: its vector is seeded by its modality and its JSON.
 fn described_input(modality: &'static str, description: &Value) -> EmbeddingInput {
     EmbeddingInput { content: format!("{modality}:{description}"), modality }
+}
+
+/// The violations of a `SourceObject`: exactly one of inline `bytes` (base64) or an
+/// `s3Location` with its `uri`.
+fn source_violations(source: &Value, pointer: &str) -> Vec<String> {
+    let mut violations: Vec<String> =
+        exactly_one_violation(source, &["bytes", "s3Location"], pointer).into_iter().collect();
+    if let Some(bytes) = source.get("bytes") {
+        let valid = bytes.as_str().is_some_and(|bytes| !bytes.is_empty() && is_base64(bytes));
+        if !valid {
+            violations.push(format!("{pointer}/bytes: expected base64-encoded bytes"));
+        }
+    }
+    if let Some(location) = source.get("s3Location")
+        && location.get("uri").and_then(Value::as_str).is_none_or(|uri| !uri.starts_with("s3://"))
+    {
+        violations.push(format!("{pointer}/s3Location: expected an s3:// `uri`"));
+    }
+    violations
 }
 
 /// The violation of "exactly one of `keys` is present in `object`", if any.
@@ -283,6 +313,47 @@ mod tests {
             .collect();
         assert_eq!(types, ["VIDEO", "AUDIO"]);
         assert_ne!(response["embeddings"][0]["embedding"], response["embeddings"][1]["embedding"]);
+    }
+
+    #[test]
+    fn images_are_embedded_from_their_bytes() {
+        let image = |bytes: &str| {
+            json!({"taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams": {
+                "embeddingPurpose": "GENERIC_RETRIEVAL", "embeddingDimension": 256,
+                "image": {"format": "png", "source": {"bytes": bytes}}}})
+        };
+        let first = answer(image("iVBORw0KGgoAAAANSUhEUg=="));
+        assert_eq!(first["embeddings"][0]["embeddingType"], "IMAGE");
+        assert_eq!(first["embeddings"][0]["embedding"].as_array().unwrap().len(), 256);
+        let second = answer(image("R0lGODlhAQABAAAAACw="));
+        assert_ne!(first["embeddings"][0]["embedding"], second["embeddings"][0]["embedding"]);
+    }
+
+    #[test]
+    fn bad_sources() {
+        let image = |source: Value| {
+            json!({"taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams": {
+                "embeddingPurpose": "GENERIC_INDEX",
+                "image": {"format": "png", "source": source}}})
+        };
+        let detail = |detail: &str| {
+            format!("Malformed input request: {detail}, please reformat your input and try again.")
+        };
+        assert_eq!(
+            error(image(json!({"bytes": "not base64!"}))),
+            detail("#/singleEmbeddingParams/image/source/bytes: expected base64-encoded bytes")
+        );
+        assert_eq!(
+            error(image(json!({}))),
+            detail(
+                "#/singleEmbeddingParams/image/source: exactly one of [bytes, s3Location] must \
+                 be present"
+            )
+        );
+        assert_eq!(
+            error(image(json!({"s3Location": {"uri": "https://x"}}))),
+            detail("#/singleEmbeddingParams/image/source/s3Location: expected an s3:// `uri`")
+        );
     }
 
     #[test]

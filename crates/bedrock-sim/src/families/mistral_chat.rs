@@ -1,7 +1,7 @@
 //! Mistral AI chat completion (`messages` body): request checks and answer shapes of wire
 //! document §4.6 for the models whose Bedrock documentation shows the chat body.
 //!
-//! Models: `mistral.mistral-large-2407-v1:0` and, only through an inference profile,
+//! Models: `mistral.mistral-large-2407-v1:0`, `mistral.mistral-large-2411-v1:0` and, only through an inference profile,
 //! `mistral.pixtral-large-2502-v1:0` (its content may be a list of `text` and `image_url`
 //! parts).
 //!
@@ -29,7 +29,11 @@ use crate::schema::Schema;
 /// The Mistral chat completion family.
 pub(crate) struct MistralChat;
 
-const MODELS: &[&str] = &["mistral.mistral-large-2407-v1:0", "mistral.pixtral-large-2502-v1:0"];
+const MODELS: &[&str] = &[
+    "mistral.mistral-large-2407-v1:0",
+    "mistral.mistral-large-2411-v1:0",
+    "mistral.pixtral-large-2502-v1:0",
+];
 
 /// The models Bedrock serves only through an inference profile.
 const PROFILE_ONLY_MODELS: &[&str] = &["mistral.pixtral-large-2502-v1:0"];

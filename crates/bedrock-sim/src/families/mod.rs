@@ -17,6 +17,7 @@
 //! | `mistral_chat` | `mistral.mistral-large-2407-v1:0`; profile only: `mistral.pixtral-large-2502-v1:0` | `messages`, `max_tokens`, `tools`, ... | `stop`, `length` |
 //! | `deepseek_r1` | profile only: `deepseek.r1-v1:0` | `prompt`, `max_tokens`, `stop`, ... | `stop`, `length` |
 //! | `openai_gpt_oss` | `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0` | `messages`, `max_completion_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
+//! | `openai_chat` | `qwen.qwen3-32b-v1:0`, `qwen.qwen3-235b-a22b-2507-v1:0`, `qwen.qwen3-coder-30b-a3b-v1:0`, `qwen.qwen3-coder-480b-a35b-v1:0`, `qwen.qwen3-next-80b-a3b`, `qwen.qwen3-vl-235b-a22b`, `qwen.qwen3-coder-next`, `deepseek.v3-v1:0`, `deepseek.v3.2`, `moonshot.kimi-k2-thinking`, `moonshotai.kimi-k2.5`, `minimax.minimax-m2`, `minimax.minimax-m2.1`, `google.gemma-3-4b-it`, `google.gemma-3-12b-it`, `google.gemma-3-27b-it` | `messages`, `max_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
 //!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`FAMILIES`].
 //! Helpers that several families use live in `common.rs`.
@@ -42,6 +43,7 @@ mod meta_llama3;
 mod meta_llama4;
 mod mistral_chat;
 mod mistral_text;
+mod openai_chat;
 mod openai_gpt_oss;
 mod titan_text;
 
@@ -119,6 +121,7 @@ pub(crate) static FAMILIES: &[&dyn Family] = &[
     &mistral_chat::MistralChat,
     &deepseek_r1::DeepseekR1,
     &openai_gpt_oss::OpenaiGptOss,
+    &openai_chat::OpenaiChat,
 ];
 
 /// The family that simulates `base_model_id`, if any.

@@ -2,8 +2,10 @@
 //! (`amazon.titan-image-generator-v2:0`) and Nova Canvas (`amazon.nova-canvas-v1:0`): the
 //! text-to-image body of wire document §4.14, which the three share.
 //!
-//! - `taskType` is required. Only `TEXT_IMAGE` is simulated; the editing tasks pass the schema
-//!   and are then refused with a ValidationException that says so.
+//! - `taskType` is required. `TEXT_IMAGE` is simulated here and the editing tasks
+//!   (`IMAGE_VARIATION`, `INPAINTING`, `OUTPAINTING`, `BACKGROUND_REMOVAL`) in [`edit`];
+//!   `COLOR_GUIDED_GENERATION` passes the schema and is then refused with a
+//!   ValidationException that says so.
 //! - `textToImageParams.text` is required: 1 to 512 characters for Titan, 1 to 1024 for Nova
 //!   Canvas; `negativeText` likewise. V2 and Nova Canvas also take `conditionImage`,
 //!   `controlMode` and `controlStrength`; Nova Canvas takes `style`.
@@ -23,6 +25,8 @@ use crate::families::json_bytes;
 use crate::images::{GeneratedImage, ImageFamily, ImageRequest, base64_png};
 use crate::media_schema::{Shape, ViolationReport, collect_violations, finish};
 use crate::schema::as_integer;
+
+mod edit;
 
 /// The Titan Image Generator and Nova Canvas family.
 pub(crate) struct AmazonImage;
@@ -132,8 +136,13 @@ impl ImageFamily for AmazonImage {
         let Some(rules) = MODELS.iter().find(|rules| rules.model_id == base_model_id) else {
             return Err(BedrockError::validation("The provided model identifier is invalid."));
         };
-        let mut violations = collect_violations(&request_shape(rules), body);
         let task_type = body.get("taskType").and_then(Value::as_str);
+        if let Some(task_type) =
+            task_type.filter(|task_type| edit::EDIT_TASK_TYPES.contains(task_type))
+        {
+            return edit::parse_edit_request(rules, task_type, body);
+        }
+        let mut violations = collect_violations(&request_shape(rules), body);
         if task_type == Some("TEXT_IMAGE") && body.get("textToImageParams").is_none() {
             violations.push("#: required key [textToImageParams] not found".to_owned());
         }
@@ -409,10 +418,11 @@ mod tests {
         let styled = json!({"taskType": "TEXT_IMAGE",
             "textToImageParams": {"text": "x", "style": "MAXIMALISM"}});
         assert!(AmazonImage.parse_request(NOVA_CANVAS, &styled).is_ok());
-        let inpainting = json!({"taskType": "INPAINTING", "inPaintingParams": {"image": "AA=="}});
+        let color_guided = json!({"taskType": "COLOR_GUIDED_GENERATION",
+            "colorGuidedGenerationParams": {"text": "x", "colors": ["#FF9800"]}});
         assert_eq!(
-            error(TITAN_V2, inpainting),
-            "The simulator only simulates taskType TEXT_IMAGE, not INPAINTING."
+            error(TITAN_V2, color_guided),
+            "The simulator only simulates taskType TEXT_IMAGE, not COLOR_GUIDED_GENERATION."
         );
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | id | base model ids | request body | response body |
 //! |---|---|---|---|
-//! | `amazon_image` | `amazon.titan-image-generator-v1`, `amazon.titan-image-generator-v2:0`, `amazon.nova-canvas-v1:0` | `taskType: TEXT_IMAGE`, `textToImageParams`, `imageGenerationConfig` | `{"images": [...]}` |
+//! | `amazon_image` | `amazon.titan-image-generator-v1`, `amazon.titan-image-generator-v2:0`, `amazon.nova-canvas-v1:0` | `taskType: TEXT_IMAGE`, `textToImageParams`, `imageGenerationConfig`; the edits `IMAGE_VARIATION`, `INPAINTING`, `OUTPAINTING`, `BACKGROUND_REMOVAL` (`amazon_image/edit.rs`) | `{"images": [...]}` |
 //! | `stability_sdxl` | `stability.stable-diffusion-xl-v1` | `text_prompts`, `height`, `width`, `cfg_scale`, ... | `{"result", "artifacts"}`, or the raw PNG for `Accept: image/png` |
 //! | `stability_image` | `stability.sd3-large-v1:0`, `stability.sd3-5-large-v1:0`, `stability.stable-image-ultra-v1:0`, `stability.stable-image-ultra-v1:1`, `stability.stable-image-core-v1:0`, `stability.stable-image-core-v1:1` | `prompt`, `aspect_ratio`, `output_format`, ... | `{"seeds", "finish_reasons", "images"}` |
 //!

@@ -1,5 +1,6 @@
-//! `POST /v1/embed`: texts in, vectors out, in input order. A batch larger than the
-//! model takes per call is split and the calls run concurrently.
+//! `POST /v1/embed`: texts (and images, for the models that embed them) in, vectors out,
+//! in input order: the texts' vectors, then the images'. A batch larger than the model
+//! takes per call is split and the calls run concurrently.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use crate::pipeline::Call;
 use crate::routes::{AppJson, tag_target};
 use crate::upstream::RawRequest;
 
-/// Most texts in one request.
+/// Most texts and images in one request.
 pub const MAX_INPUTS: usize = 2048;
 
 /// Most InvokeModel calls of one request in flight at once.
@@ -30,10 +31,15 @@ const MAX_CONCURRENT_CALLS: usize = 8;
 #[serde(deny_unknown_fields)]
 pub struct EmbedBody {
     pub model: String,
-    /// One text or a list of texts.
-    #[serde(deserialize_with = "crate::routes::de_input")]
+    /// One text or a list of texts; may be left out when `images` is given.
+    #[serde(default, deserialize_with = "crate::routes::de_input")]
     #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
+    /// Images to embed, each base64 or a `data:image/...;base64,` URI (PNG, JPEG, GIF or
+    /// WebP), for the models that embed images (a 422 for the others). Their vectors follow
+    /// those of `input`.
+    #[serde(default)]
+    pub images: Vec<String>,
     pub dimensions: Option<u32>,
     pub normalize: Option<bool>,
     /// `search_document`, `search_query`, `classification` or `clustering`.
@@ -80,6 +86,7 @@ pub async fn embed(
 ) -> Result<Response, ApiError> {
     let request = EmbedRequest {
         input: body.input,
+        images: body.images,
         dimensions: body.dimensions,
         normalize: body.normalize,
         input_type: body.input_type,
@@ -110,9 +117,10 @@ pub struct EmbedAnswer {
     pub target: Arc<Target>,
 }
 
-/// Embeds `request.input` with the model behind `alias`: the texts split into batches
-/// that every target of the alias takes in one call, up to [`MAX_CONCURRENT_CALLS`]
-/// calls at once, each through the pipeline (a batch may fall back on its own).
+/// Embeds `request.input` then `request.images` with the model behind `alias`: the texts
+/// and the images split into batches that every target of the alias takes in one call (a
+/// batch holds texts or images, never both), up to [`MAX_CONCURRENT_CALLS`] calls at once,
+/// each through the pipeline (a batch may fall back on its own).
 pub async fn run(
     state: &AppState,
     caller: &Caller,
@@ -126,6 +134,12 @@ pub async fn run(
             request.input.len()
         )));
     }
+    if request.input.len() + request.images.len() > MAX_INPUTS {
+        return Err(ApiError::BadRequest(format!(
+            "`input` and `images` have {} items; at most {MAX_INPUTS} per request",
+            request.input.len() + request.images.len()
+        )));
+    }
     let batch_size = route
         .targets
         .iter()
@@ -136,11 +150,17 @@ pub async fn run(
         .min()
         .unwrap_or(1);
     let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
-    let batches: Vec<EmbedRequest> = request
-        .input
-        .chunks(batch_size)
-        .map(|texts| EmbedRequest { input: texts.to_vec(), ..request.clone() })
-        .collect();
+    let text_batches = request.input.chunks(batch_size).map(|texts| EmbedRequest {
+        input: texts.to_vec(),
+        images: Vec::new(),
+        ..request.clone()
+    });
+    let image_batches = request.images.chunks(batch_size).map(|images| EmbedRequest {
+        input: Vec::new(),
+        images: images.to_vec(),
+        ..request.clone()
+    });
+    let batches: Vec<EmbedRequest> = text_batches.chain(image_batches).collect();
     // Every batch is encoded for the first target before any call is made, so that a bad
     // request fails whole; the pipeline then sends these bodies to the first target.
     let Some(first) = route.targets.first() else {
@@ -163,7 +183,7 @@ pub async fn run(
                 let FamilyRef::Embedding(family) = served.target.family else {
                     return Err(ApiError::Internal("an embedding target of another kind".into()));
                 };
-                let n_texts = batch.input.len();
+                let n_texts = batch.input.len() + batch.images.len();
                 let mut embeddings =
                     translator::decode_embed_response(family, n_texts, &served.output.body)?;
                 embeddings.input_tokens =

@@ -48,6 +48,8 @@ pub struct GenerateRequest {
     /// Bedrock's per-request options (service tier, latency, request metadata), where
     /// the alias lets callers set them.
     pub bedrock: Option<RequestOptions>,
+    /// Cache the system prompt and the conversation so far (Claude, Nova).
+    pub cache_prompt: Option<bool>,
 }
 
 /// The whole answer of a non-streamed request, and (without `text`) the `done` event.
@@ -140,6 +142,7 @@ pub async fn generate(
         seed: request.seed,
         extra: request.extra.unwrap_or_default(),
         stream: wants_sse,
+        cache_prompt: request.cache_prompt.unwrap_or(false),
     };
     text::apply_defaults(route, &mut unified);
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());

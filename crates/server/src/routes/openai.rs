@@ -239,6 +239,7 @@ pub async fn chat_completions(
         seed: request.seed,
         extra: request.extra.unwrap_or_default(),
         stream,
+        cache_prompt: false,
     };
     text::apply_defaults(route, &mut unified);
     let shape = Shape {
@@ -297,6 +298,7 @@ pub async fn completions(
         seed: request.seed,
         extra: request.extra.unwrap_or_default(),
         stream,
+        cache_prompt: false,
     };
     text::apply_defaults(route, &mut unified);
     let shape = Shape {
@@ -630,6 +632,7 @@ pub async fn embeddings(
         &request.model,
         EmbedRequest {
             input: request.input,
+            images: Vec::new(),
             dimensions: request.dimensions,
             normalize: None,
             input_type: None,

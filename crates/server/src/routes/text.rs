@@ -62,6 +62,7 @@ pub fn apply_defaults(route: &ModelRoute, request: &mut UnifiedRequest) {
     request.temperature = request.temperature.or(defaults.temperature);
     request.top_p = request.top_p.or(defaults.top_p);
     request.top_k = request.top_k.or(defaults.top_k);
+    request.cache_prompt = request.cache_prompt || defaults.cache_prompt.unwrap_or(false);
     if request.stop.is_empty()
         && let Some(stop) = &defaults.stop
     {

@@ -302,7 +302,9 @@ pub struct Observer {
 /// Which API a route template belongs to: a bounded label.
 pub fn api_of(route: &str) -> &'static str {
     match route {
-        "/v1/generate" | "/v1/embed" | "/v1/images" | "/v1/models" => "gateway",
+        "/v1/generate" | "/v1/embed" | "/v1/images" | "/v1/images/edits" | "/v1/models" => {
+            "gateway"
+        }
         "/v1/chat/completions"
         | "/v1/completions"
         | "/v1/embeddings"
@@ -347,6 +349,7 @@ const ROUTES: &[RouteTemplate] = &[
     route("/v1/generate"),
     route("/v1/embed"),
     route("/v1/images"),
+    route("/v1/images/edits"),
     route("/v1/models"),
     route("/v1/chat/completions"),
     route("/v1/completions"),

@@ -184,7 +184,14 @@ impl TextFamily for AmazonNova {
     }
 
     fn params(&self) -> &'static [Param] {
-        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::TopK, Param::Stop]
+        &[
+            Param::MaxTokens,
+            Param::Temperature,
+            Param::TopP,
+            Param::TopK,
+            Param::Stop,
+            Param::CachePrompt,
+        ]
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
@@ -204,7 +211,11 @@ impl TextFamily for AmazonNova {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
         let conversation = req.conversation();
-        to_body(ID, &convert_request(req, &conversation)?)
+        let mut body = to_body(ID, &convert_request(req, &conversation)?)?;
+        if req.cache_prompt {
+            mark_cache_prefix(&mut body);
+        }
+        Ok(body)
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
@@ -288,6 +299,25 @@ fn convert_messages<'a>(turns: &[(Role, &'a str)]) -> Vec<NovaMessage<'a>> {
         }
     }
     messages
+}
+
+/// Prompt caching (`cache_prompt`): a `{"cachePoint": {"type": "default"}}` block after
+/// the system prompt and at the end of the last user message, so that both are cached
+/// (AWS "Prompt caching for faster model inference", Nova's request schema).
+fn mark_cache_prefix(body: &mut serde_json::Value) {
+    let point = || serde_json::json!({"cachePoint": {"type": "default"}});
+    if let Some(system) = body.get_mut("system").and_then(serde_json::Value::as_array_mut)
+        && !system.is_empty()
+    {
+        system.push(point());
+    }
+    let last_user = body
+        .get_mut("messages")
+        .and_then(serde_json::Value::as_array_mut)
+        .and_then(|messages| messages.iter_mut().rev().find(|m| m["role"] == "user"));
+    if let Some(content) = last_user.and_then(|m| m["content"].as_array_mut()) {
+        content.push(point());
+    }
 }
 
 fn convert_usage(usage: NovaUsage) -> Usage {

@@ -161,7 +161,14 @@ impl TextFamily for AnthropicClaudeMessages {
     }
 
     fn params(&self) -> &'static [Param] {
-        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::TopK, Param::Stop]
+        &[
+            Param::MaxTokens,
+            Param::Temperature,
+            Param::TopP,
+            Param::TopK,
+            Param::Stop,
+            Param::CachePrompt,
+        ]
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
@@ -180,7 +187,11 @@ impl TextFamily for AnthropicClaudeMessages {
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        to_body(ID, &convert_request(req)?)
+        let mut body = to_body(ID, &convert_request(req)?)?;
+        if req.cache_prompt {
+            mark_cache_prefix(&mut body);
+        }
+        Ok(body)
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
@@ -279,6 +290,31 @@ fn convert_request(req: &UnifiedRequest) -> Result<ClaudeMessagesRequest<'_>, Tr
         top_k: req.top_k,
         stop_sequences: &req.stop,
     })
+}
+
+/// Prompt caching (`cache_prompt`): a `cache_control: {"type": "ephemeral"}` breakpoint
+/// on the system prompt and on the last user message, so that the system prompt and the
+/// conversation up to the new turn are cached (AWS "Prompt caching for faster model
+/// inference"; Anthropic's Messages API takes at most four breakpoints). The string
+/// contents become one text block each, which carry the breakpoint.
+fn mark_cache_prefix(body: &mut serde_json::Value) {
+    let breakpoint = || serde_json::json!({"type": "ephemeral"});
+    if let Some(system) = body.get_mut("system")
+        && let Some(text) = system.as_str().map(str::to_owned)
+    {
+        *system =
+            serde_json::json!([{"type": "text", "text": text, "cache_control": breakpoint()}]);
+    }
+    let last_user = body
+        .get_mut("messages")
+        .and_then(serde_json::Value::as_array_mut)
+        .and_then(|messages| messages.iter_mut().rev().find(|m| m["role"] == "user"));
+    if let Some(message) = last_user
+        && let Some(text) = message["content"].as_str().map(str::to_owned)
+    {
+        message["content"] =
+            serde_json::json!([{"type": "text", "text": text, "cache_control": breakpoint()}]);
+    }
 }
 
 fn convert_stop_reason(stop_reason: &str) -> StopReason {

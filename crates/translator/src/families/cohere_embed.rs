@@ -13,8 +13,9 @@
 //!   float vectors, or an object keyed by type (when `embedding_types` was sent), of
 //!   which the `float` vectors are taken.
 //! - The body has no token counts: usage comes from Bedrock's headers.
-//! - `cohere.embed-v4:0` is another family: its `truncate` takes `LEFT`/`RIGHT`, it has
-//!   `output_dimension`, and its default vectors are 1536 long.
+//! - `cohere.embed-v4:0` is another family (`cohere_embed_v4.rs`): its `truncate` takes
+//!   `LEFT`/`RIGHT`, it has `output_dimension` and `images`, and its default vectors are
+//!   1536 long, so it honours unified fields this family refuses.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ const ID: &str = "cohere_embed";
 const MAX_BATCH: usize = 96;
 
 /// `input_type` when the request has none; Cohere requires the field.
-const DEFAULT_INPUT_TYPE: InputType = InputType::SearchDocument;
+pub(super) const DEFAULT_INPUT_TYPE: InputType = InputType::SearchDocument;
 
 /// The base model ids of the family; provisioned variants append `:...`.
 const MODEL_IDS: [&str; 2] = ["cohere.embed-english-v3", "cohere.embed-multilingual-v3"];
@@ -104,19 +105,28 @@ impl EmbeddingFamily for CohereEmbed {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<Embeddings, TranslateError> {
-        let res: CohereEmbedResponse = parse_body(ID, body)?;
-        let vectors = match res.embeddings {
-            CohereEmbeddings::Floats(vectors) => vectors,
-            CohereEmbeddings::ByType { float: Some(vectors) } => vectors,
-            CohereEmbeddings::ByType { float: None } => {
-                return Err(TranslateError::MalformedResponse {
-                    family: ID,
-                    detail: "`embeddings` has no `float` vectors".to_owned(),
-                });
-            }
-        };
-        Ok(Embeddings { vectors, input_tokens: None })
+        decode_embeddings(ID, body)
     }
+}
+
+/// The float vectors of a Cohere Embed answer (v3 and v4 answer alike), in either shape of
+/// `embeddings`; the error names `family`.
+pub(super) fn decode_embeddings(
+    family: &'static str,
+    body: &[u8],
+) -> Result<Embeddings, TranslateError> {
+    let res: CohereEmbedResponse = parse_body(family, body)?;
+    let vectors = match res.embeddings {
+        CohereEmbeddings::Floats(vectors) => vectors,
+        CohereEmbeddings::ByType { float: Some(vectors) } => vectors,
+        CohereEmbeddings::ByType { float: None } => {
+            return Err(TranslateError::MalformedResponse {
+                family,
+                detail: "`embeddings` has no `float` vectors".to_owned(),
+            });
+        }
+    };
+    Ok(Embeddings { vectors, input_tokens: None })
 }
 
 #[cfg(test)]

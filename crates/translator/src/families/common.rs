@@ -543,3 +543,65 @@ pub(crate) fn decode_guarded_llama_stream_event(
 /// The keys of a Llama stream chunk.
 const LLAMA_CHUNK_KEYS: [&str; 4] =
     ["generation", "prompt_token_count", "generation_token_count", "stop_reason"];
+
+/// Drops the `start`...`end` spans (reasoning markup such as `<reasoning>...</reasoning>`)
+/// from text that arrives in pieces, the same answer whatever the cuts: a tag split between
+/// pieces is held back until it can be told from text, an `end` outside a span is text, and
+/// everything after a `start` that is never closed is dropped. For chat families whose
+/// answers carry the model's reasoning inline (`openai_chat`).
+#[derive(Debug)]
+pub(crate) struct TaggedSpanFilter {
+    start: &'static str,
+    end: &'static str,
+    /// Inside a span: text is dropped up to the next `end`.
+    inside: bool,
+    /// Undecided text: a tail that may begin the tag looked for next.
+    held: String,
+}
+
+impl TaggedSpanFilter {
+    pub(crate) fn new(start: &'static str, end: &'static str) -> Self {
+        TaggedSpanFilter { start, end, inside: false, held: String::new() }
+    }
+}
+
+impl crate::families::StreamTextFilter for TaggedSpanFilter {
+    fn push(&mut self, text: &str) -> String {
+        self.held.push_str(text);
+        let mut answer = String::new();
+        loop {
+            let tag = if self.inside { self.end } else { self.start };
+            if let Some(at) = self.held.find(tag) {
+                if !self.inside {
+                    answer.push_str(&self.held[..at]);
+                }
+                self.held.drain(..at + tag.len());
+                self.inside = !self.inside;
+                continue;
+            }
+            // The longest tail that is a proper prefix of `tag` stays held; the rest is decided.
+            let keep_from = (self.held.len().saturating_sub(tag.len() - 1)..self.held.len())
+                .find(|&i| self.held.is_char_boundary(i) && tag.starts_with(&self.held[i..]))
+                .unwrap_or(self.held.len());
+            if !self.inside {
+                answer.push_str(&self.held[..keep_from]);
+            }
+            self.held.drain(..keep_from);
+            return answer;
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let held = std::mem::take(&mut self.held);
+        if self.inside { String::new() } else { held }
+    }
+}
+
+/// `text` without its `start`...`end` spans, as [`TaggedSpanFilter`] gives it in one piece.
+pub(crate) fn strip_tagged_spans(text: &str, start: &'static str, end: &'static str) -> String {
+    use crate::families::StreamTextFilter;
+    let mut filter = TaggedSpanFilter::new(start, end);
+    let mut answer = filter.push(text);
+    answer.push_str(&filter.finish());
+    answer
+}

@@ -1,6 +1,7 @@
-//! Mistral AI models that take the chat-completion body: `mistral.mistral-large-2407-*`
-//! (Mistral Large 2) and `mistral.pixtral-large-2502-*` (Pixtral Large). The older
-//! `[INST]` prompt models are `mistral_text`.
+//! Mistral AI models that take the chat-completion body: `mistral.mistral-large-2407-*` and
+//! `mistral.mistral-large-2411-*` (Mistral Large 2, 24.07 and 24.11) and
+//! `mistral.pixtral-large-2502-*` (Pixtral Large). The older `[INST]` prompt models are
+//! `mistral_text`.
 //!
 //! The request is `{"messages": [{"role", "content"}], "max_tokens", "temperature",
 //! "top_p"}`; the answer is `choices[0].message.content` (wire reference §4.6).
@@ -43,7 +44,8 @@ pub struct MistralChat;
 const ID: &str = "mistral_chat";
 
 /// The base model id prefixes of the chat-body Mistral models.
-const MODEL_PREFIXES: &[&str] = &["mistral.mistral-large-2407-", "mistral.pixtral-large-2502-"];
+const MODEL_PREFIXES: &[&str] =
+    &["mistral.mistral-large-2407-", "mistral.mistral-large-2411-", "mistral.pixtral-large-2502-"];
 
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]

@@ -13,6 +13,7 @@
 //! | `mistral_chat` | text | `mistral.mistral-large-2407-*`, `mistral.pixtral-large-2502-*` |
 //! | `deepseek_r1` | text | `deepseek.r1-*` |
 //! | `openai_gpt_oss` | text | `openai.gpt-oss-*` |
+//! | `openai_chat` | text | `qwen.qwen3-*`, `deepseek.v3*`, `moonshot.kimi-*`, `moonshotai.kimi-*`, `minimax.minimax-*`, `google.gemma-3-*` |
 //! | `amazon_nova` | text | `amazon.nova-*` except `nova-canvas`, `nova-reel`, `nova-sonic` and the embeddings (Micro, Lite, Pro, Premier, Nova 2 Lite) |
 //! | `cohere_command` | text | `cohere.command-text-*`, `cohere.command-light-text-*` |
 //! | `cohere_command_r` | text | `cohere.command-r-v*`, `cohere.command-r-plus-v*` |
@@ -21,6 +22,8 @@
 //! | `titan_embed_g1` | embedding | `amazon.titan-embed-text-v1` |
 //! | `titan_embed_v2` | embedding | `amazon.titan-embed-text-v2*` |
 //! | `cohere_embed` | embedding | `cohere.embed-english-v3`, `cohere.embed-multilingual-v3` |
+//! | `cohere_embed_v4` | embedding | `cohere.embed-v4*` |
+//! | `titan_embed_image` | embedding | `amazon.titan-embed-image-v1` |
 //! | `nova_embed` | embedding | `amazon.nova-2-multimodal-embeddings-*` |
 //! | `titan_image` | image | `amazon.titan-image-generator-*`, `amazon.nova-canvas-*` |
 //! | `stability_sdxl` | image | `stability.stable-diffusion-xl-v1` |
@@ -38,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
-use crate::image::{ImageRequest, Images};
+use crate::image::{ImageEditRequest, ImageRequest, Images};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// Helpers that several families share; not a family.
@@ -52,6 +55,7 @@ mod anthropic_claude_text;
 mod cohere_command;
 mod cohere_command_r;
 mod cohere_embed;
+mod cohere_embed_v4;
 mod deepseek_r1;
 mod meta_llama2;
 mod meta_llama3;
@@ -59,10 +63,12 @@ mod meta_llama4;
 mod mistral_chat;
 mod mistral_text;
 mod nova_embed;
+mod openai_chat;
 mod openai_gpt_oss;
 mod stability_image;
 mod stability_sdxl;
 mod titan_embed_g1;
+mod titan_embed_image;
 mod titan_embed_v2;
 mod titan_image;
 mod titan_text;
@@ -148,6 +154,17 @@ pub trait EmbeddingFamily: Send + Sync {
         texts: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError>;
+    /// The body embedding `images` (at most `max_batch`, each already checked by
+    /// [`EmbedRequest::validate`]), with the request's parameters. Called only for a family
+    /// whose `params()` hold [`Param::Images`]; the default refuses.
+    fn encode_image_request(
+        &self,
+        images: &[String],
+        req: &EmbedRequest,
+    ) -> Result<serde_json::Value, TranslateError> {
+        let _ = (images, req);
+        Err(TranslateError::Unsupported { family: self.id(), feature: "`images`".to_owned() })
+    }
     /// The vectors of one response, in input order.
     fn decode_response(&self, body: &[u8]) -> Result<Embeddings, TranslateError>;
 }
@@ -159,6 +176,21 @@ pub trait ImageFamily: Send + Sync {
     fn params(&self) -> &'static [Param];
     fn mapped_paths(&self) -> &'static [&'static str];
     fn encode_request(&self, req: &ImageRequest) -> Result<serde_json::Value, TranslateError>;
+    /// The InvokeModel body of an image edit (variation, inpainting, outpainting,
+    /// background removal) already validated for its task; callers go through
+    /// [`crate::encode_image_edit_request`], which merges `extra` (against
+    /// `mapped_paths()`, so a family with edits lists their keys there too). The answer
+    /// decodes with `decode_response`. By default a family has no edits: every task is
+    /// refused with [`TranslateError::Unsupported`] naming the family.
+    fn encode_edit_request(
+        &self,
+        req: &ImageEditRequest,
+    ) -> Result<serde_json::Value, TranslateError> {
+        Err(TranslateError::Unsupported {
+            family: self.id(),
+            feature: format!("the `{}` image task", req.task.as_str()),
+        })
+    }
     /// The images of a JSON response body, base64-encoded.
     fn decode_response(&self, body: &[u8]) -> Result<Images, TranslateError>;
 }
@@ -192,6 +224,7 @@ pub static FAMILIES: &[FamilyRef] = &[
     FamilyRef::Text(&mistral_chat::MistralChat),
     FamilyRef::Text(&deepseek_r1::DeepseekR1),
     FamilyRef::Text(&openai_gpt_oss::OpenaiGptOss),
+    FamilyRef::Text(&openai_chat::OpenaiChat),
     FamilyRef::Text(&amazon_nova::AmazonNova),
     FamilyRef::Text(&cohere_command::CohereCommand),
     FamilyRef::Text(&cohere_command_r::CohereCommandR),
@@ -200,6 +233,8 @@ pub static FAMILIES: &[FamilyRef] = &[
     FamilyRef::Embedding(&titan_embed_g1::TitanEmbedG1),
     FamilyRef::Embedding(&titan_embed_v2::TitanEmbedV2),
     FamilyRef::Embedding(&cohere_embed::CohereEmbed),
+    FamilyRef::Embedding(&cohere_embed_v4::CohereEmbedV4),
+    FamilyRef::Embedding(&titan_embed_image::TitanEmbedImage),
     FamilyRef::Embedding(&nova_embed::NovaEmbed),
     FamilyRef::Image(&titan_image::TitanImage),
     FamilyRef::Image(&stability_sdxl::StabilitySdxl),

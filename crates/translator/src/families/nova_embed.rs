@@ -1,11 +1,12 @@
-//! Amazon Nova Multimodal Embeddings, text only: `amazon.nova-2-multimodal-embeddings-*`
-//! model ids.
+//! Amazon Nova Multimodal Embeddings, text and image inputs:
+//! `amazon.nova-2-multimodal-embeddings-*` model ids.
 //!
 //! The request is the synchronous `nova-multimodal-embed-v1` schema,
 //! `{"schemaVersion", "taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams":
-//! {"embeddingPurpose", "embeddingDimension", "text": {"truncationMode", "value"}}}`; the
-//! answer is `embeddings[].embedding` (AWS Nova user guide, "Complete embeddings request
-//! and response schema").
+//! {"embeddingPurpose", "embeddingDimension", "text": {"truncationMode", "value"}}}`, or with
+//! `"image": {"format", "source": {"bytes"}}` in place of `text`; the answer is
+//! `embeddings[].embedding` (AWS Nova user guide, "Complete embeddings request and response
+//! schema", <https://docs.aws.amazon.com/nova/latest/userguide/embeddings-schema.html>).
 //!
 //! Decisions:
 //! - `input_type` maps to `embeddingPurpose`: `search_document` is `GENERIC_INDEX`,
@@ -17,12 +18,19 @@
 //!   (3072) applies.
 //! - `truncationMode` is `END`: an over-long text loses its end rather than failing
 //!   the call.
-//! - One text per InvokeModel call. The body has no token counts: usage comes from
-//!   Bedrock's headers. `truncatedCharLength` in the answer is ignored.
+//! - One text or one image per InvokeModel call (the schema takes exactly one input); the
+//!   images of a request are embedded after its texts. The body has no token counts: usage
+//!   comes from Bedrock's headers. `truncatedCharLength` in the answer is ignored.
+//! - An image is sent inline as `source.bytes` with its `format` (`png`, `jpeg`, `gif`,
+//!   `webp`) read from its bytes. `detailLevel` is left out, so the model's default
+//!   (`STANDARD_IMAGE`) applies; `extra` may set it to `DOCUMENT_IMAGE`. For an image,
+//!   `search_query` is `GENERIC_RETRIEVAL`, the docs' value for an index of mixed
+//!   modalities: an index that image embeddings are searched against is not text-only.
+//!   Text purposes are unchanged.
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{EmbedRequest, Embeddings, InputType};
+use crate::embed::{EmbedRequest, Embeddings, InputType, parse_image};
 use crate::error::TranslateError;
 use crate::families::common::single_text;
 use crate::families::{EmbeddingFamily, parse_body, to_body};
@@ -54,7 +62,21 @@ struct NovaSingleEmbeddingParams<'a> {
     embedding_purpose: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     embedding_dimension: Option<u32>,
-    text: NovaText<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<NovaText<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<NovaImage<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct NovaImage<'a> {
+    format: &'static str,
+    source: NovaSource<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct NovaSource<'a> {
+    bytes: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,7 +107,7 @@ impl EmbeddingFamily for NovaEmbed {
     }
 
     fn params(&self) -> &'static [Param] {
-        &[Param::Dimensions, Param::InputType]
+        &[Param::Dimensions, Param::InputType, Param::Images]
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
@@ -93,6 +115,8 @@ impl EmbeddingFamily for NovaEmbed {
             "singleEmbeddingParams.embeddingPurpose",
             "singleEmbeddingParams.embeddingDimension",
             "singleEmbeddingParams.text.value",
+            "singleEmbeddingParams.image.format",
+            "singleEmbeddingParams.image.source",
         ]
     }
 
@@ -106,21 +130,49 @@ impl EmbeddingFamily for NovaEmbed {
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
         let text = single_text(ID, texts)?;
-        if let Some(dimensions) = req.dimensions
-            && !ALLOWED_DIMENSIONS.contains(&dimensions)
-        {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`dimensions` must be one of 256, 384, 1024 or 3072 for the {ID} model family, \
-                 got {dimensions}"
-            )));
-        }
+        check_dimensions(req)?;
         let body = NovaEmbedRequest {
             schema_version: SCHEMA_VERSION,
             task_type: "SINGLE_EMBEDDING",
             single_embedding_params: NovaSingleEmbeddingParams {
                 embedding_purpose: convert_input_type(req.input_type),
                 embedding_dimension: req.dimensions,
-                text: NovaText { truncation_mode: "END", value: text },
+                text: Some(NovaText { truncation_mode: "END", value: text }),
+                image: None,
+            },
+        };
+        to_body(ID, &body)
+    }
+
+    fn encode_image_request(
+        &self,
+        images: &[String],
+        req: &EmbedRequest,
+    ) -> Result<serde_json::Value, TranslateError> {
+        let [image] = images else {
+            return Err(TranslateError::InvalidRequest(format!(
+                "the {ID} model family embeds one image per call, got {}",
+                images.len()
+            )));
+        };
+        let image = parse_image(image)
+            .map_err(|detail| TranslateError::InvalidRequest(format!("an image {detail}")))?;
+        check_dimensions(req)?;
+        let embedding_purpose = match req.input_type {
+            Some(InputType::SearchQuery) => "GENERIC_RETRIEVAL",
+            input_type => convert_input_type(input_type),
+        };
+        let body = NovaEmbedRequest {
+            schema_version: SCHEMA_VERSION,
+            task_type: "SINGLE_EMBEDDING",
+            single_embedding_params: NovaSingleEmbeddingParams {
+                embedding_purpose,
+                embedding_dimension: req.dimensions,
+                text: None,
+                image: Some(NovaImage {
+                    format: image.format.as_str(),
+                    source: NovaSource { bytes: image.base64 },
+                }),
             },
         };
         to_body(ID, &body)
@@ -133,7 +185,20 @@ impl EmbeddingFamily for NovaEmbed {
     }
 }
 
-/// The `embeddingPurpose` for a unified `input_type`; see the module doc.
+/// Checks `dimensions` against [`ALLOWED_DIMENSIONS`].
+fn check_dimensions(req: &EmbedRequest) -> Result<(), TranslateError> {
+    match req.dimensions {
+        Some(dimensions) if !ALLOWED_DIMENSIONS.contains(&dimensions) => {
+            Err(TranslateError::InvalidRequest(format!(
+                "`dimensions` must be one of 256, 384, 1024 or 3072 for the {ID} model family, \
+                 got {dimensions}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `embeddingPurpose` of a text for a unified `input_type`; see the module doc.
 fn convert_input_type(input_type: Option<InputType>) -> &'static str {
     match input_type {
         None | Some(InputType::SearchDocument) => "GENERIC_INDEX",
@@ -183,6 +248,28 @@ mod tests {
         }
         let req = EmbedRequest { dimensions: Some(512), ..EmbedRequest::default() };
         let err = NovaEmbed.encode_request(&["hi".to_owned()], &req).unwrap_err();
+        assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn an_image_is_sent_inline_with_its_format() {
+        let gif = "R0lGODlhAQABAAAAACw=";
+        let req = EmbedRequest {
+            images: vec![gif.to_owned()],
+            input_type: Some(InputType::SearchQuery),
+            dimensions: Some(256),
+            ..EmbedRequest::default()
+        };
+        let bodies = crate::codec::encode_embed_requests(&NovaEmbed, &req).unwrap();
+        assert_eq!(
+            bodies,
+            [serde_json::json!({"schemaVersion": "nova-multimodal-embed-v1",
+                "taskType": "SINGLE_EMBEDDING",
+                "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_RETRIEVAL",
+                    "embeddingDimension": 256,
+                    "image": {"format": "gif", "source": {"bytes": gif}}}})]
+        );
+        let err = NovaEmbed.encode_image_request(&[], &req).unwrap_err();
         assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
     }
 

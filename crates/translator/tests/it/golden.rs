@@ -6,7 +6,7 @@
 //!
 //! | input | expected |
 //! |---|---|
-//! | `.request.json`: a `UnifiedRequest` | `.body.json` (InvokeModel body) or `.error.json` |
+//! | `.request.json`: a `UnifiedRequest` (an `ImageEditRequest` when it has a `task`) | `.body.json` (InvokeModel body) or `.error.json` |
 //! | `.response.json`: a Bedrock response body | `.answer.json`: `UnifiedResponse` or `{"error"}` |
 //! | `.stream.jsonl`: one decoded chunk a line | `.stream-answer.json` |
 //!
@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use translator::{
-    EmbedRequest, FamilyRef, ImageRequest, StreamAccumulator, TextFamily, TextStreamDecoder,
-    TranslateError, UnifiedRequest, family_by_id,
+    EmbedRequest, FamilyRef, ImageEditRequest, ImageRequest, StreamAccumulator, TextFamily,
+    TextStreamDecoder, TranslateError, UnifiedRequest, family_by_id,
 };
 
 const REQUEST: &str = ".request.json";
@@ -108,6 +108,14 @@ fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
             Ok(answer) => (ANSWER, json!(answer)),
             Err(error) => (ANSWER, json!({"error": error_json(&error)})),
         }),
+        // An image request with a `task` is an edit (`/v1/images/edits`).
+        (FamilyRef::Image(family), REQUEST) if is_image_edit(&input) => parse_input::<
+            ImageEditRequest,
+        >(&input)
+        .map(|req| match translator::encode_image_edit_request(family, &req) {
+            Ok(body) => (BODY, body),
+            Err(error) => (ERROR, error_json(&error)),
+        }),
         (FamilyRef::Image(family), REQUEST) => parse_input::<ImageRequest>(&input).map(|req| {
             match translator::encode_image_request(family, &req) {
                 Ok(body) => (BODY, body),
@@ -158,6 +166,11 @@ fn check(family: FamilyRef, case: &Case, update: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether an image request fixture is an edit: a JSON object with a `task`.
+fn is_image_edit(input: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(input).is_ok_and(|request| request.get("task").is_some())
 }
 
 /// A request fixture; `Err` only when the fixture itself is broken.

@@ -9,3 +9,5 @@ mod registry;
 mod tidy;
 // README.md's model-family table against each family's `params()`.
 mod readme;
+// Today's text catalogue, routed in every id form.
+mod catalogue;

@@ -28,7 +28,7 @@ const MODEL_IDS: &[(&str, Option<&str>)] = &[
     // Listed by public code with the G1 body, but not in the AWS parameter pages.
     ("amazon.titan-embed-g1-text-02", None),
     ("amazon.titan-embed-text-v2:0", Some("titan_embed_v2")),
-    ("amazon.titan-embed-image-v1", None),
+    ("amazon.titan-embed-image-v1", Some("titan_embed_image")),
     ("amazon.nova-2-multimodal-embeddings-v1:0", Some("nova_embed")),
     ("amazon.titan-image-generator-v1", Some("titan_image")),
     ("amazon.titan-image-generator-v2:0", Some("titan_image")),
@@ -69,15 +69,15 @@ const MODEL_IDS: &[(&str, Option<&str>)] = &[
     ("cohere.embed-english-v3", Some("cohere_embed")),
     ("cohere.embed-multilingual-v3", Some("cohere_embed")),
     // Embed v4 takes another `truncate` and an `output_dimension`: not Embed v3.
-    ("cohere.embed-v4:0", None),
+    ("cohere.embed-v4:0", Some("cohere_embed_v4")),
     ("ai21.j2-mid-v1", Some("ai21_jurassic2")),
     ("ai21.j2-ultra-v1", Some("ai21_jurassic2")),
     ("ai21.jamba-instruct-v1:0", Some("ai21_jamba")),
     ("ai21.jamba-1-5-mini-v1:0", Some("ai21_jamba")),
     ("ai21.jamba-1-5-large-v1:0", Some("ai21_jamba")),
     ("deepseek.r1-v1:0", Some("deepseek_r1")),
-    // DeepSeek-V3.1 takes another body.
-    ("deepseek.v3-v1:0", None),
+    // DeepSeek-V3.1 takes the OpenAI chat body.
+    ("deepseek.v3-v1:0", Some("openai_chat")),
     ("openai.gpt-oss-120b-1:0", Some("openai_gpt_oss")),
     ("openai.gpt-oss-20b-1:0", Some("openai_gpt_oss")),
     ("stability.stable-diffusion-xl-v1", Some("stability_sdxl")),

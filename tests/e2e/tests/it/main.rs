@@ -9,6 +9,10 @@
 
 /// API keys: required, checked, refused in each API's error shape.
 mod auth;
+/// The OpenAI-chat-shaped open-weight models (Qwen3, DeepSeek V3, Kimi, MiniMax, Gemma).
+mod catalogue;
+/// Cohere Embed v4, Titan Multimodal and Nova embeddings: texts, images, refusals.
+mod embeddings_catalogue;
 /// Every Bedrock error type and every bad request, mapped to status and error type.
 mod errors;
 /// Every model family of the shipped config: text, embeddings, images, refusals.
@@ -16,6 +20,8 @@ mod families;
 mod guardrails;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// `/v1/images/edits`: Titan Image Generator V2 and Nova Canvas edits, refusals, OpenAPI.
+mod image_edits;
 /// Image answers as the model gave them: SDXL asked for JSON, content-filter refusals.
 mod images_fidelity;
 /// Admission: route quotas and their queue, caller limits, retries, fallbacks.

@@ -35,6 +35,7 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
         "/v1/generate",
         "/v1/embed",
         "/v1/images",
+        "/v1/images/edits",
         "/v1/models",
         "/v1/chat/completions",
         "/v1/completions",

@@ -99,3 +99,23 @@ async fn prompt_cache_tokens_are_reported_where_bedrock_reports_them() {
     let (_, _, titan) = h.post("/v1/generate", &json!({"model": "titan", "prompt": "Hi"})).await;
     assert!(titan["usage"].get("cache_read_input_tokens").is_none(), "{titan}");
 }
+
+#[tokio::test]
+async fn prompt_caching_is_asked_for_where_the_family_caches() {
+    let models = "[models.haiku]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n\
+                  defaults = { max_tokens = 16 }\n\
+                  [models.nova]\nmodel_id = \"amazon.nova-lite-v1:0\"\n\
+                  [models.titan]\nmodel_id = \"amazon.titan-text-express-v1\"\n";
+    let h = Harness::start_with("max_attempts = 1\n", models).await;
+    for model in ["haiku", "nova"] {
+        let request = json!({"model": model, "cache_prompt": true, "messages": [
+            {"role": "system", "content": "You know the manual."},
+            {"role": "user", "content": "Hi"}]});
+        let (status, _, body) = h.post("/v1/generate", &request).await;
+        assert_eq!(status, StatusCode::OK, "{model}: {body}");
+    }
+    let request = json!({"model": "titan", "prompt": "Hi", "cache_prompt": true});
+    let (status, _, body) = h.post("/v1/generate", &request).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cache_prompt"), "{body}");
+}

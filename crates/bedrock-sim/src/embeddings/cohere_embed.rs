@@ -16,7 +16,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::embeddings::{EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector};
+use crate::embeddings::{
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, INPUT_TOO_LONG_MESSAGE, string_items,
+};
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::{count_input_tokens, fnv1a_64};
@@ -38,9 +40,6 @@ const MAX_TEXT_CHARS: usize = 2048;
 
 /// The most words (the simulator's tokens) of one text the model reads.
 const MAX_TEXT_WORDS: usize = 512;
-
-/// The answer to a text over [`MAX_TEXT_WORDS`] with `truncate: NONE`.
-pub(super) const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
 
 pub(super) const EMBEDDING_TYPES: &[&str] = &["float", "int8", "uint8", "binary", "ubinary"];
 
@@ -64,13 +63,7 @@ impl EmbeddingFamily for CohereEmbed {
 
         let mut inputs = Vec::with_capacity(texts.len());
         for text in &texts {
-            let words: Vec<&str> = text.split_whitespace().collect();
-            let kept = match truncate {
-                _ if words.len() <= MAX_TEXT_WORDS => text.clone(),
-                "START" => words[words.len() - MAX_TEXT_WORDS..].join(" "),
-                "END" => words[..MAX_TEXT_WORDS].join(" "),
-                _ => return Err(BedrockError::validation(INPUT_TOO_LONG_MESSAGE)),
-            };
+            let kept = truncate_words(text, MAX_TEXT_WORDS, truncate, ["START", "END"])?;
             inputs.push(EmbeddingInput::text(&kept));
         }
         let n_input_tokens = inputs.iter().map(|input| count_input_tokens(&input.content)).sum();
@@ -84,38 +77,16 @@ impl EmbeddingFamily for CohereEmbed {
     }
 
     fn response_body(&self, _base_model_id: &str, request: &EmbeddingRequest) -> Vec<u8> {
-        let vectors: Vec<Vec<f32>> = request
-            .inputs
-            .iter()
-            .map(|input| embedding_vector(&input.content, request.n_dimensions, request.normalize))
-            .collect();
         let texts: Vec<&str> = request.inputs.iter().map(|input| input.content.as_str()).collect();
         let id = response_id(&texts);
-        if request.embedding_types.is_empty() {
-            return json_bytes(&CohereResponse {
-                embeddings: vectors,
-                id,
-                response_type: "embeddings_floats",
-                texts,
-            });
-        }
-        let mut by_type = Map::new();
-        for kind in &request.embedding_types {
-            let encoded: Vec<Value> = vectors.iter().map(|vector| encode(vector, kind)).collect();
-            by_type.insert(kind.clone(), Value::Array(encoded));
-        }
-        json_bytes(&CohereResponse {
-            embeddings: by_type,
-            id,
-            response_type: "embeddings_by_type",
-            texts,
-        })
+        let (embeddings, response_type) = cohere_embeddings(request);
+        json_bytes(&CohereResponse { embeddings, id, response_type, texts })
     }
 }
 
 #[derive(Serialize)]
-struct CohereResponse<'a, E> {
-    embeddings: E,
+struct CohereResponse<'a> {
+    embeddings: CohereEmbeddings,
     id: String,
     response_type: &'static str,
     texts: Vec<&'a str>,
@@ -142,8 +113,49 @@ fn request_shape() -> Shape {
     }
 }
 
+/// A text cut to `max_words` words (the simulator's tokens) as `truncate` says:
+/// `from_start` drops words from the start, `from_end` from the end, and any other value
+/// (`NONE`) refuses a longer text.
+pub(super) fn truncate_words(
+    text: &str,
+    max_words: usize,
+    truncate: &str,
+    [from_start, from_end]: [&str; 2],
+) -> Result<String, BedrockError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match truncate {
+        _ if words.len() <= max_words => Ok(text.to_owned()),
+        _ if truncate == from_start => Ok(words[words.len() - max_words..].join(" ")),
+        _ if truncate == from_end => Ok(words[..max_words].join(" ")),
+        _ => Err(BedrockError::validation(INPUT_TOO_LONG_MESSAGE)),
+    }
+}
+
+/// The `embeddings` of a Cohere answer (v3 and v4 alike): unit float vectors, or an object
+/// keyed by encoding when `embedding_types` were asked for.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum CohereEmbeddings {
+    Floats(Vec<Vec<f32>>),
+    ByType(Map<String, Value>),
+}
+
+/// The `embeddings` of the answer to `request` and its `response_type`.
+pub(super) fn cohere_embeddings(request: &EmbeddingRequest) -> (CohereEmbeddings, &'static str) {
+    let vectors = request.vectors();
+    if request.embedding_types.is_empty() {
+        return (CohereEmbeddings::Floats(vectors), "embeddings_floats");
+    }
+    let mut by_type = Map::new();
+    for kind in &request.embedding_types {
+        let encoded: Vec<Value> = vectors.iter().map(|vector| encode(vector, kind)).collect();
+        by_type.insert(kind.clone(), Value::Array(encoded));
+    }
+    (CohereEmbeddings::ByType(by_type), "embeddings_by_type")
+}
+
 /// One vector in the encoding `kind` (already checked to be one of [`EMBEDDING_TYPES`]).
-pub(super) fn encode(vector: &[f32], kind: &str) -> Value {
+fn encode(vector: &[f32], kind: &str) -> Value {
     let largest = vector.iter().fold(f32::MIN_POSITIVE, |largest, x| largest.max(x.abs()));
     let as_int8 = |x: &f32| (x / largest * 127.0).round().clamp(-128.0, 127.0) as i32;
     let packed_bits = || {
@@ -167,11 +179,6 @@ pub(super) fn response_id(texts: &[&str]) -> String {
     uuid::Uuid::from_u64_pair(hash, hash.rotate_left(29) ^ 0x5eed_c0de_5eed_c0de).to_string()
 }
 
-pub(super) fn string_items(value: Option<&Value>) -> Vec<String> {
-    let items = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -181,12 +188,11 @@ mod tests {
     const ENGLISH: &str = "cohere.embed-english-v3";
 
     fn answer(body: Value) -> Value {
-        let request = CohereEmbed.parse_request(ENGLISH, &body).unwrap();
-        serde_json::from_slice(&CohereEmbed.response_body(ENGLISH, &request)).unwrap()
+        crate::embeddings::test_answer(&CohereEmbed, ENGLISH, &body)
     }
 
     fn error(body: Value) -> String {
-        CohereEmbed.parse_request(ENGLISH, &body).unwrap_err().message().to_owned()
+        crate::embeddings::test_error(&CohereEmbed, ENGLISH, &body)
     }
 
     #[test]

@@ -17,12 +17,14 @@
 //! - Violations are joined, as Cohere v3's are.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::embeddings::cohere_embed::{
-    EMBEDDING_TYPES, INPUT_TOO_LONG_MESSAGE, encode, response_id, string_items,
+    CohereEmbeddings, EMBEDDING_TYPES, cohere_embeddings, response_id, truncate_words,
 };
-use crate::embeddings::{EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector};
+use crate::embeddings::{
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, dimensions_or, string_items,
+};
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::count_input_tokens;
@@ -85,13 +87,7 @@ impl EmbeddingFamily for CohereEmbedV4 {
         let truncate = body.get("truncate").and_then(Value::as_str).unwrap_or("NONE");
         let mut inputs = Vec::new();
         for text in string_items(body.get("texts")) {
-            let words: Vec<&str> = text.split_whitespace().collect();
-            let kept = match truncate {
-                _ if words.len() <= max_words => text.clone(),
-                "LEFT" => words[words.len() - max_words..].join(" "),
-                "RIGHT" => words[..max_words].join(" "),
-                _ => return Err(BedrockError::validation(INPUT_TOO_LONG_MESSAGE)),
-            };
+            let kept = truncate_words(&text, max_words, truncate, ["LEFT", "RIGHT"])?;
             inputs.push(EmbeddingInput::text(&kept));
         }
         for image in string_items(body.get("images")) {
@@ -106,11 +102,7 @@ impl EmbeddingFamily for CohereEmbedV4 {
             .filter(|input| input.modality == "TEXT")
             .map(|input| count_input_tokens(&input.content))
             .sum();
-        let n_dimensions = body
-            .get("output_dimension")
-            .and_then(as_integer)
-            .and_then(|dimensions| usize::try_from(dimensions).ok())
-            .unwrap_or(DEFAULT_DIMENSIONS);
+        let n_dimensions = dimensions_or(body.get("output_dimension"), DEFAULT_DIMENSIONS);
         Ok(EmbeddingRequest {
             inputs,
             n_dimensions,
@@ -121,41 +113,19 @@ impl EmbeddingFamily for CohereEmbedV4 {
     }
 
     fn response_body(&self, _base_model_id: &str, request: &EmbeddingRequest) -> Vec<u8> {
-        let vectors: Vec<Vec<f32>> = request
-            .inputs
-            .iter()
-            .map(|input| embedding_vector(&input.content, request.n_dimensions, request.normalize))
-            .collect();
         let contents: Vec<&str> =
             request.inputs.iter().map(|input| input.content.as_str()).collect();
         let id = response_id(&contents);
         let texts = request.inputs.iter().all(|input| input.modality == "TEXT").then_some(contents);
-        if request.embedding_types.is_empty() {
-            return json_bytes(&CohereV4Response {
-                id,
-                embeddings: vectors,
-                response_type: "embeddings_floats",
-                texts,
-            });
-        }
-        let mut by_type = Map::new();
-        for kind in &request.embedding_types {
-            let encoded: Vec<Value> = vectors.iter().map(|vector| encode(vector, kind)).collect();
-            by_type.insert(kind.clone(), Value::Array(encoded));
-        }
-        json_bytes(&CohereV4Response {
-            id,
-            embeddings: by_type,
-            response_type: "embeddings_by_type",
-            texts,
-        })
+        let (embeddings, response_type) = cohere_embeddings(request);
+        json_bytes(&CohereV4Response { id, embeddings, response_type, texts })
     }
 }
 
 #[derive(Serialize)]
-struct CohereV4Response<'a, E> {
+struct CohereV4Response<'a> {
     id: String,
-    embeddings: E,
+    embeddings: CohereEmbeddings,
     response_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     texts: Option<Vec<&'a str>>,
@@ -210,16 +180,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::embeddings::INPUT_TOO_LONG_MESSAGE;
 
     const PNG_URI: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==";
 
     fn answer(body: Value) -> Value {
-        let request = CohereEmbedV4.parse_request(MODEL, &body).unwrap();
-        serde_json::from_slice(&CohereEmbedV4.response_body(MODEL, &request)).unwrap()
+        crate::embeddings::test_answer(&CohereEmbedV4, MODEL, &body)
     }
 
     fn error(body: Value) -> String {
-        CohereEmbedV4.parse_request(MODEL, &body).unwrap_err().message().to_owned()
+        crate::embeddings::test_error(&CohereEmbedV4, MODEL, &body)
     }
 
     #[test]

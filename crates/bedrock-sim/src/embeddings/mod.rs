@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::generate::fnv1a_64;
+use crate::schema::as_integer;
 
 mod cohere_embed;
 mod cohere_embed_v4;
@@ -63,6 +64,40 @@ pub(crate) struct EmbeddingRequest {
     pub(crate) embedding_types: Vec<String>,
     /// Input tokens for the usage header: the words of the text inputs.
     pub(crate) n_input_tokens: u32,
+}
+
+impl EmbeddingRequest {
+    /// The vector of `content` at the request's size and normalization.
+    pub(crate) fn vector(&self, content: &str) -> Vec<f32> {
+        embedding_vector(content, self.n_dimensions, self.normalize)
+    }
+
+    /// One vector per input, in order.
+    pub(crate) fn vectors(&self) -> Vec<Vec<f32>> {
+        self.inputs.iter().map(|input| self.vector(&input.content)).collect()
+    }
+
+    /// The vector of the first input, for the families that embed one input per call.
+    pub(crate) fn first_vector(&self) -> Vec<f32> {
+        self.vector(self.inputs.first().map_or("", |input| input.content.as_str()))
+    }
+}
+
+/// The answer to a text over a model's word limit (its truncation off).
+pub(crate) const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
+
+/// A vector length the request gives at `value` (already checked), or `default`.
+pub(crate) fn dimensions_or(value: Option<&Value>, default: usize) -> usize {
+    value
+        .and_then(as_integer)
+        .and_then(|dimensions| usize::try_from(dimensions).ok())
+        .unwrap_or(default)
+}
+
+/// The strings of a JSON array (an absent or other value has none).
+pub(crate) fn string_items(value: Option<&Value>) -> Vec<String> {
+    let items = value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
 }
 
 /// One piece of content to embed.
@@ -124,6 +159,19 @@ fn mix64(value: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// The answer of `family` to `body` sent to `model_id`, read back as JSON.
+#[cfg(test)]
+pub(crate) fn test_answer(family: &dyn EmbeddingFamily, model_id: &str, body: &Value) -> Value {
+    let request = family.parse_request(model_id, body).unwrap();
+    serde_json::from_slice(&family.response_body(model_id, &request)).unwrap()
+}
+
+/// The message of the error `family` answers to `body` sent to `model_id`.
+#[cfg(test)]
+pub(crate) fn test_error(family: &dyn EmbeddingFamily, model_id: &str, body: &Value) -> String {
+    family.parse_request(model_id, body).unwrap_err().message().to_owned()
 }
 
 #[cfg(test)]

@@ -21,13 +21,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::embeddings::{
-    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector, is_base64,
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, dimensions_or, is_base64,
 };
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::count_input_tokens;
 use crate::media_schema::{Shape, ViolationReport, collect_violations, finish, string_up_to};
-use crate::schema::as_integer;
 
 /// The Nova Multimodal Embeddings family.
 pub(crate) struct NovaMultimodalEmbeddings;
@@ -80,11 +79,7 @@ impl EmbeddingFamily for NovaMultimodalEmbeddings {
         finish(&violations, ViolationReport::Counted)?;
 
         let params = params.unwrap_or(&Value::Null);
-        let n_dimensions = params
-            .get("embeddingDimension")
-            .and_then(as_integer)
-            .and_then(|dimensions| usize::try_from(dimensions).ok())
-            .unwrap_or(DEFAULT_DIMENSIONS);
+        let n_dimensions = dimensions_or(params.get("embeddingDimension"), DEFAULT_DIMENSIONS);
         let (inputs, n_input_tokens) = read_inputs(params);
         Ok(EmbeddingRequest {
             inputs,
@@ -101,11 +96,7 @@ impl EmbeddingFamily for NovaMultimodalEmbeddings {
             .iter()
             .map(|input| NovaEmbedding {
                 embedding_type: input.modality,
-                embedding: embedding_vector(
-                    &input.content,
-                    request.n_dimensions,
-                    request.normalize,
-                ),
+                embedding: request.vector(&input.content),
             })
             .collect();
         json_bytes(&NovaResponse { embeddings })
@@ -276,12 +267,11 @@ mod tests {
     }
 
     fn answer(body: Value) -> Value {
-        let request = NovaMultimodalEmbeddings.parse_request(MODEL, &body).unwrap();
-        serde_json::from_slice(&NovaMultimodalEmbeddings.response_body(MODEL, &request)).unwrap()
+        crate::embeddings::test_answer(&NovaMultimodalEmbeddings, MODEL, &body)
     }
 
     fn error(body: Value) -> String {
-        NovaMultimodalEmbeddings.parse_request(MODEL, &body).unwrap_err().message().to_owned()
+        crate::embeddings::test_error(&NovaMultimodalEmbeddings, MODEL, &body)
     }
 
     #[test]

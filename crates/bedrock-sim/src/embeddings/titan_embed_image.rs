@@ -14,13 +14,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::embeddings::{
-    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector, is_base64,
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, INPUT_TOO_LONG_MESSAGE, dimensions_or,
+    is_base64,
 };
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::count_input_tokens;
 use crate::media_schema::{Shape, ViolationReport, collect_violations, finish};
-use crate::schema::as_integer;
 
 /// The Titan Multimodal Embeddings family.
 pub(crate) struct TitanEmbedImage;
@@ -32,8 +32,6 @@ const DEFAULT_DIMENSIONS: usize = 1024;
 
 /// The most words (the simulator's tokens) of `inputText`.
 const MAX_TEXT_WORDS: usize = 256;
-
-const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
 
 impl EmbeddingFamily for TitanEmbedImage {
     fn id(&self) -> &'static str {
@@ -70,11 +68,10 @@ impl EmbeddingFamily for TitanEmbedImage {
                 (format!("{}+IMAGE:{}", text.unwrap_or(""), image.unwrap_or("")), "TEXT_IMAGE")
             }
         };
-        let n_dimensions = body
-            .pointer("/embeddingConfig/outputEmbeddingLength")
-            .and_then(as_integer)
-            .and_then(|dimensions| usize::try_from(dimensions).ok())
-            .unwrap_or(DEFAULT_DIMENSIONS);
+        let n_dimensions = dimensions_or(
+            body.pointer("/embeddingConfig/outputEmbeddingLength"),
+            DEFAULT_DIMENSIONS,
+        );
         Ok(EmbeddingRequest {
             inputs: vec![EmbeddingInput { content, modality }],
             n_dimensions,
@@ -85,9 +82,8 @@ impl EmbeddingFamily for TitanEmbedImage {
     }
 
     fn response_body(&self, _base_model_id: &str, request: &EmbeddingRequest) -> Vec<u8> {
-        let content = request.inputs.first().map_or("", |input| input.content.as_str());
         json_bytes(&TitanEmbedImageResponse {
-            embedding: embedding_vector(content, request.n_dimensions, request.normalize),
+            embedding: request.first_vector(),
             input_text_token_count: request.n_input_tokens,
             message: None,
         })
@@ -132,12 +128,11 @@ mod tests {
     const PNG: &str = "iVBORw0KGgoAAAANSUhEUg==";
 
     fn answer(body: Value) -> Value {
-        let request = TitanEmbedImage.parse_request(MODEL, &body).unwrap();
-        serde_json::from_slice(&TitanEmbedImage.response_body(MODEL, &request)).unwrap()
+        crate::embeddings::test_answer(&TitanEmbedImage, MODEL, &body)
     }
 
     fn error(body: Value) -> String {
-        TitanEmbedImage.parse_request(MODEL, &body).unwrap_err().message().to_owned()
+        crate::embeddings::test_error(&TitanEmbedImage, MODEL, &body)
     }
 
     #[test]

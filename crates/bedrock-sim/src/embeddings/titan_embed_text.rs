@@ -11,12 +11,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::embeddings::{EmbeddingFamily, EmbeddingInput, EmbeddingRequest, embedding_vector};
+use crate::embeddings::{
+    EmbeddingFamily, EmbeddingInput, EmbeddingRequest, dimensions_or, string_items,
+};
 use crate::error::BedrockError;
 use crate::families::json_bytes;
 use crate::generate::count_input_tokens;
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
-use crate::schema::as_integer;
 
 /// The Titan Text Embeddings family.
 pub(crate) struct TitanEmbedText;
@@ -52,32 +53,21 @@ impl EmbeddingFamily for TitanEmbedText {
 
         let input_text = body.get("inputText").and_then(Value::as_str).unwrap_or_default();
         let n_dimensions = if is_v2 {
-            body.get("dimensions")
-                .and_then(as_integer)
-                .and_then(|dimensions| usize::try_from(dimensions).ok())
-                .unwrap_or(V2_DEFAULT_DIMENSIONS)
+            dimensions_or(body.get("dimensions"), V2_DEFAULT_DIMENSIONS)
         } else {
             G1_DIMENSIONS
         };
-        let embedding_types = body.get("embeddingTypes").and_then(Value::as_array);
         Ok(EmbeddingRequest {
             inputs: vec![EmbeddingInput::text(input_text)],
             n_dimensions,
             normalize: is_v2 && body.get("normalize").and_then(Value::as_bool).unwrap_or(true),
-            embedding_types: embedding_types
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            embedding_types: string_items(body.get("embeddingTypes")),
             n_input_tokens: count_input_tokens(input_text),
         })
     }
 
     fn response_body(&self, base_model_id: &str, request: &EmbeddingRequest) -> Vec<u8> {
-        let content = request.inputs.first().map_or("", |input| input.content.as_str());
-        let embedding = embedding_vector(content, request.n_dimensions, request.normalize);
+        let embedding = request.first_vector();
         let embeddings_by_type = (base_model_id == V2).then(|| {
             let wants = |kind: &str| request.embedding_types.iter().any(|asked| asked == kind);
             EmbeddingsByType {
@@ -132,12 +122,11 @@ mod tests {
     use super::*;
 
     fn answer(model_id: &str, body: Value) -> Value {
-        let request = TitanEmbedText.parse_request(model_id, &body).unwrap();
-        serde_json::from_slice(&TitanEmbedText.response_body(model_id, &request)).unwrap()
+        crate::embeddings::test_answer(&TitanEmbedText, model_id, &body)
     }
 
     fn error(model_id: &str, body: Value) -> String {
-        TitanEmbedText.parse_request(model_id, &body).unwrap_err().message().to_owned()
+        crate::embeddings::test_error(&TitanEmbedText, model_id, &body)
     }
 
     #[test]

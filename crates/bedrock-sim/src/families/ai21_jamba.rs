@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::BedrockError;
+use crate::families::chat_completions::{ChunkChoice, Delta};
 use crate::families::common::{stop_or_length, string_array, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, fnv1a_64};
@@ -105,7 +106,7 @@ impl Family for Ai21Jamba {
         }
         json_bytes(&StreamChunk {
             id: completion_id(&completion.text()),
-            choices: [StreamChoice { index: 0, delta, finish_reason: finish }],
+            choices: [ChunkChoice { index: 0, delta, finish_reason: finish }],
             usage: usage(completion.n_input_tokens, u32::try_from(n_sent).unwrap_or(u32::MAX)),
             invocation_metrics: metrics,
         })
@@ -143,26 +144,10 @@ struct Usage {
 #[derive(Serialize)]
 struct StreamChunk<'a> {
     id: String,
-    choices: [StreamChoice<'a>; 1],
+    choices: [ChunkChoice<'a>; 1],
     usage: Usage,
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
     invocation_metrics: Option<InvocationMetrics>,
-}
-
-#[derive(Serialize)]
-struct StreamChoice<'a> {
-    index: u32,
-    delta: Delta<'a>,
-    finish_reason: Option<&'static str>,
-}
-
-/// `{"role": "assistant"}`, `{"content": "…"}` or `{}`.
-#[derive(Serialize)]
-struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
 }
 
 /// The last stream chunk: Bedrock's metering, nothing else.

@@ -20,7 +20,8 @@
 //! | `openai_chat` | `qwen.qwen3-32b-v1:0`, `qwen.qwen3-235b-a22b-2507-v1:0`, `qwen.qwen3-coder-30b-a3b-v1:0`, `qwen.qwen3-coder-480b-a35b-v1:0`, `qwen.qwen3-next-80b-a3b`, `qwen.qwen3-vl-235b-a22b`, `qwen.qwen3-coder-next`, `deepseek.v3-v1:0`, `deepseek.v3.2`, `moonshot.kimi-k2-thinking`, `moonshotai.kimi-k2.5`, `minimax.minimax-m2`, `minimax.minimax-m2.1`, `google.gemma-3-4b-it`, `google.gemma-3-12b-it`, `google.gemma-3-27b-it` | `messages`, `max_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
 //!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`FAMILIES`].
-//! Helpers that several families use live in `common.rs`.
+//! Helpers that several families use live in `common.rs`; the OpenAI Chat Completions
+//! wire shape that several families share lives in `chat_completions.rs`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +29,7 @@ use serde_json::Value;
 use crate::error::BedrockError;
 use crate::generate::{Completion, GenerationRequest};
 
+mod chat_completions;
 mod common;
 
 mod ai21_jamba;

@@ -17,347 +17,91 @@
 //!
 //! Models: `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0`. The answer's `model` is the
 //! model id, so the registered value hands each call to the model's own value through
-//! [`Family::model_family`].
+//! [`Family::model_family`](crate::families::Family::model_family). The wire shape is
+//! [`chat_completions`](crate::families::chat_completions), shared with `openai_chat`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::Serialize;
-use serde_json::Value;
-
-use crate::error::BedrockError;
-use crate::families::common::{
-    NullContent, PerModelFamily, check_chat_messages, message_texts, stop_or_length, string_array,
-    u32_value, validate_masked,
+use crate::families::chat_completions::{
+    ChatCompletionsApi, ChatCompletionsModel, ChunkLayout, find_model,
 };
-use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
-use crate::generate::{Completion, GenerationRequest, fnv1a_64};
-use crate::media_schema::{ViolationReport, finish, type_mismatch};
-use crate::schema::{Schema, malformed_input};
+use crate::families::common::PerModelFamily;
 
 /// The gpt-oss family as registered: it knows the models and hands every call to the model's
-/// own [`GptOssModel`] value.
+/// own [`ChatCompletionsModel`] value.
 pub(crate) struct OpenaiGptOss;
 
-/// One gpt-oss model.
-pub(crate) struct GptOssModel {
-    base_model_id: &'static str,
+/// The family's limits and keys.
+static API: ChatCompletionsApi = ChatCompletionsApi {
+    family_id: "openai_gpt_oss",
+    max_tokens_keys: ["max_completion_tokens", "max_tokens"],
+    // `max_completion_tokens` when the request gives none.
+    default_max_tokens: 4096,
+    // The context window.
+    max_tokens_limit: 128_000,
+    // The most stop sequences OpenAI's API takes.
+    max_stop_sequences: 4,
+    roles: &["system", "developer", "user", "assistant", "tool"],
+    hand_checked_keys: &[
+        "messages",
+        "stop",
+        "stream",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "logprobs",
+        "parallel_tool_calls",
+    ],
+    boolean_keys: &["stream", "logprobs", "parallel_tool_calls"],
+    message_keys: &["role", "content", "name", "tool_calls", "tool_call_id", "reasoning"],
+    top_logprobs: true,
+    // The `service_tier` of every recorded chunk.
+    chunk_layout: ChunkLayout::Recorded { service_tier: "auto" },
+};
+
+/// The reasoning shown before every answer, as it is streamed, one chunk per word.
+const REASONING_PIECES: &[&str] = &["The", " user", " wants", " a", " direct", " answer."];
+
+const fn gpt_oss(base_model_id: &'static str) -> ChatCompletionsModel {
+    ChatCompletionsModel { api: &API, base_model_id, reasoning_pieces: REASONING_PIECES }
 }
 
-const FAMILY_ID: &str = "openai_gpt_oss";
-
-static MODELS: &[GptOssModel] = &[
-    GptOssModel { base_model_id: "openai.gpt-oss-120b-1:0" },
-    GptOssModel { base_model_id: "openai.gpt-oss-20b-1:0" },
-];
+static MODELS: &[ChatCompletionsModel] =
+    &[gpt_oss("openai.gpt-oss-120b-1:0"), gpt_oss("openai.gpt-oss-20b-1:0")];
 
 /// The [`PerModelFamily::unresolved_model`].
-static UNRESOLVED_MODEL: GptOssModel = GptOssModel { base_model_id: "openai.gpt-oss" };
-
-/// The reasoning shown before every answer. It is decoration: not counted as output tokens and
-/// not cut by `max_completion_tokens` or `stop`.
-const REASONING: &str = "The user wants a direct answer.";
-
-/// [`REASONING`] as it is streamed, one chunk per word.
-const REASONING_PIECES: [&str; 6] = ["The", " user", " wants", " a", " direct", " answer."];
-
-/// The chunks before the first answer token: the role chunk and the reasoning.
-const N_LEADING_CHUNKS: usize = 1 + REASONING_PIECES.len();
-
-/// The `service_tier` of every recorded chunk.
-const SERVICE_TIER: &str = "auto";
-
-/// `max_completion_tokens` when the request gives none, and its largest value (the context
-/// window).
-const DEFAULT_MAX_TOKENS: u32 = 4096;
-
-const MAX_TOKENS_LIMIT: i64 = 128_000;
-
-/// The most stop sequences OpenAI's API takes.
-const MAX_STOP_SEQUENCES: usize = 4;
-
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
-
-/// The keys whose values are booleans, unions or nested lists the schema cannot express.
-const HAND_CHECKED_KEYS: &[&str] = &[
-    "messages",
-    "stop",
-    "stream",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "logprobs",
-    "parallel_tool_calls",
-];
-
-fn model(base_model_id: &str) -> Option<&'static GptOssModel> {
-    MODELS.iter().find(|model| model.base_model_id == base_model_id)
-}
+static UNRESOLVED_MODEL: ChatCompletionsModel = gpt_oss("openai.gpt-oss");
 
 impl PerModelFamily for OpenaiGptOss {
-    type Model = GptOssModel;
+    type Model = ChatCompletionsModel;
 
-    fn model(&self, base_model_id: &str) -> Option<&'static GptOssModel> {
-        model(base_model_id)
+    fn model(&self, base_model_id: &str) -> Option<&'static ChatCompletionsModel> {
+        find_model(MODELS, base_model_id)
     }
 
-    fn unresolved_model(&self) -> &'static GptOssModel {
+    fn unresolved_model(&self) -> &'static ChatCompletionsModel {
         &UNRESOLVED_MODEL
     }
-}
-
-impl Family for GptOssModel {
-    fn id(&self) -> &'static str {
-        FAMILY_ID
-    }
-
-    fn matches(&self, base_model_id: &str) -> bool {
-        self.base_model_id == base_model_id
-    }
-
-    fn parse_request(
-        &self,
-        _base_model_id: &str,
-        body: &Value,
-    ) -> Result<GenerationRequest, BedrockError> {
-        validate_masked(&request_schema(), body, HAND_CHECKED_KEYS)?;
-        let messages = check_hand_checked_keys(body)?;
-        if let Some(model) = body.get("model").and_then(Value::as_str)
-            && model != self.base_model_id
-        {
-            return Err(BedrockError::validation(format!(
-                "The model '{model}' in the request body does not match the model ID \
-                 '{}' of the request.",
-                self.base_model_id
-            )));
-        }
-        let texts: Vec<&str> = messages.iter().flat_map(|message| message_texts(message)).collect();
-        let max_tokens = body.get("max_completion_tokens").or_else(|| body.get("max_tokens"));
-        let stop_sequences = match body.get("stop") {
-            Some(Value::String(stop)) => vec![stop.clone()],
-            stop => string_array(stop),
-        };
-        Ok(GenerationRequest {
-            prompt: texts.join("\n"),
-            max_tokens: u32_value(max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
-            stop_sequences,
-            space_before_first_token: false,
-        })
-    }
-
-    fn response_body(&self, completion: &Completion) -> Vec<u8> {
-        let content = format!("<reasoning>{REASONING}</reasoning>{}", completion.text());
-        json_bytes(&ChatCompletion {
-            id: completion_id(completion),
-            object: "chat.completion",
-            created: unix_seconds(),
-            model: self.base_model_id,
-            choices: [CompletionChoice {
-                index: 0,
-                message: AssistantMessage { role: "assistant", content: &content },
-                finish_reason: stop_or_length(&completion.stop),
-            }],
-            usage: Usage {
-                prompt_tokens: completion.n_input_tokens,
-                completion_tokens: completion.n_output_tokens(),
-                total_tokens: completion.n_input_tokens + completion.n_output_tokens(),
-            },
-        })
-    }
-
-    /// The role chunk, the reasoning chunks, one chunk per token, then the closing one.
-    fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        N_LEADING_CHUNKS + completion.tokens.len() + 1
-    }
-
-    fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
-        tokens_after_leading_chunks(completion, n_chunks_sent, N_LEADING_CHUNKS)
-    }
-
-    fn stream_chunk(
-        &self,
-        completion: &Completion,
-        chunk_idx: usize,
-        metrics: Option<InvocationMetrics>,
-    ) -> Vec<u8> {
-        let reasoning;
-        let (delta, finish_reason) = match chunk_idx {
-            0 => (Delta { content: Some(""), role: Some("assistant") }, None),
-            idx if idx < N_LEADING_CHUNKS => {
-                let piece = REASONING_PIECES.get(idx - 1).copied().unwrap_or_default();
-                reasoning = format!("<reasoning>{piece}</reasoning>");
-                (Delta { content: Some(&reasoning), role: None }, None)
-            }
-            idx => match completion.tokens.get(idx - N_LEADING_CHUNKS) {
-                Some(token) => (Delta { content: Some(token), role: None }, None),
-                None => {
-                    (Delta { content: None, role: None }, Some(stop_or_length(&completion.stop)))
-                }
-            },
-        };
-        json_bytes(&ChatCompletionChunk {
-            choices: [ChunkChoice { delta, finish_reason, index: 0 }],
-            created: unix_seconds(),
-            id: completion_id(completion),
-            model: self.base_model_id,
-            object: "chat.completion.chunk",
-            service_tier: SERVICE_TIER,
-            invocation_metrics: metrics,
-        })
-    }
-}
-
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'static str,
-    choices: [CompletionChoice<'a>; 1],
-    usage: Usage,
-}
-
-#[derive(Serialize)]
-struct CompletionChoice<'a> {
-    index: u32,
-    message: AssistantMessage<'a>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct AssistantMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-}
-
-#[derive(Serialize)]
-struct Usage {
-    prompt_tokens: u32,
-    completion_tokens: u32,
-    total_tokens: u32,
-}
-
-/// One stream chunk, its keys in the recorded order.
-#[derive(Serialize)]
-struct ChatCompletionChunk<'a> {
-    choices: [ChunkChoice<'a>; 1],
-    created: u64,
-    id: String,
-    model: &'static str,
-    object: &'static str,
-    service_tier: &'static str,
-    #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
-    invocation_metrics: Option<InvocationMetrics>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice<'a> {
-    delta: Delta<'a>,
-    finish_reason: Option<&'static str>,
-    index: u32,
-}
-
-/// `{"content": "", "role": "assistant"}`, `{"content": "…"}` or `{}`.
-#[derive(Serialize)]
-struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-}
-
-/// The OpenAI fields Bedrock passes on; the [`HAND_CHECKED_KEYS`] are declared as strings and
-/// masked.
-fn request_schema() -> Schema {
-    let mut properties: Vec<(&'static str, Schema)> =
-        HAND_CHECKED_KEYS.iter().map(|key| (*key, Schema::String)).collect();
-    properties.extend([
-        ("model", Schema::String),
-        ("max_completion_tokens", Schema::Integer { minimum: 1, maximum: MAX_TOKENS_LIMIT }),
-        ("max_tokens", Schema::Integer { minimum: 1, maximum: MAX_TOKENS_LIMIT }),
-        ("temperature", Schema::Number { minimum: 0.0, maximum: 2.0 }),
-        ("top_p", Schema::Number { minimum: 0.0, maximum: 1.0 }),
-        ("n", Schema::Integer { minimum: 1, maximum: 1 }),
-        ("seed", Schema::Integer { minimum: i64::MIN, maximum: i64::MAX }),
-        ("frequency_penalty", Schema::Number { minimum: -2.0, maximum: 2.0 }),
-        ("presence_penalty", Schema::Number { minimum: -2.0, maximum: 2.0 }),
-        ("top_logprobs", Schema::Integer { minimum: 0, maximum: 20 }),
-        ("reasoning_effort", Schema::String),
-        ("user", Schema::String),
-    ]);
-    Schema::Object { properties, required: vec!["messages"] }
-}
-
-/// Checks `messages`, `stop` and the boolean keys, and returns the messages.
-fn check_hand_checked_keys(body: &Value) -> Result<&[Value], BedrockError> {
-    let mut violations = Vec::new();
-    for key in ["stream", "logprobs", "parallel_tool_calls"] {
-        if let Some(value) = body.get(key).filter(|value| !value.is_boolean()) {
-            violations.push(type_mismatch(&format!("#/{key}"), "Boolean", value));
-        }
-    }
-    match body.get("stop") {
-        None | Some(Value::String(_)) => {}
-        Some(Value::Array(items)) => {
-            if items.len() > MAX_STOP_SEQUENCES {
-                violations.push(format!(
-                    "#/stop: expected maximum item count: {MAX_STOP_SEQUENCES}, found: {}",
-                    items.len()
-                ));
-            }
-            for (idx, item) in items.iter().enumerate().filter(|(_, item)| !item.is_string()) {
-                violations.push(type_mismatch(&format!("#/stop/{idx}"), "String", item));
-            }
-        }
-        Some(other) => violations.push(type_mismatch("#/stop", "String or JSONArray", other)),
-    }
-    let messages = match body.get("messages") {
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(other) => {
-            violations.push(type_mismatch("#/messages", "JSONArray", other));
-            &[][..]
-        }
-        None => &[][..],
-    };
-    if body.get("messages").is_some() && messages.is_empty() {
-        violations.push("#/messages: expected minimum item count: 1, found: 0".to_owned());
-    }
-    let allowed = ["role", "content", "name", "tool_calls", "tool_call_id", "reasoning"];
-    check_chat_messages(messages, &["role"], &allowed, NullContent::Allowed, &mut violations);
-    finish(&violations, ViolationReport::Counted)?;
-    for (idx, message) in messages.iter().enumerate() {
-        let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
-        if !ROLES.contains(&role) {
-            return Err(malformed_input(&format!(
-                "#/messages/{idx}/role: {role} is not a valid enum value"
-            )));
-        }
-    }
-    Ok(messages)
-}
-
-/// `chatcmpl-` and 32 hex digits, derived from the answer.
-fn completion_id(completion: &Completion) -> String {
-    let text = completion.text();
-    let high = fnv1a_64(text.as_bytes());
-    let low = fnv1a_64(format!("{}\u{0}{text}", completion.n_input_tokens).as_bytes());
-    format!("chatcmpl-{high:016x}{low:016x}")
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
+    use crate::families::chat_completions::completion_id;
+    use crate::families::{Family, InvocationMetrics};
+    use crate::generate::GenerationRequest;
+
+    /// The reasoning shown before every answer.
+    const REASONING: &str = "The user wants a direct answer.";
+    const N_LEADING_CHUNKS: usize = 1 + REASONING_PIECES.len();
     use crate::generate::generate;
 
     const SMALL: &str = "openai.gpt-oss-20b-1:0";
 
     fn parse(body: Value) -> Result<GenerationRequest, String> {
-        let model = model(SMALL).unwrap();
+        let model = find_model(MODELS, SMALL).unwrap();
         model.parse_request(SMALL, &body).map_err(|error| error.message().to_owned())
     }
 
@@ -394,7 +138,7 @@ mod tests {
 
     #[test]
     fn answer_shape() {
-        let model = model(SMALL).unwrap();
+        let model = find_model(MODELS, SMALL).unwrap();
         let body = json!({"messages": [{"role": "user", "content": "hi there"}],
             "max_completion_tokens": 3});
         let completion = generate(&parse(body).unwrap());
@@ -416,7 +160,7 @@ mod tests {
 
     #[test]
     fn stream_chunks_in_the_recorded_shape() {
-        let model = model(SMALL).unwrap();
+        let model = find_model(MODELS, SMALL).unwrap();
         assert!(OpenaiGptOss.streams());
         let body = json!({"messages": [{"role": "user", "content": "hi there"}],
             "max_completion_tokens": 2});

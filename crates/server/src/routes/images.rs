@@ -159,13 +159,7 @@ pub async fn images(
     headers: HeaderMap,
     AppJson(body): AppJson<ImagesBody>,
 ) -> Result<Response, ApiError> {
-    let route = image_route(&state, &body.model)?;
-    let wants_png = accepts_png(&headers);
-    if wants_png && body.n.is_some_and(|n| n > 1) {
-        return Err(ApiError::BadRequest(
-            "`Accept: image/png` returns one image; ask for `n` = 1, or accept JSON".to_owned(),
-        ));
-    }
+    let (route, wants_png) = image_call(&state, &headers, &body.model, body.n)?;
     let request = ImageRequest {
         prompt: body.prompt,
         negative_prompt: body.negative_prompt,
@@ -203,13 +197,7 @@ pub async fn image_edits(
     headers: HeaderMap,
     AppJson(body): AppJson<ImageEditsBody>,
 ) -> Result<Response, ApiError> {
-    let route = image_route(&state, &body.model)?;
-    let wants_png = accepts_png(&headers);
-    if wants_png && body.n.is_some_and(|n| n > 1) {
-        return Err(ApiError::BadRequest(
-            "`Accept: image/png` returns one image; ask for `n` = 1, or accept JSON".to_owned(),
-        ));
-    }
+    let (route, wants_png) = image_call(&state, &headers, &body.model, body.n)?;
     let request = ImageEditRequest {
         task: body.task.into(),
         images: body.images,
@@ -231,6 +219,24 @@ pub async fn image_edits(
     })
     .await?;
     images_response(route, images, &target, wants_png)
+}
+
+/// The route of an image call and whether the caller wants the PNG itself, which is one
+/// image: a PNG with `n` over 1 is a 400.
+fn image_call<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    alias: &str,
+    n: Option<u32>,
+) -> Result<(&'a ModelRoute, bool), ApiError> {
+    let route = image_route(state, alias)?;
+    let wants_png = accepts_png(headers);
+    if wants_png && n.is_some_and(|n| n > 1) {
+        return Err(ApiError::BadRequest(
+            "`Accept: image/png` returns one image; ask for `n` = 1, or accept JSON".to_owned(),
+        ));
+    }
+    Ok((route, wants_png))
 }
 
 /// The answer of both image routes: the images as JSON, or the one PNG, tagged with the

@@ -24,12 +24,13 @@
 //! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
 //!   a chunk) is a `content_filter` stop, like `finish_reason` `content_filter`.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::TranslateError;
+use crate::families::chat_completions::{ChatCompletionRequest, ChatContent, MaxTokensKey};
 use crate::families::common::{
-    ChatMessage, ChatUsage, GuardedChunk, chat_messages, convert_chat_finish_reason,
-    convert_chat_usage, decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
+    ChatUsage, GuardedChunk, chat_messages, convert_chat_finish_reason, convert_chat_usage,
+    decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
 };
 use crate::families::{TextFamily, check_range, parse_body, to_body};
 use crate::unified::{
@@ -45,20 +46,6 @@ const ID: &str = "ai21_jamba";
 /// The largest `max_tokens` the models accept.
 const MAX_TOKENS_LIMIT: u32 = 4096;
 
-/// The body of InvokeModel and InvokeModelWithResponseStream.
-#[derive(Debug, Serialize)]
-struct JambaRequest<'a> {
-    messages: Vec<ChatMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'a [String],
-}
-
 /// An InvokeModel response body.
 #[derive(Debug, Deserialize)]
 struct JambaResponse {
@@ -69,16 +56,9 @@ struct JambaResponse {
 
 #[derive(Debug, Deserialize)]
 struct JambaChoice {
-    message: JambaChoiceMessage,
+    message: ChatContent,
     #[serde(default)]
     finish_reason: Option<String>,
-}
-
-/// `content` is null when the model answers with tool calls only.
-#[derive(Debug, Deserialize)]
-struct JambaChoiceMessage {
-    #[serde(default)]
-    content: Option<String>,
 }
 
 /// One decoded stream chunk; the last one has `finish_reason` and `usage`.
@@ -93,15 +73,9 @@ struct JambaStreamChunk {
 #[derive(Debug, Deserialize)]
 struct JambaStreamChoice {
     #[serde(default)]
-    delta: Option<JambaDelta>,
+    delta: Option<ChatContent>,
     #[serde(default)]
     finish_reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JambaDelta {
-    #[serde(default)]
-    content: Option<String>,
 }
 
 impl TextFamily for Ai21Jamba {
@@ -179,17 +153,12 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
     })
 }
 
+/// The body: the OpenAI Chat Completions one, `max_tokens` as `max_tokens`.
 fn convert_request<'a>(
     req: &'a UnifiedRequest,
     conversation: &'a Conversation<'a>,
-) -> JambaRequest<'a> {
-    JambaRequest {
-        messages: chat_messages(conversation, "system"),
-        max_tokens: req.max_tokens,
-        temperature: req.temperature,
-        top_p: req.top_p,
-        stop: &req.stop,
-    }
+) -> ChatCompletionRequest<'a> {
+    ChatCompletionRequest::new(req, chat_messages(conversation, "system"), MaxTokensKey::MaxTokens)
 }
 
 #[cfg(test)]

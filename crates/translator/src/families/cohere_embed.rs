@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedRequest, Embeddings, InputType};
 use crate::error::TranslateError;
+use crate::families::embed_common::{check_batch, matches_model_id};
 use crate::families::{EmbeddingFamily, parse_body, to_body};
 use crate::unified::Param;
 
@@ -69,11 +70,7 @@ impl EmbeddingFamily for CohereEmbed {
     }
 
     fn matches(&self, base_model_id: &str) -> bool {
-        MODEL_IDS.iter().any(|model_id| {
-            base_model_id
-                .strip_prefix(model_id)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-        })
+        MODEL_IDS.iter().any(|model_id| matches_model_id(base_model_id, model_id))
     }
 
     fn params(&self) -> &'static [Param] {
@@ -93,12 +90,7 @@ impl EmbeddingFamily for CohereEmbed {
         texts: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        if texts.len() > MAX_BATCH {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds at most {MAX_BATCH} texts per call, got {}",
-                texts.len()
-            )));
-        }
+        check_batch(ID, "texts", texts.len(), MAX_BATCH)?;
         let body =
             CohereEmbedRequest { texts, input_type: req.input_type.unwrap_or(DEFAULT_INPUT_TYPE) };
         to_body(ID, &body)

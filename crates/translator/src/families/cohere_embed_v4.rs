@@ -25,9 +25,10 @@
 
 use serde::Serialize;
 
-use crate::embed::{EmbedRequest, Embeddings, InputType, parse_image};
+use crate::embed::{EmbedRequest, Embeddings, InputType};
 use crate::error::TranslateError;
 use crate::families::cohere_embed::{DEFAULT_INPUT_TYPE, decode_embeddings};
+use crate::families::embed_common::{check_batch, check_dimensions, image_input, matches_model_id};
 use crate::families::{EmbeddingFamily, to_body};
 use crate::unified::Param;
 
@@ -69,9 +70,7 @@ impl EmbeddingFamily for CohereEmbedV4 {
     }
 
     fn matches(&self, base_model_id: &str) -> bool {
-        base_model_id
-            .strip_prefix(MODEL_ID)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        matches_model_id(base_model_id, MODEL_ID)
     }
 
     fn params(&self) -> &'static [Param] {
@@ -91,7 +90,7 @@ impl EmbeddingFamily for CohereEmbedV4 {
         texts: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        check_batch("texts", texts.len())?;
+        check_batch(ID, "texts", texts.len(), MAX_BATCH)?;
         let body = TextsRequest {
             texts,
             input_type: req.input_type.unwrap_or(DEFAULT_INPUT_TYPE),
@@ -105,13 +104,11 @@ impl EmbeddingFamily for CohereEmbedV4 {
         images: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        check_batch("images", images.len())?;
+        check_batch(ID, "images", images.len(), MAX_BATCH)?;
         let images = images
             .iter()
             .map(|image| {
-                let image = parse_image(image).map_err(|detail| {
-                    TranslateError::InvalidRequest(format!("an image {detail}"))
-                })?;
+                let image = image_input(image)?;
                 Ok(format!("data:image/{};base64,{}", image.format.as_str(), image.base64))
             })
             .collect::<Result<_, TranslateError>>()?;
@@ -128,26 +125,9 @@ impl EmbeddingFamily for CohereEmbedV4 {
     }
 }
 
-fn check_batch(what: &str, n: usize) -> Result<(), TranslateError> {
-    if n > MAX_BATCH {
-        return Err(TranslateError::InvalidRequest(format!(
-            "the {ID} model family embeds at most {MAX_BATCH} {what} per call, got {n}"
-        )));
-    }
-    Ok(())
-}
-
 /// `output_dimension` for the request's `dimensions`, checked.
 fn output_dimension(req: &EmbedRequest) -> Result<Option<u32>, TranslateError> {
-    match req.dimensions {
-        Some(dimensions) if !ALLOWED_DIMENSIONS.contains(&dimensions) => {
-            Err(TranslateError::InvalidRequest(format!(
-                "`dimensions` must be one of 256, 512, 1024 or 1536 for the {ID} model family, \
-                 got {dimensions}"
-            )))
-        }
-        dimensions => Ok(dimensions),
-    }
+    check_dimensions(ID, &ALLOWED_DIMENSIONS, req.dimensions)
 }
 
 #[cfg(test)]

@@ -451,7 +451,7 @@ struct GuardrailAction {
 pub(crate) fn decode_guarded_response(
     family: &'static str,
     body: &[u8],
-    decode: fn(&[u8]) -> Result<UnifiedResponse, TranslateError>,
+    decode: impl FnOnce(&[u8]) -> Result<UnifiedResponse, TranslateError>,
 ) -> Result<UnifiedResponse, TranslateError> {
     let guardrail: GuardrailAction = parse_body(family, body)?;
     let answer = decode(body);

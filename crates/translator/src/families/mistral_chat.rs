@@ -33,6 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
+use crate::families::chat_completions::ChatContent;
 use crate::families::common::{ChatMessage, chat_messages, convert_mistral_stop_reason};
 use crate::families::{StopMode, TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
 use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
@@ -71,9 +72,9 @@ struct MistralChatResponse {
 #[derive(Debug, Deserialize)]
 struct MistralChoice {
     #[serde(default)]
-    message: Option<MistralChatContent>,
+    message: Option<ChatContent>,
     #[serde(default)]
-    delta: Option<MistralChatContent>,
+    delta: Option<ChatContent>,
     /// A reason string, or (OpenAI-compatible servers) the stop string or token id that
     /// ended the answer, or null.
     #[serde(default)]
@@ -100,13 +101,6 @@ fn stop_reason(
         (None, Some("INTERVENED")) => Some(StopReason::ContentFilter),
         (None, _) => None,
     }
-}
-
-/// A message or a stream delta; `content` is null when the model calls a tool.
-#[derive(Debug, Deserialize)]
-struct MistralChatContent {
-    #[serde(default)]
-    content: Option<String>,
 }
 
 impl TextFamily for MistralChat {

@@ -45,6 +45,7 @@ use crate::image::{ImageEditRequest, ImageRequest, Images};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse, Usage};
 
 /// Helpers that several families share; not a family.
+mod chat_completions;
 mod common;
 
 mod ai21_jamba;
@@ -57,6 +58,7 @@ mod cohere_command_r;
 mod cohere_embed;
 mod cohere_embed_v4;
 mod deepseek_r1;
+mod embed_common;
 mod meta_llama2;
 mod meta_llama3;
 mod meta_llama4;

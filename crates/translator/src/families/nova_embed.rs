@@ -30,9 +30,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{EmbedRequest, Embeddings, InputType, parse_image};
+use crate::embed::{EmbedRequest, Embeddings, InputType};
 use crate::error::TranslateError;
 use crate::families::common::single_text;
+use crate::families::embed_common::{check_dimensions, single_image};
 use crate::families::{EmbeddingFamily, parse_body, to_body};
 use crate::unified::Param;
 
@@ -130,13 +131,13 @@ impl EmbeddingFamily for NovaEmbed {
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
         let text = single_text(ID, texts)?;
-        check_dimensions(req)?;
+        let embedding_dimension = check_dimensions(ID, &ALLOWED_DIMENSIONS, req.dimensions)?;
         let body = NovaEmbedRequest {
             schema_version: SCHEMA_VERSION,
             task_type: "SINGLE_EMBEDDING",
             single_embedding_params: NovaSingleEmbeddingParams {
                 embedding_purpose: convert_input_type(req.input_type),
-                embedding_dimension: req.dimensions,
+                embedding_dimension,
                 text: Some(NovaText { truncation_mode: "END", value: text }),
                 image: None,
             },
@@ -149,15 +150,8 @@ impl EmbeddingFamily for NovaEmbed {
         images: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        let [image] = images else {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds one image per call, got {}",
-                images.len()
-            )));
-        };
-        let image = parse_image(image)
-            .map_err(|detail| TranslateError::InvalidRequest(format!("an image {detail}")))?;
-        check_dimensions(req)?;
+        let image = single_image(ID, images)?;
+        let embedding_dimension = check_dimensions(ID, &ALLOWED_DIMENSIONS, req.dimensions)?;
         let embedding_purpose = match req.input_type {
             Some(InputType::SearchQuery) => "GENERIC_RETRIEVAL",
             input_type => convert_input_type(input_type),
@@ -167,7 +161,7 @@ impl EmbeddingFamily for NovaEmbed {
             task_type: "SINGLE_EMBEDDING",
             single_embedding_params: NovaSingleEmbeddingParams {
                 embedding_purpose,
-                embedding_dimension: req.dimensions,
+                embedding_dimension,
                 text: None,
                 image: Some(NovaImage {
                     format: image.format.as_str(),
@@ -182,19 +176,6 @@ impl EmbeddingFamily for NovaEmbed {
         let res: NovaEmbedResponse = parse_body(ID, body)?;
         let vectors = res.embeddings.into_iter().map(|e| e.embedding).collect();
         Ok(Embeddings { vectors, input_tokens: None })
-    }
-}
-
-/// Checks `dimensions` against [`ALLOWED_DIMENSIONS`].
-fn check_dimensions(req: &EmbedRequest) -> Result<(), TranslateError> {
-    match req.dimensions {
-        Some(dimensions) if !ALLOWED_DIMENSIONS.contains(&dimensions) => {
-            Err(TranslateError::InvalidRequest(format!(
-                "`dimensions` must be one of 256, 384, 1024 or 3072 for the {ID} model family, \
-                 got {dimensions}"
-            )))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -33,8 +33,9 @@
 //! - `temperature` follows OpenAI's range, 0 to 2; `top_p` 0 to 1. The model's own narrower
 //!   range, if any, is Bedrock's to enforce.
 //! - `<reasoning>...</reasoning>` spans are removed from the text, whole and streamed
-//!   (across chunks too, the shared [`TaggedSpanFilter`]), as for gpt-oss: Kimi K2 Thinking
-//!   sends its reasoning that way. Reasoning in a separate field (`reasoning_content`,
+//!   (across chunks too, the shared
+//!   [`TaggedSpanFilter`](crate::families::common::TaggedSpanFilter)), as for gpt-oss: Kimi
+//!   K2 Thinking sends its reasoning that way. Reasoning in a separate field (`reasoning_content`,
 //!   `reasoning`, DeepSeek's and Qwen's OpenAI-compatible servers) is ignored.
 //! - `finish_reason`: `stop` ends the turn (a stop sequence is not told apart), `length` is
 //!   a length stop, `content_filter` a content filter, `tool_calls` and anything else
@@ -53,22 +54,11 @@
 //! shape); NVIDIA Nemotron and the newer Mistral models (Ministral 3, Magistral, Mistral
 //! Large 3), for which no InvokeModel body was found documented or recorded.
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::TranslateError;
-use crate::families::common::{
-    ChatMessage, ChatUsage, GuardedChunk, TaggedSpanFilter, chat_messages,
-    convert_chat_finish_reason, convert_chat_usage, decode_guarded_response, finish_stream_event,
-    parse_guarded_stream_chunk, strip_tagged_spans,
-};
-use crate::families::{StreamTextFilter, TextFamily, check_range, parse_body, to_body};
-use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse};
+use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
 
 /// The OpenAI-chat-shaped family.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenaiChat;
-
-const ID: &str = "openai_chat";
 
 /// The base model id prefixes of the family, with the models each covers (ids from the
 /// AWS model cards and `ListFoundationModels` as recorded by their callers).
@@ -89,149 +79,20 @@ pub(crate) const MODEL_PREFIXES: &[&str] = &[
     "google.gemma-3-",
 ];
 
-const REASONING_START: &str = "<reasoning>";
-const REASONING_END: &str = "</reasoning>";
-
-/// The body of InvokeModel and InvokeModelWithResponseStream.
-#[derive(Debug, Serialize)]
-struct ChatCompletionRequest<'a> {
-    messages: Vec<ChatMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'a [String],
-}
-
-/// A chat completion (InvokeModel) or chat completion chunk (stream).
-#[derive(Debug, Deserialize)]
-struct ChatCompletion {
-    #[serde(default)]
-    choices: Vec<ChatChoice>,
-    #[serde(default)]
-    usage: Option<ChatUsage>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChatChoice {
-    /// The answer of a chat completion.
-    #[serde(default)]
-    message: Option<ChatContent>,
-    /// The piece of answer of a chunk.
-    #[serde(default)]
-    delta: Option<ChatContent>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-/// A message or delta; `content` is null when the model calls a tool, and absent from a
-/// role-only or empty delta.
-#[derive(Debug, Deserialize)]
-struct ChatContent {
-    #[serde(default)]
-    content: Option<String>,
-}
-
-impl TextFamily for OpenaiChat {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn matches(&self, base_model_id: &str) -> bool {
-        MODEL_PREFIXES.iter().any(|prefix| base_model_id.starts_with(prefix))
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
-    }
-
-    fn mapped_paths(&self) -> &'static [&'static str] {
-        &[
-            "messages",
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "stop",
-            "stream",
-        ]
-    }
-
-    fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
-        check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        let conversation = req.conversation();
-        let body = ChatCompletionRequest {
-            messages: chat_messages(&conversation, "system"),
-            max_tokens: req.max_tokens,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop: &req.stop,
-        };
-        to_body(ID, &body)
-    }
-
-    fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        decode_guarded_response(ID, body, decode_chat_completion)
-    }
-
-    fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let GuardedChunk { chunk, mut usage, guardrail_intervened } =
-            parse_guarded_stream_chunk::<ChatCompletion>(ID, chunk)?;
-        let mut known = chunk.usage.is_some();
-        usage.update(chunk.usage.map(convert_chat_usage).unwrap_or_default());
-        let (content, finish_reason) = match chunk.choices.into_iter().next() {
-            Some(choice) => {
-                known |= choice.delta.is_some()
-                    || choice.message.is_some()
-                    || choice.finish_reason.is_some();
-                (choice.delta.or(choice.message).and_then(|c| c.content), choice.finish_reason)
-            }
-            None => (None, None),
-        };
-        let event = StreamEvent {
-            unrecognized: false,
-            text: content.unwrap_or_default(),
-            stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
-            usage,
-        };
-        Ok(finish_stream_event(event, known, guardrail_intervened))
-    }
-
-    fn stream_text_filter(&self) -> Option<Box<dyn StreamTextFilter>> {
-        Some(Box::new(TaggedSpanFilter::new(REASONING_START, REASONING_END)))
-    }
-}
-
-/// The answer of a chat completion body, guardrails aside.
-fn decode_chat_completion(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-    let res: ChatCompletion = parse_body(ID, body)?;
-    let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
-    let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
-        res.choices.into_iter().next()
-    else {
-        return Err(TranslateError::MalformedResponse {
-            family: ID,
-            detail: "the body has no `choices[0].message`".to_owned(),
-        });
-    };
-    let text = message.content.as_deref().unwrap_or_default();
-    Ok(UnifiedResponse {
-        text: strip_tagged_spans(text, REASONING_START, REASONING_END),
-        stop_reason: finish_reason.as_deref().map_or(StopReason::Other, convert_chat_finish_reason),
-        usage,
-    })
+impl ChatCompletionsFamily for OpenaiChat {
+    const ID: &'static str = "openai_chat";
+    const MODEL_PREFIXES: &'static [&'static str] = MODEL_PREFIXES;
+    const SYSTEM_ROLE: &'static str = "system";
+    const MAX_TOKENS_KEY: MaxTokensKey = MaxTokensKey::MaxTokens;
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
+    use crate::families::chat_completions::{REASONING_END, REASONING_START};
     use crate::families::common::{TaggedSpanFilter, conversation, strip_tagged_spans};
-    use crate::families::openai_chat::{OpenaiChat, REASONING_END, REASONING_START};
+    use crate::families::openai_chat::OpenaiChat;
     use crate::families::{StreamTextFilter, TextFamily};
     use crate::unified::{Role, StopReason, UnifiedRequest, Usage};
 

@@ -17,8 +17,8 @@
 //!   removed from the text, as is everything after a `<reasoning>` that is never closed;
 //!   a `</reasoning>` outside a span is text. Reasoning sent in a separate field
 //!   (`reasoning_content`, `reasoning`) is ignored.
-//! - Streamed, the same rule holds across chunks: the family's [`StreamTextFilter`] keeps
-//!   the state between chunks, so a span may open in one chunk and close in a later one,
+//! - Streamed, the same rule holds across chunks: the family's
+//!   [`StreamTextFilter`](crate::families::StreamTextFilter) keeps the state between chunks, so a span may open in one chunk and close in a later one,
 //!   and a tag may itself be split between chunks (held back until it can be told from
 //!   text). The chat-completions stream of bedrock-runtime was seen wrapping each chunk's
 //!   piece of reasoning in its own tags (ren8k/aws-gpt-oss-samples,
@@ -48,222 +48,35 @@
 //! guardrail intervention is `unrecognized`; a role-only or empty `delta` is a known
 //! empty event.
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::TranslateError;
-use crate::families::common::{
-    ChatMessage, ChatUsage, GuardedChunk, chat_messages, convert_chat_finish_reason,
-    convert_chat_usage, decode_guarded_response, finish_stream_event, parse_guarded_stream_chunk,
-};
-use crate::families::{StreamTextFilter, TextFamily, check_range, parse_body, to_body};
-use crate::unified::{Param, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse};
+use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
 
 /// The OpenAI gpt-oss family.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenaiGptOss;
 
-const ID: &str = "openai_gpt_oss";
-
-const REASONING_START: &str = "<reasoning>";
-const REASONING_END: &str = "</reasoning>";
-
-/// The body of InvokeModel and InvokeModelWithResponseStream.
-#[derive(Debug, Serialize)]
-struct ChatCompletionRequest<'a> {
-    messages: Vec<ChatMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'a [String],
-}
-
-/// A chat completion (InvokeModel) or chat completion chunk (stream).
-#[derive(Debug, Deserialize)]
-struct ChatCompletion {
-    #[serde(default)]
-    choices: Vec<ChatChoice>,
-    #[serde(default)]
-    usage: Option<ChatUsage>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChatChoice {
-    /// The answer of a chat completion.
-    #[serde(default)]
-    message: Option<ChatContent>,
-    /// The piece of answer of a chunk.
-    #[serde(default)]
-    delta: Option<ChatContent>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-/// A message or delta; `content` is null when the model calls a tool, and absent from a
-/// role-only or empty delta.
-#[derive(Debug, Deserialize)]
-struct ChatContent {
-    #[serde(default)]
-    content: Option<String>,
-}
-
-impl TextFamily for OpenaiGptOss {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn matches(&self, base_model_id: &str) -> bool {
-        base_model_id.starts_with("openai.gpt-oss-")
-    }
-
-    fn params(&self) -> &'static [Param] {
-        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
-    }
-
-    fn mapped_paths(&self) -> &'static [&'static str] {
-        &[
-            "messages",
-            "max_completion_tokens",
-            "max_tokens",
-            "temperature",
-            "top_p",
-            "stop",
-            "stream",
-        ]
-    }
-
-    fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        check_range(ID, "temperature", req.temperature, 0.0..=2.0)?;
-        check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        let conversation = req.conversation();
-        let body = ChatCompletionRequest {
-            messages: chat_messages(&conversation, "developer"),
-            max_completion_tokens: req.max_tokens,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop: &req.stop,
-        };
-        to_body(ID, &body)
-    }
-
-    fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-        decode_guarded_response(ID, body, decode_chat_completion)
-    }
-
-    fn decode_stream_event(&self, chunk: &[u8]) -> Result<StreamEvent, TranslateError> {
-        let GuardedChunk { chunk, mut usage, guardrail_intervened } =
-            parse_guarded_stream_chunk::<ChatCompletion>(ID, chunk)?;
-        // Known events: a choice with a delta (a role-only or empty one too), a message or
-        // a finish reason, and the usage-only chunk.
-        let mut known = chunk.usage.is_some();
-        usage.update(chunk.usage.map(convert_chat_usage).unwrap_or_default());
-        let (content, finish_reason) = match chunk.choices.into_iter().next() {
-            Some(choice) => {
-                known |= choice.delta.is_some()
-                    || choice.message.is_some()
-                    || choice.finish_reason.is_some();
-                (choice.delta.or(choice.message).and_then(|c| c.content), choice.finish_reason)
-            }
-            None => (None, None),
-        };
-        let event = StreamEvent {
-            unrecognized: false,
-            text: content.unwrap_or_default(),
-            stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
-            usage,
-        };
-        Ok(finish_stream_event(event, known, guardrail_intervened))
-    }
-
-    fn stream_text_filter(&self) -> Option<Box<dyn StreamTextFilter>> {
-        Some(Box::new(ReasoningFilter::default()))
-    }
-}
-
-/// The answer of a chat completion body, guardrails aside.
-fn decode_chat_completion(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
-    let res: ChatCompletion = parse_body(ID, body)?;
-    let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
-    let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
-        res.choices.into_iter().next()
-    else {
-        return Err(TranslateError::MalformedResponse {
-            family: ID,
-            detail: "the body has no `choices[0].message`".to_owned(),
-        });
-    };
-    Ok(UnifiedResponse {
-        text: strip_reasoning(message.content.as_deref().unwrap_or_default()),
-        stop_reason: finish_reason.as_deref().map_or(StopReason::Other, convert_chat_finish_reason),
-        usage,
-    })
-}
-
-/// Removes the `<reasoning>...</reasoning>` spans from text that arrives in pieces: the
-/// same answer whatever the pieces, and the same as [`strip_reasoning`] of the whole.
-#[derive(Debug, Default)]
-struct ReasoningFilter {
-    /// Inside a span: text is dropped up to the next `</reasoning>`.
-    in_reasoning: bool,
-    /// Text not yet decided: the tail that may be the start of the tag looked for next.
-    pending: String,
-}
-
-impl StreamTextFilter for ReasoningFilter {
-    fn push(&mut self, text: &str) -> String {
-        self.pending.push_str(text);
-        let mut answer = String::new();
-        loop {
-            let tag = if self.in_reasoning { REASONING_END } else { REASONING_START };
-            let (decided, found) = match self.pending.find(tag) {
-                Some(at) => (at, true),
-                None => (start_of_partial_tag(&self.pending, tag), false),
-            };
-            if !self.in_reasoning {
-                answer.push_str(&self.pending[..decided]);
-            }
-            if !found {
-                self.pending.drain(..decided);
-                return answer;
-            }
-            self.pending.drain(..decided + tag.len());
-            self.in_reasoning = !self.in_reasoning;
-        }
-    }
-
-    fn finish(&mut self) -> String {
-        let rest = std::mem::take(&mut self.pending);
-        if self.in_reasoning { String::new() } else { rest }
-    }
-}
-
-/// Where the longest tail of `text` that is a proper prefix of `tag` starts (`text.len()`
-/// when there is none): the part before it cannot belong to the tag.
-fn start_of_partial_tag(text: &str, tag: &str) -> usize {
-    let earliest = text.len().saturating_sub(tag.len() - 1);
-    (earliest..text.len())
-        .find(|&i| text.is_char_boundary(i) && tag.starts_with(&text[i..]))
-        .unwrap_or(text.len())
-}
-
-/// `text` without its `<reasoning>...</reasoning>` spans, and without anything after a
-/// `<reasoning>` that is never closed.
-fn strip_reasoning(text: &str) -> String {
-    let mut filter = ReasoningFilter::default();
-    let mut answer = filter.push(text);
-    answer.push_str(&filter.finish());
-    answer
+impl ChatCompletionsFamily for OpenaiGptOss {
+    const ID: &'static str = "openai_gpt_oss";
+    const MODEL_PREFIXES: &'static [&'static str] = &["openai.gpt-oss-"];
+    const SYSTEM_ROLE: &'static str = "developer";
+    const MAX_TOKENS_KEY: MaxTokensKey = MaxTokensKey::MaxCompletionTokens;
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use crate::families::openai_gpt_oss::{OpenaiGptOss, ReasoningFilter, strip_reasoning};
+    use crate::families::chat_completions::{REASONING_END, REASONING_START};
+    use crate::families::common::{TaggedSpanFilter, strip_tagged_spans};
+    use crate::families::openai_gpt_oss::OpenaiGptOss;
     use crate::families::{StreamTextFilter, TextFamily};
+
+    fn strip_reasoning(text: &str) -> String {
+        strip_tagged_spans(text, REASONING_START, REASONING_END)
+    }
+
+    fn reasoning_filter() -> TaggedSpanFilter {
+        TaggedSpanFilter::new(REASONING_START, REASONING_END)
+    }
     use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
 
     #[test]
@@ -285,7 +98,7 @@ mod tests {
         let cuts: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
         for &first in &cuts {
             for &second in cuts.iter().filter(|&&second| second >= first) {
-                let mut filter = ReasoningFilter::default();
+                let mut filter = reasoning_filter();
                 let mut answer = filter.push(&text[..first]);
                 answer.push_str(&filter.push(&text[first..second]));
                 answer.push_str(&filter.push(&text[second..]));
@@ -297,7 +110,7 @@ mod tests {
 
     #[test]
     fn the_filter_forwards_text_as_soon_as_it_cannot_be_a_tag() {
-        let mut filter = ReasoningFilter::default();
+        let mut filter = reasoning_filter();
         assert_eq!(filter.push("The capital <"), "The capital ");
         assert_eq!(filter.push("b>"), "<b>");
         assert_eq!(filter.push("<reas"), "");

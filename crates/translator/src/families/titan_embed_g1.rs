@@ -10,12 +10,13 @@
 //! - `amazon.titan-embed-g1-text-02` is left out: it appears in public code with the
 //!   same body, but the AWS parameter pages do not list it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
 use crate::families::common::single_text;
-use crate::families::{EmbeddingFamily, de_count, parse_body, to_body};
+use crate::families::embed_common::{decode_titan_embedding, matches_model_id};
+use crate::families::{EmbeddingFamily, to_body};
 use crate::unified::Param;
 
 /// The Amazon Titan Embeddings G1 - Text family.
@@ -33,15 +34,6 @@ struct TitanEmbedG1Request<'a> {
     input_text: &'a str,
 }
 
-/// An InvokeModel response body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TitanEmbedG1Response {
-    embedding: Vec<f32>,
-    #[serde(default, deserialize_with = "de_count")]
-    input_text_token_count: Option<u32>,
-}
-
 impl EmbeddingFamily for TitanEmbedG1 {
     fn id(&self) -> &'static str {
         ID
@@ -49,9 +41,7 @@ impl EmbeddingFamily for TitanEmbedG1 {
 
     /// The plain id and its provisioned-throughput variants (`...-v1:2:8k`).
     fn matches(&self, base_model_id: &str) -> bool {
-        base_model_id
-            .strip_prefix(MODEL_ID)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        matches_model_id(base_model_id, MODEL_ID)
     }
 
     fn params(&self) -> &'static [Param] {
@@ -76,8 +66,7 @@ impl EmbeddingFamily for TitanEmbedG1 {
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<Embeddings, TranslateError> {
-        let res: TitanEmbedG1Response = parse_body(ID, body)?;
-        Ok(Embeddings { vectors: vec![res.embedding], input_tokens: res.input_text_token_count })
+        decode_titan_embedding(ID, body)
     }
 }
 

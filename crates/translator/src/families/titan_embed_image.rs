@@ -17,9 +17,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{EmbedRequest, Embeddings, parse_image};
+use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
 use crate::families::common::single_text;
+use crate::families::embed_common::{check_dimensions, matches_model_id, single_image};
 use crate::families::{EmbeddingFamily, de_count, parse_body, to_body};
 use crate::unified::Param;
 
@@ -71,9 +72,7 @@ impl EmbeddingFamily for TitanEmbedImage {
 
     /// The plain id and its provisioned-throughput variants (`...-v1:0`).
     fn matches(&self, base_model_id: &str) -> bool {
-        base_model_id
-            .strip_prefix(MODEL_ID)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        matches_model_id(base_model_id, MODEL_ID)
     }
 
     fn params(&self) -> &'static [Param] {
@@ -107,14 +106,7 @@ impl EmbeddingFamily for TitanEmbedImage {
         images: &[String],
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
-        let [image] = images else {
-            return Err(TranslateError::InvalidRequest(format!(
-                "the {ID} model family embeds one image per call, got {}",
-                images.len()
-            )));
-        };
-        let image = parse_image(image)
-            .map_err(|detail| TranslateError::InvalidRequest(format!("an image {detail}")))?;
+        let image = single_image(ID, images)?;
         let body = TitanEmbedImageRequest {
             input_text: None,
             input_image: Some(image.base64),
@@ -135,16 +127,8 @@ impl EmbeddingFamily for TitanEmbedImage {
 
 /// `embeddingConfig` for the request's `dimensions`, checked.
 fn embedding_config(req: &EmbedRequest) -> Result<Option<EmbeddingConfig>, TranslateError> {
-    match req.dimensions {
-        None => Ok(None),
-        Some(dimensions) if ALLOWED_DIMENSIONS.contains(&dimensions) => {
-            Ok(Some(EmbeddingConfig { output_embedding_length: dimensions }))
-        }
-        Some(dimensions) => Err(TranslateError::InvalidRequest(format!(
-            "`dimensions` must be one of 256, 384 or 1024 for the {ID} model family, \
-             got {dimensions}"
-        ))),
-    }
+    let dimensions = check_dimensions(ID, &ALLOWED_DIMENSIONS, req.dimensions)?;
+    Ok(dimensions.map(|dimensions| EmbeddingConfig { output_embedding_length: dimensions }))
 }
 
 #[cfg(test)]

@@ -11,12 +11,13 @@
 //! - `embeddingTypes` is not mapped. The float `embedding` is always in the answer, so a
 //!   caller asking for binary vectors through `extra` still gets the float ones.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::embed::{EmbedRequest, Embeddings};
 use crate::error::TranslateError;
 use crate::families::common::single_text;
-use crate::families::{EmbeddingFamily, de_count, parse_body, to_body};
+use crate::families::embed_common::{check_dimensions, decode_titan_embedding};
+use crate::families::{EmbeddingFamily, to_body};
 use crate::unified::Param;
 
 /// The Amazon Titan Text Embeddings V2 family.
@@ -37,15 +38,6 @@ struct TitanEmbedV2Request<'a> {
     dimensions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     normalize: Option<bool>,
-}
-
-/// An InvokeModel response body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TitanEmbedV2Response {
-    embedding: Vec<f32>,
-    #[serde(default, deserialize_with = "de_count")]
-    input_text_token_count: Option<u32>,
 }
 
 impl EmbeddingFamily for TitanEmbedV2 {
@@ -75,25 +67,16 @@ impl EmbeddingFamily for TitanEmbedV2 {
         req: &EmbedRequest,
     ) -> Result<serde_json::Value, TranslateError> {
         let text = single_text(ID, texts)?;
-        if let Some(dimensions) = req.dimensions
-            && !ALLOWED_DIMENSIONS.contains(&dimensions)
-        {
-            return Err(TranslateError::InvalidRequest(format!(
-                "`dimensions` must be one of 256, 512 or 1024 for the {ID} model family, \
-                 got {dimensions}"
-            )));
-        }
         let body = TitanEmbedV2Request {
             input_text: text,
-            dimensions: req.dimensions,
+            dimensions: check_dimensions(ID, &ALLOWED_DIMENSIONS, req.dimensions)?,
             normalize: req.normalize,
         };
         to_body(ID, &body)
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<Embeddings, TranslateError> {
-        let res: TitanEmbedV2Response = parse_body(ID, body)?;
-        Ok(Embeddings { vectors: vec![res.embedding], input_tokens: res.input_text_token_count })
+        decode_titan_embedding(ID, body)
     }
 }
 

@@ -103,10 +103,6 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
 
 const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
 
-/// Bedrock's ValidationException for a prompt longer than the model's context window,
-/// as callers report it (aws-samples/assessment-generator#2, anthropics/claude-code#760).
-const INPUT_TOO_LONG_MESSAGE: &str = "Input is too long for requested model.";
-
 /// The context window, in tokens (the simulator counts words as tokens), of the models
 /// whose window the AWS model cards state; `None`: not checked.
 fn context_window(base_model_id: &str) -> Option<u32> {
@@ -228,8 +224,10 @@ async fn run_operation(
     if let Some(window) = context_window(base_model_id)
         && completion.n_input_tokens > window
     {
-        // Bedrock's own refusal of a prompt over the model's context window.
-        return Err(BedrockError::validation(INPUT_TOO_LONG_MESSAGE));
+        // Bedrock's own refusal of a prompt over the model's context window, as callers
+        // report it (aws-samples/assessment-generator#2, anthropics/claude-code#760): the
+        // same text as the embedding models' over-long input.
+        return Err(BedrockError::validation(crate::embeddings::INPUT_TOO_LONG_MESSAGE));
     }
     // A guardrail that blocks the input answers its own message instead (`guardrail.rs`).
     let blocked = intervention(headers, &request.prompt);

@@ -117,7 +117,7 @@ impl FromRef<Gateway> for AppState {
 
 impl FromRef<Gateway> for ApiKeys {
     fn from_ref(gateway: &Gateway) -> ApiKeys {
-        gateway.current().api_keys
+        gateway.0.live.read().unwrap_or_else(PoisonError::into_inner).api_keys.clone()
     }
 }
 

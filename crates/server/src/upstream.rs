@@ -218,13 +218,26 @@ impl ResponseHeaders {
         self.values.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
     }
 
+    /// The decimal number of header `name`, if Bedrock sent one.
+    pub fn number<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.get(name).and_then(|v| v.trim().parse::<T>().ok())
+    }
+
     /// The token counts of the `X-Amzn-Bedrock-{Input,Output}-Token-Count` headers.
     pub fn usage(&self) -> Usage {
-        let count = |name: &str| self.get(name).and_then(|v| v.trim().parse::<u32>().ok());
         Usage {
-            input_tokens: count("x-amzn-bedrock-input-token-count"),
-            output_tokens: count("x-amzn-bedrock-output-token-count"),
+            input_tokens: self.number("x-amzn-bedrock-input-token-count"),
+            output_tokens: self.number("x-amzn-bedrock-output-token-count"),
         }
+    }
+
+    /// The prompt-cache read and write counts of the
+    /// `X-Amzn-Bedrock-Cache-{Read,Write}-Input-Token-Count` headers.
+    pub fn cache_tokens(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.number("x-amzn-bedrock-cache-read-input-token-count"),
+            self.number("x-amzn-bedrock-cache-write-input-token-count"),
+        )
     }
 }
 

@@ -186,17 +186,11 @@ impl Pipeline {
         if let Some(input_tokens) = usage.input_tokens {
             self.state(&served.target).estimator.learn(body_len, input_tokens);
         }
-        let count = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u32>().ok());
-        let tokens = [
-            usage.input_tokens,
-            usage.output_tokens,
-            count("x-amzn-bedrock-cache-read-input-token-count"),
-            count("x-amzn-bedrock-cache-write-input-token-count"),
-        ];
+        let (cache_read, cache_write) = headers.cache_tokens();
+        let tokens = [usage.input_tokens, usage.output_tokens, cache_read, cache_write];
         let operation = call.record.operation();
         self.metrics.tokens(operation, &served.target, tokens);
-        let latency = headers.get("x-amzn-bedrock-invocation-latency");
-        let latency_ms = latency.and_then(|v| v.trim().parse::<u64>().ok());
+        let latency_ms = headers.number("x-amzn-bedrock-invocation-latency");
         self.metrics.bedrock_latency(&served.target, false, latency_ms, None);
         call.record.update(|fields| {
             fields.family = Some(served.target.family.id());

@@ -84,12 +84,8 @@ pub async fn complete(
     let family = text_family(&served.target)?;
     let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
     answer.usage = answer.usage.or(served.output.headers.usage());
-    let headers = &served.output.headers;
-    let count = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u32>().ok());
-    let cache = CacheTokens {
-        read: count("x-amzn-bedrock-cache-read-input-token-count"),
-        write: count("x-amzn-bedrock-cache-write-input-token-count"),
-    };
+    let (read, write) = served.output.headers.cache_tokens();
+    let cache = CacheTokens { read, write };
     if state.log_prompts {
         log_prompt(request);
         tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer.text);

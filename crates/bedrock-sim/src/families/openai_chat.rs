@@ -1,5 +1,6 @@
 //! The open-weight models Bedrock serves with an OpenAI Chat Completions body on InvokeModel:
-//! Qwen3, DeepSeek V3.1 / V3.2, Moonshot Kimi, MiniMax and Gemma 3 (AWS API compatibility
+//! Qwen3, DeepSeek V3.1 / V3.2, Moonshot Kimi, MiniMax, Gemma 3, and (on indirect evidence, see
+//! the translator's `openai_chat`) NVIDIA Nemotron and the newer Mistral models (AWS API compatibility
 //! table, <https://docs.aws.amazon.com/bedrock/latest/userguide/models-api-compatibility.html>
 //! [D]; recorded InvokeModel bodies of `messages` + `max_tokens` read back from
 //! `choices[0].message.content`: Legus-Yeung/rag-with-aws-bedrock-and-pinecone `aws-chat.py`,
@@ -84,6 +85,18 @@ static MODELS: &[ChatCompletionsModel] = &[
     plain("google.gemma-3-4b-it"),
     plain("google.gemma-3-12b-it"),
     plain("google.gemma-3-27b-it"),
+    plain("nvidia.nemotron-nano-9b-v2"),
+    plain("nvidia.nemotron-nano-12b-v2"),
+    plain("nvidia.nemotron-nano-3-30b"),
+    plain("nvidia.nemotron-super-3-120b"),
+    plain("mistral.ministral-3-3b-instruct"),
+    plain("mistral.ministral-3-8b-instruct"),
+    plain("mistral.ministral-3-14b-instruct"),
+    plain("mistral.magistral-small-2509"),
+    plain("mistral.mistral-large-3-675b-instruct"),
+    plain("mistral.devstral-2-123b"),
+    plain("mistral.voxtral-mini-3b-2507"),
+    plain("mistral.voxtral-small-24b-2507"),
 ];
 
 /// The [`PerModelFamily::unresolved_model`].

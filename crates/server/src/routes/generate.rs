@@ -149,7 +149,7 @@ pub async fn generate(
     let alias = route.alias.clone();
 
     if !wants_sse {
-        let (answer, target, cache) =
+        let text::Completed { answer, target, cache, .. } =
             text::complete(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
         let response = GenerateResponse {
             id,

@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::config::ModelRoute;
 use crate::error::ApiError;
 use crate::options::RequestOptions;
 use crate::routes::text::{self, CacheTokens, StreamItem};
@@ -247,16 +248,9 @@ pub async fn chat_completions(
         created: unix_now(),
         model: route.alias.clone(),
         chat: true,
+        service_tier: None,
     };
-    if !stream {
-        let (answer, target, cache) =
-            text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
-        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, cache));
-        return Ok(tag_target(body.into_response(), &target));
-    }
-    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &caller, route, &unified, options.as_ref()).await?;
-    Ok(sse_response(shape, stream, include_usage))
+    respond(&state, &caller, route, &unified, options.as_ref(), shape, request.stream_options).await
 }
 
 #[utoipa::path(
@@ -306,26 +300,44 @@ pub async fn completions(
         created: unix_now(),
         model: route.alias.clone(),
         chat: false,
+        service_tier: None,
     };
-    if !stream {
-        let (answer, target, cache) =
-            text::complete(&state, &caller, route, &unified, options.as_ref()).await?;
-        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, cache));
-        return Ok(tag_target(body.into_response(), &target));
+    respond(&state, &caller, route, &unified, options.as_ref(), shape, request.stream_options).await
+}
+
+/// The whole answer, or the stream, of a chat or text completion.
+async fn respond(
+    state: &AppState,
+    caller: &Caller,
+    route: &ModelRoute,
+    unified: &UnifiedRequest,
+    options: Option<&RequestOptions>,
+    mut shape: Shape,
+    stream_options: Option<StreamOptions>,
+) -> Result<Response, OpenAiError> {
+    if !unified.stream {
+        let done = text::complete(state, caller, route, unified, options).await?;
+        shape.service_tier = done.service_tier;
+        let answer = done.answer;
+        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, done.cache));
+        return Ok(tag_target(body.into_response(), &done.target));
     }
-    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let stream = text::open_stream(&state, &caller, route, &unified, options.as_ref()).await?;
+    let include_usage = stream_options.is_some_and(|o| o.include_usage);
+    let stream = text::open_stream(state, caller, route, unified, options).await?;
+    shape.service_tier.clone_from(&stream.service_tier);
     Ok(sse_response(shape, stream, include_usage))
 }
 
-/// What the answers of one request share: OpenAI's id, creation time and model, and
-/// whether they are chat completions or text completions.
+/// What the answers of one request share: OpenAI's id, creation time and model, whether
+/// they are chat completions or text completions, and the service tier Bedrock says
+/// serves them (OpenAI's `service_tier` field, left out when Bedrock does not say).
 #[derive(Debug, Clone)]
 struct Shape {
     id: String,
     created: u64,
     model: String,
     chat: bool,
+    service_tier: Option<String>,
 }
 
 impl Shape {
@@ -351,8 +363,18 @@ impl Shape {
             json!({"index": 0, "text": text, "logprobs": null,
                    "finish_reason": finish_reason(stop_reason)})
         };
-        json!({"id": self.id, "object": self.object(false), "created": self.created,
-               "model": self.model, "choices": [choice], "usage": usage_body(usage, cache)})
+        let mut whole = json!({"id": self.id, "object": self.object(false),
+                               "created": self.created, "model": self.model,
+                               "choices": [choice], "usage": usage_body(usage, cache)});
+        self.tag_tier(&mut whole);
+        whole
+    }
+
+    /// Adds `service_tier` where Bedrock named it.
+    fn tag_tier(&self, object: &mut Value) {
+        if let Some(tier) = &self.service_tier {
+            object["service_tier"] = Value::from(tier.as_str());
+        }
     }
 
     /// One stream chunk with one choice: a text delta, or the finish reason.
@@ -374,6 +396,7 @@ impl Shape {
         if usage_field {
             chunk["usage"] = Value::Null;
         }
+        self.tag_tier(&mut chunk);
         chunk
     }
 
@@ -386,8 +409,11 @@ impl Shape {
 
     /// With `stream_options.include_usage`: the last chunk, no choices, the usage.
     fn usage_chunk(&self, usage: Usage, cache: CacheTokens) -> Value {
-        json!({"id": self.id, "object": self.object(true), "created": self.created,
-               "model": self.model, "choices": [], "usage": usage_body(usage, cache)})
+        let mut chunk = json!({"id": self.id, "object": self.object(true),
+                               "created": self.created, "model": self.model,
+                               "choices": [], "usage": usage_body(usage, cache)});
+        self.tag_tier(&mut chunk);
+        chunk
     }
 }
 

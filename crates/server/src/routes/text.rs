@@ -38,6 +38,8 @@ pub struct TextStream {
     pending: VecDeque<StreamItem>,
     /// The target that serves the stream.
     pub target: Arc<Target>,
+    /// The service tier Bedrock says serves it (`X-Amzn-Bedrock-Service-Tier`), if it says.
+    pub service_tier: Option<String>,
     /// The answer so far, for its `debug` line when `log_prompts` is on.
     logged_answer: Option<String>,
 }
@@ -70,15 +72,25 @@ pub fn apply_defaults(route: &ModelRoute, request: &mut UnifiedRequest) {
     }
 }
 
-/// One whole answer, and the target that served it; usage falls back to Bedrock's
-/// token-count headers.
+/// One whole answer and what Bedrock said about serving it.
+#[derive(Debug)]
+pub struct Completed {
+    pub answer: UnifiedResponse,
+    /// The target that served it.
+    pub target: Arc<Target>,
+    pub cache: CacheTokens,
+    /// The service tier Bedrock says served it (`X-Amzn-Bedrock-Service-Tier`), if it says.
+    pub service_tier: Option<String>,
+}
+
+/// One whole answer; usage falls back to Bedrock's token-count headers.
 pub async fn complete(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
     request: &UnifiedRequest,
     options: Option<&RequestOptions>,
-) -> Result<(UnifiedResponse, Arc<Target>, CacheTokens), ApiError> {
+) -> Result<Completed, ApiError> {
     let call = call(caller, route, request);
     let served = state.pipeline.invoke(call, &|target| encode(target, request, options)).await?;
     let family = text_family(&served.target)?;
@@ -86,11 +98,12 @@ pub async fn complete(
     answer.usage = answer.usage.or(served.output.headers.usage());
     let (read, write) = served.output.headers.cache_tokens();
     let cache = CacheTokens { read, write };
+    let service_tier = served.output.headers.get(SERVICE_TIER_HEADER).map(str::to_owned);
     if state.log_prompts {
         log_prompt(request);
         tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer.text);
     }
-    Ok((answer, served.target, cache))
+    Ok(Completed { answer, target: served.target, cache, service_tier })
 }
 
 /// Opens a streamed answer. Errors before the first chunk come back here, so that
@@ -108,7 +121,9 @@ pub async fn open_stream(
     if state.log_prompts {
         log_prompt(request);
     }
+    let service_tier = served.output.headers.get(SERVICE_TIER_HEADER).map(str::to_owned);
     Ok(TextStream {
+        service_tier,
         chunks: served.output,
         decoder: Some(TextStreamDecoder::new(family, request)),
         pending: VecDeque::new(),
@@ -116,6 +131,9 @@ pub async fn open_stream(
         logged_answer: state.log_prompts.then(String::new),
     })
 }
+
+/// Bedrock's answer header naming the service tier that served a call.
+const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
 
 /// The target of the prompt and answer lines (`log_prompts = true`, at `debug`).
 pub const PROMPT_LOG_TARGET: &str = "bedrock_gateway::prompts";

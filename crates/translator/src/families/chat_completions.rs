@@ -155,6 +155,17 @@ struct ChatChoice {
     delta: Option<ChatContent>,
     #[serde(default)]
     finish_reason: Option<String>,
+    /// Mistral's name for it, read when `finish_reason` is missing (the newer Mistral models
+    /// share this family; see `openai_chat`).
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+impl ChatChoice {
+    /// `finish_reason`, else `stop_reason`.
+    fn reason(&mut self) -> Option<String> {
+        self.finish_reason.take().or_else(|| self.stop_reason.take())
+    }
 }
 
 /// The body for `req`, after checking OpenAI's ranges (`temperature` 0 to 2, `top_p` 0 to
@@ -185,9 +196,14 @@ fn decode_chat_completion(
 fn decode_unguarded(family: &'static str, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
     let res: ChatCompletion = parse_body(family, body)?;
     let usage = res.usage.map(convert_chat_usage).unwrap_or_default();
-    let Some(ChatChoice { message: Some(message), finish_reason, .. }) =
-        res.choices.into_iter().next()
-    else {
+    let Some(mut choice) = res.choices.into_iter().next() else {
+        return Err(TranslateError::MalformedResponse {
+            family,
+            detail: "the body has no `choices[0].message`".to_owned(),
+        });
+    };
+    let finish_reason = choice.reason();
+    let Some(message) = choice.message else {
         return Err(TranslateError::MalformedResponse {
             family,
             detail: "the body has no `choices[0].message`".to_owned(),
@@ -214,11 +230,10 @@ fn decode_chat_completion_chunk(
     let mut known = chunk.usage.is_some();
     usage.update(chunk.usage.map(convert_chat_usage).unwrap_or_default());
     let (content, finish_reason) = match chunk.choices.into_iter().next() {
-        Some(choice) => {
-            known |= choice.delta.is_some()
-                || choice.message.is_some()
-                || choice.finish_reason.is_some();
-            (choice.delta.or(choice.message).and_then(|c| c.content), choice.finish_reason)
+        Some(mut choice) => {
+            let finish_reason = choice.reason();
+            known |= choice.delta.is_some() || choice.message.is_some() || finish_reason.is_some();
+            (choice.delta.or(choice.message).and_then(|c| c.content), finish_reason)
         }
         None => (None, None),
     };

@@ -13,7 +13,7 @@
 //! | `mistral_chat` | text | `mistral.mistral-large-2407-*`, `mistral.pixtral-large-2502-*` |
 //! | `deepseek_r1` | text | `deepseek.r1-*` |
 //! | `openai_gpt_oss` | text | `openai.gpt-oss-*` |
-//! | `openai_chat` | text | `qwen.qwen3-*`, `deepseek.v3*`, `moonshot.kimi-*`, `moonshotai.kimi-*`, `minimax.minimax-*`, `google.gemma-3-*` |
+//! | `openai_chat` | text | `qwen.qwen3-*`, `deepseek.v3*`, `moonshot.kimi-*`, `moonshotai.kimi-*`, `minimax.minimax-*`, `google.gemma-3-*`, `nvidia.nemotron-*`, `mistral.ministral-3-*`, `mistral.magistral-*`, `mistral.mistral-large-3-*`, `mistral.devstral-*`, `mistral.voxtral-*` |
 //! | `amazon_nova` | text | `amazon.nova-*` except `nova-canvas`, `nova-reel`, `nova-sonic` and the embeddings (Micro, Lite, Pro, Premier, Nova 2 Lite) |
 //! | `cohere_command` | text | `cohere.command-text-*`, `cohere.command-light-text-*` |
 //! | `cohere_command_r` | text | `cohere.command-r-v*`, `cohere.command-r-plus-v*` |

@@ -1,7 +1,9 @@
 //! The open-weight models Bedrock serves with an OpenAI Chat Completions body on
 //! InvokeModel: Qwen3 (`qwen.qwen3-*`), DeepSeek V3.1 and V3.2 (`deepseek.v3*`), Moonshot
-//! Kimi (`moonshot.kimi-*`, `moonshotai.kimi-*`), MiniMax (`minimax.minimax-*`) and Google
-//! Gemma 3 (`google.gemma-3-*`). One family, many ids: [`MODEL_PREFIXES`].
+//! Kimi (`moonshot.kimi-*`, `moonshotai.kimi-*`), MiniMax (`minimax.minimax-*`), Google
+//! Gemma 3 (`google.gemma-3-*`), NVIDIA Nemotron (`nvidia.nemotron-*`) and the Mistral models
+//! launched with them (Ministral 3, Magistral, Mistral Large 3, Devstral 2, Voxtral). One
+//! family, many ids: [`MODEL_PREFIXES`].
 //!
 //! The body is `{"messages": [{"role", "content"}], "max_tokens", "temperature", "top_p",
 //! "stop"}`; the answer is a chat completion object (`choices[0].message.content`,
@@ -21,6 +23,13 @@
 //! the `QWEN` handler, which also sends `stop`); Kimi K2 Thinking with the Moonshot
 //! (OpenAI) chat body, its reasoning inside `content` in `<reasoning>...</reasoning>`
 //! (BerriAI/litellm `litellm/llms/bedrock/chat/invoke_transformations/amazon_moonshot_transformation.py`).
+//! Nemotron and the newer Mistral models: no AWS parameter page and no recorded InvokeModel
+//! answer was found; indirect evidence decided it. They were launched on Bedrock with Gemma 3,
+//! Kimi, MiniMax and Qwen3-Next as one batch of open-weight models; pixeltable/pixeltable
+//! `pixeltable/functions/bedrock.py` sends their InvokeModel media as OpenAI `image_url` data
+//! URIs exactly as for Gemma 3 and Kimi; and callers list them beside those models for
+//! structured output (`response_format`). Should one answer with Mistral's `stop_reason`
+//! instead of `finish_reason`, the shared decoder reads that too.
 //!
 //! Decisions:
 //! - The system prompt is a first `system` message; the other turns go as they are (the
@@ -51,8 +60,7 @@
 //! Not in this family: `openai.gpt-oss-*` (`openai_gpt_oss`, `developer` system role and
 //! `max_completion_tokens`); `openai.gpt-5*` and other new OpenAI models, served through
 //! the Responses API; Writer Palmyra (`writer.palmyra-*`: its own ranges and content
-//! shape); NVIDIA Nemotron and the newer Mistral models (Ministral 3, Magistral, Mistral
-//! Large 3), for which no InvokeModel body was found documented or recorded.
+//! shape); the older Mistral models (`mistral_text`, `mistral_chat`).
 
 use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
 
@@ -77,6 +85,18 @@ pub(crate) const MODEL_PREFIXES: &[&str] = &[
     "minimax.minimax-",
     // google.gemma-3-4b-it, google.gemma-3-12b-it, google.gemma-3-27b-it
     "google.gemma-3-",
+    // nvidia.nemotron-nano-9b-v2, nvidia.nemotron-nano-12b-v2, nvidia.nemotron-nano-3-30b,
+    // nvidia.nemotron-super-3-120b
+    "nvidia.nemotron-",
+    // mistral.ministral-3-3b-instruct, -8b-, -14b-; mistral.magistral-small-2509;
+    // mistral.mistral-large-3-675b-instruct; mistral.devstral-2-123b;
+    // mistral.voxtral-mini-3b-2507, mistral.voxtral-small-24b-2507. Not the older Mistral
+    // models (`mistral_text`, `mistral_chat`).
+    "mistral.ministral-3-",
+    "mistral.magistral-",
+    "mistral.mistral-large-3-",
+    "mistral.devstral-",
+    "mistral.voxtral-",
 ];
 
 impl ChatCompletionsFamily for OpenaiChat {
@@ -109,6 +129,10 @@ mod tests {
             "minimax.minimax-m2",
             "minimax.minimax-m2.1",
             "google.gemma-3-27b-it",
+            "nvidia.nemotron-nano-9b-v2",
+            "mistral.ministral-3-8b-instruct",
+            "mistral.magistral-small-2509",
+            "mistral.mistral-large-3-675b-instruct",
         ] {
             assert!(OpenaiChat.matches(id), "{id}");
         }
@@ -116,8 +140,8 @@ mod tests {
             "deepseek.r1-v1:0",
             "openai.gpt-oss-20b-1:0",
             "writer.palmyra-x5-v1:0",
-            "nvidia.nemotron-nano-9b-v2",
-            "mistral.ministral-3-8b-instruct",
+            "mistral.mistral-large-2411-v1:0",
+            "mistral.mistral-7b-instruct-v0:2",
             "qwen.qwen2-5-vl",
         ] {
             assert!(!OpenaiChat.matches(id), "{id}");
@@ -185,6 +209,17 @@ mod tests {
         assert_eq!((answer.text.as_str(), answer.stop_reason), ("Paris.", StopReason::EndTurn));
         assert_eq!(answer.usage, Usage { input_tokens: Some(7), output_tokens: Some(2) });
         assert!(OpenaiChat.decode_response(br#"{"choices":[]}"#).is_err());
+    }
+
+    #[test]
+    fn mistral_stop_reason_is_read_when_finish_reason_is_missing() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"stop_reason":"length"}]}"#;
+        assert_eq!(OpenaiChat.decode_response(body).unwrap().stop_reason, StopReason::MaxTokens);
+        let both = br#"{"choices":[{"index":0,"message":{"content":"Hi"},"finish_reason":"stop","stop_reason":"length"}]}"#;
+        assert_eq!(OpenaiChat.decode_response(both).unwrap().stop_reason, StopReason::EndTurn);
+        let chunk = br#"{"choices":[{"index":0,"delta":{},"stop_reason":"stop"}]}"#;
+        let event = OpenaiChat.decode_stream_event(chunk).unwrap();
+        assert_eq!((event.stop_reason, event.unrecognized), (Some(StopReason::EndTurn), false));
     }
 
     #[test]

@@ -50,6 +50,18 @@ const CATALOGUE: &[(&str, &str)] = &[
     ("google.gemma-3-4b-it", "openai_chat"),
     ("google.gemma-3-12b-it", "openai_chat"),
     ("google.gemma-3-27b-it", "openai_chat"),
+    ("nvidia.nemotron-nano-9b-v2", "openai_chat"),
+    ("nvidia.nemotron-nano-12b-v2", "openai_chat"),
+    ("nvidia.nemotron-nano-3-30b", "openai_chat"),
+    ("nvidia.nemotron-super-3-120b", "openai_chat"),
+    ("mistral.ministral-3-3b-instruct", "openai_chat"),
+    ("mistral.ministral-3-8b-instruct", "openai_chat"),
+    ("mistral.ministral-3-14b-instruct", "openai_chat"),
+    ("mistral.magistral-small-2509", "openai_chat"),
+    ("mistral.mistral-large-3-675b-instruct", "openai_chat"),
+    ("mistral.devstral-2-123b", "openai_chat"),
+    ("mistral.voxtral-mini-3b-2507", "openai_chat"),
+    ("mistral.voxtral-small-24b-2507", "openai_chat"),
     // Neighbours that stay in their own families.
     ("deepseek.r1-v1:0", "deepseek_r1"),
     ("openai.gpt-oss-120b-1:0", "openai_gpt_oss"),
@@ -61,11 +73,6 @@ const UNROUTED: &[&str] = &[
     "amazon.nova-2-sonic-v1:0",
     "writer.palmyra-x4-v1:0",
     "writer.palmyra-x5-v1:0",
-    "nvidia.nemotron-nano-9b-v2",
-    "nvidia.nemotron-nano-12b-v2",
-    "mistral.ministral-3-8b-instruct",
-    "mistral.magistral-small-2509",
-    "mistral.mistral-large-3-675b-instruct",
 ];
 
 /// Every way a caller names a base model.

@@ -42,9 +42,35 @@ async fn the_alias_and_the_caller_choose_the_service_tier() {
         "messages": [{"role": "user", "content": "Hi"}]});
     let (status, headers, body) = h.post("/v1/chat/completions", &chat).await;
     assert_eq!((status, tier(&headers)), (StatusCode::OK, Some("flex")), "{body}");
-    // No tier asked for: Bedrock says none.
+    // OpenAI's own field says it too, whole and on every chunk of a stream.
+    assert_eq!(body["service_tier"], "flex", "{body}");
+    let mut streamed_chat = chat.clone();
+    streamed_chat["stream"] = json!(true);
+    let text = h
+        .http
+        .post(h.url("/v1/chat/completions"))
+        .json(&streamed_chat)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(chunks.len() >= 2, "{text}");
+    assert!(chunks.iter().all(|chunk| chunk["service_tier"] == "flex"), "{text}");
+    // No tier asked for: Bedrock says none, and neither does the answer.
     let (_, headers, _) = h.post("/v1/generate", &json!({"model": "plain", "prompt": "Hi"})).await;
     assert_eq!(tier(&headers), None);
+    let plain_chat = json!({"model": "plain", "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, _, body) = h.post("/v1/chat/completions", &plain_chat).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("service_tier").is_none(), "{body}");
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{self, ApiKeys};
 use crate::config::{Config, ModelRoute};
+use crate::drain::Drain;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// `log_prompts`: prompts and answers at `debug` (off: never logged).
     pub log_prompts: bool,
+    /// Set at the end of a shutdown's drain: open streams end with an error event.
+    pub drain: Drain,
 }
 
 /// The router's state: the live [`AppState`], swapped whole on reload, and what every
@@ -62,6 +65,7 @@ struct Shared {
     config: RwLock<Arc<Config>>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    drain: Drain,
     /// The OpenAPI document, rendered once when the router is built.
     openapi: OnceLock<String>,
     /// One scrape at a time: the scrape-time gauges are reset and set again.
@@ -71,12 +75,14 @@ struct Shared {
 impl Gateway {
     pub fn new(config: Config, pipeline: Pipeline, metrics: Arc<Metrics>) -> Gateway {
         let ready = Arc::new(AtomicBool::new(true));
-        let live = AppState::new(&config, pipeline, ready.clone());
+        let drain = Drain::new();
+        let live = AppState::new(&config, pipeline, ready.clone(), drain.clone());
         Gateway(Arc::new(Shared {
             live: RwLock::new(live),
             config: RwLock::new(Arc::new(config)),
             metrics,
             ready,
+            drain,
             openapi: OnceLock::new(),
             scrape: tokio::sync::Mutex::new(()),
         }))
@@ -100,10 +106,15 @@ impl Gateway {
         &self.0.ready
     }
 
+    /// The end-of-drain signal every open stream watches.
+    pub fn drain(&self) -> &Drain {
+        &self.0.drain
+    }
+
     /// Makes `config` (already validated) and its `pipeline` the live state. Requests in
     /// flight keep the state they started with.
     pub fn swap(&self, config: Config, pipeline: Pipeline) {
-        let live = AppState::new(&config, pipeline, self.0.ready.clone());
+        let live = AppState::new(&config, pipeline, self.0.ready.clone(), self.0.drain.clone());
         *self.0.live.write().unwrap_or_else(PoisonError::into_inner) = live;
         *self.0.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
     }
@@ -128,8 +139,9 @@ impl FromRef<Gateway> for Observer {
 }
 
 impl AppState {
-    fn new(config: &Config, pipeline: Pipeline, ready: Arc<AtomicBool>) -> AppState {
+    fn new(config: &Config, pipeline: Pipeline, ready: Arc<AtomicBool>, drain: Drain) -> AppState {
         AppState {
+            drain,
             models: Arc::new(config.models.clone()),
             pipeline: Arc::new(pipeline),
             ready,

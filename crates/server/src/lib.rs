@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod drain;
 pub mod error;
 pub mod limits;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Amazon Titan Image Generator G1 (`amazon.titan-image-generator-v1`), G1 V2
 //! (`amazon.titan-image-generator-v2:0`) and Nova Canvas (`amazon.nova-canvas-v1:0`): the
-//! text-to-image body of wire document §4.14, which the three share.
+//! text-to-image body of wire document §4.14, which the three share. Every limit below is
+//! sourced in `crates/translator/tests/fixtures/titan_image/README.md`.
 //!
 //! - `taskType` is required. `TEXT_IMAGE` is simulated here and the editing tasks
 //!   (`IMAGE_VARIATION`, `INPAINTING`, `OUTPAINTING`, `BACKGROUND_REMOVAL`) in [`edit`];
@@ -10,10 +11,12 @@
 //!   Canvas; `negativeText` likewise. V2 and Nova Canvas also take `conditionImage`,
 //!   `controlMode` and `controlStrength`; Nova Canvas takes `style`.
 //! - `imageGenerationConfig`: `numberOfImages` 1 to 5 (default 1), `cfgScale` 1.1 to 10,
-//!   `quality` `standard` or `premium`, `seed` 0 to 2,147,483,646 (Titan) or 858,993,459
-//!   (Nova Canvas), `width` and `height` (default 1024 x 1024). Titan takes only the sizes of
-//!   its documented table; Nova Canvas takes sides of 320 to 4096 pixels divisible by 16, an
-//!   aspect ratio within 1:4 to 4:1 and at most 4,194,304 pixels.
+//!   `quality` `standard` or `premium`, `seed` 0 to 2,147,483,646 (Titan, and Nova Canvas as
+//!   its request reference states; some of AWS's SDK examples still say 858,993,459 for
+//!   Canvas), `width` and `height` (default 1024 x 1024). Titan takes only the sizes of its
+//!   documented table; Nova Canvas takes sides of 320 to 4096 pixels divisible by 16, an
+//!   aspect ratio within 1:4 to 4:1 and at most 4,194,304 pixels (AWS names 2048 x 2048 as
+//!   valid, though one page says "less than").
 //! - Response: `{"images": ["<base64 PNG>", ...], "error": null}` for Titan,
 //!   `{"images": [...]}` for Nova Canvas.
 
@@ -41,6 +44,24 @@ struct ModelRules {
     takes_conditioning: bool,
     /// Whether `textToImageParams` takes `style` (Nova Canvas).
     takes_style: bool,
+    /// The input images the editing tasks take.
+    edit_inputs: InputRule,
+    /// Whether `inPaintingParams` and `outPaintingParams` take `returnMask` (Titan; Nova
+    /// Canvas has it only for virtual try-on).
+    takes_return_mask: bool,
+    /// Whether the `imageGenerationConfig` of inpainting and outpainting takes `width` and
+    /// `height` (Titan's schema lists them, the answer still has the input's size; Nova
+    /// Canvas says not to send them).
+    masked_edits_take_size: bool,
+}
+
+/// What an editing task's input image (and mask) may be.
+enum InputRule {
+    /// Titan: the longer side at most `max_side` pixels, the file at most `max_bytes`.
+    LongerSide { max_side: i64, max_bytes: usize },
+    /// Nova Canvas: sides within 320..=4096 (not only multiples of 16, unlike an output), an
+    /// aspect ratio within 1:4 to 4:1 and at most this many pixels.
+    Free { max_pixels: i64 },
 }
 
 enum SizeRule {
@@ -49,6 +70,12 @@ enum SizeRule {
     /// Sides within 320..=4096 divisible by 16, ratio at most 4, at most this many pixels.
     Free { max_pixels: i64 },
 }
+
+/// Titan's input images: "<= 1,408 on the longer side" and "5 MB" (read as 5 MiB).
+const TITAN_INPUTS: InputRule = InputRule::LongerSide { max_side: 1408, max_bytes: 5 << 20 };
+
+/// The most pixels a Nova Canvas image (input or output) has.
+const NOVA_MAX_PIXELS: i64 = 4_194_304;
 
 const TITAN_SIZES: &[(i64, i64)] = &[
     (1024, 1024),
@@ -86,6 +113,9 @@ const MODELS: &[ModelRules] = &[
         sizes: SizeRule::Listed(TITAN_SIZES),
         takes_conditioning: false,
         takes_style: false,
+        edit_inputs: TITAN_INPUTS,
+        takes_return_mask: true,
+        masked_edits_take_size: true,
     },
     ModelRules {
         model_id: "amazon.titan-image-generator-v2:0",
@@ -94,14 +124,20 @@ const MODELS: &[ModelRules] = &[
         sizes: SizeRule::Listed(TITAN_SIZES),
         takes_conditioning: true,
         takes_style: false,
+        edit_inputs: TITAN_INPUTS,
+        takes_return_mask: true,
+        masked_edits_take_size: true,
     },
     ModelRules {
         model_id: "amazon.nova-canvas-v1:0",
         max_text_chars: 1024,
-        max_seed: 858_993_459,
-        sizes: SizeRule::Free { max_pixels: 4_194_304 },
+        max_seed: 2_147_483_646,
+        sizes: SizeRule::Free { max_pixels: NOVA_MAX_PIXELS },
         takes_conditioning: true,
         takes_style: true,
+        edit_inputs: InputRule::Free { max_pixels: NOVA_MAX_PIXELS },
+        takes_return_mask: false,
+        masked_edits_take_size: false,
     },
 ];
 
@@ -340,8 +376,13 @@ mod tests {
             ),
             (
                 NOVA_CANVAS,
-                body("x", json!({"seed": 858_993_460})),
-                "#/imageGenerationConfig/seed: 858993460 is not less or equal to 858993459",
+                body("x", json!({"seed": 2_147_483_647})),
+                "#/imageGenerationConfig/seed: 2147483647 is not less or equal to 2147483646",
+            ),
+            (
+                NOVA_CANVAS,
+                body("x", json!({"width": 2064, "height": 2048})),
+                "#/imageGenerationConfig: 2064x2048 is not a supported image size",
             ),
             (
                 TITAN_V1,
@@ -405,7 +446,11 @@ mod tests {
             assert_eq!(error(model_id, body.clone()), malformed(detail), "{model_id} {body}");
         }
         let nova_ok = [
+            // 4,194,304 pixels: AWS names 2048 x 2048 as a valid size.
             json!({"width": 2048, "height": 2048}),
+            // Canvas takes Titan's seed range, not the 858,993,459 of older SDK examples.
+            json!({"seed": 858_993_460}),
+            json!({"seed": 2_147_483_646}),
             json!({"width": 320, "height": 1280}),
             json!({"width": 1280, "height": 720}),
         ];

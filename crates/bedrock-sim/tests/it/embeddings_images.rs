@@ -386,8 +386,8 @@ async fn image_request_validation() {
         ),
         (
             NOVA_CANVAS,
-            amazon_image_body("x", json!({"seed": 858_993_460})),
-            "#/imageGenerationConfig/seed: 858993460 is not less or equal to 858993459",
+            amazon_image_body("x", json!({"seed": 2_147_483_647})),
+            "#/imageGenerationConfig/seed: 2147483647 is not less or equal to 2147483646",
         ),
         (
             NOVA_CANVAS,

@@ -8,9 +8,10 @@
 //!
 //! Decisions:
 //! - `n` is `numberOfImages` (1 to 5), `cfg_scale` is `cfgScale` (1.1 to 10) and `seed`
-//!   is `seed` (0 to 2,147,483,646), checked here. Nova Canvas documents a narrower
-//!   seed range (0 to 858,993,459); a family does not know which model it serves, so
-//!   Bedrock rejects the excess for Canvas.
+//!   is `seed` (0 to 2,147,483,646), checked here: the three models' ranges, as their
+//!   request references state them (some of AWS's SDK examples still give Nova Canvas
+//!   0 to 858,993,459; its request reference does not). Each limit's source is in
+//!   `tests/fixtures/titan_image/README.md`.
 //! - `width` and `height` go together: a request setting only one is refused. Which
 //!   sizes are allowed differs between the models, so Bedrock checks them.
 //! - `imageGenerationConfig` carries only the fields the request sets and is left out
@@ -35,12 +36,19 @@
 //!   of the two masks (the request's validation), `text` optional for inpainting (the
 //!   masked region is then removed) and required for outpainting. Their
 //!   `imageGenerationConfig` takes `numberOfImages`, `cfgScale` and `seed`, not a size:
-//!   the answer has the input image's size, so `width`/`height` are refused (400).
+//!   the answer has the input image's size (Titan's schema lists `width`/`height` there to
+//!   no effect, Nova Canvas says not to send them), so `width`/`height` are refused (400).
 //! - `background_removal` is `BACKGROUND_REMOVAL` with `backgroundRemovalParams:
 //!   {"image"}` and nothing else (Titan V2 and Nova Canvas; Bedrock refuses it for Titan
 //!   G1 V1).
-//! - The answer is the same `images` list as text-to-image. `quality` and Titan V2's
-//!   `returnMask` have no unified field; `extra` may set them.
+//! - The answer is the same `images` list as text-to-image. `quality` and Titan's
+//!   `returnMask` (inpainting and outpainting; Nova Canvas has none) have no unified field;
+//!   `extra` may set them.
+//! - What only the model can check is left to Bedrock: the prompt lengths (Titan 512
+//!   characters, Nova Canvas 1024), which sizes a variation may have, and the input images
+//!   (Titan: at most 1,408 pixels on the longer side and 5 MB; Nova Canvas: sides of 320 to
+//!   4096 pixels, 1:4 to 4:1, at most 4,194,304 pixels), since the family serves all three
+//!   models and does not decode the images.
 
 use serde::{Deserialize, Serialize};
 

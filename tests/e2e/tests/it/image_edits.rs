@@ -198,6 +198,65 @@ async fn bad_requests_are_400s_naming_the_field_before_bedrock() {
     assert_eq!(h.sim.request_count(), 0);
 }
 
+/// The limits only the model checks, as AWS documents them for each model, reach the caller
+/// from Bedrock (400 `upstream_rejected` with Bedrock's message) or pass
+/// (`crates/translator/tests/fixtures/titan_image/README.md` has the sources).
+#[tokio::test]
+async fn each_model_s_documented_input_limits_come_from_bedrock() {
+    let h = start().await;
+    let accepted = [
+        // Nova Canvas input sides need not be multiples of 16 (an output's must).
+        (
+            json!({"model": "nova-canvas", "task": "background_removal",
+                "images": [png_header(1000, 750)]}),
+            vec![(1000, 750)],
+        ),
+        // Nova Canvas takes seeds up to 2,147,483,646, not 858,993,459.
+        (
+            json!({"model": "nova-canvas", "task": "inpainting", "images": [png_header(640, 384)],
+                "mask_prompt": "the sky", "seed": 2_147_483_646_u64}),
+            vec![(640, 384)],
+        ),
+        // Titan takes `returnMask`, and a longer side of 1,408.
+        (
+            json!({"model": "titan-image-v2", "task": "outpainting",
+                "images": [png_header(1408, 704)], "prompt": "a beach", "mask_prompt": "the dog",
+                "extra": {"outPaintingParams": {"returnMask": true}}}),
+            vec![(1408, 704)],
+        ),
+    ];
+    for (body, sizes) in accepted {
+        let (status, _, answer) = h.post("/v1/images/edits", &body).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+        assert_eq!(image_sizes(&answer), sizes, "{body}");
+    }
+    let refused = [
+        (
+            json!({"model": "titan-image-v2", "task": "inpainting",
+                "images": [png_header(2048, 1024)], "mask_prompt": "the sky"}),
+            "inPaintingParams.image: 2048x1024 is not a supported input image size.",
+        ),
+        (
+            json!({"model": "titan-image-v2", "task": "variation",
+                "images": [png_header(512, 512), png_header(704, 1409)]}),
+            "imageVariationParams.images[1]: 704x1409 is not a supported input image size.",
+        ),
+        (
+            json!({"model": "nova-canvas", "task": "inpainting", "images": [png_header(640, 384)],
+                "mask_prompt": "the sky", "extra": {"inPaintingParams": {"returnMask": true}}}),
+            "#/inPaintingParams: extraneous key [returnMask] is not permitted",
+        ),
+    ];
+    for (body, message) in refused {
+        let (status, _, answer) = h.post("/v1/images/edits", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["error"]["type"], "upstream_rejected", "{body}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap();
+        assert!(text.contains(message), "{body}: {text}");
+    }
+    assert_eq!(h.sim.request_count(), 6);
+}
+
 #[tokio::test]
 async fn a_body_over_the_gateway_limit_is_a_413() {
     let h = start().await;

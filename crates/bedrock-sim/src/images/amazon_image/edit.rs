@@ -4,30 +4,34 @@
 //! <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-image.html>;
 //! Amazon Nova user guide, "Request and response structure for image generation",
 //! <https://docs.aws.amazon.com/nova/latest/userguide/image-gen-req-resp-structure.html>).
+//! Every limit is sourced in `crates/translator/tests/fixtures/titan_image/README.md`.
 //!
 //! - Each task's body is `taskType`, its parameters object (required) and, but for
 //!   background removal, `imageGenerationConfig`; any other key is extraneous.
 //! - `imageVariationParams`: `images` (1 to 5, required), `text`, `negativeText`,
 //!   `similarityStrength` (0.2 to 1.0). The config takes a size, checked like text-to-image.
 //! - `inPaintingParams` / `outPaintingParams`: `image` (required), `text` (required for
-//!   outpainting), `negativeText`, `maskPrompt` or `maskImage` (exactly one), Titan's
-//!   `returnMask`, and for outpainting `outPaintingMode` (`DEFAULT` or `PRECISE`). Their
-//!   config takes `numberOfImages`, `quality`, `cfgScale` and `seed`, no size: the images
-//!   have the input's size.
+//!   outpainting), `negativeText`, `maskPrompt` or `maskImage` (exactly one; AWS gives the
+//!   mask prompt no length, so any non-empty one is taken), Titan's `returnMask` (Nova Canvas
+//!   has none), and for outpainting `outPaintingMode` (`DEFAULT` or `PRECISE`). Their config
+//!   takes `numberOfImages`, `quality`, `cfgScale` and `seed`, and for Titan also `width`
+//!   and `height`, which its schema lists; the images have the input's size either way.
 //! - `backgroundRemovalParams`: `image` alone, one image answered. Titan G1 V1 has no
 //!   background removal.
-//! - Every input image must be base64 of a PNG or a JPEG. Only a PNG's header is read:
-//!   its `IHDR` size is the answer's size (a JPEG answers 1024 x 1024), a mask image must
-//!   have the image's size, and Nova Canvas takes sides of 320 to 4096 pixels, an aspect
-//!   ratio within 1:4 to 4:1 and at most 4,194,304 pixels, as for its output. The
-//!   simulator's own wording, where AWS documents no message, is below.
+//! - Every input image (and mask) must be base64 of a PNG or a JPEG. Only a PNG's header is
+//!   read: its `IHDR` size is the answer's size (a JPEG answers 1024 x 1024), a mask image
+//!   must have the image's size, Titan takes a longer side of at most 1,408 pixels and files
+//!   of at most 5 MB, and Nova Canvas takes sides of 320 to 4096 pixels (any, not only
+//!   multiples of 16 as for an output), an aspect ratio within 1:4 to 4:1 and at most
+//!   4,194,304 pixels. AWS documents no error message for these; the simulator's own
+//!   wording is below.
 //! - The images are drawn like text-to-image's, from the task, the text and a hash of the
 //!   input images, so the same edit always answers the same images.
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{DEFAULT_SIDE, ModelRules, SizeRule, size_is_allowed};
+use super::{DEFAULT_SIDE, InputRule, ModelRules, size_is_allowed};
 use crate::error::BedrockError;
 use crate::generate::fnv1a_64;
 use crate::images::ImageRequest;
@@ -82,19 +86,11 @@ pub(super) fn parse_edit_request(
         } else {
             format!("{params_key}.image")
         };
-        let size = input_image_size(image, &field)?;
-        if let (Some((width, height)), SizeRule::Free { .. }) = (size, &rules.sizes)
-            && !size_is_allowed(&rules.sizes, i64::from(width), i64::from(height))
-        {
-            return Err(BedrockError::validation(format!(
-                "{field}: {width}x{height} is not a supported input image size."
-            )));
-        }
-        sizes.push(size);
+        sizes.push(input_image(rules, image, &field)?);
     }
     if let Some(mask) = params.get("maskImage").and_then(Value::as_str) {
         let field = format!("{params_key}.maskImage");
-        let mask_size = input_image_size(mask, &field)?;
+        let mask_size = input_image(rules, mask, &field)?;
         if let (Some(mask_size), Some(Some(image_size))) = (mask_size, sizes.first())
             && mask_size != *image_size
         {
@@ -169,10 +165,13 @@ fn edit_shape(rules: &ModelRules, task_type: &str) -> Shape {
                 ("image", image()),
                 ("text", text()),
                 ("negativeText", text()),
-                ("maskPrompt", text()),
+                // AWS states no length for the mask prompt.
+                ("maskPrompt", Shape::String { min_len: 1, max_len: usize::MAX }),
                 ("maskImage", image()),
-                ("returnMask", Shape::Boolean),
             ];
+            if rules.takes_return_mask {
+                properties.push(("returnMask", Shape::Boolean));
+            }
             let mut required = vec!["image"];
             if task_type == "OUTPAINTING" {
                 properties.push(("outPaintingMode", Shape::Enum(&["DEFAULT", "PRECISE"])));
@@ -188,7 +187,9 @@ fn edit_shape(rules: &ModelRules, task_type: &str) -> Shape {
         ("cfgScale", Shape::Number { minimum: 1.1, maximum: 10.0 }),
         ("seed", Shape::Integer { minimum: 0, maximum: rules.max_seed }),
     ];
-    if task_type == "IMAGE_VARIATION" {
+    if task_type == "IMAGE_VARIATION"
+        || (rules.masked_edits_take_size && matches!(task_type, "INPAINTING" | "OUTPAINTING"))
+    {
         config.extend([
             ("width", Shape::Integer { minimum: 1, maximum: 4096 }),
             ("height", Shape::Integer { minimum: 1, maximum: 4096 }),
@@ -205,11 +206,54 @@ fn edit_shape(rules: &ModelRules, task_type: &str) -> Shape {
     Shape::Object { properties, required: vec!["taskType", params_key(task_type)] }
 }
 
-/// The size of a base64 input image: `Some` for a PNG (its `IHDR`), `None` for a JPEG.
-fn input_image_size(image: &str, field: &str) -> Result<Option<(u32, u32)>, BedrockError> {
+/// Decodes the base64 input image (or mask) at `field` and checks it against the model's
+/// [`InputRule`]; its size for a PNG (its `IHDR`), `None` for a JPEG.
+fn input_image(
+    rules: &ModelRules,
+    image: &str,
+    field: &str,
+) -> Result<Option<(u32, u32)>, BedrockError> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(image).map_err(|_| {
         BedrockError::validation(format!("{field} is not a valid base64-encoded image."))
     })?;
+    if let InputRule::LongerSide { max_bytes, .. } = &rules.edit_inputs
+        && bytes.len() > *max_bytes
+    {
+        return Err(BedrockError::validation(format!(
+            "{field}: the image has {} bytes, over the {} MB an input image may have.",
+            bytes.len(),
+            max_bytes >> 20
+        )));
+    }
+    let size = image_size(&bytes, field)?;
+    if let Some((width, height)) = size
+        && !input_size_is_allowed(&rules.edit_inputs, width, height)
+    {
+        return Err(BedrockError::validation(format!(
+            "{field}: {width}x{height} is not a supported input image size."
+        )));
+    }
+    Ok(size)
+}
+
+/// Whether an input image of `width` x `height` meets `rule`.
+fn input_size_is_allowed(rule: &InputRule, width: u32, height: u32) -> bool {
+    let (width, height) = (i64::from(width), i64::from(height));
+    match rule {
+        InputRule::LongerSide { max_side, .. } => width.max(height) <= *max_side,
+        InputRule::Free { max_pixels } => {
+            let side_ok = |side: i64| (320..=4096).contains(&side);
+            side_ok(width)
+                && side_ok(height)
+                && width <= 4 * height
+                && height <= 4 * width
+                && width * height <= *max_pixels
+        }
+    }
+}
+
+/// The size of an image file: `Some` for a PNG (its `IHDR`), `None` for a JPEG.
+fn image_size(bytes: &[u8], field: &str) -> Result<Option<(u32, u32)>, BedrockError> {
     if bytes.starts_with(&JPEG_SIGNATURE) {
         return Ok(None);
     }
@@ -360,10 +404,16 @@ mod tests {
                 "inPaintingParams must set exactly one of maskPrompt and maskImage.".to_owned(),
             ),
             (
-                TITAN_V2,
-                json!({"taskType": "INPAINTING", "inPaintingParams": {"image": image,
+                NOVA_CANVAS,
+                json!({"taskType": "INPAINTING", "inPaintingParams": {"image": png(512, 512),
                     "maskPrompt": "x"}, "imageGenerationConfig": {"width": 512}}),
                 malformed("#/imageGenerationConfig: extraneous key [width] is not permitted"),
+            ),
+            (
+                NOVA_CANVAS,
+                json!({"taskType": "OUTPAINTING", "outPaintingParams": {"image": png(512, 512),
+                    "text": "a beach", "maskPrompt": "x", "returnMask": true}}),
+                malformed("#/outPaintingParams: extraneous key [returnMask] is not permitted"),
             ),
             (
                 TITAN_V2,
@@ -426,7 +476,7 @@ mod tests {
         for (model_id, body, expected) in cases {
             assert_eq!(error(model_id, &body), expected, "{model_id} {body}");
         }
-        // Titan takes an input of any size; the answer has it.
+        // Titan takes an input of any size up to 1,408 on the longer side; the answer has it.
         let small = json!({"taskType": "BACKGROUND_REMOVAL",
             "backgroundRemovalParams": {"image": png(256, 256)}});
         assert_eq!(AmazonImage.parse_request(TITAN_V2, &small).unwrap().width, 256);
@@ -434,5 +484,105 @@ mod tests {
         let inpainting = json!({"taskType": "INPAINTING",
             "inPaintingParams": {"image": image, "maskPrompt": "x"}});
         assert!(AmazonImage.parse_request(TITAN_V1, &inpainting).is_ok());
+    }
+
+    #[test]
+    fn titan_inputs_have_a_longer_side_of_at_most_1408_and_5_mb() {
+        let big = png(1409, 704);
+        let bodies = [
+            json!({"taskType": "IMAGE_VARIATION", "imageVariationParams": {"images": [big]}}),
+            json!({"taskType": "INPAINTING", "inPaintingParams": {"image": png(704, 1409),
+                "maskPrompt": "x"}}),
+            json!({"taskType": "OUTPAINTING", "outPaintingParams": {"image": big, "text": "x",
+                "maskPrompt": "x"}}),
+            json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": big}}),
+        ];
+        for body in bodies {
+            let message = error(TITAN_V2, &body);
+            assert!(message.ends_with("is not a supported input image size."), "{body}: {message}");
+        }
+        // The mask too: a JPEG image's size is not read, its PNG mask's is.
+        let jpeg = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode([0xff, 0xd8, 0xff, 0xe0, 0, 0x10])
+        };
+        let body = json!({"taskType": "INPAINTING", "inPaintingParams": {"image": jpeg,
+            "maskImage": png(2048, 1024)}});
+        assert_eq!(
+            error(TITAN_V1, &body),
+            "inPaintingParams.maskImage: 2048x1024 is not a supported input image size."
+        );
+        let edge = json!({"taskType": "BACKGROUND_REMOVAL",
+            "backgroundRemovalParams": {"image": png(1408, 704)}});
+        assert_eq!(AmazonImage.parse_request(TITAN_V2, &edge).unwrap().width, 1408);
+        // Nova Canvas takes up to 4096 a side.
+        let nova = json!({"taskType": "BACKGROUND_REMOVAL",
+            "backgroundRemovalParams": {"image": png(2048, 1024)}});
+        assert_eq!(AmazonImage.parse_request(NOVA_CANVAS, &nova).unwrap().width, 2048);
+
+        // A file over 5 MB (a PNG header and padding).
+        let mut file = solid_png(512, 512, [1, 2, 3]);
+        file.resize((5 << 20) + 1, 0);
+        let file = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(file)
+        };
+        let body = json!({"taskType": "BACKGROUND_REMOVAL",
+            "backgroundRemovalParams": {"image": file}});
+        assert_eq!(
+            error(TITAN_V2, &body),
+            "backgroundRemovalParams.image: the image has 5242881 bytes, over the 5 MB an input \
+             image may have."
+        );
+        // Nova Canvas documents no file size.
+        assert!(AmazonImage.parse_request(NOVA_CANVAS, &body).is_ok());
+    }
+
+    #[test]
+    fn nova_canvas_inputs_need_not_be_multiples_of_16() {
+        for (width, height) in [(500, 500), (1000, 750), (321, 1283)] {
+            let body = json!({"taskType": "BACKGROUND_REMOVAL",
+                "backgroundRemovalParams": {"image": png(width, height)}});
+            let request = AmazonImage.parse_request(NOVA_CANVAS, &body).unwrap();
+            assert_eq!((request.width, request.height), (width, height));
+        }
+        // The other input rules stand: 320 to 4096 a side, 1:4 to 4:1, 4,194,304 pixels.
+        for (width, height) in [(319, 400), (4097, 1024), (400, 1601), (2049, 2048)] {
+            let body = json!({"taskType": "BACKGROUND_REMOVAL",
+                "backgroundRemovalParams": {"image": png(width, height)}});
+            assert_eq!(
+                error(NOVA_CANVAS, &body),
+                format!(
+                    "backgroundRemovalParams.image: {width}x{height} is not a supported input \
+                     image size."
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn titan_masked_edits_take_a_size_return_mask_and_a_long_mask_prompt() {
+        let image = png(640, 384);
+        let masked = |task_type: &str, params: &str| {
+            json!({"taskType": task_type, params: {"image": image, "text": "a beach",
+                "maskPrompt": "a".repeat(2000), "returnMask": true},
+                "imageGenerationConfig": {"width": 512, "height": 512, "seed": 7}})
+        };
+        for body in
+            [masked("INPAINTING", "inPaintingParams"), masked("OUTPAINTING", "outPaintingParams")]
+        {
+            for model_id in [TITAN_V1, TITAN_V2] {
+                let request = AmazonImage.parse_request(model_id, &body).unwrap();
+                // The answer has the input's size, whatever the config says.
+                assert_eq!((request.width, request.height), (640, 384), "{model_id} {body}");
+            }
+        }
+        // Nova Canvas: no mask prompt length either, a seed past 858,993,459.
+        let body = json!({"taskType": "INPAINTING", "inPaintingParams": {"image": image,
+            "maskPrompt": "a".repeat(2000)}, "imageGenerationConfig": {"seed": 2_147_483_646_u64}});
+        assert_eq!(
+            AmazonImage.parse_request(NOVA_CANVAS, &body).unwrap().seed,
+            Some(2_147_483_646)
+        );
     }
 }

@@ -137,6 +137,8 @@ def gateway(simulator, tmp_path_factory) -> str:
     """The gateway's base URL, `http://127.0.0.1:PORT`."""
     directory = tmp_path_factory.mktemp("gateway")
     lines = [
+        # Stop at once at the end of the session: no load balancer to wait for.
+        "shutdown_delay_ms = 0",
         "[upstream]",
         'kind = "simulator"',
         f'endpoint_url = "{simulator.url}"',

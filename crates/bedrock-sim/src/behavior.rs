@@ -42,7 +42,53 @@ pub enum Fault {
     /// Stream: N chunks, then the body fails and the connection is dropped.
     /// Invoke: the headers are sent, then the body fails before its first byte.
     AbortAfterChunks(u32),
+    /// Invoke: a 200 whose body is this bad body instead of the answer. Stream: N chunks,
+    /// then the bad body in place of the rest (see [`BadBody`]).
+    BadBodyAfterChunks(BadBody, u32),
+    /// An error answer from a proxy in front of Bedrock instead of Bedrock's: this status
+    /// (400 to 599), an HTML page (`text/html`), no `x-amzn-ErrorType`.
+    ProxyError(u16),
+    /// An error answer of an error type Bedrock does not (yet) have: status 400,
+    /// `x-amzn-ErrorType: <name>:…`, a `{"message"}` body.
+    UnknownError(String),
+    /// `Error(kind)` with its message padded to this many bytes.
+    LongErrorMessage(ErrorKind, u32),
+    /// Invoke: the first half of the body, then the connection drops. Stream: N chunks,
+    /// the first half of the next frame, then the connection drops.
+    ResetMidBodyAfterChunks(u32),
+    /// Every byte of the answer's body sent alone, this long after the one before (a slow
+    /// drip), on both routes.
+    Drip(Duration),
+    /// Stream: N chunks, then a frame whose prelude announces 2 GiB, then zeros after it
+    /// until 2 GiB are sent or the client goes away. Invoke: a 200 whose `Content-Length`
+    /// announces 2 GiB, then zeros.
+    HugeFrameAfterChunks(u32),
+    /// Stream: chunks without end (never the last one), `token_latency` apart (at least
+    /// 1 ms). Invoke: a body that never ends.
+    Endless,
 }
+
+/// A malformed answer body (see [`Fault::BadBodyAfterChunks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadBody {
+    /// Invoke: bytes that are not JSON. Stream: one chunk whose bytes are not JSON, then
+    /// the end.
+    InvalidJson,
+    /// Invoke: another model family's answer. Stream: another family's chunks to the end.
+    OtherFamily,
+    /// Invoke: a JSON object no family answers. Stream: chunks of a shape no family sends,
+    /// to the end.
+    UnknownShape,
+    /// Invoke: an empty body. Stream: the end, without a last chunk or invocation metrics.
+    Empty,
+}
+
+/// The 2 GiB a [`Fault::HugeFrameAfterChunks`] announces.
+pub const HUGE_FRAME_BYTES: u32 = 1 << 31;
+
+/// The longest message a [`Fault::LongErrorMessage`] may ask for.
+pub const MAX_LONG_MESSAGE_BYTES: u32 = 64 * 1024 * 1024;
 
 /// The error shapes of InvokeModel and InvokeModelWithResponseStream (wire document §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -244,64 +290,130 @@ impl From<Behavior> for BehaviorJson {
     }
 }
 
-/// The JSON form of [`Fault`]: exactly one of `error` (with an optional `after_chunks`),
-/// `truncate_after_chunks`, `bad_checksum_after_chunks` or `abort_after_chunks`.
-#[derive(Serialize, Deserialize)]
+/// The JSON form of [`Fault`]: exactly one of `error` (with an optional `after_chunks` or
+/// `message_bytes`), `body` (with an optional `after_chunks`), `truncate_after_chunks`,
+/// `bad_checksum_after_chunks`, `abort_after_chunks`, `proxy_error`, `unknown_error`,
+/// `reset_mid_body_after_chunks`, `drip_byte_ms`, `huge_frame_after_chunks` or
+/// `endless` (`true`).
+#[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<ErrorKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<BadBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     after_chunks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_bytes: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     truncate_after_chunks: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bad_checksum_after_chunks: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     abort_after_chunks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy_error: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unknown_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reset_mid_body_after_chunks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    drip_byte_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    huge_frame_after_chunks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endless: Option<bool>,
 }
 
 impl TryFrom<FaultJson> for Fault {
     type Error = String;
 
     fn try_from(json: FaultJson) -> Result<Fault, String> {
-        let fault = match json {
-            FaultJson {
-                error: Some(kind),
-                after_chunks,
-                truncate_after_chunks: None,
-                bad_checksum_after_chunks: None,
-                abort_after_chunks: None,
-            } => match after_chunks {
-                None => Fault::Error(kind),
-                Some(n_chunks) => Fault::ErrorAfterChunks(kind, n_chunks),
-            },
-            FaultJson {
-                error: None,
-                after_chunks: None,
-                truncate_after_chunks: Some(n_chunks),
-                bad_checksum_after_chunks: None,
-                abort_after_chunks: None,
-            } => Fault::TruncateAfterChunks(n_chunks),
-            FaultJson {
-                error: None,
-                after_chunks: None,
-                truncate_after_chunks: None,
-                bad_checksum_after_chunks: Some(n_chunks),
-                abort_after_chunks: None,
-            } => Fault::BadChecksumAfterChunks(n_chunks),
-            FaultJson {
-                error: None,
-                after_chunks: None,
-                truncate_after_chunks: None,
-                bad_checksum_after_chunks: None,
-                abort_after_chunks: Some(n_chunks),
-            } => Fault::AbortAfterChunks(n_chunks),
-            _ => {
-                return Err("a fault needs exactly one of `error` (optionally with \
-                            `after_chunks`), `truncate_after_chunks`, \
-                            `bad_checksum_after_chunks` or `abort_after_chunks`"
-                    .to_owned());
+        let forms = [
+            json.error.is_some(),
+            json.body.is_some(),
+            json.truncate_after_chunks.is_some(),
+            json.bad_checksum_after_chunks.is_some(),
+            json.abort_after_chunks.is_some(),
+            json.proxy_error.is_some(),
+            json.unknown_error.is_some(),
+            json.reset_mid_body_after_chunks.is_some(),
+            json.drip_byte_ms.is_some(),
+            json.huge_frame_after_chunks.is_some(),
+            json.endless.is_some(),
+        ];
+        let after_chunks_allowed = json.error.is_some() || json.body.is_some();
+        let message_bytes_allowed = json.error.is_some() && json.after_chunks.is_none();
+        if forms.iter().filter(|set| **set).count() != 1
+            || (json.after_chunks.is_some() && !after_chunks_allowed)
+            || (json.message_bytes.is_some() && !message_bytes_allowed)
+        {
+            return Err("a fault needs exactly one of `error` (optionally with `after_chunks` \
+                        or `message_bytes`), `body` (optionally with `after_chunks`), \
+                        `truncate_after_chunks`, `bad_checksum_after_chunks`, \
+                        `abort_after_chunks`, `proxy_error`, `unknown_error`, \
+                        `reset_mid_body_after_chunks`, `drip_byte_ms`, \
+                        `huge_frame_after_chunks` or `endless`"
+                .to_owned());
+        }
+        if let Some(kind) = json.error {
+            return Ok(match (json.after_chunks, json.message_bytes) {
+                (Some(n_chunks), _) => Fault::ErrorAfterChunks(kind, n_chunks),
+                (None, Some(n_bytes)) if n_bytes > MAX_LONG_MESSAGE_BYTES => {
+                    return Err(format!(
+                        "`message_bytes`: {n_bytes} is more than {MAX_LONG_MESSAGE_BYTES}"
+                    ));
+                }
+                (None, Some(n_bytes)) => Fault::LongErrorMessage(kind, n_bytes),
+                (None, None) => Fault::Error(kind),
+            });
+        }
+        if let Some(bad) = json.body {
+            return Ok(Fault::BadBodyAfterChunks(bad, json.after_chunks.unwrap_or(0)));
+        }
+        if let Some(status) = json.proxy_error {
+            if !(400..=599).contains(&status) {
+                return Err(format!("`proxy_error`: {status} is not an error status (400 to 599)"));
+            }
+            return Ok(Fault::ProxyError(status));
+        }
+        if let Some(name) = json.unknown_error {
+            let plain = !name.is_empty() && name.len() <= 128;
+            if !(plain && name.chars().all(|c| c.is_ascii_alphanumeric())) {
+                return Err(format!(
+                    "`unknown_error`: {name:?} is not 1 to 128 ASCII letters and digits"
+                ));
+            }
+            if ErrorKind::ALL.iter().any(|kind| kind.shape_name() == name) {
+                return Err(format!("`unknown_error`: {name} is a known error: use `error`"));
+            }
+            return Ok(Fault::UnknownError(name));
+        }
+        if let Some(ms) = json.drip_byte_ms {
+            if !(1..=60_000).contains(&ms) {
+                return Err(format!("`drip_byte_ms`: {ms} is not in 1..=60000"));
+            }
+            return Ok(Fault::Drip(Duration::from_millis(ms)));
+        }
+        if let Some(endless) = json.endless {
+            if !endless {
+                return Err("`endless`: only `true` means anything".to_owned());
+            }
+            return Ok(Fault::Endless);
+        }
+        let fault = match (
+            json.truncate_after_chunks,
+            json.bad_checksum_after_chunks,
+            json.abort_after_chunks,
+            json.reset_mid_body_after_chunks,
+        ) {
+            (Some(n_chunks), ..) => Fault::TruncateAfterChunks(n_chunks),
+            (_, Some(n_chunks), ..) => Fault::BadChecksumAfterChunks(n_chunks),
+            (_, _, Some(n_chunks), _) => Fault::AbortAfterChunks(n_chunks),
+            (.., Some(n_chunks)) => Fault::ResetMidBodyAfterChunks(n_chunks),
+            (None, None, None, None) => {
+                Fault::HugeFrameAfterChunks(json.huge_frame_after_chunks.unwrap_or(0))
             }
         };
         Ok(fault)
@@ -310,13 +422,7 @@ impl TryFrom<FaultJson> for Fault {
 
 impl From<Fault> for FaultJson {
     fn from(fault: Fault) -> FaultJson {
-        let mut json = FaultJson {
-            error: None,
-            after_chunks: None,
-            truncate_after_chunks: None,
-            bad_checksum_after_chunks: None,
-            abort_after_chunks: None,
-        };
+        let mut json = FaultJson::default();
         match fault {
             Fault::Error(kind) => json.error = Some(kind),
             Fault::ErrorAfterChunks(kind, n_chunks) => {
@@ -328,6 +434,22 @@ impl From<Fault> for FaultJson {
                 json.bad_checksum_after_chunks = Some(n_chunks);
             }
             Fault::AbortAfterChunks(n_chunks) => json.abort_after_chunks = Some(n_chunks),
+            Fault::BadBodyAfterChunks(bad, n_chunks) => {
+                json.body = Some(bad);
+                json.after_chunks = (n_chunks > 0).then_some(n_chunks);
+            }
+            Fault::ProxyError(status) => json.proxy_error = Some(status),
+            Fault::UnknownError(name) => json.unknown_error = Some(name),
+            Fault::LongErrorMessage(kind, n_bytes) => {
+                json.error = Some(kind);
+                json.message_bytes = Some(n_bytes);
+            }
+            Fault::ResetMidBodyAfterChunks(n_chunks) => {
+                json.reset_mid_body_after_chunks = Some(n_chunks);
+            }
+            Fault::Drip(pause) => json.drip_byte_ms = Some(whole_millis(pause)),
+            Fault::HugeFrameAfterChunks(n_chunks) => json.huge_frame_after_chunks = Some(n_chunks),
+            Fault::Endless => json.endless = Some(true),
         }
         json
     }
@@ -366,6 +488,17 @@ mod tests {
             Fault::TruncateAfterChunks(3),
             Fault::BadChecksumAfterChunks(1),
             Fault::AbortAfterChunks(2),
+            Fault::BadBodyAfterChunks(BadBody::InvalidJson, 0),
+            Fault::BadBodyAfterChunks(BadBody::OtherFamily, 3),
+            Fault::BadBodyAfterChunks(BadBody::UnknownShape, 1),
+            Fault::BadBodyAfterChunks(BadBody::Empty, 2),
+            Fault::ProxyError(502),
+            Fault::UnknownError("SomethingNewException".to_owned()),
+            Fault::LongErrorMessage(ErrorKind::Validation, 20_000_000),
+            Fault::ResetMidBodyAfterChunks(1),
+            Fault::Drip(Duration::from_millis(5)),
+            Fault::HugeFrameAfterChunks(2),
+            Fault::Endless,
         ];
         for fault in faults {
             let text = serde_json::to_string(&fault).unwrap();
@@ -375,6 +508,22 @@ mod tests {
             serde_json::to_string(&Fault::TruncateAfterChunks(3)).unwrap(),
             r#"{"truncate_after_chunks":3}"#
         );
+        let forms = [
+            (r#"{"body":"invalid_json"}"#, Fault::BadBodyAfterChunks(BadBody::InvalidJson, 0)),
+            (
+                r#"{"body":"other_family","after_chunks":2}"#,
+                Fault::BadBodyAfterChunks(BadBody::OtherFamily, 2),
+            ),
+            (
+                r#"{"error":"ValidationException","message_bytes":1000}"#,
+                Fault::LongErrorMessage(ErrorKind::Validation, 1000),
+            ),
+            (r#"{"drip_byte_ms":20}"#, Fault::Drip(Duration::from_millis(20))),
+            (r#"{"endless":true}"#, Fault::Endless),
+        ];
+        for (text, fault) in forms {
+            assert_eq!(serde_json::from_str::<Fault>(text).unwrap(), fault, "{text}");
+        }
     }
 
     #[test]
@@ -391,6 +540,16 @@ mod tests {
             r#"{"fault":{"truncate_after_chunks":1,"abort_after_chunks":1}}"#,
             r#"{"fault":{"after_chunks":1}}"#,
             r#"{"fault":{"error":"ThrottlingException","colour":"red"}}"#,
+            r#"{"fault":{"body":"gibberish"}}"#,
+            r#"{"fault":{"truncate_after_chunks":1,"after_chunks":1}}"#,
+            r#"{"fault":{"error":"ValidationException","after_chunks":1,"message_bytes":9}}"#,
+            r#"{"fault":{"error":"ValidationException","message_bytes":100000000}}"#,
+            r#"{"fault":{"proxy_error":200}}"#,
+            r#"{"fault":{"unknown_error":"ThrottlingException"}}"#,
+            r#"{"fault":{"unknown_error":"bad name!"}}"#,
+            r#"{"fault":{"drip_byte_ms":0}}"#,
+            r#"{"fault":{"endless":false}}"#,
+            r#"{"fault":{"endless":true,"drip_byte_ms":5}}"#,
         ];
         for text in bad {
             assert!(serde_json::from_str::<Behavior>(text).is_err(), "{text}");

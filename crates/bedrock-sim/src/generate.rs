@@ -6,6 +6,8 @@
 //! 16 to 47 tokens, chosen by the hash. The input token count is the number of
 //! whitespace-separated words of the prompt, at least 1.
 
+use crate::prompt_cache::CacheUsage;
+
 /// The words answers are made of.
 pub(crate) const VOCABULARY: [&str; 64] = [
     "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "river", "mountain", "cloud",
@@ -39,12 +41,15 @@ pub(crate) struct GenerationRequest {
 /// A generated answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Completion {
-    /// Input tokens counted from the prompt.
+    /// Input tokens counted from the prompt, less those read from or written to the prompt
+    /// cache (`cache`), as Bedrock reports them.
     pub(crate) n_input_tokens: u32,
     /// The text of each output token; the last may be cut short by a stop sequence.
     pub(crate) tokens: Vec<String>,
     /// Why the answer ended.
     pub(crate) stop: StopCause,
+    /// The input tokens read from and written to the prompt cache (`prompt_cache.rs`).
+    pub(crate) cache: CacheUsage,
 }
 
 /// Why an answer ended.
@@ -90,7 +95,8 @@ pub(crate) fn generate(request: &GenerationRequest) -> Completion {
         None if n_tokens < n_natural => StopCause::MaxTokens,
         None => StopCause::EndOfText,
     };
-    Completion { n_input_tokens: count_input_tokens(&request.prompt), tokens, stop }
+    let n_input_tokens = count_input_tokens(&request.prompt);
+    Completion { n_input_tokens, tokens, stop, cache: CacheUsage::default() }
 }
 
 /// The number of whitespace-separated words of `prompt`, at least 1.

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use crate::eventstream::{encode_chunk_frame, padding};
 use crate::families::Family;
 use crate::generate::{Completion, StopCause};
+use crate::prompt_cache::CacheUsage;
 
 /// The text a prompt contains to be blocked by any guardrail the request names.
 pub const GUARDRAIL_TRIGGER: &str = "sim-guardrail-block";
@@ -77,6 +78,7 @@ impl Intervention {
             n_input_tokens: model_completion.n_input_tokens,
             tokens: vec![BLOCKED_MESSAGE.to_owned()],
             stop: StopCause::EndOfText,
+            cache: CacheUsage::default(),
         }
     }
 

@@ -20,8 +20,10 @@ use crate::error::{BedrockError, REQUEST_ID_HEADER};
 use crate::families::family_for;
 use crate::generate::generate;
 use crate::guardrail::intervention;
+use crate::hostile;
 use crate::images::{ImageFamily, generate_images, image_family_for};
 use crate::model_id::{base_model_id, check_model_id_shape, percent_decode};
+use crate::prompt_cache::CacheRequest;
 use crate::response_stream::{StreamPlan, event_stream_body};
 use crate::schema::parse_json_object;
 use crate::simulator::{RequestBehavior, Simulator};
@@ -70,6 +72,7 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
         return BedrockError::unknown_operation().into_response(&request_id);
     }
     simulator.count_request();
+    let in_flight = simulator.enter();
     if let Err(error) = check_request_options(&parts.headers) {
         return error.into_response(&request_id);
     }
@@ -98,7 +101,8 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
             response.headers_mut().insert(name, value.clone());
         }
     }
-    response
+    // The invocation is in flight until its body is sent (or its client goes away).
+    response.map(|body| Body::new(in_flight.around(body)))
 }
 
 const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
@@ -218,8 +222,13 @@ async fn run_operation(
     }
     check_accept(headers, operation.accept_header())?;
 
-    let body = read_body(body).await?;
-    let request = family.parse_request(base_model_id, &parse_json_object(&body)?)?;
+    let body = parse_json_object(&read_body(body).await?)?;
+    let request = family.parse_request(base_model_id, &body)?;
+    let cache_request = if family.reports_cache_tokens() {
+        family.cache_request(base_model_id, &body)?
+    } else {
+        CacheRequest::default()
+    };
     let completion = generate(&request);
     if let Some(window) = context_window(base_model_id)
         && completion.n_input_tokens > window
@@ -231,7 +240,7 @@ async fn run_operation(
     }
     // A guardrail that blocks the input answers its own message instead (`guardrail.rs`).
     let blocked = intervention(headers, &request.prompt);
-    let completion = match &blocked {
+    let mut completion = match &blocked {
         Some(blocked) => blocked.completion(&completion),
         None => completion,
     };
@@ -260,7 +269,22 @@ async fn run_operation(
             reservation.cancel();
             return Err(BedrockError::from_kind(kind, base_model_id));
         }
-        _ => {}
+        Some(ref fault) => {
+            if let Some(answer) = hostile::error_answer(fault, base_model_id) {
+                reservation.cancel();
+                return answer;
+            }
+        }
+        None => {}
+    }
+    // The model reads the prompt: the prompt cache is read and written (not for an input the
+    // guardrail blocked), and the input tokens are those neither read nor written.
+    if blocked.is_none() {
+        let now = tokio::time::Instant::now();
+        let cache = simulator.prompt_cache().apply(base_model_id, &cache_request, now);
+        let n_cached = cache.read.saturating_add(cache.write);
+        completion.n_input_tokens = completion.n_input_tokens.saturating_sub(n_cached);
+        completion.cache = cache;
     }
 
     let response = match operation {
@@ -280,16 +304,18 @@ async fn run_operation(
             reservation.set_output_tokens(n_output_tokens);
             reservation.settle();
             let latency_ms = whole_millis(started.elapsed());
-            let mut response = Response::new(invoke_body(body, &behavior));
+            let other_family_answer = || hostile::other_family(family).response_body(&completion);
+            let mut response = Response::new(invoke_body(body, &behavior, other_family_answer));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert("x-amzn-bedrock-invocation-latency", latency_ms.into());
             headers.insert("x-amzn-bedrock-input-token-count", completion.n_input_tokens.into());
             headers.insert("x-amzn-bedrock-output-token-count", n_output_tokens.into());
             if family.reports_cache_tokens() {
-                // The simulator caches nothing: both counts are 0, as Bedrock says then.
-                headers.insert("x-amzn-bedrock-cache-read-input-token-count", 0.into());
-                headers.insert("x-amzn-bedrock-cache-write-input-token-count", 0.into());
+                // Both counts, 0 when nothing was cached, as Bedrock sends them then.
+                let cache = completion.cache;
+                headers.insert("x-amzn-bedrock-cache-read-input-token-count", cache.read.into());
+                headers.insert("x-amzn-bedrock-cache-write-input-token-count", cache.write.into());
             }
             response
         }
@@ -416,9 +442,16 @@ async fn run_media_operation(
         reservation.cancel();
         return Err(BedrockError::from_kind(*kind, base_model_id));
     }
+    if let Some(answer) =
+        behavior.fault.as_ref().and_then(|fault| hostile::error_answer(fault, base_model_id))
+    {
+        reservation.cancel();
+        return answer;
+    }
     reservation.settle();
     let latency_ms = whole_millis(started.elapsed());
-    let mut response = Response::new(invoke_body(answer, &behavior));
+    let other_family_answer = hostile::media_other_family_answer;
+    let mut response = Response::new(invoke_body(answer, &behavior, other_family_answer));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("x-amzn-bedrock-invocation-latency", latency_ms.into());
@@ -453,17 +486,32 @@ async fn read_body(body: Body) -> Result<Bytes, BedrockError> {
     })
 }
 
-/// The InvokeModel body, with the faults that act on it.
-fn invoke_body(body: Vec<u8>, behavior: &RequestBehavior) -> Body {
-    match behavior.fault {
+/// The InvokeModel body, with the faults that act on it; `other_family_answer` is another
+/// family's answer, for a fault that answers in another family's shape.
+fn invoke_body(
+    body: Vec<u8>,
+    behavior: &RequestBehavior,
+    other_family_answer: impl FnOnce() -> Vec<u8>,
+) -> Body {
+    match &behavior.fault {
         Some(Fault::TruncateAfterChunks(_)) => {
             let half = body.len() / 2;
             Body::from(Bytes::from(body).slice(..half))
         }
         Some(Fault::AbortAfterChunks(_)) => {
-            let error = std::io::Error::other("simulated connection abort");
-            Body::from_stream(futures_util::stream::once(async move { Err::<Bytes, _>(error) }))
+            // The headers leave first, as from a connection that drops after them.
+            Body::from_stream(futures_util::stream::once(async move {
+                tokio::time::sleep(hostile::RESET_FLUSH_DELAY).await;
+                Err::<Bytes, _>(std::io::Error::other("simulated connection abort"))
+            }))
         }
+        Some(
+            fault @ (Fault::BadBodyAfterChunks(..)
+            | Fault::ResetMidBodyAfterChunks(_)
+            | Fault::Drip(_)
+            | Fault::HugeFrameAfterChunks(_)
+            | Fault::Endless),
+        ) => hostile::invoke_body(body, fault, other_family_answer),
         _ => Body::from(body),
     }
 }

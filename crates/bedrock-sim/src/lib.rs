@@ -32,6 +32,16 @@
 //! - Answers are words from a fixed vocabulary seeded by the FNV-1a hash of the prompt: the
 //!   same prompt always gets the same answer. One word is one token and one stream chunk.
 //!   Embedding and image answers report the input words as input tokens and 0 output tokens.
+//! - Prompt caching for the models Bedrock caches prompts for (Claude 3.5 Haiku, 3.7 Sonnet
+//!   and later; Nova): Claude's `cache_control` breakpoints and Nova's `cachePoint` blocks
+//!   cache the prefix before them, per model, when it has the model's minimum of tokens
+//!   (Claude 1,024 to 4,096, Nova 1,000), for five minutes from its last use; the answer
+//!   reports the tokens read from and written to the cache (Claude's `usage`
+//!   `cache_read_input_tokens` / `cache_creation_input_tokens`, Nova's
+//!   `cacheReadInputTokenCount` / `cacheWriteInputTokenCount`, the
+//!   `X-Amzn-Bedrock-Cache-{Read,Write}-Input-Token-Count` headers, a stream's invocation
+//!   metrics), and the input tokens without them. At most 10,000 prefixes are kept; see
+//!   `prompt_cache.rs`.
 //! - Token quotas per model, tokens per minute and per day, reserved when a request starts
 //!   and settled when it ends, with Bedrock's ThrottlingException (see [Quotas](#quotas)).
 //! - Guardrails: a text request that names a guardrail (`X-Amzn-Bedrock-GuardrailIdentifier`
@@ -52,7 +62,7 @@
 //! | `DELETE /_sim/behavior` | clears every behavior; 204 |
 //! | `PUT /_sim/quota/{model_id}` with a JSON quota | sets the token quota of one model (not `*`), refills it and restarts the model's counters; 204 |
 //! | `DELETE /_sim/quota` | clears every quota and the counters of the models that had one; 204 |
-//! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "models": {...}}`, see [Quotas](#quotas) |
+//! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "in_flight": n, "models": {...}}`, see [Quotas](#quotas) |
 //!
 //! A body the control API refuses (bad JSON, an unknown field, a value out of range) is a 400
 //! `ValidationException` whose message starts with `Invalid behavior: ` or `Invalid quota: `.
@@ -81,8 +91,17 @@
 //! | `{"truncate_after_chunks": n}` | `TruncateAfterChunks(n)` |
 //! | `{"bad_checksum_after_chunks": n}` | `BadChecksumAfterChunks(n)` |
 //! | `{"abort_after_chunks": n}` | `AbortAfterChunks(n)` |
+//! | `{"error": "<Shape>", "message_bytes": n}` | `LongErrorMessage(kind, n)`: the error, its message n bytes long (at most 64 MiB) |
+//! | `{"unknown_error": "<Name>"}` | `UnknownError(name)`: a 400 of an error type Bedrock does not have |
+//! | `{"proxy_error": status}` | `ProxyError(status)`: a proxy's HTML error page, 400 to 599 |
+//! | `{"body": "<bad>"}`, optionally with `"after_chunks": n` | `BadBodyAfterChunks(bad, n)`, [`BadBody`]: `invalid_json`, `other_family`, `unknown_shape`, `empty` |
+//! | `{"reset_mid_body_after_chunks": n}` | `ResetMidBodyAfterChunks(n)`: half the body (half a frame after n chunks), then the connection drops |
+//! | `{"drip_byte_ms": n}` | `Drip(n ms)`: every byte of the answer alone, n ms apart (1 to 60 000) |
+//! | `{"huge_frame_after_chunks": n}` | `HugeFrameAfterChunks(n)`: a frame (InvokeModel: a `Content-Length`) announcing 2 GiB, then zeros |
+//! | `{"endless": true}` | `Endless`: a stream (or body) that never ends |
 //!
 //! `<Shape>` is an error shape name such as `ThrottlingException` ([`ErrorKind::shape_name`]).
+//! [`Fault`] says what each does on either operation.
 //!
 //! # Quotas
 //!
@@ -117,12 +136,13 @@
 //! - Time is `tokio::time::Instant`, the system clock unless a test pauses tokio's clock.
 //!
 //! `GET /_sim/stats` ([`Simulator::stats`]) reports, besides `requests` (every request on the
-//! two invoke routes), the counters of each model that reached the quota check since the
+//! two invoke routes) and `in_flight` ([`Simulator::in_flight`]: the invocations whose answer
+//! is not over, a handler still waiting or a body still being sent), the counters of each model that reached the quota check since the
 //! simulator started or since its quota was last set or cleared (quota or not), and of each
 //! model with a quota, keyed by base model id:
 //!
 //! ```json
-//! {"requests": 7, "models": {"amazon.titan-text-express-v1":
+//! {"requests": 7, "in_flight": 0, "models": {"amazon.titan-text-express-v1":
 //!   {"requests": 5, "throttled": 1, "tokens_charged": 180, "peak_tokens_per_minute": 121}}}
 //! ```
 //!
@@ -168,16 +188,18 @@ pub mod eventstream;
 mod families;
 mod generate;
 mod guardrail;
+mod hostile;
 mod images;
 mod invoke;
 mod media_schema;
 mod model_id;
+mod prompt_cache;
 mod quota;
 mod response_stream;
 mod schema;
 mod simulator;
 
-pub use crate::behavior::{Behavior, ErrorKind, Fault};
+pub use crate::behavior::{BadBody, Behavior, ErrorKind, Fault};
 pub use crate::guardrail::{BLOCKED_MESSAGE, GUARDRAIL_TRIGGER};
 pub use crate::quota::{InvalidQuota, ModelStats, Quota, Stats};
 pub use crate::simulator::{EVERY_MODEL, Simulator};

@@ -141,6 +141,9 @@ impl From<Quota> for QuotaJson {
 pub struct Stats {
     /// Requests received on the two invoke routes, whatever their outcome.
     pub requests: u64,
+    /// Invocations whose answer is not over ([`Simulator::in_flight`]).
+    #[serde(default)]
+    pub in_flight: u64,
     /// Keyed by base model id: every model that reached the quota check since the simulator
     /// started or since its quota was last set or cleared, and every model with a quota.
     pub models: BTreeMap<String, ModelStats>,
@@ -367,7 +370,7 @@ impl Simulator {
     /// The request count and the counters of every model.
     pub fn stats(&self) -> Stats {
         let models = self.lock_quotas().model_stats();
-        Stats { requests: self.request_count(), models }
+        Stats { requests: self.request_count(), in_flight: self.in_flight(), models }
     }
 
     /// Counts a request to `base_model_id` and reserves its tokens: `n_input_tokens` +

@@ -1,19 +1,23 @@
-//! [`Simulator`]: the shared state (behaviors, quotas, request counter), the router and
-//! `serve`. The quota methods live in `quota.rs`.
+//! [`Simulator`]: the shared state (behaviors, quotas, prompt cache, request counter), the
+//! router and `serve`. The quota methods live in `quota.rs`.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::routing::{delete, get, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::behavior::{Behavior, Fault};
 use crate::model_id::base_model_id;
+use crate::prompt_cache::PromptCache;
 use crate::quota::QuotaBook;
 use crate::{control, invoke};
 
@@ -33,7 +37,56 @@ struct SharedState {
     behaviors: Mutex<HashMap<String, BehaviorEntry>>,
     /// The token quotas and per-model counters (see `quota.rs`).
     quotas: Mutex<QuotaBook>,
+    /// The prompt prefixes cached (see `prompt_cache.rs`).
+    prompt_cache: PromptCache,
     n_requests: AtomicU64,
+    /// Invocations whose answer is not over (see [`Simulator::in_flight`]).
+    n_in_flight: AtomicU64,
+}
+
+/// One invocation in flight, counted until it is dropped: when its handler returns with a
+/// whole answer, or when its streamed body ends or its client goes away.
+pub(crate) struct InFlight(Simulator);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.shared.n_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl InFlight {
+    /// `body`, with this invocation counted in flight until the body is dropped: sent
+    /// whole, or given up by the server when its client went away.
+    pub(crate) fn around(self, body: Body) -> CountedBody {
+        CountedBody { body, _in_flight: self }
+    }
+}
+
+/// An answer's body that keeps its invocation counted in flight; its length (and so
+/// `Content-Length`) is the body's own.
+pub(crate) struct CountedBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 struct BehaviorEntry {
@@ -109,6 +162,20 @@ impl Simulator {
         self.shared.n_requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Invocations on the two invoke routes whose answer is not over: handlers still
+    /// running (waiting out a latency, say) and streamed bodies not yet ended. A client that
+    /// goes away ends its invocation as soon as the server notices, so after a caller of the
+    /// gateway has gone and the gateway has dropped its calls, this returns to 0.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.n_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts one invocation in flight until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlight {
+        self.shared.n_in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
     /// The behavior for one request to `base_model_id`; using the fault counts against
     /// `fault_times`.
     pub(crate) fn take_behavior(&self, base_model_id: &str) -> RequestBehavior {
@@ -135,6 +202,10 @@ impl Simulator {
     fn lock_behaviors(&self) -> std::sync::MutexGuard<'_, HashMap<String, BehaviorEntry>> {
         // The map stays consistent even if a holder panicked, so a poisoned lock is usable.
         self.shared.behaviors.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn prompt_cache(&self) -> &PromptCache {
+        &self.shared.prompt_cache
     }
 
     pub(crate) fn lock_quotas(&self) -> std::sync::MutexGuard<'_, QuotaBook> {

@@ -79,7 +79,7 @@ pub async fn run(
     std::fs::create_dir_all(&dir)?;
     let config = |telemetry: &str| {
         format!(
-            "{telemetry}\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\n\
+            "{telemetry}\nshutdown_delay_ms = 0\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\n\
              max_attempts = 1\n[models.titan]\nmodel_id = \"{MODEL_ID}\"\n"
         )
     };

@@ -702,8 +702,9 @@ fn config_text(
     args: &QuotaArgs,
     redis_url: Option<&str>,
 ) -> String {
+    // No load balancer to wait for: each case's gateways stop at once.
     let mut text = format!(
-        "[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\nmax_attempts = 3\n\n"
+        "shutdown_delay_ms = 0\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\nmax_attempts = 3\n\n"
     );
     if case == Case::Off {
         let _ = write!(text, "[models.{ALIAS}]\nmodel_id = \"{MODEL_ID}\"\n");

@@ -17,6 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use translator::Kind;
 use utoipa::OpenApi;
@@ -24,17 +25,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{self, ApiKeys};
-use crate::config::{Config, ModelRoute};
+use crate::config::{BEDROCK_MAX_BODY_BYTES, Config, ModelRoute};
 use crate::drain::Drain;
 use crate::error::ApiError;
+use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::routes;
 use crate::telemetry::{self, Observer};
-
-/// Largest request body accepted, in bytes. Bedrock's own limit is 25 MB per body;
-/// text requests are far smaller, so a lower bound protects the gateway's memory.
-pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// What every handler can reach: one config's aliases, keys and pipeline, and the
 /// readiness flag. Cheap to clone.
@@ -66,6 +64,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     drain: Drain,
+    /// The in-flight cap and the body limits (`max_in_flight`, `max_body_bytes`).
+    intake: Intake,
     /// The OpenAPI document, rendered once when the router is built.
     openapi: OnceLock<String>,
     /// One scrape at a time: the scrape-time gauges are reset and set again.
@@ -77,7 +77,9 @@ impl Gateway {
         let ready = Arc::new(AtomicBool::new(true));
         let drain = Drain::new();
         let live = AppState::new(&config, pipeline, ready.clone(), drain.clone());
+        let intake = Intake::new(&config.http);
         Gateway(Arc::new(Shared {
+            intake,
             live: RwLock::new(live),
             config: RwLock::new(Arc::new(config)),
             metrics,
@@ -109,6 +111,11 @@ impl Gateway {
     /// The end-of-drain signal every open stream watches.
     pub fn drain(&self) -> &Drain {
         &self.0.drain
+    }
+
+    /// The in-flight cap and the body limits.
+    pub fn intake(&self) -> &Intake {
+        &self.0.intake
     }
 
     /// Makes `config` (already validated) and its `pipeline` the live state. Requests in
@@ -179,24 +186,63 @@ pub fn router(gateway: Gateway) -> Router {
     // and the router are made from the same list and cannot drift apart.
     let (api_router, openapi) = api().split_for_parts();
     let _ = gateway.0.openapi.set(openapi.to_json().unwrap_or_default());
+    let cors = cors(&gateway.config().http.cors_allowed_origins);
     api_router
         // Bedrock's own InvokeModel routes, for the AWS SDKs; documented in `ApiDoc`.
         .merge(routes::bedrock::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        // Bodies are read by our own extractor, which turns this limit into a 413.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bodies are read through `intake::read_body`, limited per route by `intake::admit`;
+        // this only backs axum's own extractors, were one used.
+        .layer(DefaultBodyLimit::max(BEDROCK_MAX_BODY_BYTES))
         // A panic in a handler becomes a 500 in our error shape, not a dropped connection
         // (and is recorded as such, inside `observe`).
         .layer(CatchPanicLayer::custom(|_panic| panic_response()))
         // API keys, inside the request's span so that the caller's key name is logged.
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
+        // The connection cap's refusals, the in-flight cap, the route's body limit (a
+        // `Content-Length` over it is a 413 before any byte is read) and the body's deadline;
+        // before the key check, which a refused request need not cost.
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), intake::admit))
+        // CORS, when origins are configured: preflights are answered here, before the key
+        // check and the caps, and every answer (errors too) carries the CORS headers.
+        .layer(tower::util::option_layer(cors))
         // The request id, span and record of every request; its metrics and log line
         // when its answer is done. Inside the routing, so it sees the route template.
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), telemetry::observe))
         // Keep credentials out of anything that logs headers.
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
         .with_state(gateway)
+}
+
+/// The CORS layer for `origins` (`*`: any origin); `None` when there are none.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                axum::http::HeaderName::from_static("x-api-key"),
+                axum::http::HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static(crate::pipeline::TARGET_HEADER),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The admin listener's service: `/metrics`, the health routes, `POST /-/reload`. No

@@ -2,8 +2,10 @@
 //! description requires one, as `Authorization: Bearer <key>` (what the OpenAI SDKs
 //! send, and boto3 with `AWS_BEARER_TOKEN_BEDROCK`) or `x-api-key: <key>`.
 //!
-//! Keys are compared by their SHA-256 digest; the key text is never stored or logged.
-//! The caller's key name goes into the request span for the logs.
+//! Keys are compared by their SHA-256 digest, in constant time and against every
+//! configured key, so that the time of a refusal says nothing about the keys; the key
+//! text is never stored or logged. The `Bearer` scheme is matched in any case (RFC 9110
+//! §11.1). The caller's key name goes into the request span for the logs.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::ApiKey;
 use crate::error::ApiError;
@@ -81,7 +84,7 @@ impl ApiKeys {
             let signed = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
+                .is_some_and(|v| v.trim_start().starts_with("AWS4-HMAC-SHA256"));
             let reason = if signed { "sigv4" } else { "missing" };
             let error = ApiError::Unauthenticated(if signed {
                 "this gateway takes an API key as a bearer token, not a SigV4 signature: \
@@ -94,7 +97,18 @@ impl ApiKeys {
             (error, reason)
         })?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.0.iter().find(|key| key.sha256 == digest).ok_or_else(|| {
+        // Every key is compared, each in constant time, and the match is selected without a
+        // branch: no early exit says which key, or how much of one, matched.
+        let mut found = subtle::Choice::from(0);
+        let mut index = 0_u64;
+        for (i, key) in self.0.iter().enumerate() {
+            let matches = key.sha256.ct_eq(&digest);
+            index.conditional_assign(&(i as u64), matches);
+            found |= matches;
+        }
+        let found: bool = found.into();
+        let key = usize::try_from(index).ok().and_then(|i| self.0.get(i)).filter(|_| found);
+        key.ok_or_else(|| {
             (ApiError::Unauthenticated("the API key is not valid".to_owned()), "unknown")
         })
     }
@@ -106,10 +120,11 @@ pub fn hash_key(key: &str) -> String {
 }
 
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        // `<scheme> <token>`: the scheme in any case, any spaces or tabs after it.
+        let (scheme, token) = v.trim_start().split_once([' ', '\t'])?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    });
     let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     bearer.or(api_key).map(str::trim).filter(|key| !key.is_empty())
 }
@@ -170,13 +185,13 @@ mod tests {
     use super::*;
 
     fn keys() -> ApiKeys {
-        let sha256 = Sha256::digest(b"secret-key").into();
-        ApiKeys::new(vec![ApiKey {
-            name: "team-a".to_owned(),
-            sha256,
+        let key = |name: &str, text: &[u8]| ApiKey {
+            name: name.to_owned(),
+            sha256: Sha256::digest(text).into(),
             models: None,
             limits: crate::limits::ScopeLimits::default(),
-        }])
+        };
+        ApiKeys::new(vec![key("team-a", b"secret-key"), key("team-b", b"other-key")])
     }
 
     fn headers(name: &'static str, value: &'static str) -> HeaderMap {
@@ -192,6 +207,22 @@ mod tests {
             "team-a"
         );
         assert_eq!(keys().check(&headers("x-api-key", "secret-key")).unwrap().name, "team-a");
+        assert_eq!(keys().check(&headers("x-api-key", "other-key")).unwrap().name, "team-b");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for value in
+            ["Bearer secret-key", "bearer secret-key", "BEARER secret-key", "bEaReR  secret-key"]
+        {
+            let keys = keys();
+            let checked = keys.check(&headers("authorization", value));
+            assert_eq!(checked.map(|key| key.name.as_str()).ok(), Some("team-a"), "{value}");
+        }
+        for value in ["Bearersecret-key", "Basic secret-key", "Bearer", "Bearer   "] {
+            let (_, reason) = keys().check(&headers("authorization", value)).unwrap_err();
+            assert_eq!(reason, "missing", "{value}");
+        }
     }
 
     #[test]

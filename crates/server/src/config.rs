@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use translator::{FamilyRef, Kind};
+use translator::{FamilyRef, Kind, Param};
 
 use crate::limits::ScopeLimits;
 
@@ -34,6 +34,8 @@ pub struct Config {
     /// After a shutdown signal, how long to keep serving with `/readyz` at 503 so that
     /// load balancers stop sending traffic before the listener closes.
     pub shutdown_delay: Duration,
+    /// The API listener: timeouts, caps, body limits, the drain, TLS, CORS.
+    pub http: HttpConfig,
     pub upstream: UpstreamConfig,
     /// Where admission counters live and how requests wait for quota.
     pub limits: LimitsConfig,
@@ -78,16 +80,92 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// The API listener's limits on its callers, its drain at shutdown, TLS and CORS. Only a
+/// restart changes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// A request's head (request line and headers) must arrive within this: from the
+    /// connection's start (the TLS handshake included), or from the first byte of the
+    /// next request on a kept-alive connection. Else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this, from the end of its head (a
+    /// total, not a gap between chunks: a body that trickles in cannot hold a request
+    /// longer). Else 408.
+    pub body_read_timeout: Duration,
+    /// How long a kept-alive connection may stay idle between two requests; zero: no
+    /// keep-alive (each connection closes after one answer).
+    pub keep_alive_timeout: Duration,
+    /// Connections open at once; over it, a few more are answered 503 and the rest wait
+    /// in the kernel's backlog.
+    pub max_connections: usize,
+    /// Requests in flight at once (a stream until its last event); over it, 503.
+    pub max_in_flight: usize,
+    /// The largest body on the gateway's own and the OpenAI-compatible routes. The
+    /// Bedrock passthrough takes Bedrock's own limit, [`BEDROCK_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// After the listener closes at shutdown, how long requests and streams in flight
+    /// may take to finish before open streams are ended with an error event.
+    pub drain_timeout: Duration,
+    /// TLS on the API listener; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// The origins browsers may call the API from (`*`: any); empty: no CORS.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// The PEM files of the API listener's certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// Bedrock's own limit on an InvokeModel body, which the passthrough keeps.
+pub const BEDROCK_MAX_BODY_BYTES: usize = 25_000_000;
+/// The API listener's defaults (README.md's configuration reference explains each).
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// Longer than the idle timeout of the load balancers in front (AWS ALB: 60 s), so that
+/// they, not the gateway, close idle connections and never reuse one just closed.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 75_000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+pub const DEFAULT_SHUTDOWN_DELAY_MS: u64 = 5_000;
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 30_000;
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS),
+            keep_alive_timeout: Duration::from_millis(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            drain_timeout: Duration::from_millis(DEFAULT_DRAIN_TIMEOUT_MS),
+            tls: None,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
 /// Which Bedrock the gateway calls, always through the AWS SDK, and the one retry
 /// policy of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub target: UpstreamTarget,
-    /// Longest wait for Bedrock's whole answer in one non-streamed attempt. Long: AWS
-    /// advises read timeouts of up to an hour for long generations.
+    /// Longest wait for Bedrock's whole answer in one non-streamed attempt, and the
+    /// longest a stream may last from its attempt's start. Long: AWS advises read
+    /// timeouts of up to an hour for long generations.
     pub request_timeout: Duration,
     /// Longest wait for a stream's first chunk in one attempt.
     pub first_byte_timeout: Duration,
+    /// Longest wait for a connection to Bedrock (TCP and TLS), the AWS SDK's connect
+    /// timeout.
+    pub connect_timeout: Duration,
+    /// Longest silence between two chunks of a started stream: then it ends with a
+    /// timeout error.
+    pub stream_idle_timeout: Duration,
     /// The whole budget of one call before its first byte: queueing, every attempt and
     /// every backoff.
     pub deadline: Duration,
@@ -270,6 +348,7 @@ impl std::fmt::Debug for Config {
             .field("telemetry", &self.telemetry)
             .field("reload_poll", &self.reload_poll)
             .field("shutdown_delay", &self.shutdown_delay)
+            .field("http", &self.http)
             .field("upstream", &self.upstream)
             .field("limits", &self.limits)
             .field("api_keys", &self.api_keys.iter().map(|k| &k.name).collect::<Vec<_>>())
@@ -291,6 +370,16 @@ struct RawConfig {
     metrics: Option<bool>,
     reload_poll_ms: Option<u64>,
     shutdown_delay_ms: Option<u64>,
+    drain_timeout_ms: Option<u64>,
+    header_read_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
+    keep_alive_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_in_flight: Option<usize>,
+    max_body_bytes: Option<usize>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
+    cors_allowed_origins: Option<Vec<String>>,
     #[serde(default)]
     upstream: RawUpstream,
     #[serde(default)]
@@ -332,6 +421,8 @@ struct RawUpstream {
     endpoint_url: Option<String>,
     request_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    stream_idle_timeout_ms: Option<u64>,
     deadline_ms: Option<u64>,
     max_attempts: Option<u32>,
     retry_base_ms: Option<u64>,
@@ -397,12 +488,15 @@ impl Config {
         source_name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
             source_name: source_name.to_owned(),
             problems: vec![e.to_string().trim_end().replace('\n', "\n    ")],
         })?;
         let mut problems = Vec::new();
-        let config = Config::from_raw(raw, env, &mut problems);
+        // Every unknown key and wrong type, each by its path; then, unless a value had a
+        // wrong type (the file would be checked without it), every other problem.
+        let config = deserialize_all::<RawConfig>(toml::Value::Table(table), &mut problems)
+            .and_then(|raw| Config::from_raw(raw, env, &mut problems));
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(ConfigError { source_name: source_name.to_owned(), problems }),
@@ -438,10 +532,13 @@ impl Config {
             problems,
         );
         let telemetry = TelemetryConfig::from_raw(&raw, problems);
+        let http = HttpConfig::from_raw(&raw, problems);
         let reload_poll = match raw.reload_poll_ms {
             None | Some(0) => None,
-            Some(ms) if ms < 100 => {
-                problems.push("`reload_poll_ms`: at least 100 (or 0: off)".to_owned());
+            Some(ms) if !(100..=MAX_RELOAD_POLL_MS).contains(&ms) => {
+                problems.push(format!(
+                    "`reload_poll_ms`: {ms} is not in 100..={MAX_RELOAD_POLL_MS} (or 0: off)"
+                ));
                 None
             }
             Some(ms) => Some(Duration::from_millis(ms)),
@@ -466,6 +563,11 @@ impl Config {
         if raw.models.is_empty() {
             problems.push("`models`: at least one model alias is needed".to_owned());
         }
+        // The targets some alias names, valid or not (an alias with problems of its own
+        // does not make its targets unnamed as well).
+        let named: BTreeSet<String> =
+            raw.models.values().filter_map(|m| m.targets.clone()).flatten().collect();
+        let raw_target_names: BTreeSet<String> = targets.keys().cloned().collect();
         for (alias, raw_model) in raw.models {
             if let Some(route) =
                 ModelRoute::from_raw(&alias, raw_model, &mut targets, queue_defaults, problems)
@@ -473,12 +575,11 @@ impl Config {
                 models.insert(alias, route);
             }
         }
-        let used: BTreeSet<&str> =
-            models.values().flat_map(|r| r.targets.iter().map(|t| t.name.as_str())).collect();
-        for name in targets.keys().filter(|name| !used.contains(name.as_str())) {
+        for name in raw_target_names.iter().filter(|name| !named.contains(name.as_str())) {
             problems.push(format!("`targets.{name}`: no alias names this target"));
         }
-        let shutdown_delay = Duration::from_millis(raw.shutdown_delay_ms.unwrap_or(0));
+        let shutdown_delay =
+            Duration::from_millis(raw.shutdown_delay_ms.unwrap_or(DEFAULT_SHUTDOWN_DELAY_MS));
         if shutdown_delay > Duration::from_secs(300) {
             problems.push("`shutdown_delay_ms`: at most 300000 (five minutes)".to_owned());
         }
@@ -512,12 +613,119 @@ impl Config {
             telemetry,
             reload_poll,
             shutdown_delay,
+            http,
             upstream: upstream?,
             limits: limits?,
             api_keys,
             targets,
             models,
         })
+    }
+}
+
+/// The most problems of the file's shape (unknown keys, wrong types) reported at once.
+const MAX_SHAPE_PROBLEMS: usize = 100;
+
+/// `value` as a `T`, with every unknown key (anywhere: each table, each `[[auth.keys]]`
+/// entry, each model's `defaults` and `bedrock`) and every value of the wrong type in
+/// `problems`, each named by its key's path, rather than only the first as serde's
+/// `deny_unknown_fields` stops at. Each problem found is taken out of the file and it is
+/// read again, until it reads. `None` if a value was of the wrong type or missing: the
+/// rest of the file is not checked without it, as its absence could cause problems of
+/// its own.
+fn deserialize_all<T: serde::de::DeserializeOwned>(
+    mut value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let mut well_typed = true;
+    let mut removed: Vec<Vec<PathPart>> = Vec::new();
+    for _ in 0..MAX_SHAPE_PROBLEMS {
+        let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(raw) => return well_typed.then_some(raw),
+            Err(error) => error,
+        };
+        let mut path = PathPart::all(error.path());
+        // The deserializer appends "in `path`" on a second line: the path is said first.
+        let message = error.inner().to_string();
+        let message = message.lines().next().unwrap_or_default();
+        let shown = error.path().to_string();
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let expected = rest.split_once("`, ").map_or("", |(_, expected)| expected);
+            problems.push(format!("`{shown}`: unknown key; {expected}"));
+        } else if let Some(field) =
+            message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`'))
+        {
+            well_typed = false;
+            let mut missing = path.clone();
+            missing.push(PathPart::Key(field.to_owned()));
+            // A key taken out for its wrong type is not missing as well.
+            if !removed.contains(&missing) {
+                let at = if shown == "." { field.to_owned() } else { format!("{shown}.{field}") };
+                problems.push(format!("`{at}`: missing"));
+            }
+        } else {
+            well_typed = false;
+            let at = if shown == "." { "the file".to_owned() } else { format!("`{shown}`") };
+            problems.push(format!("{at}: {message}"));
+        }
+        // An array element goes with its whole array: taking one out would shift the
+        // paths of the others.
+        while matches!(path.last(), Some(PathPart::Index(_))) {
+            path.pop();
+        }
+        if path.is_empty() || !remove_at(&mut value, &path) {
+            return None;
+        }
+        removed.push(path);
+    }
+    problems.push(format!(
+        "more than {MAX_SHAPE_PROBLEMS} problems with the file's keys; fix these first"
+    ));
+    None
+}
+
+/// One step of a key's path in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathPart {
+    Key(String),
+    /// An array element.
+    Index(usize),
+    /// A step serde could not name; nothing under it can be taken out.
+    Unknown,
+}
+
+impl PathPart {
+    fn all(path: &serde_path_to_error::Path) -> Vec<PathPart> {
+        path.iter()
+            .map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => PathPart::Key(key.clone()),
+                serde_path_to_error::Segment::Seq { index } => PathPart::Index(*index),
+                _ => PathPart::Unknown,
+            })
+            .collect()
+    }
+}
+
+/// Takes the value at `path`, which ends with a key, out of `value`.
+fn remove_at(value: &mut toml::Value, path: &[PathPart]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut table = value;
+    for part in parents {
+        let inner = match part {
+            PathPart::Key(key) => table.get_mut(key.as_str()),
+            PathPart::Index(index) => table.get_mut(*index),
+            PathPart::Unknown => None,
+        };
+        match inner {
+            Some(inner) => table = inner,
+            None => return false,
+        }
+    }
+    match (last, table) {
+        (PathPart::Key(key), toml::Value::Table(table)) => table.remove(key).is_some(),
+        _ => false,
     }
 }
 
@@ -563,6 +771,114 @@ impl TelemetryConfig {
     }
 }
 
+impl HttpConfig {
+    fn from_raw(raw: &RawConfig, problems: &mut Vec<String>) -> HttpConfig {
+        let defaults = HttpConfig::default();
+        let mut millis = |key: &str, value: Option<u64>, range: std::ops::RangeInclusive<u64>| {
+            if let Some(ms) = value.filter(|ms| !range.contains(ms)) {
+                problems.push(format!(
+                    "`{key}`: {ms} is out of range ({} to {})",
+                    range.start(),
+                    range.end()
+                ));
+            }
+            value.map(Duration::from_millis)
+        };
+        let header_read_timeout =
+            millis("header_read_timeout_ms", raw.header_read_timeout_ms, 100..=300_000)
+                .unwrap_or(defaults.header_read_timeout);
+        let body_read_timeout =
+            millis("body_read_timeout_ms", raw.body_read_timeout_ms, 100..=3_600_000)
+                .unwrap_or(defaults.body_read_timeout);
+        let keep_alive_timeout =
+            millis("keep_alive_timeout_ms", raw.keep_alive_timeout_ms, 0..=3_600_000)
+                .unwrap_or(defaults.keep_alive_timeout);
+        let drain_timeout = millis("drain_timeout_ms", raw.drain_timeout_ms, 0..=3_600_000)
+            .unwrap_or(defaults.drain_timeout);
+        let mut count =
+            |key: &str, value: Option<usize>, range: std::ops::RangeInclusive<usize>| {
+                if let Some(n) = value.filter(|n| !range.contains(n)) {
+                    problems.push(format!(
+                        "`{key}`: {n} is out of range ({} to {})",
+                        range.start(),
+                        range.end()
+                    ));
+                }
+                value
+            };
+        let max_connections = count("max_connections", raw.max_connections, 1..=1_000_000)
+            .unwrap_or(defaults.max_connections);
+        let max_in_flight = count("max_in_flight", raw.max_in_flight, 1..=1_000_000)
+            .unwrap_or(defaults.max_in_flight);
+        let max_body_bytes =
+            count("max_body_bytes", raw.max_body_bytes, 1024..=BEDROCK_MAX_BODY_BYTES)
+                .unwrap_or(defaults.max_body_bytes);
+        let tls = match (&raw.tls_cert_file, &raw.tls_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) if !cert.is_empty() && !key.is_empty() => {
+                Some(TlsFiles { cert_file: PathBuf::from(cert), key_file: PathBuf::from(key) })
+            }
+            _ => {
+                problems.push(
+                    "`tls_cert_file`, `tls_key_file`: both, each a PEM file's path, or neither"
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        let cors_allowed_origins = raw.cors_allowed_origins.clone().unwrap_or_default();
+        for origin in &cors_allowed_origins {
+            if !is_origin(origin) {
+                problems.push(format!(
+                    "`cors_allowed_origins`: {origin:?} is not an origin \
+                     (scheme://host[:port], no path; or \"*\" alone)"
+                ));
+            }
+        }
+        if cors_allowed_origins.len() > 1 && cors_allowed_origins.iter().any(|o| o == "*") {
+            problems.push(
+                "`cors_allowed_origins`: \"*\" allows every origin; list it alone".to_owned(),
+            );
+        }
+        HttpConfig {
+            header_read_timeout,
+            body_read_timeout,
+            keep_alive_timeout,
+            max_connections,
+            max_in_flight,
+            max_body_bytes,
+            drain_timeout,
+            tls,
+            cors_allowed_origins,
+        }
+    }
+}
+
+/// `*`, or a browser origin: `http` or `https`, `://`, a host of visible ASCII and an
+/// optional port, nothing after.
+fn is_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@'])
+        && rest.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl TlsFiles {
+    /// The certificate chain's and the private key's PEM text, read from their files.
+    pub fn read(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let read = |key: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| format!("`{key}`: cannot read {}: {e}", path.display()))
+        };
+        Ok((read("tls_cert_file", &self.cert_file)?, read("tls_key_file", &self.key_file)?))
+    }
+}
+
 /// A variable of the process environment (the `sha256_env` of API keys, `RUST_LOG`).
 #[expect(clippy::disallowed_methods, reason = "config.rs is where the environment is read")]
 pub fn process_env(name: &str) -> Option<String> {
@@ -574,6 +890,15 @@ pub fn process_env(name: &str) -> Option<String> {
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 3_600_000;
 /// One streamed attempt's first chunk: a minute (or `request_timeout_ms`, if shorter).
 pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 60_000;
+/// A connection to Bedrock: a regional endpoint or a VPC endpoint answers a TCP and TLS
+/// handshake in milliseconds; three seconds is many round trips of slack.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Silence between two chunks of a started stream: two minutes. Models stream their
+/// reasoning as they think, so a started stream rarely pauses even for seconds; boto3's
+/// default read timeout (60 s, between any two reads) already ends the streams of every
+/// caller that keeps it, and the gateway waits twice that so that it is never the
+/// tighter bound of the two. SSE keep-alive comments hold the caller's side meanwhile.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 120_000;
 
 /// Queue defaults when `[limits]` sets none.
 pub const DEFAULT_MAX_QUEUE_LEN: usize = 256;
@@ -597,6 +922,64 @@ fn positive(key: &str, value: Option<u64>, problems: &mut Vec<String>) {
     if value == Some(0) {
         problems.push(format!("`{key}`: must be at least 1"));
     }
+}
+
+/// Refuses a value over `max`: every duration, size and count has an upper bound, so
+/// that none overflows the arithmetic it goes into (`Instant + Duration`, a token
+/// bucket's balance, Redis' doubles).
+fn at_most<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: Option<T>,
+    max: T,
+    problems: &mut Vec<String>,
+) {
+    if let Some(value) = value
+        && value > max
+    {
+        problems.push(format!("`{key}`: {value} is more than the most allowed, {max}"));
+    }
+}
+
+/// The upper bounds of durations (milliseconds) and counts; README.md lists them.
+/// One attempt, its first byte, a stream's silence: four hours, four times what AWS
+/// advises for the longest generations.
+pub const MAX_ATTEMPT_TIMEOUT_MS: u64 = 4 * 3_600_000;
+pub const MAX_CONNECT_TIMEOUT_MS: u64 = 60_000;
+/// One call's whole budget, and how long a reservation may stay unsettled: a day.
+pub const MAX_DEADLINE_MS: u64 = 86_400_000;
+pub const MAX_RETRY_BACKOFF_MS: u64 = 600_000;
+/// How often the file is polled: at least once a day.
+pub const MAX_RELOAD_POLL_MS: u64 = 86_400_000;
+pub const MAX_TOKENS_PER_MINUTE: u64 = 1_000_000_000_000;
+pub const MAX_TOKENS_PER_DAY: u64 = 1_000_000_000_000_000;
+pub const MAX_REQUESTS_PER_MINUTE: u64 = 100_000_000;
+pub const MAX_CONCURRENCY: u32 = 1_000_000;
+pub const MAX_RETRY_BUDGET_PER_SEC: f64 = 1_000_000.0;
+/// Alias defaults: a model's output limit, `top_k`, `temperature`, stop sequences.
+pub const MAX_TOKENS: u32 = 1_000_000;
+pub const MAX_TOP_K: u32 = 100_000;
+pub const MAX_TEMPERATURE: f64 = 5.0;
+pub const MAX_STOP_SEQUENCES: usize = 64;
+pub const MAX_STOP_CHARS: usize = 1_000;
+
+/// The bounds of a quota or a key's budget, `key` the table's path.
+fn check_budget(
+    key: &str,
+    tokens_per_minute: Option<u64>,
+    tokens_per_day: Option<u64>,
+    requests_per_minute: Option<u64>,
+    max_concurrency: Option<u32>,
+    problems: &mut Vec<String>,
+) {
+    positive(&format!("{key}.tokens_per_minute"), tokens_per_minute, problems);
+    positive(&format!("{key}.tokens_per_day"), tokens_per_day, problems);
+    positive(&format!("{key}.requests_per_minute"), requests_per_minute, problems);
+    positive(&format!("{key}.max_concurrency"), max_concurrency.map(u64::from), problems);
+    let key = |name: &str| format!("{key}.{name}");
+    at_most(&key("tokens_per_minute"), tokens_per_minute, MAX_TOKENS_PER_MINUTE, problems);
+    at_most(&key("tokens_per_day"), tokens_per_day, MAX_TOKENS_PER_DAY, problems);
+    at_most(&key("requests_per_minute"), requests_per_minute, MAX_REQUESTS_PER_MINUTE, problems);
+    at_most(&key("max_concurrency"), max_concurrency, MAX_CONCURRENCY, problems);
 }
 
 impl ApiKey {
@@ -651,10 +1034,14 @@ impl ApiKey {
                 problems.push(format!("`{key}.models`: {alias:?} is not a configured alias"));
             }
         }
-        positive(&format!("{key}.requests_per_minute"), raw.requests_per_minute, problems);
-        positive(&format!("{key}.tokens_per_minute"), raw.tokens_per_minute, problems);
-        positive(&format!("{key}.tokens_per_day"), raw.tokens_per_day, problems);
-        positive(&format!("{key}.max_concurrency"), raw.max_concurrency.map(u64::from), problems);
+        check_budget(
+            &key,
+            raw.tokens_per_minute,
+            raw.tokens_per_day,
+            raw.requests_per_minute,
+            raw.max_concurrency,
+            problems,
+        );
         if !name_is_plain || problems.len() != n_problems {
             return None;
         }
@@ -724,6 +1111,11 @@ impl UpstreamConfig {
             .first_byte_timeout_ms
             .unwrap_or(request_timeout_ms.min(DEFAULT_FIRST_BYTE_TIMEOUT_MS));
         positive("upstream.first_byte_timeout_ms", Some(first_byte_timeout_ms), problems);
+        let connect_timeout_ms = raw.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
+        positive("upstream.connect_timeout_ms", Some(connect_timeout_ms), problems);
+        let stream_idle_timeout_ms =
+            raw.stream_idle_timeout_ms.unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+        positive("upstream.stream_idle_timeout_ms", Some(stream_idle_timeout_ms), problems);
         let longest_attempt = request_timeout_ms.max(first_byte_timeout_ms);
         let deadline_ms = raw.deadline_ms.unwrap_or(longest_attempt.saturating_mul(2));
         if deadline_ms < longest_attempt {
@@ -747,13 +1139,31 @@ impl UpstreamConfig {
             problems.push("`upstream.retry_budget_ratio`: must be in [0, 1]".to_owned());
         }
         let retry_budget_min_per_sec = raw.retry_budget_min_per_sec.unwrap_or(5.0);
-        if !(retry_budget_min_per_sec.is_finite() && retry_budget_min_per_sec >= 0.0) {
-            problems.push("`upstream.retry_budget_min_per_sec`: must be >= 0".to_owned());
+        if !(retry_budget_min_per_sec.is_finite()
+            && (0.0..=MAX_RETRY_BUDGET_PER_SEC).contains(&retry_budget_min_per_sec))
+        {
+            problems.push(format!(
+                "`upstream.retry_budget_min_per_sec`: must be in [0, {MAX_RETRY_BUDGET_PER_SEC}]"
+            ));
         }
+        for (name, value, max) in [
+            ("request_timeout_ms", request_timeout_ms, MAX_ATTEMPT_TIMEOUT_MS),
+            ("first_byte_timeout_ms", first_byte_timeout_ms, MAX_ATTEMPT_TIMEOUT_MS),
+            ("connect_timeout_ms", connect_timeout_ms, MAX_CONNECT_TIMEOUT_MS),
+            ("stream_idle_timeout_ms", stream_idle_timeout_ms, MAX_ATTEMPT_TIMEOUT_MS),
+            ("retry_base_ms", retry_base_ms, MAX_RETRY_BACKOFF_MS),
+            ("retry_cap_ms", retry_cap_ms, MAX_RETRY_BACKOFF_MS),
+        ] {
+            at_most(&format!("upstream.{name}"), Some(value), max, problems);
+        }
+        // Only when set: the default follows the attempt timeouts, already bounded.
+        at_most("upstream.deadline_ms", raw.deadline_ms, MAX_DEADLINE_MS, problems);
         (problems.len() == n_problems).then(|| UpstreamConfig {
             target,
             request_timeout: Duration::from_millis(request_timeout_ms),
             first_byte_timeout: Duration::from_millis(first_byte_timeout_ms),
+            connect_timeout: Duration::from_millis(connect_timeout_ms),
+            stream_idle_timeout: Duration::from_millis(stream_idle_timeout_ms),
             deadline: Duration::from_millis(deadline_ms),
             max_attempts,
             retry_base: Duration::from_millis(retry_base_ms),
@@ -806,6 +1216,7 @@ impl LimitsConfig {
         if reservation_ttl_ms < 1_000 {
             problems.push("`limits.reservation_ttl_ms`: at least 1000".to_owned());
         }
+        at_most("limits.reservation_ttl_ms", Some(reservation_ttl_ms), MAX_DEADLINE_MS, problems);
         if max_queue_len > 100_000 {
             problems.push("`limits.max_queue_len`: at most 100000".to_owned());
         }
@@ -939,10 +1350,14 @@ impl Target {
                 TargetMode::OnDemand
             }
         };
-        positive(&format!("{key}.tokens_per_minute"), raw.tokens_per_minute, problems);
-        positive(&format!("{key}.tokens_per_day"), raw.tokens_per_day, problems);
-        positive(&format!("{key}.requests_per_minute"), raw.requests_per_minute, problems);
-        positive(&format!("{key}.max_concurrency"), raw.max_concurrency.map(u64::from), problems);
+        check_budget(
+            key,
+            raw.tokens_per_minute,
+            raw.tokens_per_day,
+            raw.requests_per_minute,
+            raw.max_concurrency,
+            problems,
+        );
         let output_burndown = raw.output_burndown.unwrap_or(1.0);
         if !(output_burndown.is_finite() && (1.0..=100.0).contains(&output_burndown)) {
             problems.push(format!("`{key}.output_burndown`: must be in [1, 100]"));
@@ -978,6 +1393,64 @@ impl Target {
     }
 }
 
+/// An alias's `defaults` against the family of one of its targets, with the translator's
+/// own knowledge of it: a default the family does not honour (`top_k` for Titan,
+/// `cache_prompt` for a family without prompt caching), or one its model refuses (more
+/// stop sequences than it takes, a `max_tokens` over its limit) would have every request
+/// that leaves it out refused; it is the operator's error, said now, not the caller's.
+fn check_defaults(key: &str, defaults: &Defaults, target: &Target, problems: &mut Vec<String>) {
+    let FamilyRef::Text(family) = target.family else {
+        return;
+    };
+    let set = [
+        (Param::MaxTokens, defaults.max_tokens.is_some()),
+        (Param::Temperature, defaults.temperature.is_some()),
+        (Param::TopP, defaults.top_p.is_some()),
+        (Param::TopK, defaults.top_k.is_some()),
+        (Param::Stop, defaults.stop.as_ref().is_some_and(|stop| !stop.is_empty())),
+        (Param::CachePrompt, defaults.cache_prompt == Some(true)),
+    ];
+    let n_problems = problems.len();
+    for (param, _) in
+        set.iter().filter(|(param, is_set)| *is_set && !family.params().contains(param))
+    {
+        problems.push(format!(
+            "`{key}.defaults.{}`: the {} family (target {:?}) does not take it",
+            param.field_name(),
+            family.id(),
+            target.name
+        ));
+    }
+    if problems.len() != n_problems {
+        return;
+    }
+    // A request of one short prompt with only the defaults set, as the translator would
+    // encode it for the model; compared with the same request without them, so that
+    // only what the defaults cause is reported.
+    let probe = |with_defaults: bool| {
+        let mut request =
+            translator::UnifiedRequest { prompt: Some("x".to_owned()), ..Default::default() };
+        if with_defaults {
+            request.max_tokens = defaults.max_tokens;
+            request.temperature = defaults.temperature;
+            request.top_p = defaults.top_p;
+            request.top_k = defaults.top_k;
+            request.stop = defaults.stop.clone().unwrap_or_default();
+            request.cache_prompt = defaults.cache_prompt.unwrap_or(false);
+        }
+        translator::encode_text_request(family, &request)
+    };
+    if let (Ok(_), Err(error)) = (probe(false), probe(true)) {
+        let text = error.to_string();
+        let field = set
+            .iter()
+            .map(|(param, _)| param.field_name())
+            .find(|name| text.contains(&format!("`{name}`")));
+        let at = field.map_or_else(|| format!("{key}.defaults"), |f| format!("{key}.defaults.{f}"));
+        problems.push(format!("`{at}`: {text} (target {:?})", target.name));
+    }
+}
+
 /// The family of `model_id`: named with `family`, or found from the id.
 fn resolve_family(
     key: &str,
@@ -990,14 +1463,29 @@ fn resolve_family(
         return None;
     }
     match family {
-        Some(id) => translator::family_by_id(id).or_else(|| {
-            let known: Vec<&str> = translator::FAMILIES.iter().map(|f| f.id()).collect();
-            problems.push(format!(
-                "`{key}.family`: unknown family {id:?}; known families: {}",
-                known.join(", ")
-            ));
-            None
-        }),
+        Some(id) => {
+            let Some(named) = translator::family_by_id(id) else {
+                let known: Vec<&str> = translator::FAMILIES.iter().map(|f| f.id()).collect();
+                problems.push(format!(
+                    "`{key}.family`: unknown family {id:?}; known families: {}",
+                    known.join(", ")
+                ));
+                return None;
+            };
+            // `family` is for ids that name no model (provisioned models, application
+            // inference profiles); it may not contradict one that does.
+            if let Some(routed) = translator::family_for(model_id)
+                && routed.id() != named.id()
+            {
+                problems.push(format!(
+                    "`{key}.family`: {id:?} contradicts the model id {model_id:?}, which is \
+                     of the {:?} family; leave `family` out",
+                    routed.id()
+                ));
+                return None;
+            }
+            Some(named)
+        }
         None => translator::family_for(model_id).or_else(|| {
             problems.push(format!(
                 "`{key}.model_id`: no model family is known for {model_id:?}; name one with \
@@ -1113,6 +1601,7 @@ impl ModelRoute {
             problems,
         );
         let defaults = &raw.defaults;
+        let n_before_defaults = problems.len();
         if defaults.max_tokens == Some(0) {
             problems.push(format!("`{key}.defaults.max_tokens`: must be at least 1"));
         }
@@ -1121,6 +1610,30 @@ impl ModelRoute {
         }
         if defaults.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
             problems.push(format!("`{key}.defaults.top_p`: must be in (0, 1]"));
+        }
+        at_most(&format!("{key}.defaults.max_tokens"), defaults.max_tokens, MAX_TOKENS, problems);
+        at_most(&format!("{key}.defaults.top_k"), defaults.top_k, MAX_TOP_K, problems);
+        if defaults.temperature.is_some_and(|t| t > MAX_TEMPERATURE) {
+            problems.push(format!("`{key}.defaults.temperature`: at most {MAX_TEMPERATURE}"));
+        }
+        if let Some(stop) = &defaults.stop {
+            if stop.len() > MAX_STOP_SEQUENCES {
+                problems
+                    .push(format!("`{key}.defaults.stop`: at most {MAX_STOP_SEQUENCES} sequences"));
+            }
+            if stop.iter().any(|s| s.is_empty() || s.chars().count() > MAX_STOP_CHARS) {
+                problems.push(format!(
+                    "`{key}.defaults.stop`: each sequence is 1 to {MAX_STOP_CHARS} characters"
+                ));
+            }
+        }
+        if problems.len() == n_before_defaults {
+            let mut checked = BTreeSet::new();
+            for target in &route_targets {
+                if checked.insert(target.family.id()) {
+                    check_defaults(&key, defaults, target, problems);
+                }
+            }
         }
         if let Some(first) = &first {
             let kind = first.family.kind();
@@ -1243,6 +1756,19 @@ mod tests {
         assert_eq!(config.upstream.request_timeout, Duration::from_secs(3600));
         assert_eq!(config.upstream.first_byte_timeout, Duration::from_secs(60));
         assert_eq!(config.upstream.deadline, Duration::from_secs(7200));
+        assert_eq!(config.upstream.connect_timeout, Duration::from_secs(3));
+        assert_eq!(config.upstream.stream_idle_timeout, Duration::from_secs(120));
+        let text = format!(
+            "[upstream]\nconnect_timeout_ms = 250\nstream_idle_timeout_ms = 5000\n{MINIMAL}"
+        );
+        let config = Config::parse(&text, "test").unwrap();
+        assert_eq!(config.upstream.connect_timeout, Duration::from_millis(250));
+        assert_eq!(config.upstream.stream_idle_timeout, Duration::from_secs(5));
+        let text =
+            format!("[upstream]\nconnect_timeout_ms = 0\nstream_idle_timeout_ms = 0\n{MINIMAL}");
+        let error = Config::parse(&text, "test").unwrap_err().to_string();
+        assert!(error.contains("upstream.connect_timeout_ms"), "{error}");
+        assert!(error.contains("upstream.stream_idle_timeout_ms"), "{error}");
         // A short request timeout bounds the first chunk's too, unless it is set.
         let text = format!("[upstream]\nrequest_timeout_ms = 200\n{MINIMAL}");
         let config = Config::parse(&text, "test").unwrap();
@@ -1368,5 +1894,315 @@ mod tests {
         let fixed =
             text.replace("targets = [\"q\"]", "targets = [\"q\"]\ndefaults = { max_tokens = 10 }");
         assert!(Config::parse(&fixed, "test").is_ok());
+    }
+
+    #[test]
+    fn the_api_listeners_keys_have_defaults_and_ranges() {
+        let config = Config::parse(MINIMAL, "test").unwrap();
+        assert_eq!(config.http, HttpConfig::default());
+        assert_eq!(config.shutdown_delay, Duration::from_secs(5));
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.http.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.http.drain_timeout, Duration::from_secs(30));
+        assert_eq!(config.http.max_body_bytes, 10 * 1024 * 1024);
+        assert!(config.http.tls.is_none() && config.http.cors_allowed_origins.is_empty());
+
+        let text = format!(
+            "header_read_timeout_ms = 500\nbody_read_timeout_ms = 700\nkeep_alive_timeout_ms = 0\n\
+             max_connections = 3\nmax_in_flight = 2\nmax_body_bytes = 4096\ndrain_timeout_ms = 0\n\
+             tls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n\
+             cors_allowed_origins = [\"https://a.example\", \"http://localhost:3000\"]\n{MINIMAL}"
+        );
+        let http = Config::parse(&text, "test").unwrap().http;
+        assert_eq!(http.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(http.body_read_timeout, Duration::from_millis(700));
+        assert_eq!(http.keep_alive_timeout, Duration::ZERO);
+        assert_eq!((http.max_connections, http.max_in_flight, http.max_body_bytes), (3, 2, 4096));
+        assert_eq!(http.drain_timeout, Duration::ZERO);
+        let tls = http.tls.unwrap();
+        assert_eq!((tls.cert_file.to_str(), tls.key_file.to_str()), (Some("c.pem"), Some("k.pem")));
+        assert_eq!(http.cors_allowed_origins.len(), 2);
+
+        let text = format!(
+            "header_read_timeout_ms = 0\nbody_read_timeout_ms = 50\nmax_connections = 0\n\
+             max_in_flight = 0\nmax_body_bytes = 26000000\ndrain_timeout_ms = 4000000\n\
+             tls_cert_file = \"c.pem\"\n\
+             cors_allowed_origins = [\"*\", \"https://a.example/path\", \"a.example\"]\n{MINIMAL}"
+        );
+        let error = Config::parse(&text, "test").unwrap_err().to_string();
+        for key in [
+            "`header_read_timeout_ms`: 0",
+            "`body_read_timeout_ms`: 50",
+            "`max_connections`: 0",
+            "`max_in_flight`: 0",
+            "`max_body_bytes`: 26000000 is out of range (1024 to 25000000)",
+            "`drain_timeout_ms`",
+            "`tls_cert_file`, `tls_key_file`: both",
+            "\"https://a.example/path\" is not an origin",
+            "\"a.example\" is not an origin",
+            "\"*\" allows every origin; list it alone",
+        ] {
+            assert!(error.contains(key), "{key} not in {error}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_everywhere_are_reported_together_with_the_other_problems() {
+        let text = r#"
+            listen_addr = "x"
+            [upstream]
+            max_attempts = 0
+            timeout_ms = 5
+            [targets.t]
+            model_id = "amazon.titan-text-lite-v1"
+            quota = 5
+            [models.t]
+            targets = ["t"]
+            [models.x]
+            model_id = "amazon.titan-text-express-v1"
+            modelid = "typo"
+            defaults = { max_tokens = 10, top_kk = 5 }
+            [models.x.bedrock]
+            servce_tier = "flex"
+            guardrail = { identifier = "g", version = "1", tracing = "on" }
+            [[auth.keys]]
+            name = "a"
+            sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            [[auth.keys]]
+            name = "b"
+            sha265 = "typo"
+        "#;
+        let err = Config::parse(text, "test").unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "`listen_addr`: unknown key",
+            "`upstream.timeout_ms`: unknown key",
+            "`targets.t.quota`: unknown key",
+            "`models.x.modelid`: unknown key; expected one of `model_id`",
+            "`models.x.defaults.top_kk`: unknown key",
+            "`models.x.bedrock.servce_tier`: unknown key",
+            "`models.x.bedrock.guardrail.tracing`: unknown key",
+            "`auth.keys[1].sha265`: unknown key",
+            // And, with the unknown keys set aside, what the rest of the file gets wrong.
+            "upstream.max_attempts",
+            "auth.keys[1]`: exactly one of `sha256` and `sha256_env`",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in\n{all}");
+        }
+        assert_eq!(err.problems.len(), 10, "{all}");
+    }
+
+    #[test]
+    fn every_value_of_the_wrong_type_is_reported_by_its_path() {
+        let text = r#"
+            reload_poll_ms = "often"
+            [upstream]
+            max_attempts = -1
+            [targets.t]
+            model_id = 42
+            [models.x]
+            model_id = "amazon.titan-text-express-v1"
+            defaults = { stop = "END" }
+            colour = "red"
+            [[auth.keys]]
+            name = "k"
+            sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            models = ["x", 3]
+        "#;
+        let err = Config::parse(text, "test").unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "`reload_poll_ms`: invalid type: string \"often\"",
+            "`upstream.max_attempts`: invalid value: integer `-1`",
+            "`targets.t.model_id`: invalid type: integer `42`",
+            "`models.x.defaults.stop`: invalid type",
+            "`models.x.colour`: unknown key",
+            "`auth.keys[0].models[1]`: invalid type: integer `3`",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in\n{all}");
+        }
+        // A value taken out for its type is not also reported missing, and the rest of
+        // the file is not checked without it (no "no alias names this target").
+        assert!(!all.contains("missing") && !all.contains("no alias"), "{all}");
+        assert_eq!(err.problems.len(), 6, "{all}");
+        // A table without its required key.
+        let err = Config::parse("[targets.t]\nregion = \"us-east-1\"\n", "test").unwrap_err();
+        assert!(err.problems.join("\n").contains("`targets.t.model_id`: missing"), "{err}");
+    }
+
+    #[test]
+    fn alias_defaults_are_checked_against_every_targets_family() {
+        let cases = [
+            // A default the family does not take.
+            ("amazon.titan-text-express-v1", "top_k = 5", "models.a.defaults.top_k"),
+            (
+                "amazon.titan-text-express-v1",
+                "cache_prompt = true",
+                "models.a.defaults.cache_prompt",
+            ),
+            // One the model refuses: more stop sequences, more tokens than it takes.
+            (
+                "us.deepseek.r1-v1:0",
+                "stop = [\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\"]",
+                "models.a.defaults.stop",
+            ),
+            ("us.deepseek.r1-v1:0", "max_tokens = 40000", "models.a.defaults.max_tokens"),
+            (
+                "cohere.command-text-v14",
+                "stop = [\"a\",\"b\",\"c\",\"d\",\"e\"]",
+                "models.a.defaults.stop",
+            ),
+        ];
+        for (model_id, defaults, key) in cases {
+            let text =
+                format!("[models.a]\nmodel_id = \"{model_id}\"\ndefaults = {{ {defaults} }}\n");
+            let err = Config::parse(&text, "test").unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("\"a\""), "{model_id} {defaults}: {err}");
+        }
+        // What the family takes is accepted.
+        let fine = "[models.a]\nmodel_id = \"us.deepseek.r1-v1:0\"\n\
+                    defaults = { max_tokens = 1000, stop = [\"END\"], temperature = 0.5 }\n\
+                    [models.b]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n\
+                    defaults = { max_tokens = 100, top_k = 5 }\n";
+        Config::parse(fine, "test").unwrap();
+        // A fallback target of another family must honour the defaults too.
+        let text = r#"
+            [targets.claude]
+            model_id = "anthropic.claude-3-haiku-20240307-v1:0"
+            [targets.titan]
+            model_id = "amazon.titan-text-express-v1"
+            [models.a]
+            targets = ["claude", "titan"]
+            defaults = { max_tokens = 100, top_k = 5 }
+        "#;
+        let err = Config::parse(text, "test").unwrap_err().to_string();
+        assert!(err.contains("models.a.defaults.top_k") && err.contains("\"titan\""), "{err}");
+        // Absurd values, whatever the family.
+        let text = "[models.a]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n\
+                    defaults = { max_tokens = 4000000000, top_k = 4000000000, temperature = 1e9 }\n";
+        let err = Config::parse(text, "test").unwrap_err();
+        let all = err.problems.join("\n");
+        for key in ["defaults.max_tokens", "defaults.top_k", "defaults.temperature"] {
+            assert!(all.contains(key), "{key} in {all}");
+        }
+    }
+
+    #[test]
+    fn a_family_that_contradicts_the_model_id_is_refused() {
+        let text = "[models.a]\nmodel_id = \"amazon.titan-text-express-v1\"\n\
+                    family = \"anthropic_claude_text\"\n";
+        let err = Config::parse(text, "test").unwrap_err().to_string();
+        assert!(err.contains("models.a.family") && err.contains("titan_text"), "{err}");
+        let same =
+            "[models.a]\nmodel_id = \"amazon.titan-text-express-v1\"\nfamily = \"titan_text\"\n";
+        assert!(Config::parse(same, "test").is_ok());
+        // An application inference profile names no model: it needs `family`.
+        let profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2";
+        let text = format!("[models.a]\nmodel_id = \"{profile}\"\n");
+        let err = Config::parse(&text, "test").unwrap_err().to_string();
+        assert!(err.contains("models.a.model_id") && err.contains("family"), "{err}");
+        let text = format!("{text}family = \"anthropic_claude_messages\"\n");
+        let config = Config::parse(&text, "test").unwrap();
+        assert_eq!(config.models["a"].family.id(), "anthropic_claude_messages");
+    }
+
+    #[test]
+    fn every_duration_and_count_has_an_upper_bound() {
+        // TOML integers are 64-bit signed: u64::MAX is no number there, i64::MAX the largest.
+        let text = format!("[upstream]\nrequest_timeout_ms = {}\n{MINIMAL}", u64::MAX);
+        assert!(Config::parse(&text, "test").is_err());
+        let huge = i64::MAX;
+        let text = format!(
+            r#"
+            reload_poll_ms = {huge}
+            [upstream]
+            request_timeout_ms = {huge}
+            first_byte_timeout_ms = {huge}
+            connect_timeout_ms = {huge}
+            stream_idle_timeout_ms = {huge}
+            deadline_ms = {huge}
+            retry_base_ms = {huge}
+            retry_cap_ms = {huge}
+            retry_budget_min_per_sec = 1e300
+            [limits]
+            reservation_ttl_ms = {huge}
+            [targets.t]
+            model_id = "amazon.titan-text-express-v1"
+            tokens_per_minute = {huge}
+            tokens_per_day = {huge}
+            requests_per_minute = {huge}
+            max_concurrency = 4294967295
+            [models.t]
+            targets = ["t"]
+            defaults = {{ max_tokens = 10 }}
+            [[auth.keys]]
+            name = "k"
+            sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            tokens_per_minute = {huge}
+            requests_per_minute = {huge}
+            "#
+        );
+        let err = Config::parse(&text, "test").unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "`reload_poll_ms`",
+            "`upstream.request_timeout_ms`",
+            "`upstream.first_byte_timeout_ms`",
+            "`upstream.connect_timeout_ms`",
+            "`upstream.stream_idle_timeout_ms`",
+            "`upstream.deadline_ms`",
+            "`upstream.retry_base_ms`",
+            "`upstream.retry_cap_ms`",
+            "`upstream.retry_budget_min_per_sec`",
+            "`limits.reservation_ttl_ms`",
+            "`targets.t.tokens_per_minute`",
+            "`targets.t.tokens_per_day`",
+            "`targets.t.requests_per_minute`",
+            "`targets.t.max_concurrency`",
+            "`auth.keys[0].tokens_per_minute`",
+            "`auth.keys[0].requests_per_minute`",
+        ] {
+            assert!(all.contains(key), "{key} not refused in\n{all}");
+        }
+        // At the bounds the file is valid, and no duration overflows an `Instant`.
+        let text = format!(
+            r#"
+            reload_poll_ms = {MAX_RELOAD_POLL_MS}
+            [upstream]
+            request_timeout_ms = {MAX_ATTEMPT_TIMEOUT_MS}
+            first_byte_timeout_ms = {MAX_ATTEMPT_TIMEOUT_MS}
+            connect_timeout_ms = {MAX_CONNECT_TIMEOUT_MS}
+            stream_idle_timeout_ms = {MAX_ATTEMPT_TIMEOUT_MS}
+            deadline_ms = {MAX_DEADLINE_MS}
+            retry_base_ms = {MAX_RETRY_BACKOFF_MS}
+            retry_cap_ms = {MAX_RETRY_BACKOFF_MS}
+            [limits]
+            reservation_ttl_ms = {MAX_DEADLINE_MS}
+            [targets.t]
+            model_id = "amazon.titan-text-express-v1"
+            tokens_per_minute = {MAX_TOKENS_PER_MINUTE}
+            tokens_per_day = {MAX_TOKENS_PER_DAY}
+            requests_per_minute = {MAX_REQUESTS_PER_MINUTE}
+            max_concurrency = {MAX_CONCURRENCY}
+            [models.t]
+            targets = ["t"]
+            defaults = {{ max_tokens = 10 }}
+            "#
+        );
+        let config = Config::parse(&text, "test").unwrap();
+        let upstream = &config.upstream;
+        let now = tokio::time::Instant::now();
+        for duration in [
+            upstream.request_timeout,
+            upstream.first_byte_timeout,
+            upstream.stream_idle_timeout,
+            upstream.deadline,
+            upstream.retry_cap,
+            config.limits.reservation_ttl,
+            config.reload_poll.unwrap(),
+        ] {
+            let end = now.checked_add(duration).and_then(|end| end.checked_add(upstream.deadline));
+            assert!(end.is_some(), "{duration:?}");
+        }
     }
 }

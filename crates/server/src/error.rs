@@ -11,8 +11,10 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tracing::Level;
 use translator::TranslateError;
 
+use crate::redact;
 use crate::upstream::{BedrockErrorKind, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,13 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The caller did not send its whole body within `body_read_timeout_ms`.
+    #[error("the request body did not arrive within {0} ms")]
+    RequestTimeout(u128),
+    /// The API listener is at its cap of requests in flight (`max_in_flight`) or of
+    /// open connections (`max_connections`).
+    #[error("{0}")]
+    Overloaded(String),
     /// The API key may not use this alias.
     #[error("{0}")]
     Forbidden(String),
@@ -46,6 +55,9 @@ pub enum ApiError {
     /// The shared limits backend (Redis) is unreachable and the mode is `fail_closed`.
     #[error("the shared limits backend is unavailable")]
     LimitsUnavailable,
+    /// The gateway's shutdown drain ran out with this stream still open: it ends now.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
     /// Bedrock failed or refused the call.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -89,9 +101,12 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LimitsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(error) => upstream_status(error),
             ApiError::MalformedUpstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::ContentFiltered(_) => StatusCode::BAD_REQUEST,
@@ -109,9 +124,12 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::LimitsUnavailable => "limits_unavailable",
+            ApiError::ShuttingDown => "shutting_down",
             ApiError::Upstream(error) => upstream_error_type(error),
             ApiError::MalformedUpstream(_) => "malformed_upstream",
             ApiError::ContentFiltered(_) => "content_filter",
@@ -121,8 +139,14 @@ impl ApiError {
 
     /// What the caller is told. Client errors say what was wrong; upstream and
     /// internal errors get a fixed text, except Bedrock's validation message, which
-    /// describes the caller's own request (with any ARN masked).
+    /// describes the caller's own request. Every message goes through
+    /// [`redact::public`]: account ids, access key ids and internal addresses masked,
+    /// the length bounded.
     pub fn public_message(&self) -> String {
+        redact::public(&self.unmasked_message())
+    }
+
+    fn unmasked_message(&self) -> String {
         match self {
             ApiError::BadRequest(_)
             | ApiError::Unsupported(_)
@@ -131,9 +155,12 @@ impl ApiError {
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
             | ApiError::PayloadTooLarge(_)
+            | ApiError::RequestTimeout(_)
+            | ApiError::Overloaded(_)
             | ApiError::Forbidden(_)
             | ApiError::RateLimited { .. }
             | ApiError::LimitsUnavailable
+            | ApiError::ShuttingDown
             | ApiError::ContentFiltered(_) => self.to_string(),
             ApiError::Upstream(error) => upstream_public_message(error),
             ApiError::MalformedUpstream(_) => {
@@ -150,7 +177,9 @@ impl ApiError {
                 // Whole seconds, rounded up: never earlier than the reservation would fit.
                 u32::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u32::MAX).max(1)
             }),
-            ApiError::LimitsUnavailable => Some(1),
+            ApiError::LimitsUnavailable | ApiError::Overloaded(_) | ApiError::ShuttingDown => {
+                Some(1)
+            }
             ApiError::Upstream(UpstreamError::Bedrock { kind, .. }) => match kind {
                 BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => Some(1),
                 BedrockErrorKind::ModelNotReady | BedrockErrorKind::ServiceUnavailable => Some(5),
@@ -167,10 +196,23 @@ impl ApiError {
         }
     }
 
-    /// Whether the fault is ours or Bedrock's (logged at `warn`), not the caller's.
-    fn is_server_side(&self) -> bool {
-        self.status().is_server_error()
-            || matches!(self, ApiError::Upstream(UpstreamError::Bedrock { .. }))
+    /// How loudly the error is logged: [`Level::WARN`] when the gateway or Bedrock is at
+    /// fault; [`Level::INFO`] when Bedrock refused the caller's own request (a
+    /// `ValidationException`: the caller's fault, but worth a line, and its message may
+    /// echo the caller's data); [`Level::DEBUG`] when the gateway refused the caller. A
+    /// refusal for load is not the gateway's fault either: the request's own line records
+    /// it, and a burst of them would flood the log at `warn`.
+    pub fn log_level(&self) -> Level {
+        match self {
+            ApiError::Upstream(UpstreamError::Bedrock {
+                kind: BedrockErrorKind::Validation,
+                ..
+            }) => Level::INFO,
+            ApiError::Upstream(UpstreamError::Bedrock { .. }) => Level::WARN,
+            ApiError::Overloaded(_) => Level::DEBUG,
+            _ if self.status().is_server_error() => Level::WARN,
+            _ => Level::DEBUG,
+        }
     }
 }
 
@@ -194,10 +236,11 @@ fn upstream_status(error: &UpstreamError) -> StatusCode {
             | BedrockErrorKind::ModelStreamError
             | BedrockErrorKind::Unknown => StatusCode::BAD_GATEWAY,
         },
-        UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        UpstreamError::Timeout | UpstreamError::Stalled(_) => StatusCode::GATEWAY_TIMEOUT,
         UpstreamError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
         UpstreamError::Malformed(_) => StatusCode::BAD_GATEWAY,
         UpstreamError::Sdk(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        UpstreamError::Credentials(_) => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -220,10 +263,11 @@ pub(crate) fn upstream_error_type(error: &UpstreamError) -> &'static str {
             | BedrockErrorKind::ModelStreamError
             | BedrockErrorKind::Unknown => "upstream_error",
         },
-        UpstreamError::Timeout => "upstream_timeout",
+        UpstreamError::Timeout | UpstreamError::Stalled(_) => "upstream_timeout",
         UpstreamError::Unreachable(_) => "upstream_unavailable",
         UpstreamError::Malformed(_) => "malformed_upstream",
         UpstreamError::Sdk(_) => "internal",
+        UpstreamError::Credentials(_) => "upstream_misconfigured",
     }
 }
 
@@ -231,7 +275,7 @@ fn upstream_public_message(error: &UpstreamError) -> String {
     let text = match error {
         UpstreamError::Bedrock { kind, message, .. } => match kind {
             BedrockErrorKind::Validation => {
-                return format!("Bedrock rejected the request: {}", mask_arns(message));
+                return format!("Bedrock rejected the request: {message}");
             }
             BedrockErrorKind::Throttling => "Bedrock is throttling requests to this model",
             BedrockErrorKind::ServiceQuotaExceeded => "the Bedrock service quota is exceeded",
@@ -249,28 +293,18 @@ fn upstream_public_message(error: &UpstreamError) -> String {
             BedrockErrorKind::Unknown => "Bedrock answered with an unexpected error",
         },
         UpstreamError::Timeout => "Bedrock did not answer in time",
+        UpstreamError::Stalled(_) => {
+            "Bedrock's stream stalled: no chunk within the gateway's idle timeout"
+        }
         UpstreamError::Unreachable(_) => "Bedrock could not be reached",
         UpstreamError::Malformed(_) => "Bedrock's answer could not be read by the gateway",
         UpstreamError::Sdk(_) => "internal error in the gateway",
+        UpstreamError::Credentials(_) => {
+            "the gateway has no AWS credentials to call Bedrock with; its operator must \
+             provide them"
+        }
     };
     text.to_owned()
-}
-
-/// Replaces every `arn:...` word with `<arn>`: ARNs carry account ids.
-pub(crate) fn mask_arns(message: &str) -> String {
-    message
-        .split(' ')
-        .map(
-            |word| {
-                if word.trim_start_matches(['\'', '"']).starts_with("arn:") {
-                    "<arn>"
-                } else {
-                    word
-                }
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl From<TranslateError> for ApiError {
@@ -287,13 +321,22 @@ impl From<TranslateError> for ApiError {
 }
 
 impl ApiError {
-    /// Logs the error once, with its details: at `warn` when the gateway or Bedrock
-    /// is at fault, at `debug` when the caller is.
+    /// Logs the error once, with its details, at its [`ApiError::log_level`].
     pub fn log(&self) {
-        if self.is_server_side() {
-            tracing::warn!(message = "request failed", error_type = self.error_type(), error = %self);
-        } else {
-            tracing::debug!(message = "request refused", error_type = self.error_type(), error = %self);
+        self.log_as("request failed");
+    }
+
+    /// [`ApiError::log`] for the error that ends a started stream.
+    pub fn log_stream_failure(&self) {
+        self.log_as("stream failed");
+    }
+
+    fn log_as(&self, failed: &str) {
+        let error_type = self.error_type();
+        match self.log_level() {
+            Level::WARN => tracing::warn!(message = failed, error_type, error = %self),
+            Level::INFO => tracing::info!(message = failed, error_type, error = %self),
+            _ => tracing::debug!(message = "request refused", error_type, error = %self),
         }
     }
 
@@ -320,12 +363,45 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
 
+    fn bedrock(kind: BedrockErrorKind, message: &str) -> ApiError {
+        ApiError::Upstream(UpstreamError::Bedrock {
+            kind,
+            message: message.to_owned(),
+            detail: Box::default(),
+        })
+    }
+
     #[test]
-    fn arns_are_masked() {
-        assert_eq!(
-            mask_arns("Value 'arn:aws:bedrock:us-east-1:123456789012:foo/bar' at 'modelId'"),
-            "Value <arn> at 'modelId'"
+    fn every_message_is_masked_and_bounded() {
+        let error = bedrock(
+            BedrockErrorKind::Validation,
+            "Value 'arn:aws:bedrock:us-east-1:123456789012:foo/bar' at 'modelId' \
+             (AKIAIOSFODNN7EXAMPLE)",
         );
+        assert_eq!(
+            error.public_message(),
+            "Bedrock rejected the request: Value 'arn:aws:bedrock:us-east-1:<account>:foo/bar' \
+             at 'modelId' (<access-key>)"
+        );
+        // The gateway's own messages too: a caller's unknown model echoed back, a huge one.
+        let error = ApiError::UnknownModel("arn:aws:bedrock:us-east-1:123456789012:x".into());
+        assert!(!error.public_message().contains("123456789012"));
+        let error = ApiError::BadRequest(format!("bad value {}", "x".repeat(100_000)));
+        let message = error.public_message();
+        assert!(message.len() <= redact::MAX_MESSAGE_BYTES, "{}", message.len());
+        assert!(message.ends_with(redact::TRUNCATED_MARKER));
+        let body = serde_json::to_value(error.body()).unwrap();
+        assert_eq!(body["error"]["message"], message.as_str());
+    }
+
+    #[test]
+    fn a_callers_validation_exception_logs_at_info_bedrocks_faults_at_warn() {
+        assert_eq!(bedrock(BedrockErrorKind::Validation, "bad").log_level(), Level::INFO);
+        assert_eq!(bedrock(BedrockErrorKind::AccessDenied, "no").log_level(), Level::WARN);
+        assert_eq!(bedrock(BedrockErrorKind::Throttling, "slow").log_level(), Level::WARN);
+        assert_eq!(ApiError::Upstream(UpstreamError::Timeout).log_level(), Level::WARN);
+        assert_eq!(ApiError::BadRequest("bad".into()).log_level(), Level::DEBUG);
+        assert_eq!(ApiError::Internal("bug".into()).log_level(), Level::WARN);
     }
 
     #[test]
@@ -337,7 +413,7 @@ mod tests {
         assert!(matches!(error, ApiError::ContentFiltered(_)), "{error:?}");
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error.error_type(), "content_filter");
-        assert!(!error.is_server_side());
+        assert_eq!(error.log_level(), Level::DEBUG);
         let body = error.body();
         assert_eq!(body.error.error_type, "content_filter");
         assert!(body.error.message.contains("Filter reason: prompt"), "{}", body.error.message);
@@ -350,5 +426,18 @@ mod tests {
         assert!(!error.public_message().contains("10.0.0.7"));
         let error = ApiError::Internal("secret state".into());
         assert!(!error.public_message().contains("secret"));
+    }
+
+    #[test]
+    fn missing_aws_credentials_are_the_operators_502_without_retry_after() {
+        let error = ApiError::Upstream(UpstreamError::Credentials(
+            "no providers in chain provided credentials".into(),
+        ));
+        assert_eq!(error.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(error.error_type(), "upstream_misconfigured");
+        assert_eq!(error.retry_after_secs(), None);
+        assert!(error.public_message().contains("no AWS credentials"));
+        assert!(!error.public_message().contains("providers"));
+        assert_eq!(error.log_level(), Level::WARN);
     }
 }

@@ -11,10 +11,13 @@ pub mod auth;
 pub mod config;
 pub mod drain;
 pub mod error;
+pub mod intake;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod options;
 pub mod pipeline;
+pub mod redact;
 pub mod reload;
 pub mod routes;
 pub mod telemetry;
@@ -23,9 +26,7 @@ pub mod upstream;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use crate::config::Config;
@@ -73,10 +74,13 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("cannot set up the Bedrock client or the limits backend: {0}")]
     Upstream(String),
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then lets in-flight
-/// requests and streams finish. With `upstream.kind = "simulator"` and no endpoint,
+/// Serves the gateway on `listener` until `shutdown` resolves, then shuts down in
+/// bounded time (`listener.rs`: readiness off, `shutdown_delay`, the listener closed,
+/// `drain_timeout` for requests and streams, open streams ended, closed). With `upstream.kind = "simulator"` and no endpoint,
 /// the Bedrock simulator is started here, on a loopback port of its own, and reached
 /// through the very same AWS SDK client as real Bedrock.
 pub async fn run(
@@ -100,6 +104,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let Serve { listener, admin_listener, config, config_file, overrides } = options;
+    // A bad certificate or key stops the start, before anything else is set up.
+    let tls =
+        config.http.tls.as_ref().map(listener::tls::acceptor).transpose().map_err(RunError::Tls)?;
     let (stop_simulator, simulator_stopped) = tokio::sync::watch::channel(false);
     let mut simulator_endpoint = None;
     let mut simulator_task = None;
@@ -141,6 +148,7 @@ pub async fn serve(
         );
     }
     let shutdown_delay = config.shutdown_delay;
+    let http = config.http.clone();
     let reload_poll = config.reload_poll;
     let models = config.models.len();
     let (config_path, config_text) = config_file.unzip();
@@ -149,9 +157,10 @@ pub async fn serve(
     let router = app::router(gateway.clone());
     let reloader =
         reload::Reloader::new(gateway.clone(), config_path.clone(), overrides, config_text);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         message = "bedrock-gateway listening",
-        address = %format!("http://{}", listener.local_addr()?),
+        address = %format!("{scheme}://{}", listener.local_addr()?),
         models,
     );
     // The admin listener and the reload watch stop once the API listener has drained.
@@ -175,40 +184,50 @@ pub async fn serve(
     }
     let watch_task =
         config_path.is_some().then(|| tokio::spawn(reloader.watch(reload_poll, stopped())));
-    // SSE events are small writes that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            ready.store(false, Ordering::Relaxed);
-            if !shutdown_delay.is_zero() {
-                tracing::info!(message = "shutting down: /readyz now 503", ?shutdown_delay);
-                tokio::time::sleep(shutdown_delay).await;
-            }
-            tracing::info!("shutting down: no new connections; draining in-flight requests");
-        })
-        .await?;
+    let drain = gateway.drain().clone();
+    let api = listener::ApiListener { listener, tls, http };
+    let plan = listener::Shutdown { ready, delay: shutdown_delay, drain };
+    listener::serve(api, router, plan, shutdown).await?;
 
     // Only now: streams in flight during the drain still needed the simulator, and a
     // scraper wants the last figures.
+    // Together they get a bounded time, so that the shutdown ends whatever callers hold.
+    let deadline = tokio::time::Instant::now() + listener::GRACE;
     let _ = stop_admin.send(true);
     if let Some(task) = admin_task {
-        match task.await {
-            Ok(result) => result?,
-            Err(join_error) => tracing::warn!(message = "admin listener failed", %join_error),
+        match stop_within(task, deadline, "admin listener").await {
+            Some(Ok(result)) => result?,
+            Some(Err(join_error)) => tracing::warn!(message = "admin listener failed", %join_error),
+            None => {}
         }
     }
     if let Some(task) = watch_task {
-        let _ = task.await;
+        let _ = stop_within(task, deadline, "config watch").await;
     }
     let _ = stop_simulator.send(true);
     if let Some(task) = simulator_task {
-        match task.await {
-            Ok(result) => result?,
-            Err(join_error) => tracing::warn!(message = "simulator task failed", %join_error),
+        match stop_within(task, deadline, "embedded simulator").await {
+            Some(Ok(result)) => result?,
+            Some(Err(join_error)) => tracing::warn!(message = "simulator task failed", %join_error),
+            None => {}
         }
     }
+    tracing::info!("shutdown: done");
     Ok(())
+}
+
+/// Waits until `deadline` at most for a task told to stop; then aborts it.
+async fn stop_within<T>(
+    mut task: tokio::task::JoinHandle<T>,
+    deadline: tokio::time::Instant,
+    what: &'static str,
+) -> Option<Result<T, tokio::task::JoinError>> {
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(result) => Some(result),
+        Err(_) => {
+            tracing::warn!(message = "shutdown: did not stop in time; closed", task = what);
+            task.abort();
+            None
+        }
+    }
 }

@@ -63,6 +63,10 @@ fn main() -> ExitCode {
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    if let Some(tls) = &config.http.tls {
+        server::listener::tls::acceptor(tls)
+            .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+    }
     for warning in &config.warnings {
         eprintln!("{}: warning: {warning}", path.display());
     }
@@ -96,7 +100,8 @@ fn serve(
     overrides.apply(&mut config);
     server::telemetry::init_logging(&config.telemetry, process_env("RUST_LOG"));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
+        let mut signals = Signals::new().context("cannot listen for SIGTERM and Ctrl-C")?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -110,29 +115,83 @@ fn serve(
             config_file: Some((config_path, text)),
             overrides,
         };
-        server::serve(options, shutdown_signal()).await?;
+        // The first signal starts the shutdown, which always ends (`server::listener`);
+        // a second one ends the process at once.
+        let (first_signal, shutdown) = tokio::sync::oneshot::channel::<()>();
+        let signals = async move {
+            let signal = signals.next().await;
+            tracing::info!(
+                message = "shutdown: signal received; a second one exits at once",
+                signal = signal.name,
+            );
+            let _ = first_signal.send(());
+            let signal = signals.next().await;
+            tracing::warn!(
+                message = "shutdown: second signal; exiting now, without draining",
+                signal = signal.name,
+                exit_status = signal.exit_status,
+            );
+            server::telemetry::flush_logs();
+            std::process::exit(signal.exit_status);
+        };
+        let serve = server::serve(options, async move {
+            let _ = shutdown.await;
+        });
+        tokio::select! {
+            result = serve => result?,
+            () = signals => {}
+        }
         Ok(())
-    })
+    });
+    // Whatever is left (a blocking task stuck on a DNS lookup, say) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A shutdown signal: its name, and the exit status when a second one ends the process
+/// (128 + the signal's number, as a shell reports a process killed by it).
+struct Signal {
+    name: &'static str,
+    exit_status: i32,
+}
+
+/// SIGTERM (what Kubernetes sends before killing a pod) and SIGINT (Ctrl-C), listened to
+/// from the start, so that none is missed between the first and the second.
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.terminate.recv() => Signal { name: "SIGTERM", exit_status: 143 },
+            _ = self.interrupt.recv() => Signal { name: "SIGINT", exit_status: 130 },
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> Signal {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Signal { name: "Ctrl-C", exit_status: 130 },
+            Err(_) => std::future::pending().await,
+        }
     }
 }

@@ -5,10 +5,15 @@
 //!
 //! An alias sets them in `[models.<alias>.bedrock]`; a caller may set them per request
 //! (the gateway API's `bedrock` object, OpenAI's `service_tier` and `metadata`, the
-//! Bedrock passthrough's own headers) where the alias allows it (`callers_may_set`,
-//! default: all of them). The alias's value fills what the caller left out; a caller
-//! may not replace the alias's guardrail. The pipeline applies them to every request,
-//! on every API shape, before it is sent.
+//! Bedrock passthrough's own `X-Amzn-Bedrock-*` headers) as the alias's [`Policy`] for
+//! each says: `allow` (the caller's value is sent), `pin` (the alias's value is sent, a
+//! caller's other value is refused) or `strip` (the caller's value is dropped without a
+//! word, the alias's is sent). `caller_policy` names one per option (default: `allow`);
+//! `callers_may_set`, the older form, lists the allowed ones and pins the rest. The
+//! alias's value fills what the caller left out; a caller may not replace the alias's
+//! guardrail, whatever the policy. The pipeline applies them to every request, on every
+//! API shape, before it is sent; the passthrough forwards no other `X-Amzn-Bedrock-*`
+//! request header than these (and the stream's `X-Amzn-Bedrock-Accept`).
 
 use std::collections::BTreeMap;
 
@@ -28,6 +33,8 @@ pub struct RawBedrockOptions {
     /// A request metadata key whose value is the caller's API key name.
     caller_metadata_key: Option<String>,
     callers_may_set: Option<Vec<String>>,
+    /// Option name → `allow`, `pin` or `strip`.
+    caller_policy: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +53,7 @@ pub struct BedrockOptions {
     pub guardrail: Option<Guardrail>,
     pub request_metadata: BTreeMap<String, String>,
     pub caller_metadata_key: Option<String>,
-    pub callers_may_set: CallerMay,
+    pub caller_policy: CallerPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,16 +64,36 @@ pub struct Guardrail {
     pub trace: Option<String>,
 }
 
-/// What callers of an alias may set per request.
+/// What an alias does with a caller's value of one option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallerMay {
-    pub service_tier: bool,
-    pub performance_latency: bool,
-    pub request_metadata: bool,
-    pub trace: bool,
-    /// A guardrail of their own, where the alias sets none.
-    pub guardrail: bool,
+pub enum Policy {
+    /// The caller's value is sent (checked); without one, the alias's.
+    Allow,
+    /// The alias's value is sent (or none); a caller's other value is refused with 400.
+    Pin,
+    /// The caller's value is dropped without an error; the alias's is sent (or none).
+    Strip,
 }
+
+/// The alias's [`Policy`] for each option callers could set per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerPolicy {
+    /// `X-Amzn-Bedrock-Service-Tier`.
+    pub service_tier: Policy,
+    /// `X-Amzn-Bedrock-PerformanceConfig-Latency`.
+    pub performance_latency: Policy,
+    /// `X-Amzn-Bedrock-Request-Metadata`.
+    pub request_metadata: Policy,
+    /// `X-Amzn-Bedrock-Trace`.
+    pub trace: Policy,
+    /// `X-Amzn-Bedrock-GuardrailIdentifier` and `-GuardrailVersion`: a guardrail of the
+    /// caller's own, where the alias sets none (an alias's guardrail is never replaced).
+    pub guardrail: Policy,
+}
+
+/// The options a policy names, as `callers_may_set` and `caller_policy` spell them.
+const OPTION_NAMES: [&str; 5] =
+    ["service_tier", "performance_latency", "request_metadata", "trace", "guardrail"];
 
 /// What a caller asked for in its request (the gateway API's `bedrock` object).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -86,14 +113,89 @@ const TRACES: &[&str] = &["ENABLED", "DISABLED", "ENABLED_FULL"];
 /// Bedrock's limit on the `X-Amzn-Bedrock-Request-Metadata` header.
 const MAX_METADATA_CHARS: usize = 8500;
 
-impl Default for CallerMay {
-    fn default() -> CallerMay {
-        CallerMay {
-            service_tier: true,
-            performance_latency: true,
-            request_metadata: true,
-            trace: true,
-            guardrail: true,
+impl Default for CallerPolicy {
+    fn default() -> CallerPolicy {
+        CallerPolicy::all(Policy::Allow)
+    }
+}
+
+impl CallerPolicy {
+    fn all(policy: Policy) -> CallerPolicy {
+        CallerPolicy {
+            service_tier: policy,
+            performance_latency: policy,
+            request_metadata: policy,
+            trace: policy,
+            guardrail: policy,
+        }
+    }
+
+    /// The policy of the option named `name` (one of [`OPTION_NAMES`]).
+    fn of_mut(&mut self, name: &str) -> Option<&mut Policy> {
+        match name {
+            "service_tier" => Some(&mut self.service_tier),
+            "performance_latency" => Some(&mut self.performance_latency),
+            "request_metadata" => Some(&mut self.request_metadata),
+            "trace" => Some(&mut self.trace),
+            "guardrail" => Some(&mut self.guardrail),
+            _ => None,
+        }
+    }
+
+    /// From `callers_may_set` (listed: allowed, the rest pinned) or `caller_policy`
+    /// (named: as named, the rest allowed); not both.
+    fn from_raw(
+        key: &str,
+        may_set: Option<Vec<String>>,
+        policy: Option<BTreeMap<String, String>>,
+        problems: &mut Vec<String>,
+    ) -> CallerPolicy {
+        let names = OPTION_NAMES.map(|name| format!("{name:?}")).join(", ");
+        match (may_set, policy) {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "`{key}`: `callers_may_set` and `caller_policy` say the same thing; keep \
+                     `caller_policy`"
+                ));
+                CallerPolicy::default()
+            }
+            (Some(list), None) => {
+                let mut policy = CallerPolicy::all(Policy::Pin);
+                for item in list {
+                    match policy.of_mut(&item) {
+                        Some(slot) => *slot = Policy::Allow,
+                        None => problems.push(format!(
+                            "`{key}.callers_may_set`: {item:?} is not one of {names}"
+                        )),
+                    }
+                }
+                policy
+            }
+            (None, Some(table)) => {
+                let mut policy = CallerPolicy::default();
+                for (name, value) in table {
+                    let Some(slot) = policy.of_mut(&name) else {
+                        problems.push(format!(
+                            "`{key}.caller_policy.{name}`: not an option; the options are {names}"
+                        ));
+                        continue;
+                    };
+                    *slot = match value.as_str() {
+                        "allow" => Policy::Allow,
+                        "pin" => Policy::Pin,
+                        "strip" => Policy::Strip,
+                        other => {
+                            problems.push(format!(
+                                "`{key}.caller_policy.{name}`: {other:?} is not one of \
+                                 \"allow\", \"pin\", \"strip\""
+                            ));
+                            continue;
+                        }
+                    };
+                }
+                policy
+            }
+            (None, None) => CallerPolicy::default(),
         }
     }
 }
@@ -150,36 +252,34 @@ impl BedrockOptions {
                 one_of(&format!("{key}.guardrail.trace"), guardrail.trace, TRACES, problems);
             Guardrail { identifier: guardrail.identifier, version: guardrail.version, trace }
         });
-        let mut callers_may_set = CallerMay::default();
-        if let Some(list) = raw.callers_may_set {
-            callers_may_set = CallerMay {
-                service_tier: false,
-                performance_latency: false,
-                request_metadata: false,
-                trace: false,
-                guardrail: false,
-            };
-            for item in list {
-                match item.as_str() {
-                    "service_tier" => callers_may_set.service_tier = true,
-                    "performance_latency" => callers_may_set.performance_latency = true,
-                    "request_metadata" => callers_may_set.request_metadata = true,
-                    "trace" => callers_may_set.trace = true,
-                    "guardrail" => callers_may_set.guardrail = true,
-                    other => problems.push(format!(
-                        "`{key}.callers_may_set`: {other:?} is not one of \"service_tier\", \
-                         \"performance_latency\", \"request_metadata\", \"trace\", \"guardrail\""
-                    )),
-                }
-            }
+        let caller_policy =
+            CallerPolicy::from_raw(key, raw.callers_may_set, raw.caller_policy, problems);
+        let request_metadata = raw.request_metadata.unwrap_or_default();
+        if let Some(name) = &raw.caller_metadata_key
+            && (name.is_empty() || name.chars().count() > 256)
+        {
+            problems.push(format!("`{key}.caller_metadata_key`: 1 to 256 characters"));
+        }
+        // The alias's own tags, with the longest caller name a key allows, must fit in
+        // Bedrock's header: else every request of the alias would be refused.
+        let mut longest = request_metadata.clone();
+        if let Some(name) = &raw.caller_metadata_key {
+            longest.insert(name.clone(), "x".repeat(64));
+        }
+        let json_chars = serde_json::to_string(&longest).map_or(0, |json| json.chars().count());
+        if json_chars > MAX_METADATA_CHARS {
+            problems.push(format!(
+                "`{key}.request_metadata`: {json_chars} characters as JSON (with \
+                 `caller_metadata_key`'s value), more than Bedrock's {MAX_METADATA_CHARS}"
+            ));
         }
         BedrockOptions {
             service_tier,
             performance_latency,
             guardrail,
-            request_metadata: raw.request_metadata.unwrap_or_default(),
+            request_metadata,
             caller_metadata_key: raw.caller_metadata_key,
-            callers_may_set,
+            caller_policy,
         }
     }
 
@@ -209,38 +309,34 @@ impl BedrockOptions {
     /// Checks what the caller set in `request` against what the alias allows, and fills
     /// the rest from the alias. `caller`: the API key's name, for `caller_metadata_key`.
     pub fn apply(&self, request: &mut RawRequest, caller: Option<&str>) -> Result<(), ApiError> {
-        let may = self.callers_may_set;
-        let refuse = |what: &str| {
-            Err(ApiError::BadRequest(format!(
-                "this model alias does not let callers set {what}; its operator sets it"
-            )))
-        };
-        match &request.service_tier {
-            Some(_) if !may.service_tier => return refuse("the service tier"),
-            Some(tier) if !SERVICE_TIERS.contains(&tier.as_str()) => {
-                return Err(ApiError::BadRequest(format!(
-                    "service tier {tier:?} is not one of {SERVICE_TIERS:?}"
-                )));
-            }
-            Some(_) => {}
-            None => request.service_tier.clone_from(&self.service_tier),
-        }
-        match &request.performance_config_latency {
-            Some(_) if !may.performance_latency => return refuse("the performance latency"),
-            Some(latency) if !LATENCIES.contains(&latency.as_str()) => {
-                return Err(ApiError::BadRequest(format!(
-                    "performance latency {latency:?} is not one of {LATENCIES:?}"
-                )));
-            }
-            Some(_) => {}
-            None => request.performance_config_latency.clone_from(&self.performance_latency),
-        }
+        let policy = self.caller_policy;
+        apply_one(
+            "the service tier",
+            SERVICE_TIERS,
+            policy.service_tier,
+            &mut request.service_tier,
+            self.service_tier.as_deref(),
+        )?;
+        apply_one(
+            "the performance latency",
+            LATENCIES,
+            policy.performance_latency,
+            &mut request.performance_config_latency,
+            self.performance_latency.as_deref(),
+        )?;
         self.apply_guardrail(request)?;
         self.apply_metadata(request, caller)
     }
 
     fn apply_guardrail(&self, request: &mut RawRequest) -> Result<(), ApiError> {
-        let may = self.callers_may_set;
+        let policy = self.caller_policy;
+        if policy.guardrail == Policy::Strip {
+            request.guardrail_identifier = None;
+            request.guardrail_version = None;
+        }
+        if policy.trace == Policy::Strip {
+            request.trace = None;
+        }
         let asked = request.guardrail_identifier.is_some() || request.guardrail_version.is_some();
         match &self.guardrail {
             Some(guardrail) => {
@@ -258,23 +354,15 @@ impl BedrockOptions {
                 request.guardrail_identifier = Some(guardrail.identifier.clone());
                 request.guardrail_version = Some(guardrail.version.clone());
             }
-            None if asked && !may.guardrail => {
+            None if asked && policy.guardrail == Policy::Pin => {
                 return Err(ApiError::BadRequest(
                     "this model alias does not let callers set a guardrail".to_owned(),
                 ));
             }
             None => {}
         }
-        match &request.trace {
-            Some(_) if !may.trace => Err(ApiError::BadRequest(
-                "this model alias does not let callers set the trace".to_owned(),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                request.trace = self.guardrail.as_ref().and_then(|g| g.trace.clone());
-                Ok(())
-            }
-        }
+        let alias_trace = self.guardrail.as_ref().and_then(|g| g.trace.as_deref());
+        apply_one("the trace", TRACES, policy.trace, &mut request.trace, alias_trace)
     }
 
     fn apply_metadata(
@@ -282,8 +370,12 @@ impl BedrockOptions {
         request: &mut RawRequest,
         caller: Option<&str>,
     ) -> Result<(), ApiError> {
+        let policy = self.caller_policy.request_metadata;
+        if policy == Policy::Strip {
+            request.request_metadata = None;
+        }
         let asked = match &request.request_metadata {
-            Some(_) if !self.callers_may_set.request_metadata => {
+            Some(_) if policy == Policy::Pin => {
                 return Err(ApiError::BadRequest(
                     "this model alias does not let callers set request metadata".to_owned(),
                 ));
@@ -315,6 +407,31 @@ impl BedrockOptions {
         }
         request.request_metadata = Some(json);
         Ok(())
+    }
+}
+
+/// One option whose caller's value is `asked` (set in place to what is sent), under
+/// `policy`, with the alias's value `alias`: `what` names it in a refusal.
+fn apply_one(
+    what: &str,
+    allowed: &[&str],
+    policy: Policy,
+    asked: &mut Option<String>,
+    alias: Option<&str>,
+) -> Result<(), ApiError> {
+    match (policy, asked.as_deref()) {
+        (Policy::Strip, _) | (_, None) => {
+            *asked = alias.map(str::to_owned);
+            Ok(())
+        }
+        (Policy::Pin, Some(value)) if Some(value) != alias => Err(ApiError::BadRequest(format!(
+            "this model alias does not let callers set {what}; its operator sets it"
+        ))),
+        (Policy::Pin, Some(_)) => Ok(()),
+        (Policy::Allow, Some(value)) if !allowed.contains(&value) => {
+            Err(ApiError::BadRequest(format!("{what} {value:?} is not one of {allowed:?}")))
+        }
+        (Policy::Allow, Some(_)) => Ok(()),
     }
 }
 
@@ -378,6 +495,73 @@ mod tests {
         assert_eq!(tags.request_metadata.as_deref(), Some(r#"{"team":"search","ticket":"42"}"#));
         let mut bad = RawRequest { request_metadata: Some("[1]".into()), ..RawRequest::default() };
         assert!(options.apply(&mut bad, None).is_err());
+    }
+
+    #[test]
+    fn each_option_is_allowed_pinned_or_stripped_as_the_policy_says() {
+        let (alias, problems) = options(
+            r#"
+            service_tier = "flex"
+            performance_latency = "standard"
+            guardrail = { identifier = "gr1", version = "2", trace = "ENABLED" }
+            request_metadata = { team = "search" }
+            caller_policy = { service_tier = "strip", performance_latency = "pin", trace = "allow", request_metadata = "strip", guardrail = "strip" }
+            "#,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        // Stripped: the caller's value is dropped without a word; the alias's is sent.
+        let mut request = RawRequest {
+            service_tier: Some("priority".into()),
+            request_metadata: Some(r#"{"ticket":"42"}"#.into()),
+            guardrail_identifier: Some("mine".into()),
+            guardrail_version: Some("9".into()),
+            trace: Some("DISABLED".into()),
+            ..RawRequest::default()
+        };
+        alias.apply(&mut request, None).unwrap();
+        assert_eq!(request.service_tier.as_deref(), Some("flex"));
+        assert_eq!(request.request_metadata.as_deref(), Some(r#"{"team":"search"}"#));
+        assert_eq!(request.guardrail_identifier.as_deref(), Some("gr1"));
+        assert_eq!(request.guardrail_version.as_deref(), Some("2"));
+        // Allowed: the caller's trace is sent.
+        assert_eq!(request.trace.as_deref(), Some("DISABLED"));
+        // Pinned: the alias's own value is accepted, another is refused.
+        let mut same = RawRequest {
+            performance_config_latency: Some("standard".into()),
+            ..RawRequest::default()
+        };
+        alias.apply(&mut same, None).unwrap();
+        let mut other = RawRequest {
+            performance_config_latency: Some("optimized".into()),
+            ..RawRequest::default()
+        };
+        let error = alias.apply(&mut other, None).unwrap_err().to_string();
+        assert!(error.contains("performance latency"), "{error}");
+        // Without an alias value, a pinned option is sent as none and refused if asked.
+        let (bare, _) = options("caller_policy = { service_tier = \"pin\", trace = \"strip\" }");
+        let mut asked = RawRequest { service_tier: Some("flex".into()), ..RawRequest::default() };
+        assert!(bare.apply(&mut asked, None).is_err());
+        let mut traced = RawRequest { trace: Some("ENABLED".into()), ..RawRequest::default() };
+        bare.apply(&mut traced, None).unwrap();
+        assert_eq!(traced.trace, None);
+    }
+
+    #[test]
+    fn a_policy_is_checked_when_the_config_loads() {
+        let (_, problems) = options(
+            r#"
+            caller_policy = { service_tier = "maybe", colour = "allow" }
+            "#,
+        );
+        let text = problems.join("\n");
+        assert!(text.contains("caller_policy.service_tier") && text.contains("maybe"), "{text}");
+        assert!(text.contains("caller_policy.colour"), "{text}");
+        let (_, problems) = options("callers_may_set = []\ncaller_policy = {}");
+        assert!(problems.join("").contains("keep `caller_policy`"), "{problems:?}");
+        // Tags the alias itself sets that Bedrock's header cannot carry.
+        let big = format!("request_metadata = {{ a = \"{}\" }}", "x".repeat(9000));
+        let (_, problems) = options(&big);
+        assert!(problems.join("").contains("request_metadata"), "{problems:?}");
     }
 
     #[test]

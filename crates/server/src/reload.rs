@@ -4,8 +4,9 @@
 //!
 //! A reload reads and validates the whole file first; an invalid file, or one that
 //! changes what only a restart can change (`listen`, `admin_listen`, `[upstream]`,
-//! `[limits]`, logging, metrics, `shutdown_delay_ms`, `reload_poll_ms`), is refused and
-//! the running config stays as it was. Otherwise the aliases, targets, quotas and API keys are swapped in
+//! `[limits]`, logging, metrics, `shutdown_delay_ms`, `reload_poll_ms`, the API listener's
+//! timeouts, caps, body limit, drain, TLS and CORS), is refused and the running config
+//! stays as it was. Otherwise the aliases, targets, quotas and API keys are swapped in
 //! at once (see `app.rs`): counters, queues and learned estimates carry over. Every
 //! attempt counts in `gateway_config_reloads_total{outcome}` and sets
 //! `gateway_config_last_reload_successful`.
@@ -189,6 +190,12 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<String> {
     check("limits", running.limits == new.limits);
     check("log_format, log_level, log_prompts, metrics", running.telemetry == new.telemetry);
     check("shutdown_delay_ms", running.shutdown_delay == new.shutdown_delay);
+    check(
+        "header_read_timeout_ms, body_read_timeout_ms, keep_alive_timeout_ms, \
+         max_connections, max_in_flight, max_body_bytes, drain_timeout_ms, tls_cert_file, \
+         tls_key_file, cors_allowed_origins",
+        running.http == new.http,
+    );
     check("reload_poll_ms", running.reload_poll == new.reload_poll);
     changed
 }

@@ -8,13 +8,26 @@
 //! Every call sends a body and the modelled request headers as they are
 //! ([`Upstream::invoke_raw`], [`Upstream::invoke_stream_raw`]) and gets Bedrock's answer
 //! back with its headers. One SDK call is one attempt: the SDK's retries are off.
+//!
+//! What enters from Bedrock is bounded: a whole answer's body and each event-stream frame
+//! (`bounded.rs`, before the SDK buffers them), and every message of Bedrock's that the
+//! gateway keeps ([`MAX_UPSTREAM_MESSAGE_BYTES`], cut in [`classify`]). A failure once
+//! Bedrock's answer has begun (a body cut off, a stream broken after its 200) is
+//! [`UpstreamError::Malformed`], never [`UpstreamError::Unreachable`]: Bedrock may have
+//! billed the call, so the pipeline does not retry it.
+
+mod bounded;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
@@ -36,6 +49,11 @@ use bytes::Bytes;
 use translator::Usage;
 
 use crate::config::{UpstreamConfig, UpstreamTarget};
+pub use crate::upstream::bounded::{MAX_BODY_BYTES, MAX_FRAME_BYTES};
+
+/// The most bytes of a message of Bedrock's (an error's message, its extra members, an
+/// SDK error's text) that the gateway keeps, in its errors, answers and logs.
+pub const MAX_UPSTREAM_MESSAGE_BYTES: usize = 4096;
 
 /// The Bedrock clients shared by every request: the upstream's region, and one per
 /// other region that a target names.
@@ -43,7 +61,23 @@ use crate::config::{UpstreamConfig, UpstreamTarget};
 pub struct Upstream {
     client: Client,
     regional: Arc<BTreeMap<String, Client>>,
+    credentials: Arc<CredentialsCheck>,
 }
+
+/// Whether the gateway has AWS credentials to sign its calls with: asked of the default
+/// chain at start-up (real Bedrock only), kept up to date by every call, and asked again
+/// by [`Upstream::has_credentials`] while they are missing.
+#[derive(Debug, Default)]
+struct CredentialsCheck {
+    /// The default chain of the upstream's own client; `None` for the simulator's keys.
+    provider: Option<SharedCredentialsProvider>,
+    missing: AtomicBool,
+    /// One probe of the chain at a time.
+    probing: tokio::sync::Mutex<()>,
+}
+
+/// How long a probe of the credential chain may take (instance metadata can be slow).
+const CREDENTIALS_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A streamed answer, chunk by chunk, as Bedrock sends it.
 #[derive(Debug)]
@@ -123,18 +157,27 @@ pub enum UpstreamError {
     /// Bedrock answered with one of its modelled errors.
     #[error("Bedrock {kind:?}: {message}")]
     Bedrock { kind: BedrockErrorKind, message: String, detail: Box<BedrockErrorDetail> },
-    /// No answer (or no first byte) within the configured request timeout.
+    /// No answer (or no first byte) within the configured request timeout, or a stream
+    /// that outlasted it.
     #[error("Bedrock did not answer in time")]
     Timeout,
+    /// A started stream sent no chunk for this long (`upstream.stream_idle_timeout_ms`).
+    #[error("Bedrock's stream sent nothing for {} ms", .0.as_millis())]
+    Stalled(Duration),
     /// Bedrock could not be reached (connection refused or reset, DNS, TLS).
     #[error("Bedrock is unreachable: {0}")]
     Unreachable(String),
-    /// Bedrock's answer could not be read (bad framing, checksum, truncated stream).
+    /// Bedrock's answer could not be read once it had begun: bad framing or checksum,
+    /// a body or frame over the gateway's bounds, a body or stream cut off.
     #[error("Bedrock's answer is malformed: {0}")]
     Malformed(String),
-    /// The SDK refused to build the request or resolve credentials; a gateway problem.
+    /// The SDK refused to build the request; a gateway problem.
     #[error("the AWS SDK could not send the request: {0}")]
     Sdk(String),
+    /// The gateway has no AWS credentials to sign with: the default chain found none (or
+    /// failed to load them). The operator's configuration is at fault, not Bedrock.
+    #[error("no AWS credentials to call Bedrock with: {0}")]
+    Credentials(String),
 }
 
 /// Bedrock's modelled error shapes (`x-amzn-ErrorType`, or `:exception-type` in a stream).
@@ -271,15 +314,41 @@ impl Upstream {
         simulator_endpoint: Option<&str>,
         regions: &BTreeSet<String>,
     ) -> Result<Upstream, String> {
-        let default = build_client(config, simulator_endpoint, None).await?;
+        let (default, provider) = build_client(config, simulator_endpoint, None).await?;
         let mut regional = BTreeMap::new();
         for region in regions {
-            regional.insert(
-                region.clone(),
-                build_client(config, simulator_endpoint, Some(region)).await?,
+            let (client, _) = build_client(config, simulator_endpoint, Some(region)).await?;
+            regional.insert(region.clone(), client);
+        }
+        let credentials = Arc::new(CredentialsCheck { provider, ..CredentialsCheck::default() });
+        if let Some(Err(reason)) = credentials.probe().await {
+            credentials.missing.store(true, Ordering::Relaxed);
+            tracing::error!(
+                message = "upstream: no AWS credentials found; every request fails with 502 \
+                           upstream_misconfigured and /readyz is 503 until the default chain \
+                           finds some (environment, AWS_PROFILE, web identity, container or \
+                           instance role)",
+                %reason
             );
         }
-        Ok(Upstream { client: default, regional: Arc::new(regional) })
+        Ok(Upstream { client: default, regional: Arc::new(regional), credentials })
+    }
+
+    /// Whether the gateway has AWS credentials to call Bedrock with (always, with the
+    /// simulator). While they are missing, each call asks the credential chain again (one
+    /// probe at a time), so that credentials that arrive later (a web identity token
+    /// mounted late, a role attached) make the gateway ready again.
+    pub async fn has_credentials(&self) -> bool {
+        let check = &self.credentials;
+        if !check.missing.load(Ordering::Relaxed) {
+            return true;
+        }
+        if let Ok(_probing) = check.probing.try_lock()
+            && let Some(Ok(())) = check.probe().await
+        {
+            check.found();
+        }
+        !check.missing.load(Ordering::Relaxed)
     }
 
     fn client(&self, region: Option<&str>) -> &Client {
@@ -299,9 +368,10 @@ impl Upstream {
         let call =
             set_raw_request!(self.client(region).invoke_model(), request).model_id(model_id).send();
         let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
-        let output = result
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| classify(e, invoke_error_kind).with_response(&headers))?;
+        let output = result.map_err(|_| UpstreamError::Timeout)?.map_err(|e| {
+            self.credentials.seen(classify(e, invoke_error_kind).with_response(&headers))
+        })?;
+        self.credentials.found();
         Ok(RawInvokeOutput {
             body: Bytes::from(output.body.into_inner()),
             content_type: output.content_type,
@@ -324,31 +394,85 @@ impl Upstream {
                 .model_id(model_id)
                 .send();
         let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
-        let mut output = result
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| classify(e, stream_open_error_kind).with_response(&headers))?;
+        let mut output = result.map_err(|_| UpstreamError::Timeout)?.map_err(|e| {
+            self.credentials.seen(classify(e, stream_open_error_kind).with_response(&headers))
+        })?;
+        self.credentials.found();
         let content_type = std::mem::take(&mut output.content_type);
         Ok(RawStreamOutput { chunks: ChunkStream { output }, content_type, headers })
     }
 }
 
-/// One SDK client, for `region` (`None`: the upstream's own).
+impl CredentialsCheck {
+    /// Asks the credential chain once: `None` without a chain (the simulator) or when it
+    /// does not answer within [`CREDENTIALS_PROBE_TIMEOUT`] (nothing is known then).
+    async fn probe(&self) -> Option<Result<(), String>> {
+        let provider = self.provider.as_ref()?;
+        match tokio::time::timeout(CREDENTIALS_PROBE_TIMEOUT, provider.provide_credentials()).await
+        {
+            Ok(Ok(_)) => Some(Ok(())),
+            Ok(Err(error)) => {
+                Some(Err(aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string()))
+            }
+            Err(_) => {
+                tracing::warn!(
+                    message = "upstream: the AWS credential chain did not answer in time",
+                    timeout = ?CREDENTIALS_PROBE_TIMEOUT
+                );
+                None
+            }
+        }
+    }
+
+    /// Notes a failed call's error: one of missing credentials makes the gateway unready.
+    fn seen(&self, error: UpstreamError) -> UpstreamError {
+        if matches!(error, UpstreamError::Credentials(_))
+            && !self.missing.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(message = "upstream: the AWS credentials are gone", %error);
+        }
+        error
+    }
+
+    /// Notes a call that was signed: the credentials are there.
+    fn found(&self) {
+        if self.missing.load(Ordering::Relaxed) && self.missing.swap(false, Ordering::Relaxed) {
+            tracing::info!("upstream: AWS credentials found");
+        }
+    }
+}
+
+/// Whether an SDK error comes from the credential chain (for want of credentials the
+/// SDK fails the call as a "dispatch failure", as it would a refused connection).
+fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if error.is::<CredentialsError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// One SDK client, for `region` (`None`: the upstream's own), and its credential chain
+/// (`None` with the simulator's static keys).
 async fn build_client(
     config: &UpstreamConfig,
     simulator_endpoint: Option<&str>,
     region: Option<&str>,
-) -> Result<Client, String> {
+) -> Result<(Client, Option<SharedCredentialsProvider>), String> {
     // One attempt per SDK call: the pipeline owns the one retry policy.
     let retry = RetryConfig::disabled();
-    let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
-    let sdk_config = match &config.target {
+    let timeouts = TimeoutConfig::builder().connect_timeout(config.connect_timeout).build();
+    let (sdk_config, provider) = match &config.target {
         UpstreamTarget::Simulator { endpoint_url } => {
             let endpoint = endpoint_url
                 .as_deref()
                 .or(simulator_endpoint)
                 .ok_or("the embedded simulator is not running")?;
             // The simulator does not check signatures; any static keys will do.
-            aws_sdk_bedrockruntime::Config::builder()
+            let config = aws_sdk_bedrockruntime::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(region.unwrap_or("us-east-1").to_owned()))
                 .credentials_provider(Credentials::new(
@@ -362,7 +486,9 @@ async fn build_client(
                 .retry_config(retry)
                 .timeout_config(timeouts)
                 .interceptor(BedrockHeaders)
-                .build()
+                .interceptor(bounded::BoundedResponses)
+                .build();
+            (config, None)
         }
         UpstreamTarget::Bedrock { region: upstream_region, endpoint_url } => {
             let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -378,15 +504,16 @@ async fn build_client(
             let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
                 .retry_config(retry)
                 .timeout_config(timeouts)
-                .interceptor(BedrockHeaders);
+                .interceptor(BedrockHeaders)
+                .interceptor(bounded::BoundedResponses);
             // A custom endpoint (a VPC endpoint, say) is for the upstream's own region.
             if let (Some(url), None) = (endpoint_url, region) {
                 builder = builder.endpoint_url(url);
             }
-            builder.build()
+            (builder.build(), shared.credentials_provider())
         }
     };
-    Ok(Client::from_conf(sdk_config))
+    Ok((Client::from_conf(sdk_config), provider))
 }
 
 /// Runs one SDK call with a fresh slot for the [`BedrockHeaders`] interceptor, and
@@ -424,7 +551,17 @@ impl ChunkStream {
                 // An event type this SDK version does not know: not an error, skip it.
                 Ok(Some(_)) => continue,
                 Ok(None) => return None,
-                Err(e) => return Some(Err(classify(e, stream_event_error_kind))),
+                Err(e) => {
+                    // The stream's body failed after Bedrock's 200 (the SDK says "dispatch
+                    // failure"): an answer cut off, not an unreachable Bedrock.
+                    let error = match classify(e, stream_event_error_kind) {
+                        UpstreamError::Unreachable(text) => UpstreamError::Malformed(format!(
+                            "the stream broke off after it started: {text}"
+                        )),
+                        other => other,
+                    };
+                    return Some(Err(error));
+                }
             }
         }
     }
@@ -438,20 +575,27 @@ fn classify<E, R>(
 ) -> UpstreamError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    let text = aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string();
-    match error {
-        SdkError::ServiceError(context) => {
-            let err = context.err();
-            let (kind, mut detail) = kind_of(err);
-            detail.code = err.code().map(str::to_owned);
-            UpstreamError::Bedrock {
-                kind,
-                message: err.message().unwrap_or_default().to_owned(),
-                detail: Box::new(detail),
-            }
+    if let SdkError::ServiceError(context) = &error {
+        let err = context.err();
+        let (kind, mut detail) = kind_of(err);
+        detail.code = err.code().map(bounded_message);
+        for member in [&mut detail.resource_name, &mut detail.original_message] {
+            *member = member.as_deref().map(bounded_message);
         }
+        return UpstreamError::Bedrock {
+            kind,
+            message: bounded_message(err.message().unwrap_or_default()),
+            detail: Box::new(detail),
+        };
+    }
+    let text = aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string();
+    let text = bounded_message(&text);
+    if is_credentials_error(&error) {
+        return UpstreamError::Credentials(text);
+    }
+    match error {
         SdkError::TimeoutError(_) => UpstreamError::Timeout,
         SdkError::DispatchFailure(failure) if failure.is_timeout() => UpstreamError::Timeout,
         SdkError::DispatchFailure(failure) if !failure.is_user() => {
@@ -460,6 +604,20 @@ where
         SdkError::ResponseError(_) => UpstreamError::Malformed(text),
         _ => UpstreamError::Sdk(text),
     }
+}
+
+/// `text` cut to [`MAX_UPSTREAM_MESSAGE_BYTES`] (at a character boundary), saying how
+/// much was cut: where Bedrock's messages enter the gateway, so that no error, answer or
+/// log line carries an unbounded one.
+pub fn bounded_message(text: &str) -> String {
+    if text.len() <= MAX_UPSTREAM_MESSAGE_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_UPSTREAM_MESSAGE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes cut by the gateway)", &text[..end], text.len() - end)
 }
 
 fn invoke_error_kind(error: &InvokeModelError) -> (BedrockErrorKind, BedrockErrorDetail) {
@@ -571,5 +729,23 @@ impl Intercept for BedrockHeaders {
         // Outside a scope (no call of `Upstream`) there is nothing to record.
         let _ = CALL_RESPONSE_HEADERS.try_with(|slot| slot.set(recorded));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded_message("short"), "short");
+        let exact = "x".repeat(MAX_UPSTREAM_MESSAGE_BYTES);
+        assert_eq!(bounded_message(&exact), exact);
+        // 'é' is two bytes: the cut falls inside one and moves back before it.
+        let long = format!("x{}", "é".repeat(20_000_000 / 2));
+        let cut = bounded_message(&long);
+        assert!(cut.len() < MAX_UPSTREAM_MESSAGE_BYTES + 64, "{}", cut.len());
+        assert!(cut.starts_with("xéé"));
+        assert!(cut.ends_with(&format!("({} more bytes cut by the gateway)", long.len() - 4095)));
     }
 }

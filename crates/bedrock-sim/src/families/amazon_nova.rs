@@ -9,10 +9,18 @@
 //! - `inferenceConfig.maxTokens` defaults to the model's largest value, Nova's "dynamic" default.
 //!   `temperature` may be 0, although the documentation gives 0.00001 as its least value.
 //! - Answer: one text block in `output.message.content`, `stopReason` `end_turn`, `max_tokens`
-//!   or `stop_sequence`, and `usage` with the two cache counts, always 0.
+//!   or `stop_sequence`, and `usage` with the two cache counts.
 //! - Stream: `messageStart`; per token a `contentBlockDelta` and its `contentBlockStop`, each
 //!   token in a new block as Nova does; `messageStop`; then `metadata` with the usage and the
 //!   invocation metrics, both with the cache counts.
+//! - Prompt caching (`prompt_cache.rs`): a `{"cachePoint": {"type": "default"}}` block in
+//!   `system` or in a message's `content` caches the system blocks and messages before it,
+//!   from 1,000 tokens (AWS's table for Micro, Lite and Pro; assumed for Premier and Nova 2
+//!   Lite [U]). Only checkpoints are looked up. A fifth checkpoint is ignored: what Bedrock
+//!   answers to more than four is not known [U]. `inputTokens` leaves out the cached tokens
+//!   and `totalTokens` counts them, as Converse's usage does (LiteLLM's recorded answer; for
+//!   InvokeModel [U]). A `toolConfig` cannot be cached (AWS's table) and is not part of the
+//!   prefix.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -22,6 +30,10 @@ use crate::families::common::{string_array, u32_value};
 use crate::families::{Family, InvocationMetrics, json_bytes};
 use crate::generate::{Completion, GenerationRequest, StopCause};
 use crate::media_schema::{Shape, ViolationReport, array_of, check, string_up_to};
+use crate::prompt_cache::{
+    CacheBoundary, CacheInvocationMetrics, CacheRequest, MAX_CHECKPOINTS, PrefixHasher, items,
+    n_words,
+};
 
 /// The Nova family.
 pub(crate) struct AmazonNova;
@@ -38,6 +50,9 @@ const MODELS: &[(&str, i64)] = &[
 
 /// The models Bedrock serves only through a cross-region inference profile (`us.`, `global.`).
 const PROFILE_ONLY: &[&str] = &["amazon.nova-premier-v1:0", "amazon.nova-2-lite-v1:0"];
+
+/// The least prefix a cache checkpoint caches, in tokens (AWS's table: "1K" for Nova).
+const MIN_CACHE_PREFIX_TOKENS: u32 = 1_000;
 
 /// The answer to a conversation that does not open with a user turn (Converse's wording).
 const FIRST_TURN_MESSAGE: &str = "A conversation must start with a user message. Try again with \
@@ -103,9 +118,24 @@ impl Family for AmazonNova {
         })
     }
 
+    fn cache_request(
+        &self,
+        _base_model_id: &str,
+        body: &Value,
+    ) -> Result<CacheRequest, BedrockError> {
+        Ok(CacheRequest {
+            min_prefix_tokens: MIN_CACHE_PREFIX_TOKENS,
+            boundaries: cache_boundaries(body),
+        })
+    }
+
     fn response_body(&self, completion: &Completion) -> Vec<u8> {
         let n_input_tokens = completion.n_input_tokens;
         let n_output_tokens = completion.n_output_tokens();
+        let cache = completion.cache;
+        let n_total_tokens = [n_output_tokens, cache.read, cache.write]
+            .into_iter()
+            .fold(n_input_tokens, u32::saturating_add);
         json_bytes(&NovaResponse {
             output: NovaOutput {
                 message: NovaMessage {
@@ -117,9 +147,9 @@ impl Family for AmazonNova {
             usage: NovaUsage {
                 input_tokens: n_input_tokens,
                 output_tokens: n_output_tokens,
-                total_tokens: Some(n_input_tokens.saturating_add(n_output_tokens)),
-                cache_read_input_token_count: 0,
-                cache_write_input_token_count: 0,
+                total_tokens: Some(n_total_tokens),
+                cache_read_input_token_count: cache.read,
+                cache_write_input_token_count: cache.write,
             },
         })
     }
@@ -165,18 +195,15 @@ impl Family for AmazonNova {
                     input_tokens: completion.n_input_tokens,
                     output_tokens: completion.n_output_tokens(),
                     total_tokens: None,
-                    cache_read_input_token_count: 0,
-                    cache_write_input_token_count: 0,
+                    cache_read_input_token_count: completion.cache.read,
+                    cache_write_input_token_count: completion.cache.write,
                 },
                 metrics: Empty {},
                 trace: Empty {},
             });
         }
-        chunk.invocation_metrics = metrics.map(|metrics| NovaInvocationMetrics {
-            metrics,
-            cache_read_input_token_count: 0,
-            cache_write_input_token_count: 0,
-        });
+        chunk.invocation_metrics =
+            metrics.map(|metrics| CacheInvocationMetrics::new(metrics, completion.cache));
         json_bytes(&chunk)
     }
 }
@@ -232,7 +259,7 @@ struct NovaStreamChunk<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<StreamMetadata>,
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
-    invocation_metrics: Option<NovaInvocationMetrics>,
+    invocation_metrics: Option<CacheInvocationMetrics>,
 }
 
 #[derive(Serialize)]
@@ -275,14 +302,35 @@ struct StreamMetadata {
 #[derive(Serialize)]
 struct Empty {}
 
-/// Nova's invocation metrics carry the two cache counts as well.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NovaInvocationMetrics {
-    #[serde(flatten)]
-    metrics: InvocationMetrics,
-    cache_read_input_token_count: u32,
-    cache_write_input_token_count: u32,
+/// The `cachePoint` blocks of `system` and the messages (the first [`MAX_CHECKPOINTS`]), each
+/// with the tokens and identity of the blocks before it. The schema has been checked.
+fn cache_boundaries(body: &Value) -> Vec<CacheBoundary> {
+    let mut hasher = PrefixHasher::default();
+    let mut n_tokens = 0u32;
+    let mut boundaries = Vec::new();
+    let mut read = |blocks: &[Value], hasher: &mut PrefixHasher, n_tokens: &mut u32| {
+        for block in blocks {
+            if block.get("cachePoint").is_some() {
+                boundaries.push(CacheBoundary {
+                    n_prefix_tokens: *n_tokens,
+                    prefix_hash: hasher.finish(),
+                    checkpoint: true,
+                });
+                continue;
+            }
+            hasher.value(block);
+            let text = block.get("text").and_then(Value::as_str).unwrap_or_default();
+            *n_tokens = n_tokens.saturating_add(n_words(text));
+        }
+    };
+    hasher.tag("system");
+    read(items(body.get("system")), &mut hasher, &mut n_tokens);
+    for message in items(body.get("messages")) {
+        hasher.tag(message.get("role").and_then(Value::as_str).unwrap_or_default());
+        read(items(message.get("content")), &mut hasher, &mut n_tokens);
+    }
+    boundaries.truncate(MAX_CHECKPOINTS);
+    boundaries
 }
 
 fn request_schema(max_tokens_limit: i64) -> Shape {
@@ -349,6 +397,7 @@ mod tests {
 
     use super::*;
     use crate::generate::generate;
+    use crate::prompt_cache::CacheUsage;
 
     const LITE: &str = "amazon.nova-lite-v1:0";
 
@@ -404,6 +453,45 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(parse(body.clone()).unwrap_err(), expected, "{body}");
         }
+    }
+
+    #[test]
+    fn cache_points_mark_the_prefix_before_them() {
+        let point = || json!({"cachePoint": {"type": "default"}});
+        let body = |question: &str| {
+            json!({"system": [{"text": "one two three"}, point()],
+                "messages": [{"role": "user", "content": [{"text": question}, point()]}]})
+        };
+        let first = cache_boundaries(&body("four five"));
+        let n_tokens: Vec<u32> = first.iter().map(|b| b.n_prefix_tokens).collect();
+        assert_eq!(n_tokens, [3, 5]);
+        assert!(first.iter().all(|boundary| boundary.checkpoint));
+        // Another question after the same system prompt: the same first prefix only.
+        let second = cache_boundaries(&body("six"));
+        assert_eq!(second[0].prefix_hash, first[0].prefix_hash);
+        assert_ne!(second[1].prefix_hash, first[1].prefix_hash);
+        // Only the first four checkpoints count; a request without one has none.
+        let five = json!({"system": [point(), point(), point(), point(), point()],
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+        assert_eq!(cache_boundaries(&five).len(), 4);
+        assert!(
+            cache_boundaries(&json!({"messages": [{"role": "user", "content": []}]})).is_empty()
+        );
+        let request = AmazonNova.cache_request(LITE, &body("four five")).unwrap();
+        assert_eq!(request.min_prefix_tokens, 1_000);
+
+        // The answer reports the cache counts; `totalTokens` counts them.
+        let mut completion = generate(&parse(body("four five")).unwrap());
+        completion.n_input_tokens = 0;
+        completion.cache = CacheUsage { read: 3, write: 2 };
+        let n_output = completion.n_output_tokens();
+        let response: Value =
+            serde_json::from_slice(&AmazonNova.response_body(&completion)).unwrap();
+        assert_eq!(
+            response["usage"],
+            json!({"inputTokens": 0, "outputTokens": n_output, "totalTokens": n_output + 5,
+                "cacheReadInputTokenCount": 3, "cacheWriteInputTokenCount": 2})
+        );
     }
 
     #[test]

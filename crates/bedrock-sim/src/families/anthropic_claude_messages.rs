@@ -13,6 +13,18 @@
 //!
 //! Every answer names the model (`"model": "claude-3-haiku-20240307"`), so the registered value
 //! hands each call to the model's own value through [`Family::model_family`].
+//!
+//! Prompt caching (`prompt_cache.rs`), for the models of [`CACHE_MIN_TOKENS`]: a
+//! `cache_control` on a tool, a system block or a message content block caches the tools,
+//! system blocks and message blocks up to it; a hit is looked for at the 20 block boundaries
+//! before each breakpoint too. More than four breakpoints are Anthropic's 400. The answer's
+//! `usage` has `cache_creation_input_tokens` and `cache_read_input_tokens` after
+//! `input_tokens`, 0 when nothing was cached (recorded from Claude 3.7 Sonnet on Bedrock in
+//! async-aws's `InvokeModelResponseTest`), in the body and in `message_start`; the stream's
+//! invocation metrics carry the two cache counts as Nova's do [U for Claude]. The other
+//! models accept `cache_control` and cache nothing, with no cache counts; real Bedrock may
+//! refuse the marker there ("You invoked an unsupported model or your request did not allow
+//! prompt caching" is recorded for other models without a prompt cache) [U].
 
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +36,10 @@ use crate::families::common::{
 use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, StopCause, fnv1a_64};
 use crate::media_schema::{ViolationReport, finish, type_mismatch};
+use crate::prompt_cache::{
+    CacheBoundary, CacheInvocationMetrics, CacheRequest, MAX_CHECKPOINTS, PrefixHasher, items,
+    n_words,
+};
 use crate::schema::{Schema, as_integer};
 
 /// The Claude Messages family as registered: it knows the models and hands every call to the
@@ -123,6 +139,25 @@ static MODELS: &[ClaudeModel] = &[
     ClaudeModel::profile_only("anthropic.claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, true),
 ];
 
+/// The least prefix, in tokens, that a cache checkpoint caches, for each model Bedrock caches
+/// prompts for: AWS's table (3.5 Haiku 2,048, 3.7 Sonnet 1,024); LiteLLM's table for Bedrock
+/// for the later ones (Sonnet 4.x, Opus 4 and 4.1: 1,024; Haiku 4.5, Opus 4.5 and 4.6:
+/// 4,096), which a recorded bisection on Bedrock confirms for Haiku 4.5 (4,096) and Sonnet
+/// 4.6 (1,024; Anthropic's own API says 2,048). Bedrock caches no prompt for Claude 3 and 3.5
+/// Sonnet (3.5 Sonnet v2 only for the customers of its preview).
+const CACHE_MIN_TOKENS: &[(&str, u32)] = &[
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", 2_048),
+    ("anthropic.claude-3-7-sonnet-20250219-v1:0", 1_024),
+    ("anthropic.claude-sonnet-4-20250514-v1:0", 1_024),
+    ("anthropic.claude-opus-4-20250514-v1:0", 1_024),
+    ("anthropic.claude-opus-4-1-20250805-v1:0", 1_024),
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", 1_024),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", 4_096),
+    ("anthropic.claude-opus-4-5-20251101-v1:0", 4_096),
+    ("anthropic.claude-opus-4-6-v1", 4_096),
+    ("anthropic.claude-sonnet-4-6", 1_024),
+];
+
 /// The [`PerModelFamily::unresolved_model`].
 static UNRESOLVED_MODEL: ClaudeModel = ClaudeModel::on_demand("", "claude", 4096);
 
@@ -159,6 +194,23 @@ impl ClaudeModel {
             exclusive_sampling,
         }
     }
+
+    /// The least cacheable prefix, for a model Bedrock caches prompts for.
+    fn cache_min_tokens(&self) -> Option<u32> {
+        let entry = CACHE_MIN_TOKENS.iter().find(|(model_id, _)| *model_id == self.base_model_id);
+        entry.map(|(_, n_tokens)| *n_tokens)
+    }
+
+    /// The answer's usage: the cache counts only for a model with a prompt cache.
+    fn usage(&self, completion: &Completion, output_tokens: u32) -> Usage {
+        let cache = self.cache_min_tokens().map(|_| completion.cache);
+        Usage {
+            input_tokens: completion.n_input_tokens,
+            cache_creation_input_tokens: cache.map(|cache| cache.write),
+            cache_read_input_tokens: cache.map(|cache| cache.read),
+            output_tokens,
+        }
+    }
 }
 
 fn model(base_model_id: &str) -> Option<&'static ClaudeModel> {
@@ -188,6 +240,21 @@ impl Family for ClaudeModel {
 
     fn needs_inference_profile(&self, _base_model_id: &str) -> bool {
         self.needs_inference_profile
+    }
+
+    fn reports_cache_tokens(&self) -> bool {
+        self.cache_min_tokens().is_some()
+    }
+
+    fn cache_request(
+        &self,
+        _base_model_id: &str,
+        body: &Value,
+    ) -> Result<CacheRequest, BedrockError> {
+        let Some(min_prefix_tokens) = self.cache_min_tokens() else {
+            return Ok(CacheRequest::default());
+        };
+        Ok(CacheRequest { min_prefix_tokens, boundaries: cache_boundaries(body)? })
     }
 
     fn parse_request(
@@ -254,10 +321,7 @@ impl Family for ClaudeModel {
             content: vec![TextBlock { kind: "text", text: &text }],
             stop_reason: Some(stop_reason),
             stop_sequence,
-            usage: Usage {
-                input_tokens: completion.n_input_tokens,
-                output_tokens: completion.n_output_tokens(),
-            },
+            usage: self.usage(completion, completion.n_output_tokens()),
         })
     }
 
@@ -288,7 +352,7 @@ impl Family for ClaudeModel {
                     stop_reason: None,
                     stop_sequence: None,
                     // Bedrock's first event counts one output token already [R].
-                    usage: Usage { input_tokens: completion.n_input_tokens, output_tokens: 1 },
+                    usage: self.usage(completion, 1),
                 },
             },
             1 => StreamEvent::ContentBlockStart {
@@ -310,7 +374,14 @@ impl Family for ClaudeModel {
                     usage: OutputUsage { output_tokens: completion.n_output_tokens() },
                 }
             }
-            _ => StreamEvent::MessageStop { invocation_metrics: metrics },
+            _ => StreamEvent::MessageStop {
+                invocation_metrics: metrics.map(|metrics| match self.cache_min_tokens() {
+                    Some(_) => {
+                        StopMetrics::Cache(CacheInvocationMetrics::new(metrics, completion.cache))
+                    }
+                    None => StopMetrics::Plain(metrics),
+                }),
+            },
         };
         json_bytes(&event)
     }
@@ -337,10 +408,24 @@ struct TextBlock<'a> {
     text: &'a str,
 }
 
+/// The usage of an answer; the cache counts only for a model with a prompt cache.
 #[derive(Serialize)]
 struct Usage {
     input_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u32>,
     output_tokens: u32,
+}
+
+/// The invocation metrics of `message_stop`: with the cache counts for a model with a prompt
+/// cache.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StopMetrics {
+    Plain(InvocationMetrics),
+    Cache(CacheInvocationMetrics),
 }
 
 #[derive(Serialize)]
@@ -381,7 +466,7 @@ enum StreamEvent<'a> {
             rename = "amazon-bedrock-invocationMetrics",
             skip_serializing_if = "Option::is_none"
         )]
-        invocation_metrics: Option<InvocationMetrics>,
+        invocation_metrics: Option<StopMetrics>,
     },
 }
 
@@ -584,6 +669,81 @@ fn check_content(
     Ok(())
 }
 
+/// The block boundaries of the prompt in Anthropic's order (tools, system, messages), each with
+/// the tokens and identity of the prefix up to it; checkpoints where a block has
+/// `cache_control`. Empty when no block has one; a 400 for more than four.
+fn cache_boundaries(body: &Value) -> Result<Vec<CacheBoundary>, BedrockError> {
+    let marked = |block: &Value| block.get("cache_control").is_some_and(|marker| !marker.is_null());
+    let tools = items(body.get("tools"));
+    let system = body.get("system");
+    let messages = items(body.get("messages"));
+    let contents = messages.iter().filter_map(|message| message.get("content"));
+    let n_checkpoints = [tools, items(system)]
+        .into_iter()
+        .chain(contents.map(|content| items(Some(content))))
+        .flatten()
+        .filter(|block| marked(block))
+        .count();
+    if n_checkpoints > MAX_CHECKPOINTS {
+        return Err(BedrockError::validation(format!(
+            "A maximum of {MAX_CHECKPOINTS} blocks with cache_control may be provided. Found \
+             {n_checkpoints}."
+        )));
+    }
+    if n_checkpoints == 0 {
+        return Ok(Vec::new());
+    }
+
+    let mut prefix = Prefix::default();
+    prefix.hasher.tag("tools");
+    for tool in tools {
+        prefix.block(tool, "", marked(tool));
+    }
+    prefix.hasher.tag("system");
+    prefix.blocks(system);
+    for message in messages {
+        prefix.hasher.tag(message.get("role").and_then(Value::as_str).unwrap_or_default());
+        prefix.blocks(message.get("content"));
+    }
+    Ok(prefix.boundaries)
+}
+
+/// The prompt read so far, for [`cache_boundaries`].
+#[derive(Default)]
+struct Prefix {
+    hasher: PrefixHasher,
+    n_tokens: u32,
+    boundaries: Vec<CacheBoundary>,
+}
+
+impl Prefix {
+    /// A string content (one block) or a list of blocks; the text blocks count tokens.
+    fn blocks(&mut self, content: Option<&Value>) {
+        match content {
+            Some(string @ Value::String(text)) => self.block(string, text, false),
+            Some(Value::Array(blocks)) => {
+                for block in blocks {
+                    let is_text = block.get("type").and_then(Value::as_str) == Some("text");
+                    let text = block.get("text").and_then(Value::as_str).filter(|_| is_text);
+                    let marked = block.get("cache_control").is_some_and(|marker| !marker.is_null());
+                    self.block(block, text.unwrap_or_default(), marked);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn block(&mut self, block: &Value, text: &str, checkpoint: bool) {
+        self.hasher.value(block);
+        self.n_tokens = self.n_tokens.saturating_add(n_words(text));
+        self.boundaries.push(CacheBoundary {
+            n_prefix_tokens: self.n_tokens,
+            prefix_hash: self.hasher.finish(),
+            checkpoint,
+        });
+    }
+}
+
 /// The texts of a string content (or system prompt) or of the text blocks of a block list.
 fn content_texts(content: Option<&Value>) -> Vec<String> {
     match content {
@@ -628,8 +788,10 @@ mod tests {
 
     use super::*;
     use crate::generate::generate;
+    use crate::prompt_cache::CacheUsage;
 
     const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+    const SONNET_37: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
 
     fn parse(model_id: &str, body: Value) -> Result<GenerationRequest, String> {
         let model = model(model_id).unwrap();
@@ -762,5 +924,97 @@ mod tests {
                 "stop_sequence": null}, "usage": {"output_tokens": 2}})
         );
         assert_eq!(chunk(6), json!({"type": "message_stop"}));
+    }
+
+    #[test]
+    fn cache_breakpoints_and_the_boundaries_before_them() {
+        let sonnet = model(SONNET_37).unwrap();
+        let marker = json!({"type": "ephemeral"});
+        let mut request = body(json!([
+            {"role": "user", "content": [
+                {"type": "text", "text": "one two", "cache_control": marker},
+                {"type": "image", "source": {"type": "base64"}}]},
+            {"role": "assistant", "content": "three"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "four five six", "cache_control": marker}]}]));
+        request["system"] = json!([{"type": "text", "text": "be terse", "cache_control": marker}]);
+        request["tools"] = json!([{"name": "look_up", "input_schema": {"type": "object"}}]);
+        let cache = sonnet.cache_request(SONNET_37, &request).unwrap();
+        assert_eq!(cache.min_prefix_tokens, 1_024);
+        let boundaries: Vec<(u32, bool)> =
+            cache.boundaries.iter().map(|b| (b.n_prefix_tokens, b.checkpoint)).collect();
+        // The tool, the system block, two blocks, the assistant's string, the last block.
+        assert_eq!(
+            boundaries,
+            [(0, false), (2, true), (4, true), (4, false), (5, false), (8, true)]
+        );
+        // The last prefix is the whole input.
+        assert_eq!(generate(&parse(SONNET_37, request.clone()).unwrap()).n_input_tokens, 8);
+        // Another tool changes every prefix after it.
+        let mut other_tool = request.clone();
+        other_tool["tools"][0]["name"] = json!("search");
+        let other = sonnet.cache_request(SONNET_37, &other_tool).unwrap();
+        for (old, new) in cache.boundaries.iter().zip(&other.boundaries) {
+            assert_ne!(old.prefix_hash, new.prefix_hash);
+        }
+        // Moving a breakpoint leaves the prefixes as they were.
+        let mut moved = request.clone();
+        moved["system"][0].as_object_mut().unwrap().remove("cache_control");
+        let moved = sonnet.cache_request(SONNET_37, &moved).unwrap();
+        assert_eq!(moved.boundaries[1].prefix_hash, cache.boundaries[1].prefix_hash);
+        assert!(!moved.boundaries[1].checkpoint);
+
+        request["messages"][1]["content"] = json!([
+            {"type": "text", "text": "a", "cache_control": marker},
+            {"type": "text", "text": "b", "cache_control": marker}]);
+        assert_eq!(
+            sonnet.cache_request(SONNET_37, &request).unwrap_err().message(),
+            "A maximum of 4 blocks with cache_control may be provided. Found 5."
+        );
+        // Bedrock caches no prompt for Claude 3 Haiku.
+        let haiku = model(HAIKU).unwrap();
+        assert!(!haiku.reports_cache_tokens());
+        assert_eq!(haiku.cache_request(HAIKU, &request).unwrap(), CacheRequest::default());
+    }
+
+    #[test]
+    fn answers_of_a_model_with_a_cache_report_it() {
+        let sonnet = model(SONNET_37).unwrap();
+        let request = body(json!([{"role": "user", "content": "hello there"}]));
+        let mut completion = generate(&parse(SONNET_37, request).unwrap());
+        completion.n_input_tokens = 0;
+        completion.cache = CacheUsage { read: 2, write: 1 };
+        let n_output = completion.n_output_tokens();
+        // In the recorded order: input, cache creation, cache read, output.
+        let text = String::from_utf8(sonnet.response_body(&completion)).unwrap();
+        let usage = format!(
+            r#""usage":{{"input_tokens":0,"cache_creation_input_tokens":1,"cache_read_input_tokens":2,"output_tokens":{n_output}}}"#
+        );
+        assert!(text.contains(&usage), "{text}");
+        let chunk = |idx, metrics| -> Value {
+            serde_json::from_slice(&sonnet.stream_chunk(&completion, idx, metrics)).unwrap()
+        };
+        assert_eq!(
+            chunk(0, None)["message"]["usage"],
+            json!({"input_tokens": 0, "cache_creation_input_tokens": 1,
+                "cache_read_input_tokens": 2, "output_tokens": 1})
+        );
+        let metrics = InvocationMetrics {
+            input_token_count: 0,
+            output_token_count: n_output,
+            invocation_latency: 9,
+            first_byte_latency: 4,
+        };
+        let last = sonnet.n_stream_chunks(&completion) - 1;
+        assert_eq!(
+            chunk(last, Some(metrics))["amazon-bedrock-invocationMetrics"],
+            json!({"inputTokenCount": 0, "outputTokenCount": n_output, "invocationLatency": 9,
+                "firstByteLatency": 4, "cacheReadInputTokenCount": 2,
+                "cacheWriteInputTokenCount": 1})
+        );
+        // Claude 3 Haiku's answers have no cache counts.
+        let haiku = model(HAIKU).unwrap();
+        let response: Value = serde_json::from_slice(&haiku.response_body(&completion)).unwrap();
+        assert_eq!(response["usage"], json!({"input_tokens": 0, "output_tokens": n_output}));
     }
 }

@@ -18,6 +18,7 @@
 //! | `deepseek_r1` | profile only: `deepseek.r1-v1:0` | `prompt`, `max_tokens`, `stop`, ... | `stop`, `length` |
 //! | `openai_gpt_oss` | `openai.gpt-oss-120b-1:0`, `openai.gpt-oss-20b-1:0` | `messages`, `max_completion_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
 //! | `openai_chat` | `qwen.qwen3-32b-v1:0`, `qwen.qwen3-235b-a22b-2507-v1:0`, `qwen.qwen3-coder-30b-a3b-v1:0`, `qwen.qwen3-coder-480b-a35b-v1:0`, `qwen.qwen3-next-80b-a3b`, `qwen.qwen3-vl-235b-a22b`, `qwen.qwen3-coder-next`, `deepseek.v3-v1:0`, `deepseek.v3.2`, `moonshot.kimi-k2-thinking`, `moonshotai.kimi-k2.5`, `minimax.minimax-m2`, `minimax.minimax-m2.1`, `google.gemma-3-4b-it`, `google.gemma-3-12b-it`, `google.gemma-3-27b-it`, `nvidia.nemotron-nano-9b-v2`, `nvidia.nemotron-nano-12b-v2`, `nvidia.nemotron-nano-3-30b`, `nvidia.nemotron-super-3-120b`, `mistral.ministral-3-{3b,8b,14b}-instruct`, `mistral.magistral-small-2509`, `mistral.mistral-large-3-675b-instruct`, `mistral.devstral-2-123b`, `mistral.voxtral-mini-3b-2507`, `mistral.voxtral-small-24b-2507` | `messages`, `max_tokens`, `stop`, ... (OpenAI chat completion) | `stop`, `length` |
+//! | `writer_palmyra` | profile only: `writer.palmyra-x4-v1:0`, `writer.palmyra-x5-v1:0` | `messages` (string or `{"text"}` content), `max_tokens`, `min_tokens`, `stop`, ... | `stop`, `length` (and `stop_reason`, the matched stop sequence) |
 //!
 //! Adding a family is one new file here plus its `mod` line and its entry in [`FAMILIES`].
 //! Helpers that several families use live in `common.rs`; the OpenAI Chat Completions
@@ -28,6 +29,7 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::generate::{Completion, GenerationRequest};
+use crate::prompt_cache::CacheRequest;
 
 mod chat_completions;
 mod common;
@@ -48,6 +50,7 @@ mod mistral_text;
 mod openai_chat;
 mod openai_gpt_oss;
 mod titan_text;
+mod writer_palmyra;
 
 /// One simulated model family: how its request bodies are checked and its answers shaped.
 ///
@@ -58,15 +61,26 @@ pub(crate) trait Family: Send + Sync {
     fn id(&self) -> &'static str;
     /// Whether this family simulates `base_model_id` (no ARN, no geography prefix).
     fn matches(&self, base_model_id: &str) -> bool;
-    /// Whether InvokeModelWithResponseStream is served; for a family that does not stream it
-    /// is a 400 `The model is unsupported for streaming.` (`invoke.rs`).
-    /// Whether answers report prompt-cache token counts: the
-    /// `X-Amzn-Bedrock-Cache-{Read,Write}-Input-Token-Count` headers of InvokeModel, and
-    /// the same counts in a stream's invocation metrics (wire document §1.5: seen for
-    /// Nova).
+    /// Whether the model has a prompt cache, and so its answers report prompt-cache token
+    /// counts (0 when nothing was cached): the
+    /// `X-Amzn-Bedrock-Cache-{Read,Write}-Input-Token-Count` headers of InvokeModel, and the
+    /// same counts in a stream's invocation metrics (wire document §1.5: seen for Claude 3.5
+    /// Haiku and Nova), besides the family's own body fields.
     fn reports_cache_tokens(&self) -> bool {
         false
     }
+    /// For a model that [`Family::reports_cache_tokens`]: the request's prompt-cache
+    /// checkpoints and the block boundaries before them, with the model's least cacheable
+    /// prefix (`prompt_cache.rs`). Called after [`Family::parse_request`] accepted `body`.
+    fn cache_request(
+        &self,
+        _base_model_id: &str,
+        _body: &Value,
+    ) -> Result<CacheRequest, BedrockError> {
+        Ok(CacheRequest::default())
+    }
+    /// Whether InvokeModelWithResponseStream is served; for a family that does not stream it
+    /// is a 400 `The model is unsupported for streaming.` (`invoke.rs`).
     fn streams(&self) -> bool {
         true
     }
@@ -124,6 +138,7 @@ pub(crate) static FAMILIES: &[&dyn Family] = &[
     &deepseek_r1::DeepseekR1,
     &openai_gpt_oss::OpenaiGptOss,
     &openai_chat::OpenaiChat,
+    &writer_palmyra::WriterPalmyra,
 ];
 
 /// The family that simulates `base_model_id`, if any.
@@ -233,6 +248,8 @@ mod tests {
             "deepseek.r1-v1:0",
             "openai.gpt-oss-120b-1:0",
             "openai.gpt-oss-20b-1:0",
+            "writer.palmyra-x4-v1:0",
+            "writer.palmyra-x5-v1:0",
         ];
         for model_id in known {
             let n_claims = FAMILIES.iter().filter(|family| family.matches(model_id)).count();

@@ -16,6 +16,10 @@ mod stream;
 // Injected faults and latency, before and inside the stream.
 mod faults;
 
+// A broken or hostile upstream: bad bodies, proxy pages, unknown errors, long messages, resets,
+// drips, huge frames, endless streams; and the invocations in flight.
+mod hostile;
+
 // The checks Bedrock makes on model ids, headers and bodies.
 mod validation;
 
@@ -35,3 +39,6 @@ mod families_b;
 // Token quotas: reservation and settlement, streams holding their tokens, day limits, refill,
 // the `/_sim/quota` routes and the per-model stats.
 mod quota;
+
+// Prompt caching: Claude's breakpoints and Nova's cache points, write then read.
+mod prompt_cache;

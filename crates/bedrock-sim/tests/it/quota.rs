@@ -286,6 +286,7 @@ async fn quota_routes_and_stats_over_http() {
     assert_eq!(response.status(), StatusCode::OK);
     let expected = json!({
         "requests": 2,
+        "in_flight": 0,
         "models": {"anthropic.claude-v2:1": {
             "requests": 2, "throttled": 1, "tokens_charged": 8, "peak_tokens_per_minute": 8,
         }},

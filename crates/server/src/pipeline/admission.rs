@@ -97,12 +97,15 @@ pub struct Hold {
 }
 
 /// What one call holds: its caller's hold and its target's. Settled once with the
-/// usage; dropped unsettled (a cancelled call), it keeps everything reserved as used,
-/// since Bedrock may have counted it.
+/// usage; dropped unsettled (a cancelled call), it keeps everything reserved as used once
+/// an attempt was sent, since Bedrock may have counted it, and gives everything back if
+/// none was (the caller went away while queued).
 #[derive(Debug)]
 pub struct Reservation {
     admission: Arc<Admission>,
     holds: Vec<Hold>,
+    /// Whether an attempt of the call went to Bedrock.
+    sent: bool,
 }
 
 impl Admission {
@@ -470,7 +473,12 @@ fn limit_text(limit: LimitKind) -> &'static str {
 
 impl Reservation {
     pub fn new(admission: Arc<Admission>) -> Reservation {
-        Reservation { admission, holds: Vec::new() }
+        Reservation { admission, holds: Vec::new(), sent: false }
+    }
+
+    /// An attempt is going to Bedrock: from now on a cancelled call keeps its holds.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
     }
 
     pub fn push(&mut self, hold: Option<Hold>) {
@@ -524,12 +532,15 @@ impl Drop for Reservation {
         if holds.is_empty() {
             return;
         }
-        // Cancelled mid-call: keep what was reserved as used, off the caller's task.
+        // Cancelled mid-call: keep what was reserved as used (or, if Bedrock was never
+        // called, give it back), off the caller's task.
         let admission = self.admission.clone();
+        let sent = self.sent;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 for hold in holds {
-                    admission.settle(&hold, hold.grant.tokens).await;
+                    let used = if sent { hold.grant.tokens } else { 0 };
+                    admission.settle(&hold, used).await;
                 }
             });
         }

@@ -41,6 +41,12 @@ struct Fit {
     mean_xy: f64,
 }
 
+/// The tokens of the whole prompt a body carried, which the estimate is of: Bedrock's input
+/// tokens leave out those read from and written to the prompt cache.
+pub fn prompt_tokens(input_tokens: u32, cache_read: Option<u32>, cache_write: Option<u32>) -> u32 {
+    [cache_read, cache_write].into_iter().flatten().fold(input_tokens, u32::saturating_add)
+}
+
 impl InputEstimator {
     /// The estimated input tokens of a body of `body_len` bytes (at least 1).
     pub fn estimate(&self, body_len: usize) -> u64 {

@@ -183,10 +183,11 @@ impl Pipeline {
         let headers = &served.output.headers;
         let usage = headers.usage();
         let known = usage.input_tokens.is_some() || usage.output_tokens.is_some();
-        if let Some(input_tokens) = usage.input_tokens {
-            self.state(&served.target).estimator.learn(body_len, input_tokens);
-        }
         let (cache_read, cache_write) = headers.cache_tokens();
+        if let Some(input_tokens) = usage.input_tokens {
+            let prompt_tokens = estimate::prompt_tokens(input_tokens, cache_read, cache_write);
+            self.state(&served.target).estimator.learn(body_len, prompt_tokens);
+        }
         let tokens = [usage.input_tokens, usage.output_tokens, cache_read, cache_write];
         let operation = call.record.operation();
         self.metrics.tokens(operation, &served.target, tokens);
@@ -205,15 +206,21 @@ impl Pipeline {
 
     /// InvokeModelWithResponseStream through admission, retries and fallbacks. Returns
     /// once the first chunk has arrived: an exception before it is retried like an
-    /// error answer; after it, nothing is retried.
+    /// error answer; a broken or unreadable stream is not (Bedrock's 200 had come);
+    /// after the first chunk, nothing is retried. The stream then ends with a timeout
+    /// after `stream_idle_timeout` without a chunk, or `request_timeout` after the
+    /// attempt began.
     pub async fn stream(
         &self,
         call: Call<'_>,
         encode: Encoder<'_>,
     ) -> Result<Served<PipelineStream>, ApiError> {
+        let idle = self.policy.stream_idle_timeout;
+        let longest = self.policy.request_timeout;
         let (mut served, reservation, body_len) = self
             .run(call, encode, true, |upstream, target, request, timeout| async move {
                 let started = Instant::now();
+                let timeouts = stream::StreamTimeouts { idle, ends_at: started + longest };
                 let mut output = upstream
                     .invoke_stream_raw(target.region.as_deref(), &target.model_id, request, timeout)
                     .await?;
@@ -225,7 +232,7 @@ impl Pipeline {
                     Ok(Some(Ok(chunk))) => Some(chunk),
                     Ok(None) => None,
                 };
-                Ok(PipelineStream::new(output, first))
+                Ok(PipelineStream::new(output, first, timeouts))
             })
             .await?;
         let estimator = self.state(&served.target).estimator.clone();
@@ -376,6 +383,7 @@ impl Pipeline {
                 let timeout =
                     attempt_timeout.min(deadline.saturating_duration_since(Instant::now()));
                 let sent = Instant::now();
+                reservation.mark_sent();
                 let result =
                     attempt(self.upstream.clone(), target.clone(), request.clone(), timeout).await;
                 let retry = n_target_attempts > 1;
@@ -453,6 +461,11 @@ impl Pipeline {
         Err(last_error.unwrap_or_else(|| ApiError::Internal("no target was tried".to_owned())))
     }
 
+    /// Whether the gateway has AWS credentials to call Bedrock with (for `/readyz`).
+    pub async fn has_credentials(&self) -> bool {
+        self.upstream.has_credentials().await
+    }
+
     /// Sets the scrape-time quota gauges (targets, and the limited `callers`).
     pub async fn observe_limits(&self, callers: &[Arc<ApiKey>]) {
         self.admission.observe(callers).await;
@@ -494,9 +507,10 @@ pub fn bedrock_error_label(error: &UpstreamError) -> &'static str {
                 .find(|name| *name == code)
                 .unwrap_or(crate::metrics::OTHER)
         }),
-        UpstreamError::Timeout => "timeout",
+        UpstreamError::Timeout | UpstreamError::Stalled(_) => "timeout",
         UpstreamError::Unreachable(_) => "unreachable",
         UpstreamError::Malformed(_) => "malformed",
         UpstreamError::Sdk(_) => "sdk",
+        UpstreamError::Credentials(_) => "credentials",
     }
 }

@@ -56,7 +56,10 @@ pub fn next_step(error: &UpstreamError) -> Next {
         },
         UpstreamError::Unreachable(_) => Next::FallBack,
         UpstreamError::Timeout => Next::FallBack,
-        UpstreamError::Malformed(_) | UpstreamError::Sdk(_) => Next::Fail,
+        // After Bedrock's 200: the call may be billed, and its output may have begun.
+        UpstreamError::Stalled(_) | UpstreamError::Malformed(_) => Next::Fail,
+        // The gateway's own AWS identity: every target shares it.
+        UpstreamError::Sdk(_) | UpstreamError::Credentials(_) => Next::Fail,
     }
 }
 
@@ -77,8 +80,10 @@ pub fn counted_by_bedrock(error: &UpstreamError) -> bool {
                 | BedrockErrorKind::ModelStreamError
                 | BedrockErrorKind::Unknown
         ),
-        UpstreamError::Timeout | UpstreamError::Malformed(_) => true,
-        UpstreamError::Unreachable(_) | UpstreamError::Sdk(_) => false,
+        UpstreamError::Timeout | UpstreamError::Stalled(_) | UpstreamError::Malformed(_) => true,
+        UpstreamError::Unreachable(_) | UpstreamError::Sdk(_) | UpstreamError::Credentials(_) => {
+            false
+        }
     }
 }
 
@@ -221,6 +226,8 @@ mod tests {
         };
         assert_eq!(next_step(&validation), Next::Fail);
         assert_eq!(next_step(&UpstreamError::Malformed("cut".into())), Next::Fail);
+        assert_eq!(next_step(&UpstreamError::Stalled(Duration::from_secs(1))), Next::Fail);
+        assert!(counted_by_bedrock(&UpstreamError::Malformed("cut".into())));
         assert!(!counted_by_bedrock(&throttle("x")));
         assert!(counted_by_bedrock(&UpstreamError::Timeout));
     }
@@ -246,6 +253,8 @@ mod tests {
             target: crate::config::UpstreamTarget::Simulator { endpoint_url: None },
             request_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            stream_idle_timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(2),
             max_attempts: 3,
             retry_base: Duration::from_millis(100),

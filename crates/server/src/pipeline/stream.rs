@@ -5,17 +5,23 @@
 //! `amazon-bedrock-invocationMetrics`; failing that, the usage the reader reported
 //! ([`PipelineStream::report_usage`], the family decoder's count); failing that (a
 //! caller that went away mid-stream), the reservation is kept whole as used.
+//!
+//! A stream that sends no chunk for `stream_idle_timeout`, or lasts past its attempt's
+//! `request_timeout`, ends with [`UpstreamError::Stalled`] or [`UpstreamError::Timeout`]:
+//! neither a stalled nor an endless upstream keeps a caller (and its quota) forever.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use translator::Usage;
 
 use crate::config::Target;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pipeline::admission::Reservation;
-use crate::pipeline::estimate::InputEstimator;
+use crate::pipeline::estimate::{self, InputEstimator};
 use crate::telemetry::Record;
 use crate::upstream::{ChunkStream, RawStreamOutput, ResponseHeaders, UpstreamError};
 
@@ -27,6 +33,7 @@ const INVOCATION_METRICS: &[u8] = b"amazon-bedrock-invocationMetrics";
 pub struct PipelineStream {
     chunks: ChunkStream,
     first: Option<Bytes>,
+    timeouts: StreamTimeouts,
     /// Bedrock's `X-Amzn-Bedrock-Content-Type`.
     pub content_type: String,
     pub headers: ResponseHeaders,
@@ -37,6 +44,13 @@ pub struct PipelineStream {
     ended: bool,
     /// Chunks of a shape the family does not know, so far.
     unrecognized: u32,
+}
+
+/// How long a started stream may wait for its next chunk, and when it must end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamTimeouts {
+    pub idle: Duration,
+    pub ends_at: Instant,
 }
 
 #[derive(Debug)]
@@ -66,11 +80,16 @@ struct Invocation {
 }
 
 impl PipelineStream {
-    pub(crate) fn new(output: RawStreamOutput, first: Option<Bytes>) -> PipelineStream {
+    pub(crate) fn new(
+        output: RawStreamOutput,
+        first: Option<Bytes>,
+        timeouts: StreamTimeouts,
+    ) -> PipelineStream {
         let ended = first.is_none();
         PipelineStream {
             chunks: output.chunks,
             first,
+            timeouts,
             content_type: output.content_type,
             headers: output.headers,
             settlement: None,
@@ -104,7 +123,18 @@ impl PipelineStream {
         if self.ended {
             return None;
         }
-        match self.chunks.next_chunk().await {
+        let StreamTimeouts { idle, ends_at } = self.timeouts;
+        let wait_until = (Instant::now() + idle).min(ends_at);
+        let next = tokio::time::timeout_at(wait_until, self.chunks.next_chunk());
+        let next = next.await.unwrap_or_else(|_| {
+            let error = if Instant::now() >= ends_at {
+                UpstreamError::Timeout
+            } else {
+                UpstreamError::Stalled(idle)
+            };
+            Some(Err(error))
+        });
+        match next {
             Some(Ok(chunk)) => {
                 self.meter(&chunk);
                 Some(Ok(chunk))
@@ -199,11 +229,13 @@ impl PipelineStream {
             return;
         };
         let usage = self.metered.map(|m| m.usage).or(self.reported);
+        let metered = self.metered.unwrap_or_default();
         if let Some(input_tokens) = usage.and_then(|u| u.input_tokens) {
-            settlement.estimator.learn(settlement.body_len, input_tokens);
+            let (read, write) = (metered.cache_read, metered.cache_write);
+            let prompt_tokens = estimate::prompt_tokens(input_tokens, read, write);
+            settlement.estimator.learn(settlement.body_len, prompt_tokens);
         }
         let StreamObserver { metrics, target, record } = &settlement.observer;
-        let metered = self.metered.unwrap_or_default();
         if let Some(usage) = usage {
             let tokens =
                 [usage.input_tokens, usage.output_tokens, metered.cache_read, metered.cache_write];

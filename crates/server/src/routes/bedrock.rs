@@ -23,7 +23,7 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -32,11 +32,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::{Map, Value};
 
-use crate::app::{AppState, MAX_BODY_BYTES};
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
-use crate::error::{ApiError, mask_arns};
+use crate::drain::Drain;
+use crate::error::ApiError;
 use crate::pipeline::{Call, Encoder, PipelineStream};
+use crate::redact;
 use crate::routes::tag_target;
 use crate::upstream::{
     BedrockErrorDetail, BedrockErrorKind, RawRequest, ResponseHeaders, UpstreamError,
@@ -53,10 +55,10 @@ pub const UNNAMED_ERROR_SHAPE: &str = "UnknownException";
 /// Chunk payloads are padded to a multiple of this many bytes (see [`chunk_frame`]).
 const CHUNK_PAYLOAD_QUANTUM: usize = 32;
 
-/// The two routes, for `app.rs` to merge. The body limit is set here, so that it holds
-/// wherever the router is merged.
+/// The two routes, for `app.rs` to merge. Their body limit is Bedrock's own,
+/// `BEDROCK_MAX_BODY_BYTES` (`intake.rs`).
 pub fn routes() -> Router<crate::app::Gateway> {
-    Router::new().route("/model/{*rest}", any(handle)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    Router::new().route("/model/{*rest}", any(handle))
 }
 
 /// InvokeModel in Bedrock's own protocol (documentation of a route `routes()` serves).
@@ -159,11 +161,15 @@ impl BedrockApiError {
             BedrockApiError::Upstream(UpstreamError::Bedrock { kind, detail, .. }) => {
                 kind.shape_name().or(detail.code.as_deref()).unwrap_or(UNNAMED_ERROR_SHAPE)
             }
-            BedrockApiError::Upstream(UpstreamError::Timeout) => "ModelTimeoutException",
+            BedrockApiError::Upstream(UpstreamError::Timeout | UpstreamError::Stalled(_)) => {
+                "ModelTimeoutException"
+            }
             BedrockApiError::Upstream(UpstreamError::Unreachable(_)) => {
                 "ServiceUnavailableException"
             }
-            BedrockApiError::Upstream(UpstreamError::Malformed(_) | UpstreamError::Sdk(_))
+            BedrockApiError::Upstream(
+                UpstreamError::Malformed(_) | UpstreamError::Sdk(_) | UpstreamError::Credentials(_),
+            )
             | BedrockApiError::StreamBroken(_) => "InternalServerException",
             BedrockApiError::Gateway(error) => match error.status().as_u16() {
                 429 => "ThrottlingException",
@@ -187,26 +193,36 @@ impl BedrockApiError {
             BedrockApiError::Upstream(UpstreamError::Bedrock { kind, detail, .. }) => {
                 bedrock_error_status(*kind, detail)
             }
-            BedrockApiError::Upstream(UpstreamError::Timeout) => StatusCode::REQUEST_TIMEOUT,
+            BedrockApiError::Upstream(UpstreamError::Timeout | UpstreamError::Stalled(_)) => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             BedrockApiError::Upstream(UpstreamError::Unreachable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             BedrockApiError::Upstream(UpstreamError::Malformed(_) | UpstreamError::Sdk(_))
             | BedrockApiError::StreamBroken(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The gateway's own AWS identity is missing: not Bedrock's fault, nor the caller's.
+            BedrockApiError::Upstream(UpstreamError::Credentials(_)) => StatusCode::BAD_GATEWAY,
             // The status of the shape `shape()` chose; 5xx other than 503 keep theirs.
             BedrockApiError::Gateway(error) => match error.status().as_u16() {
                 401 | 403 => StatusCode::FORBIDDEN,
-                404 | 429 => error.status(),
+                // 408 and 413 say what went wrong with the transfer, which any client reads.
+                404 | 408 | 413 | 429 => error.status(),
                 400..=499 => StatusCode::BAD_REQUEST,
                 _ => error.status(),
             },
         }
     }
 
-    /// What the caller is told. Bedrock's own messages pass on with ARNs masked (they
-    /// carry account ids); the gateway's failures get a fixed text, never addresses or
-    /// SDK details, which are logged instead.
+    /// What the caller is told. Bedrock's own messages pass on; the gateway's failures
+    /// get a fixed text, never addresses or SDK details, which are logged instead. Every
+    /// message goes through [`redact::public`] (account ids, access key ids and internal
+    /// addresses masked, the length bounded).
     pub fn message(&self) -> String {
+        redact::public(&self.unmasked_message())
+    }
+
+    fn unmasked_message(&self) -> String {
         match self {
             BedrockApiError::UnknownOperation => {
                 "The requested operation is not recognized by the service.".to_owned()
@@ -214,15 +230,25 @@ impl BedrockApiError {
             BedrockApiError::ModelNotConfigured(_)
             | BedrockApiError::AccessDenied(_)
             | BedrockApiError::InvalidRequest(_) => self.to_string(),
-            BedrockApiError::Upstream(UpstreamError::Bedrock { message, .. }) => mask_arns(message),
+            BedrockApiError::Upstream(UpstreamError::Bedrock { message, .. }) => message.clone(),
             BedrockApiError::Upstream(UpstreamError::Timeout) => {
                 "Bedrock did not answer within the gateway's request timeout.".to_owned()
+            }
+            BedrockApiError::Upstream(UpstreamError::Stalled(_)) => {
+                "Bedrock's response stream to the gateway sent nothing within the gateway's \
+                 idle timeout."
+                    .to_owned()
             }
             BedrockApiError::Upstream(UpstreamError::Unreachable(_)) => {
                 "Bedrock could not be reached from the gateway.".to_owned()
             }
             BedrockApiError::Upstream(UpstreamError::Malformed(_)) => {
                 "Bedrock's answer to the gateway was cut off or corrupted.".to_owned()
+            }
+            BedrockApiError::Upstream(UpstreamError::Credentials(_)) => {
+                "The gateway has no AWS credentials to call Bedrock with; its operator must \
+                 provide them."
+                    .to_owned()
             }
             BedrockApiError::Upstream(UpstreamError::Sdk(_)) => {
                 "Internal error in the gateway.".to_owned()
@@ -245,10 +271,10 @@ impl BedrockApiError {
                 body.insert("originalStatusCode".to_owned(), code.into());
             }
             if let Some(name) = &detail.resource_name {
-                body.insert("resourceName".to_owned(), mask_arns(name).into());
+                body.insert("resourceName".to_owned(), redact::public(name).into());
             }
             if let Some(message) = &detail.original_message {
-                body.insert("originalMessage".to_owned(), mask_arns(message).into());
+                body.insert("originalMessage".to_owned(), redact::public(message).into());
             }
         }
         body
@@ -301,20 +327,27 @@ impl BedrockApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
         }
+        if let BedrockApiError::Upstream(UpstreamError::Credentials(_)) = &self {
+            headers.insert("x-gateway-error-type", HeaderValue::from_static(self.error_type()));
+        }
         response
     }
 
     /// Logs the error once, with its details: at `warn` when Bedrock or the gateway is
-    /// at fault, at `debug` when the caller is.
+    /// at fault, at `info` when Bedrock refused the caller's own request (a
+    /// `ValidationException`), at `debug` when the gateway refused the caller.
     fn log(&self) {
-        if let BedrockApiError::Gateway(error) = self {
-            error.log();
-            return;
-        }
-        if matches!(self, BedrockApiError::Upstream(_) | BedrockApiError::StreamBroken(_)) {
-            tracing::warn!(message = "bedrock-native request failed", shape = self.shape(), error = %self);
-        } else {
-            tracing::debug!(message = "bedrock-native request refused", shape = self.shape(), error = %self);
+        let shape = self.shape();
+        match self {
+            BedrockApiError::Gateway(error) => error.log(),
+            BedrockApiError::Upstream(UpstreamError::Bedrock {
+                kind: BedrockErrorKind::Validation,
+                ..
+            }) => tracing::info!(message = "bedrock-native request failed", shape, error = %self),
+            BedrockApiError::Upstream(_) | BedrockApiError::StreamBroken(_) => {
+                tracing::warn!(message = "bedrock-native request failed", shape, error = %self);
+            }
+            _ => tracing::debug!(message = "bedrock-native request refused", shape, error = %self),
         }
     }
 }
@@ -385,7 +418,7 @@ async fn run(
     })?;
     let route = resolve_route(state, &requested_model_id)?;
     let mut raw_request = raw_request(request.headers(), operation)?;
-    raw_request.body = read_body(request, state).await?;
+    raw_request.body = read_body(request).await?;
     // The reservation covers the body's own output limit, else the alias default.
     let max_output_tokens = serde_json::from_slice::<Value>(&raw_request.body)
         .ok()
@@ -490,15 +523,12 @@ fn raw_request(headers: &HeaderMap, operation: Operation) -> Result<RawRequest, 
     })
 }
 
-async fn read_body(request: Request, state: &AppState) -> Result<Bytes, BedrockApiError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            BedrockApiError::InvalidRequest(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes, the gateway's limit"
-            ))
-        } else {
-            BedrockApiError::InvalidRequest(format!("could not read the request body: {rejection}"))
-        }
+/// The caller's body. Over Bedrock's limit (413) or too slow (408), a
+/// `ValidationException` with that status; cut off, a plain `ValidationException`.
+async fn read_body(request: Request) -> Result<Bytes, BedrockApiError> {
+    crate::intake::read_body(request.into_body()).await.map_err(|error| match error {
+        crate::intake::BodyError::Broken(_) => BedrockApiError::InvalidRequest(error.to_string()),
+        other => BedrockApiError::Gateway(other.into()),
     })
 }
 
@@ -526,12 +556,17 @@ async fn invoke_stream(
     encode: Encoder<'_>,
 ) -> Result<Response, BedrockApiError> {
     // Errors before the first chunk still get their own HTTP status.
-    let served = state.pipeline.stream(call, encode).await?;
+    // A stream still waiting for its first chunk when the drain runs out is refused.
+    let served = tokio::select! {
+        biased;
+        () = state.drain.wait() => return Err(BedrockApiError::Gateway(ApiError::ShuttingDown)),
+        served = state.pipeline.stream(call, encode) => served?,
+    };
     let target = served.target;
     let output = served.output;
     let content_type = output.content_type.clone();
     let forwarded = output.headers.clone();
-    let mut response = Response::new(Body::from_stream(event_stream(output)));
+    let mut response = Response::new(Body::from_stream(event_stream(output, state.drain.clone())));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -559,20 +594,39 @@ fn copy_response_headers(from: &ResponseHeaders, to: &mut HeaderMap) {
 
 /// The event-stream body: one `chunk` frame per Bedrock chunk, produced as each arrives
 /// (each is its own body chunk, which hyper writes out at once), and after a failure one
-/// exception frame, then the end: Bedrock's own exception as it came, any other failure
-/// as an `internalServerException`.
-fn event_stream(chunks: PipelineStream) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::unfold(Some(chunks), |chunks| async move {
-        let mut chunks = chunks?;
-        match chunks.next_chunk().await? {
-            Ok(model_json) => Some((Ok(Bytes::from(chunk_frame(&model_json))), Some(chunks))),
-            Err(error) => {
-                let error = match error {
+/// exception frame, then the end: Bedrock's own exception as it came, a stream that
+/// stalled or outlasted its timeout as a `modelTimeoutException`, the end of the
+/// shutdown's drain as a `serviceUnavailableException`, any other failure as an
+/// `internalServerException`.
+fn event_stream(
+    chunks: PipelineStream,
+    drain: Drain,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    futures_util::stream::unfold(Some(chunks), move |chunks| {
+        let drain = drain.clone();
+        async move {
+            let mut chunks = chunks?;
+            let next = tokio::select! {
+                biased;
+                () = drain.wait() => {
+                    let error = ApiError::ShuttingDown;
+                    chunks.failed(&error);
+                    Some(Err(BedrockApiError::Gateway(error)))
+                }
+                next = chunks.next_chunk() => next.map(|next| next.map_err(|error| match error {
                     sent @ UpstreamError::Bedrock { .. } => BedrockApiError::Upstream(sent),
+                    timeout @ (UpstreamError::Timeout | UpstreamError::Stalled(_)) => {
+                        BedrockApiError::Upstream(timeout)
+                    }
                     broken => BedrockApiError::StreamBroken(broken),
-                };
-                error.log();
-                Some((Ok(Bytes::from(error.exception_frame())), None))
+                })),
+            };
+            match next? {
+                Ok(model_json) => Some((Ok(Bytes::from(chunk_frame(&model_json))), Some(chunks))),
+                Err(error) => {
+                    error.log();
+                    Some((Ok(Bytes::from(error.exception_frame())), None))
+                }
             }
         }
     })
@@ -665,6 +719,7 @@ mod tests {
             (UpstreamError::Unreachable("10.0.0.7:443".into()), "ServiceUnavailableException", 503),
             (UpstreamError::Malformed("crc 0xdead".into()), "InternalServerException", 500),
             (UpstreamError::Sdk("credentials 10.0.0.7".into()), "InternalServerException", 500),
+            (UpstreamError::Credentials("10.0.0.7".into()), "InternalServerException", 502),
         ];
         for (upstream, shape, status) in cases {
             let error = BedrockApiError::Upstream(upstream);
@@ -691,7 +746,7 @@ mod tests {
         };
         let body = bedrock_error(BedrockErrorKind::ModelError, detail).body();
         assert_eq!(body["originalStatusCode"], 500);
-        assert_eq!(body["resourceName"], "<arn>");
+        assert_eq!(body["resourceName"], "arn:aws:bedrock:us-east-1:<account>:provisioned-model/x");
         assert_eq!(body["message"], "it failed");
     }
 

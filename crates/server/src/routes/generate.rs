@@ -67,6 +67,8 @@ pub struct GenerateResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageBody {
+    /// Input tokens as Bedrock counts them: without those read from or written to the
+    /// prompt cache.
     pub input_tokens: Option<u32>,
     pub output_tokens: Option<u32>,
     /// Input tokens read from Bedrock's prompt cache, where Bedrock reports them.
@@ -202,7 +204,7 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 /// The final event of a failed stream: the status is already sent, so the error
 /// travels in the body, in the same JSON shape as an error response.
 fn error_event(error: ApiError) -> Event {
-    tracing::warn!(message = "stream failed", error_type = error.error_type(), error = %error);
+    error.log_stream_failure();
     json_event("error", &error.body())
 }
 

@@ -2,7 +2,7 @@
 //! the bytes of one PNG. `POST /v1/images/edits`: the image tasks beyond text-to-image
 //! (variation, inpainting, outpainting, background removal) of the families that have
 //! them (`titan_image`), with the same answer; the input images are base64 in the JSON
-//! body, so the gateway's body limit (`MAX_BODY_BYTES`, 10 MiB) bounds them (413).
+//! body, so the gateway's body limit (`max_body_bytes`, 10 MiB by default) bounds them (413).
 //!
 //! Every image model is asked for `Accept: application/json` and its JSON answer decoded
 //! by its family, SDXL included (see `translator::families::stability_sdxl` for why); the
@@ -184,7 +184,7 @@ pub async fn images(
         (status = 200, description = "The images (`application/json`), or one PNG (`image/png`)",
             body = ImagesResponse),
         (status = 400, description = "A field the task does not take, or a missing one", body = ErrorBody),
-        (status = 413, description = "The body (base64 images included) is over the gateway's 10 MiB limit",
+        (status = 413, description = "The body (base64 images included) is over the gateway's body limit (`max_body_bytes`, 10 MiB by default)",
             body = ErrorBody),
         (status = 422, description = "The alias's model family has no image edits", body = ErrorBody),
         (status = "4XX", description = "A refused request", body = ErrorBody),

@@ -13,15 +13,13 @@ pub mod text;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, Uri};
 use axum::response::Response;
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::app::MAX_BODY_BYTES;
 use crate::config::Target;
 use crate::error::ApiError;
 use crate::pipeline::TARGET_HEADER;
 
-/// A JSON body whose every rejection (too large, not JSON, wrong type, unknown
+/// A JSON body whose every rejection (too large, too slow, not JSON, wrong type, unknown
 /// field) is an [`ApiError`] in our one error shape. The `Content-Type` is not
 /// checked, so `curl -d` works as it is.
 #[derive(Debug)]
@@ -34,14 +32,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
-            }
-        })?;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = crate::intake::read_body(request.into_body()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::BadRequest(
                 "the request body is empty; send a JSON object".into(),

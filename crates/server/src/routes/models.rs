@@ -20,15 +20,16 @@ pub struct ModelEntry {
     object: &'static str,
     created: u64,
     owned_by: &'static str,
-    /// The Bedrock model id the alias routes to.
+    /// The Bedrock model id the alias routes to, an ARN's account id masked.
     model_id: String,
     family: &'static str,
     /// `text`, `embedding` or `image`: which endpoint takes the alias.
     kind: &'static str,
 }
 
-/// The configured model aliases, in OpenAI's list shape plus the Bedrock model id,
-/// family and kind of each.
+/// The configured model aliases, in OpenAI's list shape plus the Bedrock model id (an
+/// ARN's account id masked: callers need not learn the gateway's AWS account), family
+/// and kind of each.
 #[utoipa::path(get, path = "/v1/models", tag = "gateway",
     responses((status = 200, description = "Every alias", body = ModelList)))]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
@@ -40,7 +41,7 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
             object: "model",
             created: 0,
             owned_by: "bedrock",
-            model_id: route.model_id.clone(),
+            model_id: crate::redact::mask(&route.model_id),
             family: route.family.id(),
             kind: route.kind().as_str(),
         })

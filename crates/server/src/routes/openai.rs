@@ -195,7 +195,7 @@ struct UsageBody {
     prompt_tokens: u32,
     completion_tokens: u32,
     total_tokens: u32,
-    /// `cached_tokens`: input tokens read from Bedrock's prompt cache, where reported.
+    /// `cached_tokens`: the prompt tokens read from Bedrock's prompt cache, where reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_tokens_details: Option<PromptTokensDetails>,
 }
@@ -461,7 +461,7 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
                     state.ended = true;
                 }
                 Some(StreamItem::Failed(error)) => {
-                    tracing::warn!(message = "stream failed", error_type = error.error_type(), error = %error);
+                    error.log_stream_failure();
                     state.queued.push(data_event(&openai_error_body(&error)));
                     state.ended = true;
                 }
@@ -486,13 +486,19 @@ fn finish_reason(stop_reason: StopReason) -> &'static str {
     }
 }
 
+/// OpenAI's usage: `prompt_tokens` counts the whole prompt and `cached_tokens` is the part
+/// of it read from the cache, whereas Bedrock's input tokens leave out the tokens read from
+/// and written to the cache; so both cache counts are added back.
 fn usage_body(usage: Usage, cache: CacheTokens) -> UsageBody {
-    let prompt_tokens = usage.input_tokens.unwrap_or(0);
+    let prompt_tokens = [cache.read, cache.write]
+        .into_iter()
+        .flatten()
+        .fold(usage.input_tokens.unwrap_or(0), u32::saturating_add);
     let completion_tokens = usage.output_tokens.unwrap_or(0);
     UsageBody {
         prompt_tokens,
         completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
+        total_tokens: prompt_tokens.saturating_add(completion_tokens),
         prompt_tokens_details: cache
             .read
             .map(|cached_tokens| PromptTokensDetails { cached_tokens }),

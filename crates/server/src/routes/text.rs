@@ -1,6 +1,9 @@
 //! Text generation shared by every API shape that offers it (`/v1/generate`, the
 //! OpenAI-compatible routes): the alias defaults, one whole answer, or a stream of
 //! items read from Bedrock as they arrive, all through the pipeline.
+//!
+//! A stream watches the gateway's [`Drain`]: when a shutdown's drain runs out it ends at
+//! once with [`ApiError::ShuttingDown`], which each API shape sends in its own encoding.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use translator::{
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
+use crate::drain::Drain;
 use crate::error::ApiError;
 use crate::options::{BedrockOptions, RequestOptions};
 use crate::pipeline::{Call, PipelineStream};
@@ -42,6 +46,8 @@ pub struct TextStream {
     pub service_tier: Option<String>,
     /// The answer so far, for its `debug` line when `log_prompts` is on.
     logged_answer: Option<String>,
+    /// The end of the shutdown's drain, which ends the stream.
+    drain: Drain,
 }
 
 /// Prompt-cache tokens of a call, where Bedrock reports them (`X-Amzn-Bedrock-Cache-*`
@@ -116,7 +122,14 @@ pub async fn open_stream(
     options: Option<&RequestOptions>,
 ) -> Result<TextStream, ApiError> {
     let call = call(caller, route, request);
-    let served = state.pipeline.stream(call, &|target| encode(target, request, options)).await?;
+    let encoder = |target: &Target| encode(target, request, options);
+    let opened = state.pipeline.stream(call, &encoder);
+    // A stream still waiting for its first chunk when the drain runs out is refused.
+    let served = tokio::select! {
+        biased;
+        () = state.drain.wait() => return Err(ApiError::ShuttingDown),
+        served = opened => served?,
+    };
     let family = text_family(&served.target)?;
     if state.log_prompts {
         log_prompt(request);
@@ -129,6 +142,7 @@ pub async fn open_stream(
         pending: VecDeque::new(),
         target: served.target,
         logged_answer: state.log_prompts.then(String::new),
+        drain: state.drain.clone(),
     })
 }
 
@@ -202,8 +216,20 @@ impl TextStream {
                 self.log_answer(&item);
                 return Some(item);
             }
+            // Ended (after `Done` or `Failed`): nothing more.
+            self.decoder.as_ref()?;
+            let next = tokio::select! {
+                biased;
+                () = self.drain.wait() => {
+                    self.decoder = None;
+                    let error = ApiError::ShuttingDown;
+                    self.chunks.failed(&error);
+                    return Some(StreamItem::Failed(error));
+                }
+                next = self.chunks.next_chunk() => next,
+            };
             let decoder = self.decoder.as_mut()?;
-            let chunk = match self.chunks.next_chunk().await {
+            let chunk = match next {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(error)) => {
                     self.decoder = None;

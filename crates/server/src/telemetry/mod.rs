@@ -593,6 +593,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_callers_request_id_is_kept_only_when_short_and_printable() {
+        let id_for = |value: &[u8]| {
+            let mut request = Request::new(axum::body::Body::empty());
+            request.headers_mut().insert("x-request-id", HeaderValue::from_bytes(value).unwrap());
+            let id = request_id(&mut request);
+            assert_eq!(request.headers()["x-request-id"], id, "the layers below see the same id");
+            id
+        };
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        for kept in ["caller-id-123", "Root=1-5759e988-bd862e3fe1be46a994272793", &longest] {
+            assert_eq!(id_for(kept.as_bytes()), kept);
+        }
+        let too_long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let replaced: [&[u8]; 4] =
+            [too_long.as_bytes(), b"has space", b"tab\there", b"\xc3\xa9t\xc3\xa9"];
+        for value in replaced {
+            let id = id_for(value);
+            assert_ne!(id.as_bytes(), value);
+            assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok(), "{id:?}");
+        }
+        // No header at all: a new id.
+        let mut request = Request::new(axum::body::Body::empty());
+        assert_eq!(request_id(&mut request).len(), 36);
+    }
+
+    #[test]
     fn an_event_is_one_line_whatever_its_fields_hold() {
         let line = |text: &[u8]| one_line(text.to_vec());
         assert_eq!(line(b"a=1 msg=\"x\ny\"\n"), b"a=1 msg=\"x\\ny\"\n");

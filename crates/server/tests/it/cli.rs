@@ -58,6 +58,30 @@ fn check_config_names_every_bad_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("lisen"));
 
+    // Unknown keys in nested tables, an absurd timeout, a default the family cannot
+    // honour and a contradicting family: all in one run, each by its key's path.
+    let text = "[upstream]\nrequest_timeout_ms = 9223372036854775807\n\
+                [models.x]\nmodel_id = \"amazon.titan-text-express-v1\"\n\
+                defaults = { top_k = 3, max_tokenz = 4 }\n\
+                bedrock = { servce_tier = \"flex\" }\n\
+                [models.y]\nmodel_id = \"amazon.titan-text-lite-v1\"\nfamily = \"meta_llama3\"\n\
+                [[auth.keys]]\nname = \"a\"\nsha256_env = \"A\"\nmodles = [\"x\"]\n";
+    std::fs::write(&path, text).unwrap();
+    let output = gateway().arg("check-config").arg(&path).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for key in [
+        "models.x.defaults.max_tokenz",
+        "models.x.bedrock.servce_tier",
+        "auth.keys[0].modles",
+        "upstream.request_timeout_ms",
+        "models.x.defaults.top_k",
+        "models.y.family",
+        "auth.keys[0].sha256_env",
+    ] {
+        assert!(stderr.contains(key), "{key} in {stderr}");
+    }
+
     let output = gateway().args(["check-config", "/nonexistent/gateway.toml"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));

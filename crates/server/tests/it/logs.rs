@@ -14,10 +14,10 @@ const PROMPT: &str = "SECRET-PROMPT-7f3a9c";
 const KEY: &str = "logs-test-api-key-0b8e";
 
 /// A `bedrock-gateway` process on free ports, with its standard error kept line by line.
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    api: String,
-    admin: String,
+    pub(crate) api: String,
+    pub(crate) admin: String,
     lines: Arc<Mutex<Vec<String>>>,
     config: PathBuf,
     _dir: TempDir,
@@ -32,21 +32,28 @@ impl Drop for TempDir {
 }
 
 impl Running {
-    fn start(config_text: &str) -> Running {
+    pub(crate) fn start(config_text: &str) -> Running {
+        Running::start_with(config_text, |_| {})
+    }
+
+    /// [`Running::start`], with `configure` applied to the command first (its
+    /// environment, say).
+    pub(crate) fn start_with(config_text: &str, configure: impl FnOnce(&mut Command)) -> Running {
         let dir = std::env::temp_dir().join(format!("gw-logs-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("gateway.toml");
         std::fs::write(&config, config_text).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
+        command
             .arg("--config")
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::null());
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let kept = lines.clone();
@@ -74,7 +81,7 @@ impl Running {
         line[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c)).collect()
     }
 
-    fn wait_for_line(&self, found: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for_line(&self, found: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(line) = self.lines.lock().unwrap().iter().find(|l| found(l)) {
@@ -85,7 +92,7 @@ impl Running {
         }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines.lock().unwrap().join("\n")
     }
 

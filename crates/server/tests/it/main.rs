@@ -9,7 +9,12 @@
 
 /// `--help`, `check-config` on good and bad files, and serving the shipped config.
 mod cli;
+/// No AWS credentials: one loud line, unready, 502 on every API; Bedrock's echoing
+/// messages logged once, at `info`, bounded.
+mod credentials;
 /// The logs (one JSON line per request, no prompts) and config reloads of the binary.
 mod logs;
+/// SIGTERM and Ctrl-C: the drain's steps and exit status; a second signal exits at once.
+mod signals;
 /// Source-tree invariants: only the pipeline uses the upstream transport.
 mod tidy;

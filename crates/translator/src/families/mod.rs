@@ -19,6 +19,7 @@
 //! | `cohere_command_r` | text | `cohere.command-r-v*`, `cohere.command-r-plus-v*` |
 //! | `ai21_jurassic2` | text | `ai21.j2-*` (no streaming) |
 //! | `ai21_jamba` | text | `ai21.jamba-*` |
+//! | `writer_palmyra` | text | `writer.palmyra-x4-*`, `writer.palmyra-x5-*` (Palmyra X4, X5) |
 //! | `titan_embed_g1` | embedding | `amazon.titan-embed-text-v1` |
 //! | `titan_embed_v2` | embedding | `amazon.titan-embed-text-v2*` |
 //! | `cohere_embed` | embedding | `cohere.embed-english-v3`, `cohere.embed-multilingual-v3` |
@@ -74,6 +75,7 @@ mod titan_embed_image;
 mod titan_embed_v2;
 mod titan_image;
 mod titan_text;
+mod writer_palmyra;
 
 /// A text-generation family: how to build its InvokeModel body and read its answers.
 ///
@@ -232,6 +234,7 @@ pub static FAMILIES: &[FamilyRef] = &[
     FamilyRef::Text(&cohere_command_r::CohereCommandR),
     FamilyRef::Text(&ai21_jurassic2::Ai21Jurassic2),
     FamilyRef::Text(&ai21_jamba::Ai21Jamba),
+    FamilyRef::Text(&writer_palmyra::WriterPalmyra),
     FamilyRef::Embedding(&titan_embed_g1::TitanEmbedG1),
     FamilyRef::Embedding(&titan_embed_v2::TitanEmbedV2),
     FamilyRef::Embedding(&cohere_embed::CohereEmbed),

@@ -59,8 +59,7 @@
 //!
 //! Not in this family: `openai.gpt-oss-*` (`openai_gpt_oss`, `developer` system role and
 //! `max_completion_tokens`); `openai.gpt-5*` and other new OpenAI models, served through
-//! the Responses API; Writer Palmyra (`writer.palmyra-*`: its own ranges and content
-//! shape); the older Mistral models (`mistral_text`, `mistral_chat`).
+//! the Responses API; the older Mistral models (`mistral_text`, `mistral_chat`).
 
 use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
 

@@ -66,14 +66,13 @@ const CATALOGUE: &[(&str, &str)] = &[
     ("deepseek.r1-v1:0", "deepseek_r1"),
     ("openai.gpt-oss-120b-1:0", "openai_gpt_oss"),
     ("openai.gpt-oss-20b-1:0", "openai_gpt_oss"),
+    // Writer Palmyra X4 and X5 (on Bedrock only through their `us.` profiles).
+    ("writer.palmyra-x4-v1:0", "writer_palmyra"),
+    ("writer.palmyra-x5-v1:0", "writer_palmyra"),
 ];
 
 /// Models whose InvokeModel body no family speaks yet: they must reach none.
-const UNROUTED: &[&str] = &[
-    "amazon.nova-2-sonic-v1:0",
-    "writer.palmyra-x4-v1:0",
-    "writer.palmyra-x5-v1:0",
-];
+const UNROUTED: &[&str] = &["amazon.nova-2-sonic-v1:0", "writer.palmyra-vision-7b"];
 
 /// Every way a caller names a base model.
 fn forms(base: &str) -> Vec<String> {

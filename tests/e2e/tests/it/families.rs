@@ -19,6 +19,8 @@ const SAYS_STOP_SEQUENCE: &[&str] = &[
     "anthropic_claude_messages",
     "amazon_nova",
     "ai21_jurassic2",
+    // Palmyra's `stop_reason` names the stop sequence that ended the answer.
+    "writer_palmyra",
     // Stops emulated by the gateway, which knows.
     "meta_llama2",
     "meta_llama3",
@@ -69,6 +71,7 @@ async fn every_family_of_the_shipped_config_is_listed_with_its_kind() {
         "ai21_jamba",
         "deepseek_r1",
         "openai_gpt_oss",
+        "writer_palmyra",
         "titan_embed_g1",
         "titan_embed_v2",
         "cohere_embed",

@@ -68,6 +68,11 @@ impl Harness {
 
     /// Simulator plus gateway; `upstream_extra` is added to the `[upstream]` table.
     pub async fn start_with(upstream_extra: &str, models: &str) -> Harness {
+        Harness::start_with_top("", upstream_extra, models).await
+    }
+
+    /// [`Harness::start_with`], with `top_level` keys (before any table) in the config.
+    pub async fn start_with_top(top_level: &str, upstream_extra: &str, models: &str) -> Harness {
         let sim = Simulator::new();
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_url = format!("http://{}", sim_listener.local_addr().unwrap());
@@ -76,13 +81,61 @@ impl Harness {
             let _ = sim_stopped.await;
         }));
         let text = format!(
-            "[upstream]\nkind = \"simulator\"\nendpoint_url = \"{sim_url}\"\n{upstream_extra}\n{models}"
+            "{top_level}\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"{sim_url}\"\n{upstream_extra}\n{models}"
         );
         let mut harness = Harness::gateway_only(&text).await;
         harness.sim = sim;
         harness.sim_url = sim_url;
         harness.stop_sim = Some(stop_sim);
         harness
+    }
+
+    /// [`Harness::start_with`], with the gateway built here (as `server::serve` builds it,
+    /// served by axum) so that the test holds its drain signal: pulling it
+    /// ([`server::drain::Drain::end_streams`]) is what the end of a shutdown's drain does.
+    pub async fn start_with_drain(
+        upstream_extra: &str,
+        models: &str,
+    ) -> (Harness, server::drain::Drain) {
+        let mut harness = Harness::start_with(upstream_extra, models).await;
+        // Only the simulator of that harness is kept; its gateway stops.
+        harness.take_shutdown().0.send(()).unwrap();
+        let text = format!(
+            "[upstream]\nkind = \"simulator\"\nendpoint_url = \"{}\"\n{upstream_extra}\n{models}",
+            harness.sim_url
+        );
+        let config = server::Config::parse(&text, "test").unwrap();
+        let metrics = std::sync::Arc::new(server::metrics::Metrics::new(config.telemetry.metrics));
+        let pipeline =
+            server::pipeline::Pipeline::from_config(&config, None, metrics.clone()).await.unwrap();
+        let gateway = server::app::Gateway::new(config, pipeline, metrics);
+        let reloader = server::reload::Reloader::new(
+            gateway.clone(),
+            None,
+            server::Overrides::default(),
+            None,
+        );
+        let api = axum::serve(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            server::app::router(gateway.clone()),
+        );
+        let admin = axum::serve(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            server::app::admin_router(gateway.clone(), reloader),
+        );
+        harness.base_url = format!("http://{}", api.local_addr().unwrap());
+        harness.admin_url = format!("http://{}", admin.local_addr().unwrap());
+        let (stop_gateway, gateway_stopped) = oneshot::channel::<()>();
+        harness.stop_gateway = Some(stop_gateway);
+        // The admin listener lives as long as the test's runtime.
+        tokio::spawn(admin.into_future());
+        harness.gateway_task = Some(tokio::spawn(async move {
+            let api = api.with_graceful_shutdown(async move {
+                let _ = gateway_stopped.await;
+            });
+            api.await.unwrap();
+        }));
+        (harness, gateway.drain().clone())
     }
 
     /// A gateway from a whole configuration text (its `listen` is replaced by port 0).

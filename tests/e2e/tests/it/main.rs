@@ -9,8 +9,14 @@
 
 /// API keys: required, checked, refused in each API's error shape.
 mod auth;
+/// Callers that go away (every API shape, queued, waiting for Bedrock) and the drain's end:
+/// nothing left in flight, reservations settled, errors in each API's encoding.
+mod cancellation;
 /// The OpenAI-chat-shaped open-weight models (Qwen3, DeepSeek V3, Kimi, MiniMax, Gemma).
 mod catalogue;
+/// The API listener against callers that hold on (slow heads and bodies, caps, body
+/// limits); TLS and CORS.
+mod connections;
 /// Cohere Embed v4, Titan Multimodal and Nova embeddings: texts, images, refusals.
 mod embeddings_catalogue;
 /// Every Bedrock error type and every bad request, mapped to status and error type.
@@ -18,8 +24,14 @@ mod errors;
 /// Every model family of the shipped config: text, embeddings, images, refusals.
 mod families;
 mod guardrails;
+/// Nothing leaked: Bedrock's messages masked and bounded on every API shape, the model
+/// list, the passthrough's header policy, the `Bearer` scheme in any case.
+mod hardening;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// A broken or hostile Bedrock: bad bodies, proxy pages, unknown errors, huge messages,
+/// resets, drips, 2 GiB frames, endless and stalled streams; no retry after headers.
+mod hostile_upstream;
 /// `/v1/images/edits`: Titan Image Generator V2 and Nova Canvas edits, refusals, OpenAPI.
 mod image_edits;
 /// Image answers as the model gave them: SDXL asked for JSON, content-filter refusals.
@@ -38,6 +50,8 @@ mod openapi;
 mod options;
 /// The Bedrock-native routes through the real AWS SDK: every family, every error.
 mod passthrough;
+/// Prompt caching: the simulator's cache behind `cache_prompt`, whole and streamed.
+mod prompt_cache;
 /// Shared limits in a real `redis-server`: two gateways, one quota; Redis down and back.
 mod redis;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.

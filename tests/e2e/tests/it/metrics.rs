@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use crate::harness::Harness;
 
 /// One scrape, parsed: every sample by metric name and label set.
-struct Exposition {
+pub(crate) struct Exposition {
     samples: Vec<(String, BTreeMap<String, String>, f64)>,
 }
 
 impl Exposition {
-    fn parse(text: &str) -> Exposition {
+    pub(crate) fn parse(text: &str) -> Exposition {
         let mut samples = Vec::new();
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
             let (series, value) = line.rsplit_once(' ').unwrap();
@@ -31,7 +31,7 @@ impl Exposition {
     }
 
     /// The sum of every sample of `name` whose labels include `labels`.
-    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.matching(name, labels).map(|(_, value)| value).sum()
     }
 

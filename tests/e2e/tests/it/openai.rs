@@ -14,7 +14,11 @@ async fn shipped() -> Harness {
 }
 
 /// The `data:` payloads of an OpenAI-style stream, `[DONE]` included.
-async fn stream_data(h: &Harness, path: &str, body: &Value) -> (StatusCode, Vec<String>) {
+pub(crate) async fn stream_data(
+    h: &Harness,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Vec<String>) {
     let response = h.http.post(h.url(path)).json(body).send().await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -26,7 +30,7 @@ async fn stream_data(h: &Harness, path: &str, body: &Value) -> (StatusCode, Vec<
     (status, data)
 }
 
-fn assert_openai_error(body: &Value, code: &str) {
+pub(crate) fn assert_openai_error(body: &Value, code: &str) {
     let error = &body["error"];
     assert!(error["message"].is_string() && error["type"].is_string(), "{body}");
     assert!(error.get("param").is_some(), "{body}");

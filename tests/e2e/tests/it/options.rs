@@ -110,7 +110,8 @@ async fn prompt_cache_tokens_are_reported_where_bedrock_reports_them() {
     let models = "[models.nova]\nmodel_id = \"amazon.nova-lite-v1:0\"\n\
                   [models.titan]\nmodel_id = \"amazon.titan-text-express-v1\"\n";
     let h = Harness::start_with("max_attempts = 1\n", models).await;
-    // Nova reports them (the simulator caches nothing: 0), whole and streamed alike.
+    // Nova reports them (0: nothing is cached without `cache_prompt`), whole and streamed
+    // alike; `prompt_cache.rs` has requests that are cached.
     let (status, _, whole) =
         h.post("/v1/generate", &json!({"model": "nova", "prompt": "Hi"})).await;
     assert_eq!(status, StatusCode::OK, "{whole}");

@@ -135,7 +135,7 @@ async fn a_broken_stream_is_never_a_silent_truncation() {
     let faults = [
         (Fault::TruncateAfterChunks(2), "malformed_upstream"),
         (Fault::BadChecksumAfterChunks(2), "malformed_upstream"),
-        (Fault::AbortAfterChunks(2), "upstream_unavailable"),
+        (Fault::AbortAfterChunks(2), "malformed_upstream"),
     ];
     let h = Harness::start().await;
     for (fault, error_type) in faults {

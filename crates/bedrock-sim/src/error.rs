@@ -63,6 +63,11 @@ impl BedrockError {
         BedrockError::new("ThrottlingException", StatusCode::TOO_MANY_REQUESTS, message)
     }
 
+    /// A 403 of the authentication checks (`auth.rs`), with Bedrock's shape and message.
+    pub(crate) fn forbidden(shape: &'static str, message: impl Into<String>) -> BedrockError {
+        BedrockError::new(shape, StatusCode::FORBIDDEN, message)
+    }
+
     /// The answer to a path or method that is not one of the simulated operations.
     pub(crate) fn unknown_operation() -> BedrockError {
         BedrockError::new(

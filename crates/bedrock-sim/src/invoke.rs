@@ -6,7 +6,7 @@
 //! Embedding and image models take a path of their own ([`run_media_operation`]): they answer
 //! InvokeModel only, with one JSON body (or, for SDXL and `Accept: image/png`, the raw PNG).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::auth::SignedRequest;
 use crate::behavior::{Fault, whole_millis};
 use crate::embeddings::{EmbeddingFamily, embedding_family_for};
 use crate::error::{BedrockError, REQUEST_ID_HEADER};
@@ -73,6 +74,27 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
     }
     simulator.count_request();
     let in_flight = simulator.enter();
+    // The whole body first: the signature covers it, and Bedrock authenticates a request
+    // before it looks at anything else in it.
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(&request_id),
+    };
+    let signed = SignedRequest {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    if let Err(refusal) = simulator.auth().check(signed, SystemTime::now()) {
+        tracing::info!(
+            message = "request refused: authentication",
+            shape = refusal.error.shape,
+            reason = %refusal.reason,
+            %request_id,
+        );
+        return refusal.error.into_response(&request_id);
+    }
     if let Err(error) = check_request_options(&parts.headers) {
         return error.into_response(&request_id);
     }
@@ -190,7 +212,7 @@ async fn run_operation(
     operation: Operation,
     raw_model_id: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: Bytes,
     started: Instant,
 ) -> Result<Response, BedrockError> {
     // The decoded id, or the raw segment when it does not decode, so the shape check fails
@@ -222,7 +244,7 @@ async fn run_operation(
     }
     check_accept(headers, operation.accept_header())?;
 
-    let body = parse_json_object(&read_body(body).await?)?;
+    let body = parse_json_object(&body)?;
     let request = family.parse_request(base_model_id, &body)?;
     let cache_request = if family.reports_cache_tokens() {
         family.cache_request(base_model_id, &body)?
@@ -377,7 +399,7 @@ struct MediaRequest<'a> {
     media_family: MediaFamily,
     base_model_id: &'a str,
     headers: &'a HeaderMap,
-    body: Body,
+    body: Bytes,
 }
 
 /// What the answer body is encoded as.
@@ -401,7 +423,7 @@ async fn run_media_operation(
         return Err(BedrockError::validation(STREAMING_UNSUPPORTED_MESSAGE));
     }
     let answer_format = media_answer_format(headers, media_family.answers_raw_png())?;
-    let body = parse_json_object(&read_body(body).await?)?;
+    let body = parse_json_object(&body)?;
 
     let (content_type, answer, n_input_tokens) = match media_family {
         MediaFamily::Embedding(family) => {

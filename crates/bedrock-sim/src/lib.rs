@@ -1,6 +1,7 @@
 //! A local server that speaks the Amazon Bedrock runtime wire protocol, so that the real
 //! `aws-sdk-bedrockruntime` client, pointed at it with `endpoint_url`, works unchanged. It
-//! answers deterministically, without keys, and can inject latency and faults per model.
+//! answers deterministically, with test credentials of its own, and can inject latency and
+//! faults per model.
 //!
 //! # What it simulates
 //!
@@ -50,6 +51,8 @@
 //!   field, with `"amazon-bedrock-guardrailAction": "INTERVENED"` (and the guardrail trace
 //!   when `X-Amzn-Bedrock-Trace` is `ENABLED`); see `guardrail.rs`.
 //! - Any other path answers 404 `UnknownOperationException`.
+//! - Authentication as Bedrock's, before any other check of an invoke request: SigV4 or a
+//!   bearer token, with test credentials (see [Authentication](#authentication)).
 //!
 //! # Steering it
 //!
@@ -62,7 +65,7 @@
 //! | `DELETE /_sim/behavior` | clears every behavior; 204 |
 //! | `PUT /_sim/quota/{model_id}` with a JSON quota | sets the token quota of one model (not `*`), refills it and restarts the model's counters; 204 |
 //! | `DELETE /_sim/quota` | clears every quota and the counters of the models that had one; 204 |
-//! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "in_flight": n, "models": {...}}`, see [Quotas](#quotas) |
+//! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "in_flight": n, "auth_refusals": n, "models": {...}}`, see [Quotas](#quotas) |
 //!
 //! A body the control API refuses (bad JSON, an unknown field, a value out of range) is a 400
 //! `ValidationException` whose message starts with `Invalid behavior: ` or `Invalid quota: `.
@@ -136,13 +139,14 @@
 //! - Time is `tokio::time::Instant`, the system clock unless a test pauses tokio's clock.
 //!
 //! `GET /_sim/stats` ([`Simulator::stats`]) reports, besides `requests` (every request on the
-//! two invoke routes) and `in_flight` ([`Simulator::in_flight`]: the invocations whose answer
-//! is not over, a handler still waiting or a body still being sent), the counters of each model that reached the quota check since the
+//! two invoke routes), `in_flight` ([`Simulator::in_flight`]: the invocations whose answer
+//! is not over, a handler still waiting or a body still being sent) and `auth_refusals`
+//! ([`Simulator::auth_refusals`], see [Authentication](#authentication)), the counters of each model that reached the quota check since the
 //! simulator started or since its quota was last set or cleared (quota or not), and of each
 //! model with a quota, keyed by base model id:
 //!
 //! ```json
-//! {"requests": 7, "in_flight": 0, "models": {"amazon.titan-text-express-v1":
+//! {"requests": 7, "in_flight": 0, "auth_refusals": 0, "models": {"amazon.titan-text-express-v1":
 //!   {"requests": 5, "throttled": 1, "tokens_charged": 180, "peak_tokens_per_minute": 121}}}
 //! ```
 //!
@@ -152,6 +156,48 @@
 //! - `peak_tokens_per_minute`: the largest sum, over 60 one-second buckets in a row (by
 //!   request start), of the requests' charges, a request counting at its reservation until
 //!   it is settled; it is sampled when a request starts.
+//!
+//! # Authentication
+//!
+//! Every InvokeModel and InvokeModelWithResponseStream request is authenticated as Bedrock
+//! authenticates it, before any of its other checks (the `/_sim` control API is not). It is
+//! served when it carries either
+//!
+//! - a SigV4 signature (`Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+//!   Signature=…`) made with the secret of a known access key, for the service
+//!   [`SIGNING_SERVICE`] (`bedrock`) in any region, with an `X-Amz-Date` within
+//!   [`MAX_CLOCK_SKEW`] (5 minutes) of the simulator's clock and `host` and `x-amz-date`
+//!   signed, with the key's session token when it has one; or
+//! - a Bedrock API key (`Authorization: Bearer <token>`) of the configured list.
+//!
+//! [`Simulator::new`] accepts the test key [`TEST_ACCESS_KEY_ID`] with its secret
+//! [`TEST_SECRET_ACCESS_KEY`], and the bearer token [`TEST_BEARER_TOKEN`]: the gateway signs
+//! its calls to a simulator with that key unless its config names another. Other
+//! credentials: [`Simulator::with_auth`] with an [`Auth`] (the binary's `--access-key` and
+//! `--bearer-token`); [`Auth::unverified`] (`--no-verify-auth`) serves every request, for a
+//! simulator run by hand. The canonical request is rebuilt from the request as it arrived
+//! (the path double-encoded, as the AWS SDKs sign for every service but S3), checked
+//! against the AWS signing test suite; the signing key of each access key, date, region and
+//! service is derived once and kept (at most [`MAX_CACHED_SIGNING_KEYS`]), so a request
+//! costs two SHA-256 passes and one HMAC. [`Signer`] signs requests as the SDK does (with
+//! `aws-sigv4`), for clients without the SDK.
+//!
+//! Anything else is refused with Bedrock's 403 in its error encoding, and the log line
+//! (`request refused: authentication`, at `info`) says which part failed; for a signature
+//! that does not match, it carries the canonical request and string to sign the simulator
+//! computed. [`Simulator::auth_refusals`] counts the refusals.
+//!
+//! | what is wrong | `x-amzn-ErrorType` | message |
+//! |---|---|---|
+//! | no `Authorization` | `AccessDeniedException` | `Authorization header is missing` |
+//! | a bearer token not configured | `AccessDeniedException` | `Authentication failed: Please make sure your API Key is valid.` |
+//! | not `AWS4-HMAC-SHA256` with `Credential`, `SignedHeaders` and `Signature`; a part not `key=value`; a credential not ending in `aws4_request`; no or a malformed `X-Amz-Date` | `IncompleteSignatureException` | AWS's text for each (`Authorization header requires 'Signature' parameter. …`) |
+//! | an unknown access key id; a session token missing, wrong or not expected | `UnrecognizedClientException` | `The security token included in the request is invalid.` |
+//! | the scope's date is not `X-Amz-Date`'s day | `InvalidSignatureException` | `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: …` |
+//! | the scope's service is not `bedrock`; its region is not a region's name | `InvalidSignatureException` | `Credential should be scoped to correct service: 'bedrock'. `; `Credential should be scoped to a valid region. ` |
+//! | `host` not signed | `InvalidSignatureException` | `'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.` |
+//! | `X-Amz-Date` more than 5 minutes behind or ahead | `InvalidSignatureException` | `Signature expired: <t> is now earlier than <now − 5 min> (<now> - 5 min.)`; `Signature not yet current: <t> is still later than <now + 5 min> (<now> + 5 min.)` |
+//! | anything else the signature covers: the secret, the body (and `X-Amz-Content-SHA256`), the method, path or query, a signed header changed or absent; `x-amz-date`, `x-amz-security-token` or `x-amz-content-sha256` sent but not signed; `SignedHeaders` not lower case and sorted | `InvalidSignatureException` | `The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.` |
 //!
 //! # Example
 //!
@@ -174,12 +220,14 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let endpoint_url = format!("http://{}", listener.local_addr()?);
 //! tokio::spawn(simulator.clone().serve(listener, std::future::pending()));
-//! // Point the SDK at `endpoint_url`; the first call to claude-v2 is throttled.
+//! // Point the SDK at `endpoint_url` with the test key (`TEST_ACCESS_KEY_ID`,
+//! // `TEST_SECRET_ACCESS_KEY`); the first call to claude-v2 is throttled.
 //! # let _ = endpoint_url;
 //! # Ok(())
 //! # }
 //! ```
 
+mod auth;
 mod behavior;
 mod control;
 mod embeddings;
@@ -199,6 +247,10 @@ mod response_stream;
 mod schema;
 mod simulator;
 
+pub use crate::auth::{
+    AccessKey, Auth, MAX_CACHED_SIGNING_KEYS, MAX_CLOCK_SKEW, SIGNING_SERVICE, SignError, Signer,
+    TEST_ACCESS_KEY_ID, TEST_BEARER_TOKEN, TEST_SECRET_ACCESS_KEY,
+};
 pub use crate::behavior::{BadBody, Behavior, ErrorKind, Fault};
 pub use crate::guardrail::{BLOCKED_MESSAGE, GUARDRAIL_TRIGGER};
 pub use crate::quota::{InvalidQuota, ModelStats, Quota, Stats};

@@ -144,6 +144,9 @@ pub struct Stats {
     /// Invocations whose answer is not over ([`Simulator::in_flight`]).
     #[serde(default)]
     pub in_flight: u64,
+    /// Invoke requests refused for their authentication ([`Simulator::auth_refusals`]).
+    #[serde(default)]
+    pub auth_refusals: u64,
     /// Keyed by base model id: every model that reached the quota check since the simulator
     /// started or since its quota was last set or cleared, and every model with a quota.
     pub models: BTreeMap<String, ModelStats>,
@@ -370,7 +373,12 @@ impl Simulator {
     /// The request count and the counters of every model.
     pub fn stats(&self) -> Stats {
         let models = self.lock_quotas().model_stats();
-        Stats { requests: self.request_count(), in_flight: self.in_flight(), models }
+        Stats {
+            requests: self.request_count(),
+            in_flight: self.in_flight(),
+            auth_refusals: self.auth_refusals(),
+            models,
+        }
     }
 
     /// Counts a request to `base_model_id` and reserves its tokens: `n_input_tokens` +

@@ -15,6 +15,7 @@ use axum::routing::{delete, get, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::auth::{Auth, Verifier};
 use crate::behavior::{Behavior, Fault};
 use crate::model_id::base_model_id;
 use crate::prompt_cache::PromptCache;
@@ -33,6 +34,9 @@ pub struct Simulator {
 
 #[derive(Default)]
 struct SharedState {
+    /// Who may call (see `auth.rs`): the test credentials unless built with
+    /// [`Simulator::with_auth`].
+    auth: Verifier,
     /// Keyed by base model id (see [`Simulator::set_behavior`]) or [`EVERY_MODEL`].
     behaviors: Mutex<HashMap<String, BehaviorEntry>>,
     /// The token quotas and per-model counters (see `quota.rs`).
@@ -105,9 +109,27 @@ pub(crate) struct RequestBehavior {
 }
 
 impl Simulator {
-    /// A simulator with no behaviors set and a request count of zero.
+    /// A simulator with no behaviors set and a request count of zero, that serves the
+    /// requests signed with the test key ([`crate::TEST_ACCESS_KEY_ID`]) or carrying the
+    /// test bearer token ([`crate::TEST_BEARER_TOKEN`]): [`Auth::default`].
     pub fn new() -> Simulator {
         Simulator::default()
+    }
+
+    /// [`Simulator::new`], serving the requests that `auth` accepts.
+    pub fn with_auth(auth: Auth) -> Simulator {
+        let shared = SharedState { auth: Verifier::new(auth), ..SharedState::default() };
+        Simulator { shared: Arc::new(shared) }
+    }
+
+    /// Invoke requests refused for their authentication (`Authorization`, signature,
+    /// credentials, clock), counted in [`Simulator::request_count`] too.
+    pub fn auth_refusals(&self) -> u64 {
+        self.shared.auth.n_refused()
+    }
+
+    pub(crate) fn auth(&self) -> &Verifier {
+        &self.shared.auth
     }
 
     /// The axum router: the two Bedrock invoke operations and the `/_sim` control API.

@@ -6,10 +6,17 @@
 //! `--scenario quota` runs the quota benchmark instead (see [`quota`]): admission off,
 //! on, and shared through Redis, against a simulator that enforces a token quota.
 //! `--scenario observability` measures what metrics and the request log line cost (see
-//! [`observe`]).
+//! [`observe`]). `--scenario memory` measures a gateway process's peak memory per MiB of
+//! request body, per route (see [`memory`]). `--scenario soak` runs every kind of traffic
+//! at a steady rate with reloads, and checks that nothing leaks or hangs (see [`soak`]).
+//! `--scenario transport` measures the gateway's CPU per request with each upstream
+//! transport, the thin client and the SDK's (see [`transport`]).
 
+mod memory;
 mod observe;
 mod quota;
+mod soak;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +49,12 @@ struct Args {
     quota: quota::QuotaArgs,
     #[command(flatten)]
     observe: observe::ObserveArgs,
+    #[command(flatten)]
+    memory: memory::MemoryArgs,
+    #[command(flatten)]
+    soak: soak::SoakArgs,
+    #[command(flatten)]
+    transport: transport::TransportArgs,
 }
 
 /// The benchmarks.
@@ -56,6 +69,17 @@ enum Scenario {
     /// Metrics and the request log line on versus off, two gateway processes, rounds
     /// alternating (flags `--observe-*`, `--requests`, `--concurrency`, `--max-tokens`).
     Observability,
+    /// A gateway process's peak memory per MiB of request body, per route and body shape
+    /// (flags `--memory-*`).
+    Memory,
+    /// Every kind of traffic at a steady rate (errors, throttles, slow and vanishing
+    /// clients, reloads), then checks for leaks and requests never answered (flags
+    /// `--soak-*`; exits 1 on a failed check).
+    Soak,
+    /// The upstream transport's cost: the thin client versus the SDK's, gateway processes
+    /// with rounds alternating (flags `--transport-*`, `--requests`, `--concurrency`,
+    /// `--max-tokens`).
+    Transport,
 }
 
 /// One scenario's measurements.
@@ -81,6 +105,14 @@ fn main() -> anyhow::Result<()> {
             args.concurrency,
             args.max_tokens,
         )),
+        Scenario::Memory => runtime.block_on(memory::run(&args.memory)),
+        Scenario::Soak => runtime.block_on(soak::run(&args.soak)),
+        Scenario::Transport => runtime.block_on(transport::run(
+            &args.transport,
+            args.requests,
+            args.concurrency,
+            args.max_tokens,
+        )),
     }
 }
 
@@ -100,18 +132,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .to_string()
     };
 
-    let scenarios: [(&'static str, String, String, Until); 4] = [
-        ("rest: direct to simulator", direct_rest, titan_body.clone(), Until::End),
-        ("rest: through the gateway", gateway.clone(), gateway_body(false), Until::End),
-        ("sse ttfb: direct to simulator", direct_stream, titan_body, Until::FirstByte),
-        ("sse ttfb: through the gateway", gateway, gateway_body(true), Until::FirstDelta),
+    // The simulator verifies every signature, as Bedrock does: the direct requests are
+    // signed with its test key, as a client of Bedrock signs its own.
+    let signer = bedrock_sim::Signer::test();
+    let direct = Some(&signer);
+    let scenarios: [(&'static str, String, String, Until, Option<&bedrock_sim::Signer>); 4] = [
+        ("rest: direct to simulator", direct_rest, titan_body.clone(), Until::End, direct),
+        ("rest: through the gateway", gateway.clone(), gateway_body(false), Until::End, None),
+        ("sse ttfb: direct to simulator", direct_stream, titan_body, Until::FirstByte, direct),
+        ("sse ttfb: through the gateway", gateway, gateway_body(true), Until::FirstDelta, None),
     ];
     let mut reports = Vec::new();
-    for (name, url, body, until) in scenarios {
+    for (name, url, body, until, signer) in scenarios {
         // Warm-up: connections, allocator, caches.
-        measure(&client, &url, &body, until, args.requests / 10 + 1, args.concurrency).await?;
+        let warm_up = args.requests / 10 + 1;
+        measure_signed(&client, &url, &body, until, warm_up, args.concurrency, signer).await?;
         let (elapsed, mut latencies) =
-            measure(&client, &url, &body, until, args.requests, args.concurrency).await?;
+            measure_signed(&client, &url, &body, until, args.requests, args.concurrency, signer)
+                .await?;
         latencies.sort();
         reports.push(Report {
             name,
@@ -144,13 +182,34 @@ pub(crate) async fn measure(
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    measure_signed(client, url, body, until, n, concurrency, None).await
+}
+
+/// [`measure`], each request signed by `signer` (SigV4, as the simulator requires) when
+/// given, just before it is sent.
+async fn measure_signed(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    until: Until,
+    n: usize,
+    concurrency: usize,
+    signer: Option<&bedrock_sim::Signer>,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
     let permits = Arc::new(Semaphore::new(concurrency));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let permit = permits.clone().acquire_owned().await?;
-        let request =
-            client.post(url).header("content-type", "application/json").body(body.to_owned());
+        let content_type = ("content-type", "application/json");
+        let mut request =
+            client.post(url).header(content_type.0, content_type.1).body(body.to_owned());
+        if let Some(signer) = signer {
+            let now = std::time::SystemTime::now();
+            for (name, value) in signer.sign("POST", url, &[content_type], body.as_bytes(), now)? {
+                request = request.header(name, value);
+            }
+        }
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             one_request(request, until).await

@@ -774,6 +774,11 @@ impl GatewayProcess {
         Ok(())
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// The CPU time the process has used so far (user + system, every thread), from
     /// `/proc/<pid>/stat`; `None` where that cannot be read.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {

@@ -184,7 +184,8 @@ impl AppState {
 pub fn router(gateway: Gateway) -> Router {
     // Every documented route is registered through `api()`, so the OpenAPI document
     // and the router are made from the same list and cannot drift apart.
-    let (api_router, openapi) = api().split_for_parts();
+    let (api_router, mut openapi) = api().split_for_parts();
+    routes::schema::refine(&mut openapi);
     let _ = gateway.0.openapi.set(openapi.to_json().unwrap_or_default());
     let cors = cors(&gateway.config().http.cors_allowed_origins);
     api_router
@@ -304,7 +305,9 @@ pub fn api() -> OpenApiRouter<Gateway> {
 
 /// The OpenAPI 3.1 document of the gateway, as [`api`] and [`openapi_json`] serve it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    routes::schema::refine(&mut doc);
+    doc
 }
 
 #[derive(OpenApi)]

@@ -154,6 +154,8 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub target: UpstreamTarget,
+    /// Which client carries InvokeModel and InvokeModelWithResponseStream.
+    pub transport: Transport,
     /// Longest wait for Bedrock's whole answer in one non-streamed attempt, and the
     /// longest a stream may last from its attempt's start. Long: AWS advises read
     /// timeouts of up to an hour for long generations.
@@ -183,11 +185,54 @@ pub struct UpstreamConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpstreamTarget {
     /// The Bedrock simulator: embedded (started in-process on a loopback port) when
-    /// `endpoint_url` is `None`, else one already running there. Static dummy credentials.
-    Simulator { endpoint_url: Option<String> },
+    /// `endpoint_url` is `None`, else one already running there. The simulator verifies
+    /// every signature: the gateway signs with `credentials`, the simulator's test key
+    /// unless the config names another.
+    Simulator { endpoint_url: Option<String>, credentials: SimulatorCredentials },
     /// Real Bedrock with the default AWS credential chain. `region` and `endpoint_url`
-    /// override the SDK's defaults (a VPC endpoint, say).
-    Bedrock { region: Option<String>, endpoint_url: Option<String> },
+    /// override the SDK's defaults (a VPC endpoint, say); `use_fips` overrides
+    /// `AWS_USE_FIPS_ENDPOINT` and the profile's `use_fips_endpoint`.
+    Bedrock { region: Option<String>, endpoint_url: Option<String>, use_fips: Option<bool> },
+}
+
+/// The static keys the gateway signs its calls to a simulator with
+/// (`upstream.access_key_id`, `upstream.secret_access_key`, kind = "simulator" only): test
+/// credentials, never AWS's. The default is the simulator's built-in test key, which an
+/// embedded simulator or `bedrock-sim` without `--access-key` accepts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimulatorCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Default for SimulatorCredentials {
+    fn default() -> SimulatorCredentials {
+        SimulatorCredentials {
+            access_key_id: bedrock_sim::TEST_ACCESS_KEY_ID.to_owned(),
+            secret_access_key: bedrock_sim::TEST_SECRET_ACCESS_KEY.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SimulatorCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `upstream.transport`: the client that calls Bedrock. Both sign with SigV4, take their
+/// credentials, region and endpoint from the same AWS shared config, and answer with the
+/// same [`crate::upstream::UpstreamError`]s (`tests/it/conformance.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The gateway's own client (`upstream/thin.rs`): hyper, `aws-sigv4`,
+    /// `aws-smithy-eventstream`, the SDK's identity cache. The default.
+    Thin,
+    /// The `aws-sdk-bedrockruntime` client and its orchestrator: the reference, and the
+    /// fallback.
+    Sdk,
 }
 
 /// `[limits]`: the backend of the counters and the per-target waiting queue.
@@ -417,8 +462,12 @@ struct RawApiKey {
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
     kind: Option<String>,
+    transport: Option<String>,
     region: Option<String>,
     endpoint_url: Option<String>,
+    use_fips: Option<bool>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
     request_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
@@ -1090,19 +1139,67 @@ impl UpstreamConfig {
                         "`upstream.region`: only meaningful with kind = \"bedrock\"".to_owned(),
                     );
                 }
-                UpstreamTarget::Simulator { endpoint_url: raw.endpoint_url }
+                if raw.use_fips.is_some() {
+                    problems.push(
+                        "`upstream.use_fips`: only meaningful with kind = \"bedrock\"".to_owned(),
+                    );
+                }
+                let credentials = match (raw.access_key_id, raw.secret_access_key) {
+                    (None, None) => SimulatorCredentials::default(),
+                    (Some(access_key_id), Some(secret_access_key)) => {
+                        SimulatorCredentials { access_key_id, secret_access_key }
+                    }
+                    _ => {
+                        problems.push(
+                            "`upstream.access_key_id`, `upstream.secret_access_key`: both or \
+                             neither"
+                                .to_owned(),
+                        );
+                        SimulatorCredentials::default()
+                    }
+                };
+                UpstreamTarget::Simulator { endpoint_url: raw.endpoint_url, credentials }
             }
             "bedrock" => {
                 if let Some(region) = &raw.region {
                     check_region("upstream.region", region, problems);
                 }
-                UpstreamTarget::Bedrock { region: raw.region, endpoint_url: raw.endpoint_url }
+                if raw.access_key_id.is_some() || raw.secret_access_key.is_some() {
+                    problems.push(
+                        "`upstream.access_key_id`, `upstream.secret_access_key`: only with kind \
+                         = \"simulator\"; Bedrock's credentials come from the default AWS \
+                         chain, never from this file"
+                            .to_owned(),
+                    );
+                }
+                if raw.use_fips == Some(true) && raw.endpoint_url.is_some() {
+                    problems.push(
+                        "`upstream.use_fips`: a custom `endpoint_url` is called as it is; \
+                         Bedrock's FIPS endpoints cannot be combined with it"
+                            .to_owned(),
+                    );
+                }
+                UpstreamTarget::Bedrock {
+                    region: raw.region,
+                    endpoint_url: raw.endpoint_url,
+                    use_fips: raw.use_fips,
+                }
             }
             other => {
                 problems.push(format!(
                     "`upstream.kind`: {other:?} is not one of \"simulator\", \"bedrock\""
                 ));
                 return None;
+            }
+        };
+        let transport = match raw.transport.as_deref().unwrap_or("thin") {
+            "thin" => Transport::Thin,
+            "sdk" => Transport::Sdk,
+            other => {
+                problems.push(format!(
+                    "`upstream.transport`: {other:?} is not one of \"thin\", \"sdk\""
+                ));
+                Transport::Thin
             }
         };
         let request_timeout_ms = raw.request_timeout_ms.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
@@ -1160,6 +1257,7 @@ impl UpstreamConfig {
         at_most("upstream.deadline_ms", raw.deadline_ms, MAX_DEADLINE_MS, problems);
         (problems.len() == n_problems).then(|| UpstreamConfig {
             target,
+            transport,
             request_timeout: Duration::from_millis(request_timeout_ms),
             first_byte_timeout: Duration::from_millis(first_byte_timeout_ms),
             connect_timeout: Duration::from_millis(connect_timeout_ms),
@@ -1684,9 +1782,73 @@ mod tests {
     fn minimal_file_gets_defaults() {
         let config = Config::parse(MINIMAL, "test").unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
-        assert_eq!(config.upstream.target, UpstreamTarget::Simulator { endpoint_url: None });
+        let credentials = SimulatorCredentials::default();
+        assert_eq!(
+            config.upstream.target,
+            UpstreamTarget::Simulator { endpoint_url: None, credentials }
+        );
         assert_eq!(config.upstream.max_attempts, 3);
         assert_eq!(config.models["titan"].family.id(), "titan_text");
+    }
+
+    #[test]
+    fn simulator_keys_are_the_test_key_unless_set_and_only_for_the_simulator() {
+        let default = SimulatorCredentials::default();
+        assert_eq!(default.access_key_id, bedrock_sim::TEST_ACCESS_KEY_ID);
+        assert_eq!(default.secret_access_key, bedrock_sim::TEST_SECRET_ACCESS_KEY);
+        let text = format!(
+            "[upstream]\nkind = \"simulator\"\naccess_key_id = \"AKIDOWN\"\n\
+             secret_access_key = \"own-secret\"\n{MINIMAL}"
+        );
+        let UpstreamTarget::Simulator { credentials, .. } =
+            Config::parse(&text, "test").unwrap().upstream.target
+        else {
+            panic!("not the simulator");
+        };
+        assert_eq!(credentials.access_key_id, "AKIDOWN");
+        assert_eq!(credentials.secret_access_key, "own-secret");
+        assert!(!format!("{credentials:?}").contains("own-secret"));
+
+        let half = format!("[upstream]\naccess_key_id = \"AKIDOWN\"\n{MINIMAL}");
+        let err = Config::parse(&half, "test").unwrap_err().to_string();
+        assert!(err.contains("both or neither"), "{err}");
+        let bedrock = format!(
+            "[upstream]\nkind = \"bedrock\"\nregion = \"us-east-1\"\n\
+             secret_access_key = \"x\"\n{MINIMAL}"
+        );
+        let err = Config::parse(&bedrock, "test").unwrap_err().to_string();
+        assert!(err.contains("only with kind = \"simulator\""), "{err}");
+    }
+
+    #[test]
+    fn the_transport_is_thin_unless_set_and_fips_is_for_bedrock_without_a_custom_endpoint() {
+        let config = Config::parse(MINIMAL, "test").unwrap();
+        assert_eq!(config.upstream.transport, Transport::Thin);
+        let sdk = format!("[upstream]\ntransport = \"sdk\"\n{MINIMAL}");
+        assert_eq!(Config::parse(&sdk, "test").unwrap().upstream.transport, Transport::Sdk);
+        let other = format!("[upstream]\ntransport = \"curl\"\n{MINIMAL}");
+        let err = Config::parse(&other, "test").unwrap_err().to_string();
+        assert!(err.contains("`upstream.transport`: \"curl\" is not one of"), "{err}");
+        let fips = format!(
+            "[upstream]\nkind = \"bedrock\"\nregion = \"us-gov-west-1\"\nuse_fips = true\n{MINIMAL}"
+        );
+        let target = Config::parse(&fips, "test").unwrap().upstream.target;
+        assert!(
+            matches!(target, UpstreamTarget::Bedrock { use_fips: Some(true), .. }),
+            "{target:?}"
+        );
+        let custom = format!(
+            "[upstream]\nkind = \"bedrock\"\nuse_fips = true\n\
+             endpoint_url = \"https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com\"\n{MINIMAL}"
+        );
+        let err = Config::parse(&custom, "test").unwrap_err().to_string();
+        assert!(err.contains("`upstream.use_fips`: a custom `endpoint_url`"), "{err}");
+        let simulator = format!("[upstream]\nuse_fips = false\n{MINIMAL}");
+        let err = Config::parse(&simulator, "test").unwrap_err().to_string();
+        assert!(
+            err.contains("`upstream.use_fips`: only meaningful with kind = \"bedrock\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -244,7 +244,34 @@ fn upstream_status(error: &UpstreamError) -> StatusCode {
     }
 }
 
+/// The error codes with which AWS refuses a request's signature or credentials before
+/// Bedrock runs anything: not Bedrock's modelled errors (the SDK's `Unknown`), and never
+/// the caller's doing, since the gateway signs its calls with its own identity.
+pub(crate) const CREDENTIAL_REFUSALS: [&str; 7] = [
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+];
+
+/// The code of `error` when it is AWS refusing the gateway's signature or credentials (a
+/// wrong secret, an unknown key, an expired token, a skewed clock): the operator's to fix,
+/// a 502 `upstream_misconfigured` that is neither retried nor charged.
+pub(crate) fn refused_credentials(error: &UpstreamError) -> Option<&'static str> {
+    let UpstreamError::Bedrock { kind: BedrockErrorKind::Unknown, detail, .. } = error else {
+        return None;
+    };
+    let code = detail.code.as_deref()?;
+    CREDENTIAL_REFUSALS.into_iter().find(|refusal| *refusal == code)
+}
+
 pub(crate) fn upstream_error_type(error: &UpstreamError) -> &'static str {
+    if refused_credentials(error).is_some() {
+        return "upstream_misconfigured";
+    }
     match error {
         UpstreamError::Bedrock { kind, .. } => match kind {
             BedrockErrorKind::Throttling | BedrockErrorKind::ServiceQuotaExceeded => {
@@ -272,6 +299,12 @@ pub(crate) fn upstream_error_type(error: &UpstreamError) -> &'static str {
 }
 
 fn upstream_public_message(error: &UpstreamError) -> String {
+    if let Some(code) = refused_credentials(error) {
+        return format!(
+            "Bedrock refused the gateway's own AWS signature ({code}); its operator must fix \
+             the gateway's credentials or clock"
+        );
+    }
     let text = match error {
         UpstreamError::Bedrock { kind, message, .. } => match kind {
             BedrockErrorKind::Validation => {
@@ -426,6 +459,48 @@ mod tests {
         assert!(!error.public_message().contains("10.0.0.7"));
         let error = ApiError::Internal("secret state".into());
         assert!(!error.public_message().contains("secret"));
+    }
+
+    #[test]
+    fn aws_refusing_the_gateways_signature_is_the_operators_502() {
+        let refused = |code: &str| {
+            ApiError::Upstream(UpstreamError::Bedrock {
+                kind: BedrockErrorKind::Unknown,
+                message: "The request signature we calculated does not match the signature \
+                          you provided."
+                    .to_owned(),
+                detail: Box::new(crate::upstream::BedrockErrorDetail {
+                    code: Some(code.to_owned()),
+                    http_status: Some(403),
+                    ..crate::upstream::BedrockErrorDetail::default()
+                }),
+            })
+        };
+        for code in CREDENTIAL_REFUSALS {
+            let error = refused(code);
+            assert_eq!(error.status(), StatusCode::BAD_GATEWAY, "{code}");
+            assert_eq!(error.error_type(), "upstream_misconfigured", "{code}");
+            assert_eq!(error.retry_after_secs(), None, "{code}");
+            assert_eq!(error.log_level(), Level::WARN, "{code}");
+            let message = error.public_message();
+            assert!(message.contains(code) && message.contains("operator"), "{message}");
+        }
+        // Another code Bedrock does not model stays an unexpected upstream error.
+        let error = refused("SomethingNewException");
+        assert_eq!(
+            (error.status(), error.error_type()),
+            (StatusCode::BAD_GATEWAY, "upstream_error")
+        );
+        // A modelled kind is never taken for a refusal, whatever its code says.
+        let error = UpstreamError::Bedrock {
+            kind: BedrockErrorKind::Validation,
+            message: String::new(),
+            detail: Box::new(crate::upstream::BedrockErrorDetail {
+                code: Some("InvalidSignatureException".to_owned()),
+                ..crate::upstream::BedrockErrorDetail::default()
+            }),
+        };
+        assert_eq!(refused_credentials(&error), None);
     }
 
     #[test]

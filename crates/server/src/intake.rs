@@ -20,7 +20,7 @@ use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
@@ -156,18 +156,37 @@ pub async fn admit(State(intake): State<Intake>, request: Request, next: Next) -
     }
 }
 
-/// Reads a whole request body (already limited and timed by [`admit`]).
-pub async fn read_body(body: Body) -> Result<Bytes, BodyError> {
-    match body.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => {
-            let error = error.into_inner();
-            match error.downcast::<BodyError>() {
-                Ok(error) => Err(*error),
-                Err(other) => Err(BodyError::Broken(other.to_string())),
-            }
+/// Reads a whole request body (already limited and timed by [`admit`]) into one buffer,
+/// allocated once at the body's exact length when it has one (its `Content-Length`, which
+/// [`admit`] held to the limit): each frame is copied into it and freed as it arrives, so
+/// that the body is never held twice (as frames, then joined). A body of one frame is
+/// that frame, not copied.
+pub async fn read_body(mut body: Body) -> Result<Bytes, BodyError> {
+    let exact = http_body::Body::size_hint(&body).exact().and_then(|n| usize::try_from(n).ok());
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| match error.into_inner().downcast::<BodyError>() {
+            Ok(error) => *error,
+            Err(other) => BodyError::Broken(other.to_string()),
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if let Some(buffer) = joined.as_mut() {
+            buffer.extend_from_slice(&data);
+        } else if let Some(head) = first.take() {
+            let at_least = head.len() + data.len();
+            let capacity = exact.unwrap_or(0).clamp(at_least, BEDROCK_MAX_BODY_BYTES.max(at_least));
+            let mut buffer = BytesMut::with_capacity(capacity);
+            buffer.extend_from_slice(&head);
+            buffer.extend_from_slice(&data);
+            joined = Some(buffer);
+        } else {
+            first = Some(data);
         }
     }
+    Ok(joined.map(BytesMut::freeze).or(first).unwrap_or_default())
 }
 
 /// `error` in the encoding of the API the route at `path` belongs to: Bedrock's for the
@@ -311,6 +330,18 @@ mod tests {
         let chunks = stream::iter(["ab", "cd"].map(|c| Ok::<_, std::io::Error>(Bytes::from(c))));
         let body = guarded(Body::from_stream(chunks), 4, Duration::from_secs(5));
         assert_eq!(read_body(body).await.unwrap(), "abcd");
+    }
+
+    #[tokio::test]
+    async fn a_body_of_one_frame_is_that_frame_and_frames_are_joined_in_order() {
+        let frame = Bytes::from(vec![b'x'; 4096]);
+        let body = guarded(Body::from(frame.clone()), 8192, Duration::from_secs(5));
+        let read = read_body(body).await.unwrap();
+        assert_eq!(read.as_ptr(), frame.as_ptr(), "one frame is not copied");
+        let chunks = (0..100).map(|idx| Ok::<_, std::io::Error>(Bytes::from(format!("{idx:03}"))));
+        let body = guarded(Body::from_stream(stream::iter(chunks)), 300, Duration::from_secs(5));
+        let expected: String = (0..100).map(|idx| format!("{idx:03}")).collect();
+        assert_eq!(read_body(body).await.unwrap(), expected);
     }
 
     #[tokio::test]

@@ -110,15 +110,21 @@ pub async fn serve(
     let (stop_simulator, simulator_stopped) = tokio::sync::watch::channel(false);
     let mut simulator_endpoint = None;
     let mut simulator_task = None;
-    if let UpstreamTarget::Simulator { endpoint_url: None } = &config.upstream.target {
+    if let UpstreamTarget::Simulator { endpoint_url: None, credentials } = &config.upstream.target {
+        // It verifies every call's signature, made with the key the gateway signs with.
+        let auth = bedrock_sim::Auth::with_access_key(
+            &credentials.access_key_id,
+            &credentials.secret_access_key,
+        );
         let simulator_listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", simulator_listener.local_addr()?);
         let mut stopped = simulator_stopped.clone();
         let stopped = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        simulator_task =
-            Some(tokio::spawn(bedrock_sim::Simulator::new().serve(simulator_listener, stopped)));
+        simulator_task = Some(tokio::spawn(
+            bedrock_sim::Simulator::with_auth(auth).serve(simulator_listener, stopped),
+        ));
         simulator_endpoint = Some(endpoint);
     }
     let metrics = Arc::new(Metrics::new(config.telemetry.metrics));
@@ -129,7 +135,7 @@ pub async fn serve(
         (_, Some(endpoint)) => {
             tracing::info!(message = "upstream: embedded Bedrock simulator", %endpoint)
         }
-        (UpstreamTarget::Simulator { endpoint_url: Some(endpoint) }, None) => {
+        (UpstreamTarget::Simulator { endpoint_url: Some(endpoint), .. }, None) => {
             tracing::info!(message = "upstream: Bedrock simulator", %endpoint)
         }
         (UpstreamTarget::Bedrock { endpoint_url, .. }, None) => tracing::info!(
@@ -138,6 +144,12 @@ pub async fn serve(
         ),
         _ => {}
     }
+    let (transport, resolved) = pipeline.upstream_transport();
+    tracing::info!(
+        message = "upstream: transport",
+        transport,
+        endpoint = resolved.unwrap_or("(per call)")
+    );
 
     for warning in &config.warnings {
         tracing::warn!(message = "config", warning = %warning);

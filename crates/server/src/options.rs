@@ -104,6 +104,7 @@ pub struct RequestOptions {
     /// `standard` or `optimized` (latency-optimized inference, where the model has it).
     pub performance_latency: Option<String>,
     /// Tags for Bedrock's invocation logs, merged with the alias's.
+    #[serde(default, deserialize_with = "crate::routes::parse::de_metadata")]
     pub request_metadata: Option<BTreeMap<String, String>>,
 }
 

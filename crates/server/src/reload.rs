@@ -9,7 +9,13 @@
 //! stays as it was. Otherwise the aliases, targets, quotas and API keys are swapped in
 //! at once (see `app.rs`): counters, queues and learned estimates carry over. Every
 //! attempt counts in `gateway_config_reloads_total{outcome}` and sets
-//! `gateway_config_last_reload_successful`.
+//! `gateway_config_last_reload_successful`; a refusal is one `warn` line naming each key
+//! that only a restart changes, or the file's problems.
+//!
+//! The poll is debounced: a changed text is applied once a second read, [`SETTLE`] later
+//! (or one poll later, if that is sooner), finds the same text, so that a file caught while
+//! it is being written is not refused half-written; a file still changing waits for the
+//! next poll. SIGHUP and `POST /-/reload` apply the file as it is at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +30,9 @@ use tokio::sync::Mutex;
 use crate::Overrides;
 use crate::app::Gateway;
 use crate::config::Config;
+
+/// How long a changed file must stay the same before the poll applies it.
+pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// Reloads the gateway's config from its file. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -87,7 +96,6 @@ impl Reloader {
         let Some(path) = &inner.path else {
             return Err(self.refused(ReloadError::NoFile));
         };
-        let mut last_text = inner.last_text.lock().await;
         let text = match tokio::fs::read_to_string(path).await {
             Ok(text) => text,
             Err(error) => {
@@ -102,6 +110,44 @@ impl Reloader {
                 ))));
             }
         };
+        self.apply(text, only_if_changed).await
+    }
+
+    /// The poll's step: reads the file and feeds it to `settle`; applies it once it has
+    /// settled (a refusal is counted and logged by [`Reloader::apply`]).
+    async fn poll(&self, settle: &mut Settle) -> Poll {
+        let Some(path) = &self.0.path else {
+            return Poll::Idle;
+        };
+        // Unreadable (a ConfigMap's symlink swap in progress): the next poll reads again.
+        let Ok(text) = tokio::fs::read_to_string(path).await else {
+            return Poll::Idle;
+        };
+        let step = {
+            let last_text = self.0.last_text.lock().await;
+            settle.observe(text, last_text.as_deref())
+        };
+        match step {
+            Step::Unchanged => Poll::Idle,
+            Step::Wait => {
+                tracing::debug!(message = "config file changed; applied once it stays the same");
+                Poll::Settling
+            }
+            Step::Apply(text) => {
+                let _ = self.apply(text, true).await;
+                Poll::Idle
+            }
+        }
+    }
+
+    /// Applies the file's `text`: parsed, validated, refused whole or swapped in whole.
+    /// With `only_if_changed`, the text last loaded is left alone.
+    async fn apply(&self, text: String, only_if_changed: bool) -> Result<bool, ReloadError> {
+        let inner = &self.0;
+        let Some(path) = &inner.path else {
+            return Err(self.refused(ReloadError::NoFile));
+        };
+        let mut last_text = inner.last_text.lock().await;
         if only_if_changed && last_text.as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
@@ -135,8 +181,9 @@ impl Reloader {
         error
     }
 
-    /// Reloads on every SIGHUP, and every `poll` when the file's text changed, until
-    /// `stop` resolves.
+    /// Reloads on every SIGHUP, and every `poll` when the file's text changed (and then
+    /// stayed the same for [`SETTLE`] or one `poll`, whichever is sooner), until `stop`
+    /// resolves.
     pub async fn watch(self, poll: Option<Duration>, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         #[cfg(unix)]
@@ -147,6 +194,10 @@ impl Reloader {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker
         });
+        let settle_after = poll.map_or(SETTLE, |every| every.min(SETTLE));
+        let mut settle = Settle::default();
+        // Armed while a changed file settles: the second read.
+        let mut recheck: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         loop {
             #[cfg(unix)]
             let signalled = async {
@@ -163,20 +214,70 @@ impl Reloader {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let rechecked = async {
+                match recheck.as_mut() {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let polled = tokio::select! {
                 () = &mut stop => return,
                 _ = signalled => {
                     let _ = self.reload(false).await;
+                    continue;
                 }
-                _ = ticked => {
-                    let _ = self.reload(true).await;
-                }
-            }
+                _ = ticked => self.poll(&mut settle).await,
+                () = rechecked => self.poll(&mut settle).await,
+            };
+            recheck = match polled {
+                Poll::Settling => Some(Box::pin(tokio::time::sleep(settle_after))),
+                Poll::Idle => None,
+            };
         }
     }
 }
 
-/// What differs between `running` and `new` that only a restart applies.
+/// What the poll does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    /// Nothing until the next poll.
+    Idle,
+    /// A changed text is settling: read again soon.
+    Settling,
+}
+
+/// The poll's debounce: the changed text seen last, applied when read again unchanged.
+#[derive(Debug, Default)]
+struct Settle {
+    seen: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// The text is the one loaded.
+    Unchanged,
+    /// A changed text seen for the first time (or changed again since): not yet.
+    Wait,
+    /// A changed text read twice the same: apply it.
+    Apply(String),
+}
+
+impl Settle {
+    fn observe(&mut self, text: String, loaded: Option<&str>) -> Step {
+        if loaded == Some(text.as_str()) {
+            self.seen = None;
+            return Step::Unchanged;
+        }
+        if self.seen.as_deref() == Some(text.as_str()) {
+            self.seen = None;
+            return Step::Apply(text);
+        }
+        self.seen = Some(text);
+        Step::Wait
+    }
+}
+
+/// What differs between `running` and `new` that only a restart applies, each key named.
 fn restart_only_changes(running: &Config, new: &Config) -> Vec<String> {
     let mut changed = Vec::new();
     let mut check = |name: &str, same: bool| {
@@ -186,16 +287,70 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<String> {
     };
     check("listen", running.listen == new.listen);
     check("admin_listen", running.admin_listen == new.admin_listen);
-    check("upstream", running.upstream == new.upstream);
-    check("limits", running.limits == new.limits);
-    check("log_format, log_level, log_prompts, metrics", running.telemetry == new.telemetry);
+    check("[upstream]", running.upstream == new.upstream);
+    check("[limits]", running.limits == new.limits);
+    let (old, now) = (&running.telemetry, &new.telemetry);
+    check("log_format", old.log_format == now.log_format);
+    check("log_level", old.log_level == now.log_level);
+    check("log_prompts", old.log_prompts == now.log_prompts);
+    check("metrics", old.metrics == now.metrics);
     check("shutdown_delay_ms", running.shutdown_delay == new.shutdown_delay);
-    check(
-        "header_read_timeout_ms, body_read_timeout_ms, keep_alive_timeout_ms, \
-         max_connections, max_in_flight, max_body_bytes, drain_timeout_ms, tls_cert_file, \
-         tls_key_file, cors_allowed_origins",
-        running.http == new.http,
-    );
+    let (old, now) = (&running.http, &new.http);
+    check("header_read_timeout_ms", old.header_read_timeout == now.header_read_timeout);
+    check("body_read_timeout_ms", old.body_read_timeout == now.body_read_timeout);
+    check("keep_alive_timeout_ms", old.keep_alive_timeout == now.keep_alive_timeout);
+    check("max_connections", old.max_connections == now.max_connections);
+    check("max_in_flight", old.max_in_flight == now.max_in_flight);
+    check("max_body_bytes", old.max_body_bytes == now.max_body_bytes);
+    check("drain_timeout_ms", old.drain_timeout == now.drain_timeout);
+    check("tls_cert_file, tls_key_file", old.tls == now.tls);
+    check("cors_allowed_origins", old.cors_allowed_origins == now.cors_allowed_origins);
     check("reload_poll_ms", running.reload_poll == new.reload_poll);
+    // Caught by the exhaustive comparison should a listener key be added without a check
+    // of its own above.
+    if changed.is_empty() && running.http != new.http {
+        changed.push("the API listener's keys".to_owned());
+    }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_text_is_applied_once_read_twice_the_same() {
+        let mut settle = Settle::default();
+        assert_eq!(settle.observe("a".to_owned(), Some("a")), Step::Unchanged);
+        // Half-written, then whole: each new text waits for a second read.
+        assert_eq!(settle.observe("[models.x]\nmodel_".to_owned(), Some("a")), Step::Wait);
+        assert_eq!(settle.observe("[models.x]\nmodel_id = 1".to_owned(), Some("a")), Step::Wait);
+        assert_eq!(
+            settle.observe("[models.x]\nmodel_id = 1".to_owned(), Some("a")),
+            Step::Apply("[models.x]\nmodel_id = 1".to_owned())
+        );
+        // Changed back before it settled: nothing to apply.
+        assert_eq!(settle.observe("b".to_owned(), Some("a")), Step::Wait);
+        assert_eq!(settle.observe("a".to_owned(), Some("a")), Step::Unchanged);
+        assert_eq!(settle.observe("b".to_owned(), Some("a")), Step::Wait);
+    }
+
+    #[test]
+    fn each_restart_only_key_is_named() {
+        let text = "[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://127.0.0.1:1\"\n\
+                    [models.t]\nmodel_id = \"amazon.titan-text-express-v1\"\n";
+        let running = Config::parse(text, "test").unwrap();
+        let changed = Config::parse(
+            &format!("max_connections = 7\nlog_level = \"debug\"\n{text}\n[models.u]\nmodel_id = \"amazon.titan-text-lite-v1\"\n"),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(restart_only_changes(&running, &changed), ["`log_level`", "`max_connections`"]);
+        let aliases_only = Config::parse(
+            &format!("{text}\n[models.u]\nmodel_id = \"amazon.titan-text-lite-v1\"\n"),
+            "test",
+        )
+        .unwrap();
+        assert!(restart_only_changes(&running, &aliases_only).is_empty());
+    }
 }

@@ -1,9 +1,14 @@
-//! The transport to Bedrock: the shared `aws-sdk-bedrockruntime` clients (one per
-//! region), their construction from config, and the mapping of SDK results to
-//! [`UpstreamError`]. It knows no alias, quota or metric: only `pipeline/` calls it.
+//! The transport to Bedrock: one client per region, their construction from config, and
+//! the [`UpstreamError`] of each failure. It knows no alias, quota or metric: only
+//! `pipeline/` calls it.
 //!
-//! Embedded simulator or real Bedrock, every call goes through the same SDK client,
-//! so SigV4, HTTP, event-stream framing and error decoding are always exercised.
+//! Two transports carry the calls, chosen by `upstream.transport`: the thin one
+//! (`thin.rs`, the default), a signed HTTP request on a pooled hyper client, made of the
+//! SDK's own lower parts (endpoint rules, SigV4, identity cache, event-stream decoder);
+//! and the `aws-sdk-bedrockruntime` client with its orchestrator (the reference, and the
+//! fallback). Both answer the same calls with the same outcomes (`tests/it/conformance.rs`).
+//! Embedded simulator or real Bedrock, every call goes through one of them, so SigV4,
+//! HTTP, event-stream framing and error decoding are always exercised.
 //!
 //! Every call sends a body and the modelled request headers as they are
 //! ([`Upstream::invoke_raw`], [`Upstream::invoke_stream_raw`]) and gets Bedrock's answer
@@ -17,6 +22,10 @@
 //! billed the call, so the pipeline does not retry it.
 
 mod bounded;
+mod endpoint;
+mod sign;
+mod thin;
+mod wire;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,7 +57,7 @@ use aws_sdk_bedrockruntime::types::{
 use bytes::Bytes;
 use translator::Usage;
 
-use crate::config::{UpstreamConfig, UpstreamTarget};
+use crate::config::{SimulatorCredentials, Transport, UpstreamConfig, UpstreamTarget};
 pub use crate::upstream::bounded::{MAX_BODY_BYTES, MAX_FRAME_BYTES};
 
 /// The most bytes of a message of Bedrock's (an error's message, its extra members, an
@@ -59,9 +68,28 @@ pub const MAX_UPSTREAM_MESSAGE_BYTES: usize = 4096;
 /// other region that a target names.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client,
-    regional: Arc<BTreeMap<String, Client>>,
+    transport: Clients,
     credentials: Arc<CredentialsCheck>,
+}
+
+/// Each region's client, of the configured transport.
+#[derive(Clone, Debug)]
+enum Clients {
+    Thin(Arc<Regional<thin::ThinClient>>),
+    Sdk(Arc<Regional<Client>>),
+}
+
+/// The upstream's own region's client, and one per other region a target names.
+#[derive(Debug)]
+struct Regional<T> {
+    default: T,
+    by_region: BTreeMap<String, T>,
+}
+
+impl<T> Regional<T> {
+    fn get(&self, region: Option<&str>) -> &T {
+        region.and_then(|region| self.by_region.get(region)).unwrap_or(&self.default)
+    }
 }
 
 /// Whether the gateway has AWS credentials to sign its calls with: asked of the default
@@ -82,7 +110,13 @@ const CREDENTIALS_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A streamed answer, chunk by chunk, as Bedrock sends it.
 #[derive(Debug)]
 pub struct ChunkStream {
-    output: InvokeModelWithResponseStreamOutput,
+    chunks: Chunks,
+}
+
+#[derive(Debug)]
+enum Chunks {
+    Thin(thin::Frames),
+    Sdk(Box<InvokeModelWithResponseStreamOutput>),
 }
 
 /// A request of either operation: the body and the modelled request headers (wire
@@ -301,7 +335,8 @@ macro_rules! set_raw_request {
             )
             .set_service_tier($request.service_tier.as_deref().map(ServiceTierType::from))
             .set_request_metadata($request.request_metadata)
-            .body(Blob::new($request.body))
+            // The body is shared with the pipeline (kept for a retry): no copy.
+            .body(Blob::from_maybe_shared($request.body))
     };
 }
 
@@ -314,12 +349,46 @@ impl Upstream {
         simulator_endpoint: Option<&str>,
         regions: &BTreeSet<String>,
     ) -> Result<Upstream, String> {
-        let (default, provider) = build_client(config, simulator_endpoint, None).await?;
-        let mut regional = BTreeMap::new();
-        for region in regions {
-            let (client, _) = build_client(config, simulator_endpoint, Some(region)).await?;
-            regional.insert(region.clone(), client);
+        let mut thin_clients = None;
+        if config.transport == Transport::Thin {
+            let http = thin::http_client(config.connect_timeout);
+            let (default, provider) =
+                build_thin_client(config, simulator_endpoint, None, &http).await?;
+            let mut by_region = BTreeMap::new();
+            for region in regions {
+                let (client, _) =
+                    build_thin_client(config, simulator_endpoint, Some(region), &http).await?;
+                by_region.insert(region.clone(), client);
+            }
+            // The SDK's client speaks the environment's proxies; the thin one does not.
+            let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
+            let proxied = std::iter::once(&default)
+                .chain(by_region.values())
+                .find(|client| client.endpoint().is_proxied(&proxies));
+            match proxied {
+                Some(client) => tracing::warn!(
+                    message = "upstream: a proxy is set for Bedrock's endpoint (HTTPS_PROXY, \
+                               HTTP_PROXY or ALL_PROXY, and NO_PROXY does not exclude it); the \
+                               thin transport does not speak proxies, so the AWS SDK's client \
+                               carries the calls",
+                    endpoint = client.endpoint().url()
+                ),
+                None => thin_clients = Some((Regional { default, by_region }, provider)),
+            }
         }
+        let (transport, provider) = match thin_clients {
+            Some((clients, provider)) => (Clients::Thin(Arc::new(clients)), provider),
+            None => {
+                let (default, provider) = build_client(config, simulator_endpoint, None).await?;
+                let mut by_region = BTreeMap::new();
+                for region in regions {
+                    let (client, _) =
+                        build_client(config, simulator_endpoint, Some(region)).await?;
+                    by_region.insert(region.clone(), client);
+                }
+                (Clients::Sdk(Arc::new(Regional { default, by_region })), provider)
+            }
+        };
         let credentials = Arc::new(CredentialsCheck { provider, ..CredentialsCheck::default() });
         if let Some(Err(reason)) = credentials.probe().await {
             credentials.missing.store(true, Ordering::Relaxed);
@@ -331,7 +400,7 @@ impl Upstream {
                 %reason
             );
         }
-        Ok(Upstream { client: default, regional: Arc::new(regional), credentials })
+        Ok(Upstream { transport, credentials })
     }
 
     /// Whether the gateway has AWS credentials to call Bedrock with (always, with the
@@ -351,10 +420,6 @@ impl Upstream {
         !check.missing.load(Ordering::Relaxed)
     }
 
-    fn client(&self, region: Option<&str>) -> &Client {
-        region.and_then(|region| self.regional.get(region)).unwrap_or(&self.client)
-    }
-
     /// InvokeModel with a body and request headers as they are; the answer comes back as
     /// Bedrock sent it, with its [`ResponseHeaders`]. Errors keep Bedrock's status and
     /// request id in their [`BedrockErrorDetail`]. `timeout` bounds the whole call.
@@ -365,8 +430,29 @@ impl Upstream {
         request: RawRequest,
         timeout: Duration,
     ) -> Result<RawInvokeOutput, UpstreamError> {
-        let call =
-            set_raw_request!(self.client(region).invoke_model(), request).model_id(model_id).send();
+        let clients = match &self.transport {
+            Clients::Thin(clients) => clients,
+            Clients::Sdk(clients) => {
+                return self.sdk_invoke(clients.get(region), model_id, request, timeout).await;
+            }
+        };
+        let call = clients.get(region).invoke(model_id, request);
+        let output = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|error| self.credentials.seen(error))?;
+        self.credentials.found();
+        Ok(output)
+    }
+
+    async fn sdk_invoke(
+        &self,
+        client: &Client,
+        model_id: &str,
+        request: RawRequest,
+        timeout: Duration,
+    ) -> Result<RawInvokeOutput, UpstreamError> {
+        let call = set_raw_request!(client.invoke_model(), request).model_id(model_id).send();
         let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
         let output = result.map_err(|_| UpstreamError::Timeout)?.map_err(|e| {
             self.credentials.seen(classify(e, invoke_error_kind).with_response(&headers))
@@ -389,17 +475,55 @@ impl Upstream {
         request: RawRequest,
         timeout: Duration,
     ) -> Result<RawStreamOutput, UpstreamError> {
-        let call =
-            set_raw_request!(self.client(region).invoke_model_with_response_stream(), request)
-                .model_id(model_id)
-                .send();
+        let clients = match &self.transport {
+            Clients::Thin(clients) => clients,
+            Clients::Sdk(clients) => {
+                return self
+                    .sdk_invoke_stream(clients.get(region), model_id, request, timeout)
+                    .await;
+            }
+        };
+        let call = clients.get(region).invoke_stream(model_id, request);
+        let started = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|error| self.credentials.seen(error))?;
+        self.credentials.found();
+        let thin::StartedStream { frames, content_type, headers } = started;
+        Ok(RawStreamOutput {
+            chunks: ChunkStream { chunks: Chunks::Thin(frames) },
+            content_type,
+            headers,
+        })
+    }
+
+    async fn sdk_invoke_stream(
+        &self,
+        client: &Client,
+        model_id: &str,
+        request: RawRequest,
+        timeout: Duration,
+    ) -> Result<RawStreamOutput, UpstreamError> {
+        let call = set_raw_request!(client.invoke_model_with_response_stream(), request)
+            .model_id(model_id)
+            .send();
         let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
         let mut output = result.map_err(|_| UpstreamError::Timeout)?.map_err(|e| {
             self.credentials.seen(classify(e, stream_open_error_kind).with_response(&headers))
         })?;
         self.credentials.found();
         let content_type = std::mem::take(&mut output.content_type);
-        Ok(RawStreamOutput { chunks: ChunkStream { output }, content_type, headers })
+        let chunks = ChunkStream { chunks: Chunks::Sdk(Box::new(output)) };
+        Ok(RawStreamOutput { chunks, content_type, headers })
+    }
+
+    /// Which transport carries the calls, and the endpoint of the upstream's own region
+    /// (`None`: the SDK's, resolved per call), for the start-up log line.
+    pub fn describe(&self) -> (&'static str, Option<&str>) {
+        match &self.transport {
+            Clients::Thin(clients) => ("thin", Some(clients.default.endpoint().url())),
+            Clients::Sdk(_) => ("sdk", None),
+        }
     }
 }
 
@@ -444,7 +568,7 @@ impl CredentialsCheck {
 
 /// Whether an SDK error comes from the credential chain (for want of credentials the
 /// SDK fails the call as a "dispatch failure", as it would a refused connection).
-fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(error) = source {
         if error.is::<CredentialsError>() {
@@ -466,46 +590,30 @@ async fn build_client(
     let retry = RetryConfig::disabled();
     let timeouts = TimeoutConfig::builder().connect_timeout(config.connect_timeout).build();
     let (sdk_config, provider) = match &config.target {
-        UpstreamTarget::Simulator { endpoint_url } => {
+        UpstreamTarget::Simulator { endpoint_url, credentials } => {
             let endpoint = endpoint_url
                 .as_deref()
                 .or(simulator_endpoint)
                 .ok_or("the embedded simulator is not running")?;
-            // The simulator does not check signatures; any static keys will do.
             let config = aws_sdk_bedrockruntime::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.unwrap_or("us-east-1").to_owned()))
-                .credentials_provider(Credentials::new(
-                    "SIMULATOR",
-                    "simulator",
-                    None,
-                    None,
-                    "bedrock-sim",
-                ))
+                .region(Region::new(region.unwrap_or(SIMULATOR_REGION).to_owned()))
+                .credentials_provider(simulator_credentials(credentials))
                 .endpoint_url(endpoint)
                 .retry_config(retry)
                 .timeout_config(timeouts)
                 .interceptor(BedrockHeaders)
-                .interceptor(bounded::BoundedResponses)
-                .build();
-            (config, None)
+                .interceptor(bounded::BoundedResponses);
+            (without_unneeded_parts(config).build(), None)
         }
-        UpstreamTarget::Bedrock { region: upstream_region, endpoint_url } => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest());
-            if let Some(region) = region.map(str::to_owned).or_else(|| upstream_region.clone()) {
-                loader = loader.region(Region::new(region));
-            }
-            let shared = loader.load().await;
-            if shared.region().is_none() {
-                return Err("no AWS region: set `upstream.region` in the config or \
-                            AWS_REGION in the environment"
-                    .to_owned());
-            }
+        UpstreamTarget::Bedrock { region: upstream_region, endpoint_url, use_fips } => {
+            let shared = load_shared_config(upstream_region.as_deref(), *use_fips, region).await?;
             let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
                 .retry_config(retry)
                 .timeout_config(timeouts)
                 .interceptor(BedrockHeaders)
                 .interceptor(bounded::BoundedResponses);
+            builder = without_unneeded_parts(builder);
             // A custom endpoint (a VPC endpoint, say) is for the upstream's own region.
             if let (Some(url), None) = (endpoint_url, region) {
                 builder = builder.endpoint_url(url);
@@ -514,6 +622,176 @@ async fn build_client(
         }
     };
     Ok((Client::from_conf(sdk_config), provider))
+}
+
+/// The SDK client without the parts of its orchestrator the gateway has no use for, each
+/// of which costs every call: stalled-stream protection (the pipeline's idle and request
+/// timeouts bound every wait), clock-skew correction (it corrects retries, and the SDK's
+/// retries are off), and the interceptors that add the SDK's user agent, invocation id
+/// and attempt count (`amz-sdk-request`) headers. Measured (`gateway-bench --scenario
+/// transport`, ARCHITECTURE.md): this is not what makes the thin transport cheaper.
+fn without_unneeded_parts(
+    builder: aws_sdk_bedrockruntime::config::Builder,
+) -> aws_sdk_bedrockruntime::config::Builder {
+    builder
+        .stalled_stream_protection(
+            aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig::disabled(),
+        )
+        .disable_clock_skew_correction(true)
+        .interceptor(DisableUnneededInterceptors)
+}
+
+/// Turns off, for each call, the SDK's interceptors that [`without_unneeded_parts`] names:
+/// the first hook of a call stores their "disabled" marks in its config bag, which every
+/// later hook reads.
+#[derive(Debug, Clone, Copy)]
+struct DisableUnneededInterceptors;
+
+impl Intercept for DisableUnneededInterceptors {
+    fn name(&self) -> &'static str {
+        "DisableUnneededInterceptors"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_bedrockruntime::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_smithy_runtime_api::client::interceptors::disable_interceptor;
+        let why = "the gateway's SDK transport does without it";
+        let state = cfg.interceptor_state();
+        state.store_put(
+            disable_interceptor::<aws_runtime::invocation_id::InvocationIdInterceptor>(why),
+        );
+        state.store_put(disable_interceptor::<aws_runtime::request_info::RequestInfoInterceptor>(
+            why,
+        ));
+        state.store_put(disable_interceptor::<aws_runtime::user_agent::UserAgentInterceptor>(why));
+        state.store_put(disable_interceptor::<
+            aws_runtime::service_clock_skew::ServiceClockSkewInterceptor,
+        >(why));
+        Ok(())
+    }
+}
+
+/// The keys the gateway signs its calls to the simulator with: the simulator's test key
+/// unless the config names another (`upstream.access_key_id`, `secret_access_key`).
+fn simulator_credentials(keys: &SimulatorCredentials) -> Credentials {
+    Credentials::new(&keys.access_key_id, &keys.secret_access_key, None, None, "bedrock-sim")
+}
+
+/// The region calls to the simulator are signed for, unless a target names another.
+const SIMULATOR_REGION: &str = "us-east-1";
+
+/// The AWS shared config (region, credential chain and identity cache, FIPS, dual stack,
+/// endpoint settings of the environment and profile) for `region` (`None`: the upstream's
+/// own, `upstream_region` or the chain's).
+async fn load_shared_config(
+    upstream_region: Option<&str>,
+    use_fips: Option<bool>,
+    region: Option<&str>,
+) -> Result<aws_types::SdkConfig, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region.or(upstream_region) {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    if let Some(use_fips) = use_fips {
+        loader = loader.use_fips(use_fips);
+    }
+    let shared = loader.load().await;
+    if shared.region().is_none() {
+        return Err("no AWS region: set `upstream.region` in the config or \
+                    AWS_REGION in the environment"
+            .to_owned());
+    }
+    Ok(shared)
+}
+
+/// One thin client, for `region` (`None`: the upstream's own), on the shared pool `http`,
+/// and its credential chain (`None` with the simulator's keys). The endpoint, credentials
+/// and API key are those the SDK client would use with the same config and environment.
+async fn build_thin_client(
+    config: &UpstreamConfig,
+    simulator_endpoint: Option<&str>,
+    region: Option<&str>,
+    http: &thin::HttpClient,
+) -> Result<(thin::ThinClient, Option<SharedCredentialsProvider>), String> {
+    use crate::upstream::endpoint::{Endpoint, EndpointParams};
+    use crate::upstream::sign::Signer;
+    match &config.target {
+        UpstreamTarget::Simulator { endpoint_url, credentials } => {
+            let endpoint_url = endpoint_url
+                .as_deref()
+                .or(simulator_endpoint)
+                .ok_or("the embedded simulator is not running")?;
+            let region = region.unwrap_or(SIMULATOR_REGION);
+            let params = EndpointParams {
+                region,
+                endpoint_url: Some(endpoint_url),
+                ..EndpointParams::default()
+            };
+            let endpoint = Endpoint::resolve(&params).await?;
+            let signer = Signer::static_keys(region, simulator_credentials(credentials))?;
+            Ok((thin::ThinClient::new(http.clone(), endpoint, signer), None))
+        }
+        UpstreamTarget::Bedrock { region: upstream_region, endpoint_url, use_fips } => {
+            let shared = load_shared_config(upstream_region.as_deref(), *use_fips, region).await?;
+            let signing_region = shared.region().map(|r| r.as_ref().to_owned()).unwrap_or_default();
+            // A custom endpoint in the config is for the upstream's own region; else the
+            // environment's or profile's (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
+            // `AWS_ENDPOINT_URL`), as the SDK client reads them.
+            let endpoint_url = match (endpoint_url, region) {
+                (Some(url), None) => Some(url.clone()),
+                _ => shared_endpoint_url(&shared),
+            };
+            let params = EndpointParams {
+                region: &signing_region,
+                use_fips: shared.use_fips().unwrap_or(false),
+                use_dual_stack: shared.use_dual_stack().unwrap_or(false),
+                endpoint_url: endpoint_url.as_deref(),
+            };
+            let endpoint = Endpoint::resolve(&params).await?;
+            let provider = shared.credentials_provider();
+            let signer = match (shared_bearer_token(&shared), &provider) {
+                (Some(token), _) => Signer::bearer(&token)?,
+                (None, Some(provider)) => {
+                    Signer::sigv4(&signing_region, provider.clone(), shared.identity_cache())?
+                }
+                (None, None) => {
+                    return Err("no AWS credential provider in the shared config".to_owned());
+                }
+            };
+            Ok((thin::ThinClient::new(http.clone(), endpoint, signer), provider))
+        }
+    }
+}
+
+/// The endpoint URL the SDK client takes from the shared config: the service's own
+/// setting (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, a profile's `services` section), else the
+/// global one (`AWS_ENDPOINT_URL`, `endpoint_url`).
+fn shared_endpoint_url(shared: &aws_types::SdkConfig) -> Option<String> {
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("Bedrock Runtime")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    shared
+        .service_config()
+        .and_then(|service| service.load_config(key))
+        .or_else(|| shared.endpoint_url().map(str::to_owned))
+}
+
+/// A Bedrock API key from the shared config (`AWS_BEARER_TOKEN_BEDROCK`), which the SDK
+/// client sends instead of a signature.
+fn shared_bearer_token(shared: &aws_types::SdkConfig) -> Option<String> {
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("bedrock")
+        .env("AWS_BEARER_TOKEN")
+        .profile("")
+        .build()
+        .ok()?;
+    shared.service_config().and_then(|service| service.load_config(key))
 }
 
 /// Runs one SDK call with a fresh slot for the [`BedrockHeaders`] interceptor, and
@@ -542,8 +820,12 @@ impl UpstreamError {
 impl ChunkStream {
     /// The next chunk's decoded bytes (one model-native JSON object), `None` at a clean end.
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, UpstreamError>> {
+        let output = match &mut self.chunks {
+            Chunks::Thin(frames) => return frames.next_chunk().await,
+            Chunks::Sdk(output) => output,
+        };
         loop {
-            match self.output.body.recv().await {
+            match output.body.recv().await {
                 Ok(Some(ResponseStream::Chunk(part))) => {
                     let bytes = part.bytes.map(Blob::into_inner).unwrap_or_default();
                     return Some(Ok(Bytes::from(bytes)));

@@ -456,30 +456,124 @@ mod tests {
 /// `max_tokens_to_sample`, Llama's `max_gen_len`, and the `max_tokens` of most others).
 /// `None` when the body sets none (the model's default applies).
 pub fn max_output_tokens_in_body(body: &Value) -> Option<u32> {
-    const TOP_LEVEL: [&str; 6] = [
-        "max_tokens",
-        "max_tokens_to_sample",
-        "max_gen_len",
-        "max_completion_tokens",
-        "maxTokens",
-        "max_new_tokens",
-    ];
-    const NESTED: [(&str, &str); 3] = [
-        ("textGenerationConfig", "maxTokenCount"),
-        ("inferenceConfig", "maxTokens"),
-        ("inferenceConfig", "max_new_tokens"),
-    ];
     let as_count = |value: &Value| value.as_u64().and_then(|n| u32::try_from(n).ok());
     TOP_LEVEL.iter().find_map(|key| body.get(key).and_then(as_count)).or_else(|| {
         NESTED.iter().find_map(|(outer, inner)| body.get(outer)?.get(inner).and_then(as_count))
     })
 }
 
+/// The body fields [`max_output_tokens_in_body`] looks at: top-level counts, then counts
+/// inside a top-level object, each list in order of precedence.
+const TOP_LEVEL: [&str; 6] = [
+    "max_tokens",
+    "max_tokens_to_sample",
+    "max_gen_len",
+    "max_completion_tokens",
+    "maxTokens",
+    "max_new_tokens",
+];
+const NESTED: [(&str, &str); 3] = [
+    ("textGenerationConfig", "maxTokenCount"),
+    ("inferenceConfig", "maxTokens"),
+    ("inferenceConfig", "max_new_tokens"),
+];
+
+/// [`max_output_tokens_in_body`] of a body's JSON text, read without building its value
+/// tree: only the fields it looks at are kept (a number, else `null`), every other value is
+/// skipped as it is read, so that a large body costs no more than its own bytes. `None`
+/// for a body that is not a JSON object.
+pub fn max_output_tokens_in_json(body: &[u8]) -> Option<u32> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// An object of which only `keep` is kept (their numbers; anything else as `null`), and
+    /// the `nested` keys as objects of the same kind one level down; with `number`, a value
+    /// that is kept only if it is a number. Whatever is not kept is skipped unread.
+    struct Sparse {
+        keep: &'static [&'static str],
+        nested: &'static [&'static str],
+        number: bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Sparse {
+        type Value = Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Sparse {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            if self.number {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(Value::Null);
+            }
+            let mut kept = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = if self.keep.contains(&key.as_str()) {
+                    map.next_value_seed(Sparse { keep: &[], nested: &[], number: true })?
+                } else if self.nested.contains(&key.as_str()) {
+                    let inner: &'static [&'static str] =
+                        &["maxTokenCount", "maxTokens", "max_new_tokens"];
+                    map.next_value_seed(Sparse { keep: inner, nested: &[], number: false })?
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                };
+                kept.insert(key, value);
+            }
+            Ok(Value::Object(kept))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Value::Null)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+            Ok(if self.number { Value::from(value) } else { Value::Null })
+        }
+
+        fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+            Ok(if self.number { Value::from(value) } else { Value::Null })
+        }
+
+        fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+            Ok(if self.number { Value::from(value) } else { Value::Null })
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+    }
+
+    const OUTER: [&str; 2] = ["textGenerationConfig", "inferenceConfig"];
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let top = Sparse { keep: &TOP_LEVEL, nested: &OUTER, number: false };
+    let sparse = top.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    max_output_tokens_in_body(&sparse)
+}
+
 #[cfg(test)]
 mod max_output_tokens_tests {
     use serde_json::json;
 
-    use super::max_output_tokens_in_body;
+    use super::{max_output_tokens_in_body, max_output_tokens_in_json};
 
     #[test]
     fn every_family_field_is_found() {
@@ -496,6 +590,30 @@ mod max_output_tokens_tests {
         ];
         for (body, expected) in cases {
             assert_eq!(max_output_tokens_in_body(&body), expected, "{body}");
+            assert_eq!(max_output_tokens_in_json(body.to_string().as_bytes()), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn the_json_text_reads_like_its_value() {
+        let cases = [
+            r#"{"max_tokens": 7.0, "max_gen_len": 3}"#,
+            r#"{"max_tokens": -1, "maxTokens": 4294967296, "max_new_tokens": 5}"#,
+            r#"{"max_tokens": 1, "max_tokens": 2}"#,
+            r#"{"inferenceConfig": {"maxTokens": "x", "max_new_tokens": 6}}"#,
+            r#"{"inferenceConfig": [1], "textGenerationConfig": {"maxTokenCount": {"a": 1}}}"#,
+            r#"{"messages": [{"content": [{"text": "hi\n", "max_tokens": 9}]}], "x": {"max_tokens": 9}}"#,
+            r#"[{"max_tokens": 1}]"#,
+            r#""max_tokens""#,
+            "{}",
+        ];
+        for text in cases {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let expected = max_output_tokens_in_body(&value);
+            assert_eq!(max_output_tokens_in_json(text.as_bytes()), expected, "{text}");
+        }
+        for broken in ["", "{", r#"{"max_tokens": 5"#, r#"{"max_tokens": 5} trailing"#] {
+            assert_eq!(max_output_tokens_in_json(broken.as_bytes()), None, "{broken}");
         }
     }
 }

@@ -19,7 +19,7 @@ mod unified;
 pub use crate::codec::{
     Decoded, Finished, TextStreamDecoder, decode_embed_response, decode_image_response,
     decode_text_response, encode_embed_requests, encode_image_request, encode_text_request,
-    max_output_tokens_in_body,
+    max_output_tokens_in_body, max_output_tokens_in_json,
 };
 pub use crate::embed::{EmbedRequest, Embeddings, InputType};
 pub use crate::error::TranslateError;

@@ -1,17 +1,15 @@
 //! The `/_sim` control API and unknown operations, as plain HTTP requests through the router.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bedrock_sim::{Behavior, ErrorKind, Fault, Simulator};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{TITAN, start, titan_body};
+use crate::support::{TITAN, signed_request, start, titan_body};
 
 async fn send(simulator: &Simulator, method: &str, uri: &str, body: &str) -> Response {
-    let request = Request::builder().method(method).uri(uri).body(Body::from(body.to_owned()));
-    simulator.router().oneshot(request.unwrap()).await.unwrap()
+    simulator.router().oneshot(signed_request(method, uri, body)).await.unwrap()
 }
 
 async fn body_json(response: Response) -> Value {

@@ -7,14 +7,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::ResponseStream;
-use axum::body::Body;
-use axum::http::Request;
 use bedrock_sim::{BadBody, Behavior, ErrorKind, Fault, Simulator};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{StreamEnd, TITAN, start, titan_body};
+use crate::support::{StreamEnd, TITAN, signed_request, start, titan_body};
 
 fn fault(fault: Fault) -> Behavior {
     Behavior { fault: Some(fault), ..Behavior::default() }
@@ -161,10 +159,7 @@ async fn first_bytes(
     n_bytes: usize,
 ) -> (axum::http::HeaderMap, Vec<u8>) {
     let body = titan_body("hello", json!({"maxTokenCount": 4})).to_string();
-    let request = Request::post(format!("/model/{TITAN}/{operation}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
+    let request = signed_request("POST", &format!("/model/{TITAN}/{operation}"), &body);
     let response = simulator.router().oneshot(request).await.unwrap();
     let headers = response.headers().clone();
     let mut stream = response.into_body().into_data_stream();

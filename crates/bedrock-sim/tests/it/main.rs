@@ -13,6 +13,10 @@ mod invoke;
 // InvokeModelWithResponseStream answers: chunk shapes, text, stop reasons, metrics.
 mod stream;
 
+// Authentication as Bedrock's: the SDK's SigV4 verified, wrong secrets, unknown keys,
+// session tokens and bearer tokens refused with Bedrock's 403s.
+mod auth;
+
 // Injected faults and latency, before and inside the stream.
 mod faults;
 

@@ -8,14 +8,15 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bedrock_sim::{Behavior, ErrorKind, Fault, ModelStats, Quota, Simulator};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{StreamEnd, TITAN, TestSim, claude_body, collect_stream, start, titan_body};
+use crate::support::{
+    StreamEnd, TITAN, TestSim, claude_body, collect_stream, signed_request, start, titan_body,
+};
 
 const TITAN_EMBED_V2: &str = "amazon.titan-embed-text-v2:0";
 
@@ -53,8 +54,7 @@ async fn assert_throttled(sim: &TestSim, model_id: &str, body: &Value) {
 }
 
 async fn send(simulator: &Simulator, method: &str, uri: &str, body: &str) -> Response {
-    let request = Request::builder().method(method).uri(uri).body(Body::from(body.to_owned()));
-    simulator.router().oneshot(request.unwrap()).await.unwrap()
+    simulator.router().oneshot(signed_request(method, uri, body)).await.unwrap()
 }
 
 async fn body_json(response: Response) -> Value {
@@ -287,6 +287,7 @@ async fn quota_routes_and_stats_over_http() {
     let expected = json!({
         "requests": 2,
         "in_flight": 0,
+        "auth_refusals": 0,
         "models": {"anthropic.claude-v2:1": {
             "requests": 2, "throttled": 1, "tokens_charged": 8, "peak_tokens_per_minute": 8,
         }},

@@ -2,6 +2,7 @@
 //! bodies and helpers that run a call and collect what the SDK reports.
 
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use aws_sdk_bedrockruntime::config::http::HttpResponse;
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
@@ -18,7 +19,9 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use aws_sdk_bedrockruntime::{Client, Config};
-use bedrock_sim::Simulator;
+use axum::body::Body;
+use axum::http::Request;
+use bedrock_sim::{Signer, Simulator, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use serde_json::{Value, json};
 
 pub const TITAN: &str = "amazon.titan-text-express-v1";
@@ -28,11 +31,17 @@ pub const CLAUDE: &str = "anthropic.claude-v2:1";
 pub struct TestSim {
     pub simulator: Simulator,
     pub client: Client,
+    /// `http://127.0.0.1:<port>`, for clients of other credentials.
+    pub endpoint_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 pub async fn start() -> TestSim {
-    let simulator = Simulator::new();
+    start_with(Simulator::new(), TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY).await
+}
+
+/// `simulator` on port 0, and a client that signs with this key.
+pub async fn start_with(simulator: Simulator, access_key_id: &str, secret: &str) -> TestSim {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint_url = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -43,11 +52,28 @@ pub async fn start() -> TestSim {
     let config = Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "static"))
+        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "static"))
         .endpoint_url(&endpoint_url)
         .retry_config(RetryConfig::disabled())
         .build();
-    TestSim { simulator, client: Client::from_conf(config), _shutdown: shutdown_tx }
+    TestSim { simulator, client: Client::from_conf(config), endpoint_url, _shutdown: shutdown_tx }
+}
+
+/// A request for the simulator's router, signed with the test key as the SDK signs (the
+/// invoke operations verify every signature; the control API ignores it). `uri` is the
+/// path as sent, percent-encoded.
+pub fn signed_request(method: &str, uri: &str, body: &str) -> Request<Body> {
+    let headers = [("host", "localhost"), ("content-type", "application/json")];
+    let signing =
+        Signer::test().sign(method, uri, &headers, body.as_bytes(), SystemTime::now()).unwrap();
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    for (name, value) in signing {
+        request = request.header(name, value);
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
 }
 
 pub fn titan_body(prompt: &str, config: Value) -> Value {

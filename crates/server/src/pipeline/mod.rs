@@ -461,6 +461,12 @@ impl Pipeline {
         Err(last_error.unwrap_or_else(|| ApiError::Internal("no target was tried".to_owned())))
     }
 
+    /// The transport that carries the calls (`thin` or `sdk`) and the endpoint of the
+    /// upstream's own region when it is resolved once, for the start-up line.
+    pub fn upstream_transport(&self) -> (&'static str, Option<&str>) {
+        self.upstream.describe()
+    }
+
     /// Whether the gateway has AWS credentials to call Bedrock with (for `/readyz`).
     pub async fn has_credentials(&self) -> bool {
         self.upstream.has_credentials().await

@@ -72,6 +72,10 @@ pub fn retryable_in_place(error: &UpstreamError) -> bool {
 /// Whether Bedrock may have counted the call against the quota (it ran the model, or we
 /// cannot tell): then its reservation is kept, not given back.
 pub fn counted_by_bedrock(error: &UpstreamError) -> bool {
+    // Refused at the door: no model ran.
+    if crate::error::refused_credentials(error).is_some() {
+        return false;
+    }
     match error {
         UpstreamError::Bedrock { kind, .. } => matches!(
             kind,
@@ -233,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_signature_is_neither_retried_nor_charged() {
+        let unknown = |code: &str| UpstreamError::Bedrock {
+            kind: BedrockErrorKind::Unknown,
+            message: String::new(),
+            detail: Box::new(crate::upstream::BedrockErrorDetail {
+                code: Some(code.to_owned()),
+                ..crate::upstream::BedrockErrorDetail::default()
+            }),
+        };
+        for code in ["InvalidSignatureException", "UnrecognizedClientException"] {
+            assert_eq!(next_step(&unknown(code)), Next::Fail, "{code}");
+            assert!(!retryable_in_place(&unknown(code)), "{code}");
+            assert!(!counted_by_bedrock(&unknown(code)), "{code}");
+        }
+        // An error Bedrock does not model may have run the model: kept.
+        assert!(counted_by_bedrock(&unknown("SomethingNewException")));
+    }
+
+    #[test]
     fn the_budget_is_a_fraction_plus_a_floor() {
         let budget = RetryBudget::new(0.5, 0.1);
         // Floor: 0.1/s over 10 s = 1 retry with no requests at all.
@@ -250,7 +273,11 @@ mod tests {
     #[test]
     fn backoff_is_jittered_under_the_cap() {
         let config = UpstreamConfig {
-            target: crate::config::UpstreamTarget::Simulator { endpoint_url: None },
+            target: crate::config::UpstreamTarget::Simulator {
+                endpoint_url: None,
+                credentials: crate::config::SimulatorCredentials::default(),
+            },
+            transport: crate::config::Transport::Thin,
             request_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),

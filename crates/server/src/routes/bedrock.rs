@@ -36,7 +36,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
 use crate::drain::Drain;
-use crate::error::ApiError;
+use crate::error::{ApiError, refused_credentials};
 use crate::pipeline::{Call, Encoder, PipelineStream};
 use crate::redact;
 use crate::routes::tag_target;
@@ -93,7 +93,8 @@ pub fn invoke_model_operation() {}
         description = "The model's own InvokeModel body, forwarded untouched"),
     responses(
         (status = 200, description = "An `application/vnd.amazon.eventstream` body: one `chunk` \
-            frame per model chunk as it arrives; an exception frame ends a failed stream"),
+            frame per model chunk as it arrives; an exception frame ends a failed stream",
+            content_type = "application/vnd.amazon.eventstream"),
         (status = "4XX", description = "Bedrock's error encoding"),
         (status = "5XX", description = "Bedrock's error encoding"),
     )
@@ -158,6 +159,10 @@ impl BedrockApiError {
             BedrockApiError::ModelNotConfigured(_) => "ResourceNotFoundException",
             BedrockApiError::AccessDenied(_) => "AccessDeniedException",
             BedrockApiError::InvalidRequest(_) => "ValidationException",
+            // AWS refused the gateway's own signature: not the caller's (403) to hear.
+            BedrockApiError::Upstream(error) if refused_credentials(error).is_some() => {
+                "InternalServerException"
+            }
             BedrockApiError::Upstream(UpstreamError::Bedrock { kind, detail, .. }) => {
                 kind.shape_name().or(detail.code.as_deref()).unwrap_or(UNNAMED_ERROR_SHAPE)
             }
@@ -190,6 +195,9 @@ impl BedrockApiError {
             BedrockApiError::ModelNotConfigured(_) => StatusCode::NOT_FOUND,
             BedrockApiError::AccessDenied(_) => StatusCode::FORBIDDEN,
             BedrockApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            BedrockApiError::Upstream(error) if refused_credentials(error).is_some() => {
+                StatusCode::BAD_GATEWAY
+            }
             BedrockApiError::Upstream(UpstreamError::Bedrock { kind, detail, .. }) => {
                 bedrock_error_status(*kind, detail)
             }
@@ -230,6 +238,12 @@ impl BedrockApiError {
             BedrockApiError::ModelNotConfigured(_)
             | BedrockApiError::AccessDenied(_)
             | BedrockApiError::InvalidRequest(_) => self.to_string(),
+            BedrockApiError::Upstream(error) if let Some(code) = refused_credentials(error) => {
+                format!(
+                    "Bedrock refused the gateway's own AWS signature ({code}); its operator must \
+                     fix the gateway's credentials or clock."
+                )
+            }
             BedrockApiError::Upstream(UpstreamError::Bedrock { message, .. }) => message.clone(),
             BedrockApiError::Upstream(UpstreamError::Timeout) => {
                 "Bedrock did not answer within the gateway's request timeout.".to_owned()
@@ -327,7 +341,10 @@ impl BedrockApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
         }
-        if let BedrockApiError::Upstream(UpstreamError::Credentials(_)) = &self {
+        if let BedrockApiError::Upstream(error) = &self
+            && (matches!(error, UpstreamError::Credentials(_))
+                || refused_credentials(error).is_some())
+        {
             headers.insert("x-gateway-error-type", HeaderValue::from_static(self.error_type()));
         }
         response
@@ -420,9 +437,9 @@ async fn run(
     let mut raw_request = raw_request(request.headers(), operation)?;
     raw_request.body = read_body(request).await?;
     // The reservation covers the body's own output limit, else the alias default.
-    let max_output_tokens = serde_json::from_slice::<Value>(&raw_request.body)
-        .ok()
-        .and_then(|body| translator::max_output_tokens_in_body(&body))
+    // Read from the body's text without building its value tree (which costs several
+    // times the body).
+    let max_output_tokens = translator::max_output_tokens_in_json(&raw_request.body)
         .or(route.defaults.max_tokens)
         .unwrap_or(0);
     let call = Call { route, caller: caller.key(), max_output_tokens, record: caller.record() };
@@ -702,14 +719,34 @@ mod tests {
             assert_eq!(error.status().as_u16(), status, "{shape}");
         }
         let detail = BedrockErrorDetail {
-            code: Some("UnrecognizedClientException".into()),
-            http_status: Some(403),
+            code: Some("SomethingNewException".into()),
+            http_status: Some(409),
             ..BedrockErrorDetail::default()
         };
         let error = bedrock_error(K::Unknown, detail);
-        assert_eq!((error.shape(), error.status().as_u16()), ("UnrecognizedClientException", 403));
+        assert_eq!((error.shape(), error.status().as_u16()), ("SomethingNewException", 409));
         let error = bedrock_error(K::Unknown, BedrockErrorDetail::default());
         assert_eq!((error.shape(), error.status().as_u16()), (UNNAMED_ERROR_SHAPE, 500));
+    }
+
+    #[test]
+    fn aws_refusing_the_gateways_signature_is_a_502_not_the_callers_403() {
+        for code in crate::error::CREDENTIAL_REFUSALS {
+            let detail = BedrockErrorDetail {
+                code: Some(code.into()),
+                http_status: Some(403),
+                request_id: Some("bedrock-request".into()),
+                ..BedrockErrorDetail::default()
+            };
+            let error = bedrock_error(BedrockErrorKind::Unknown, detail);
+            assert_eq!((error.shape(), error.status().as_u16()), ("InternalServerException", 502));
+            assert_eq!(error.error_type(), "upstream_misconfigured");
+            assert!(error.message().contains(code), "{}", error.message());
+            assert!(!error.message().contains("signature you provided"), "{}", error.message());
+            let response = error.into_response_with("gateway-request");
+            assert_eq!(response.headers()["x-gateway-error-type"], "upstream_misconfigured");
+            assert_eq!(response.headers()["x-amzn-requestid"], "bedrock-request");
+        }
     }
 
     #[test]

@@ -38,13 +38,16 @@ pub struct EmbedBody {
     /// Images to embed, each base64 or a `data:image/...;base64,` URI (PNG, JPEG, GIF or
     /// WebP), for the models that embed images (a 422 for the others). Their vectors follow
     /// those of `input`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::routes::parse::de_embed_images")]
     pub images: Vec<String>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub dimensions: Option<u32>,
     pub normalize: Option<bool>,
     /// `search_document`, `search_query`, `classification` or `clustering`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::routes::schema::input_type)]
     pub input_type: Option<InputType>,
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -150,17 +153,22 @@ pub async fn run(
         .min()
         .unwrap_or(1);
     let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
-    let text_batches = request.input.chunks(batch_size).map(|texts| EmbedRequest {
-        input: texts.to_vec(),
-        images: Vec::new(),
-        ..request.clone()
-    });
-    let image_batches = request.images.chunks(batch_size).map(|images| EmbedRequest {
-        input: Vec::new(),
-        images: images.to_vec(),
-        ..request.clone()
-    });
-    let batches: Vec<EmbedRequest> = text_batches.chain(image_batches).collect();
+    // The texts and images move into their batches (not copied); each batch copies only
+    // the request's small fields.
+    let mut request = request;
+    let input = std::mem::take(&mut request.input);
+    let images = std::mem::take(&mut request.images);
+    let batch =
+        |input: Vec<String>, images: Vec<String>| EmbedRequest { input, images, ..request.clone() };
+    let mut batches = Vec::with_capacity((input.len() + images.len()).div_ceil(batch_size));
+    let mut input = input.into_iter().peekable();
+    while input.peek().is_some() {
+        batches.push(batch(input.by_ref().take(batch_size).collect(), Vec::new()));
+    }
+    let mut images = images.into_iter().peekable();
+    while images.peek().is_some() {
+        batches.push(batch(Vec::new(), images.by_ref().take(batch_size).collect()));
+    }
     // Every batch is encoded for the first target before any call is made, so that a bad
     // request fails whole; the pipeline then sends these bodies to the first target.
     let Some(first) = route.targets.first() else {

@@ -31,17 +31,23 @@ pub struct GenerateRequest {
     /// A plain prompt; exactly one of `prompt` and `messages`.
     pub prompt: Option<String>,
     /// A conversation: roles `system`, `user`, `assistant`, text content.
+    #[serde(default, deserialize_with = "crate::routes::parse::de_opt_messages")]
     pub messages: Option<Vec<MessageBody>>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
     pub top_k: Option<u32>,
     /// One stop sequence, or a list of them.
     #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::routes::de_u64")]
     pub seed: Option<u64>,
     /// Model-specific body fields, merged into the InvokeModel body.
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub stream: Option<bool>,
@@ -120,7 +126,8 @@ struct Delta<'a> {
     responses(
         (status = 200, description = "The answer (`application/json`), or with `stream` the \
             events `delta` ({\"text\"}), then `done` (id, model, stop_reason, usage) or `error` \
-            (the error shape) as `text/event-stream`", body = GenerateResponse),
+            (the error shape) as `text/event-stream`",
+            content((GenerateResponse = "application/json"), ("text/event-stream"))),
         (status = "4XX", description = "A refused request", body = ErrorBody),
         (status = "5XX", description = "Bedrock or the gateway failed", body = ErrorBody),
     )
@@ -152,7 +159,7 @@ pub async fn generate(
 
     if !wants_sse {
         let text::Completed { answer, target, cache, .. } =
-            text::complete(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
+            text::complete(&state, &caller, route, unified, request.bedrock.as_ref()).await?;
         let response = GenerateResponse {
             id,
             model: alias,
@@ -164,7 +171,7 @@ pub async fn generate(
     }
 
     let stream =
-        text::open_stream(&state, &caller, route, &unified, request.bedrock.as_ref()).await?;
+        text::open_stream(&state, &caller, route, unified, request.bedrock.as_ref()).await?;
     let target = stream.target.clone();
     let events = futures_util::stream::unfold(Some(stream), move |stream| {
         let (id, alias) = (id.clone(), alias.clone());

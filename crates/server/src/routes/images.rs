@@ -38,11 +38,19 @@ pub struct ImagesBody {
     pub model: String,
     pub prompt: String,
     pub negative_prompt: Option<String>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub n: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub width: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub height: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u64")]
     pub seed: Option<u64>,
     pub cfg_scale: Option<f64>,
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -60,6 +68,7 @@ pub struct ImageEditsBody {
     pub task: EditTask,
     /// The input images, base64 (standard alphabet) PNG or JPEG: one for every task but
     /// `variation`.
+    #[serde(deserialize_with = "crate::routes::parse::de_edit_images")]
     pub images: Vec<String>,
     pub prompt: Option<String>,
     pub negative_prompt: Option<String>,
@@ -73,12 +82,20 @@ pub struct ImageEditsBody {
     /// How close the images stay to the inputs (`variation` only; 0.2 to 1.0 for
     /// `titan_image`).
     pub similarity_strength: Option<f64>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub n: Option<u32>,
     /// `variation` only: the other tasks answer images of the input's size.
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub width: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub height: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u64")]
     pub seed: Option<u64>,
     pub cfg_scale: Option<f64>,
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -214,7 +231,9 @@ pub async fn image_edits(
         cfg_scale: body.cfg_scale,
         extra: body.extra.unwrap_or_default(),
     };
-    let (images, target) = invoke(&state, &caller, route, &|family| {
+    // The input images are most of the body: its buffer is sized for them.
+    let body_len = request.images.iter().chain(&request.mask_image).map(String::len).sum();
+    let (images, target) = invoke(&state, &caller, route, body_len, &|family| {
         translator::encode_image_edit_request(family, &request)
     })
     .await?;
@@ -278,15 +297,18 @@ pub async fn generate(
     route: &ModelRoute,
     request: &ImageRequest,
 ) -> Result<(Images, Arc<Target>), ApiError> {
-    invoke(state, caller, route, &|family| translator::encode_image_request(family, request)).await
+    let encode = |family: &dyn ImageFamily| translator::encode_image_request(family, request);
+    invoke(state, caller, route, request.prompt.len(), &encode).await
 }
 
 /// Invokes an image route through the pipeline with the body `encode` builds for each
-/// target's family, and decodes the images of the target that served it.
+/// target's family (about `body_len` bytes of text besides its JSON), and decodes the
+/// images of the target that served it.
 async fn invoke(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
+    body_len: usize,
     encode_body: &(dyn Fn(&dyn ImageFamily) -> Result<serde_json::Value, TranslateError> + Sync),
 ) -> Result<(Images, Arc<Target>), ApiError> {
     let call = Call { route, caller: caller.key(), max_output_tokens: 0, record: caller.record() };
@@ -295,7 +317,10 @@ async fn invoke(
             return Ok(None);
         };
         let body = encode_body(family)?;
-        let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut bytes = Vec::with_capacity(body_len + 1024);
+        serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        drop(body);
+        let body = bytes;
         Ok(Some(RawRequest {
             body: Bytes::from(body),
             accept: Some(IMAGE_ACCEPT.to_owned()),

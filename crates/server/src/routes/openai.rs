@@ -11,11 +11,12 @@ use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 use translator::{EmbedRequest, ImageRequest, Message, Role, StopReason, UnifiedRequest, Usage};
@@ -26,8 +27,9 @@ use crate::auth::Caller;
 use crate::config::ModelRoute;
 use crate::error::ApiError;
 use crate::options::RequestOptions;
+use crate::routes::parse::{UnknownFields, struct_fields};
 use crate::routes::text::{self, CacheTokens, StreamItem};
-use crate::routes::{AppJson, tag_target};
+use crate::routes::{parse_json, read_json_body, tag_target};
 
 /// The routes of the OpenAI-compatible API.
 pub const PATHS: &[&str] =
@@ -84,41 +86,87 @@ fn openai_error_body(error: &ApiError) -> Value {
     }})
 }
 
+/// An OpenAI request body as `T`, and the first field outside `T` (and outside each of
+/// its messages) whose value is not OpenAI's no-op, which the handler refuses (422). The
+/// body is read twice: typed, with unknown fields skipped (serde's `flatten` would buffer
+/// the whole body as a value tree first), then scanned for the unknown fields, keeping
+/// none of their values. A body the typed read refuses gets that read's 400.
+#[derive(Debug)]
+pub struct OpenAiJson<T>(pub T, pub UnknownFields);
+
+/// What [`OpenAiJson`] needs of a request type: the array of objects inside it whose
+/// unknown fields count too.
+pub trait OpenAiBody: DeserializeOwned {
+    fn nested() -> Option<(&'static str, &'static [&'static str])> {
+        None
+    }
+}
+
+impl OpenAiBody for ChatCompletionRequest {
+    fn nested() -> Option<(&'static str, &'static [&'static str])> {
+        Some(("messages", struct_fields::<ChatMessage>()))
+    }
+}
+
+impl OpenAiBody for CompletionRequest {}
+impl OpenAiBody for EmbeddingsRequest {}
+impl OpenAiBody for ImageGenerationRequest {}
+
+impl<S: Send + Sync, T: OpenAiBody> FromRequest<S> for OpenAiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_json_body(request).await?;
+        let body = parse_json::<T>(&bytes)?;
+        let unknown = UnknownFields::scan(&bytes, struct_fields::<T>(), T::nested())
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+        Ok(OpenAiJson(body, unknown))
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Chat completions and completions
 // ---------------------------------------------------------------------------------
 
-/// `POST /v1/chat/completions`. Fields outside this list are collected in `other`
-/// and refused unless null.
+/// `POST /v1/chat/completions`. Fields outside this list are refused (422) unless null or
+/// OpenAI's no-op default (`OpenAiJson` finds them).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub model: String,
+    #[serde(deserialize_with = "crate::routes::parse::de_messages")]
     pub messages: Vec<ChatMessage>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::routes::de_u64")]
     pub seed: Option<u64>,
+    /// 1: one choice per request (another `n` is refused, 422).
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
     pub user: Option<String>,
     /// `auto` (the alias decides), `default`, `flex` or `priority`: Bedrock's service tier.
+    #[schema(schema_with = crate::routes::schema::service_tier)]
     pub service_tier: Option<String>,
     /// Tags for Bedrock's invocation logs (`X-Amzn-Bedrock-Request-Metadata`).
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "crate::routes::parse::de_metadata")]
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
     /// Gateway extensions, reachable through the OpenAI SDKs' `extra_body`.
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
     pub top_k: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<Map<String, Value>>,
-    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub other: Map<String, Value>,
 }
 
 /// `POST /v1/completions`.
@@ -128,59 +176,120 @@ pub struct CompletionRequest {
     #[serde(deserialize_with = "de_prompt")]
     #[schema(value_type = String)]
     pub prompt: String,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     #[serde(default, deserialize_with = "crate::routes::de_stop")]
     #[schema(value_type = Option<Vec<String>>)]
     pub stop: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::routes::de_u64")]
     pub seed: Option<u64>,
+    /// 1: one choice per request (another `n` is refused, 422).
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1, maximum = 1)]
     pub best_of: Option<u32>,
+    #[schema(schema_with = crate::routes::schema::false_only)]
     pub echo: Option<bool>,
     pub user: Option<String>,
     /// `auto` (the alias decides), `default`, `flex` or `priority`: Bedrock's service tier.
+    #[schema(schema_with = crate::routes::schema::service_tier)]
     pub service_tier: Option<String>,
     /// Tags for Bedrock's invocation logs (`X-Amzn-Bedrock-Request-Metadata`).
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "crate::routes::parse::de_metadata")]
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptions>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
     pub top_k: Option<u32>,
+    #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<Map<String, Value>>,
-    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatMessage {
+    #[schema(schema_with = crate::routes::schema::chat_role)]
     pub role: String,
+    #[schema(value_type = MessageContent, required = true)]
     pub content: Option<MessageContent>,
     /// Accepted and ignored, as OpenAI's own optional participant name.
     pub name: Option<String>,
-    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub other: Map<String, Value>,
 }
 
 /// A message's content: a string, or an array of content parts of which only
-/// `{"type": "text", "text"}` is supported.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `{"type": "text", "text"}` is supported. Read without buffering (see its
+/// `Deserialize`): the text parts before the first unsupported one are joined as they are
+/// read, so that a message of many parts holds its text, not a list of parts.
+#[derive(Debug, ToSchema)]
+// For the OpenAPI schema only (utoipa reads it): the `Deserialize` is written out below.
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<MessageContent, D::Error> {
+        struct Content;
+        impl<'de> serde::de::Visitor<'de> for Content {
+            type Value = MessageContent;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(text))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MessageContent, A::Error> {
+                // The text parts joined, then the first part that is not one (which the
+                // conversion refuses); every part is still read, so that a malformed one is
+                // a 400 as before.
+                let mut text: Option<String> = None;
+                let mut refused: Option<ContentPart> = None;
+                while let Some(part) = seq.next_element::<ContentPart>()? {
+                    if refused.is_some() {
+                        continue;
+                    }
+                    match (part.kind == "text", part.text) {
+                        (true, Some(part_text)) => match &mut text {
+                            Some(joined) => joined.push_str(&part_text),
+                            None => text = Some(part_text),
+                        },
+                        (_, part_text) => {
+                            refused = Some(ContentPart { kind: part.kind, text: part_text });
+                        }
+                    }
+                }
+                let text =
+                    text.map(|text| ContentPart { kind: "text".to_owned(), text: Some(text) });
+                Ok(MessageContent::Parts(text.into_iter().chain(refused).collect()))
+            }
+        }
+        deserializer.deserialize_any(Content)
+    }
+}
+
 /// A content part; only `{"type": "text", "text": …}` is supported.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::routes::schema::content_part_type)]
     pub kind: String,
+    #[schema(value_type = String, required = true)]
     pub text: Option<String>,
 }
 
@@ -211,7 +320,8 @@ struct PromptTokensDetails {
     tag = "openai",
     request_body = ChatCompletionRequest,
     responses(
-        (status = 200, description = "A `chat.completion` object, or with `stream` `chat.completion.chunk` events ending with `data: [DONE]`"),
+        (status = 200, description = "A `chat.completion` object, or with `stream` `chat.completion.chunk` events ending with `data: [DONE]`",
+            content(("application/json"), ("text/event-stream"))),
         (status = "4XX", description = "A refused request, in OpenAI's error shape"),
         (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
     )
@@ -219,13 +329,20 @@ struct PromptTokensDetails {
 pub async fn chat_completions(
     State(state): State<AppState>,
     caller: Caller,
-    request: Result<AppJson<ChatCompletionRequest>, ApiError>,
+    request: Result<OpenAiJson<ChatCompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
-    let AppJson(request) = request?;
-    refuse_unsupported(&request.other)?;
+    let OpenAiJson(request, unknown) = request?;
+    refuse_unsupported(unknown.top.as_deref())?;
     refuse_n(request.n)?;
-    let messages =
-        request.messages.into_iter().map(convert_message).collect::<Result<Vec<_>, _>>()?;
+    let messages = request
+        .messages
+        .into_iter()
+        .enumerate()
+        .map(|(index, message)| {
+            let unsupported = unknown.nested.as_ref().filter(|(at, _)| *at == index);
+            convert_message(message, unsupported.map(|(_, key)| key.as_str()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let route = text::text_route(&state, &request.model)?;
     let options = bedrock_options(request.service_tier.as_deref(), request.metadata.as_ref())?;
     let stream = request.stream.unwrap_or(false);
@@ -250,7 +367,7 @@ pub async fn chat_completions(
         chat: true,
         service_tier: None,
     };
-    respond(&state, &caller, route, &unified, options.as_ref(), shape, request.stream_options).await
+    respond(&state, &caller, route, unified, options.as_ref(), shape, request.stream_options).await
 }
 
 #[utoipa::path(
@@ -259,7 +376,8 @@ pub async fn chat_completions(
     tag = "openai",
     request_body = CompletionRequest,
     responses(
-        (status = 200, description = "A `text_completion` object, or with `stream` chunks ending with `data: [DONE]`"),
+        (status = 200, description = "A `text_completion` object, or with `stream` chunks ending with `data: [DONE]`",
+            content(("application/json"), ("text/event-stream"))),
         (status = "4XX", description = "A refused request, in OpenAI's error shape"),
         (status = "5XX", description = "Bedrock or the gateway failed, in OpenAI's error shape"),
     )
@@ -267,10 +385,10 @@ pub async fn chat_completions(
 pub async fn completions(
     State(state): State<AppState>,
     caller: Caller,
-    request: Result<AppJson<CompletionRequest>, ApiError>,
+    request: Result<OpenAiJson<CompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
-    let AppJson(request) = request?;
-    refuse_unsupported(&request.other)?;
+    let OpenAiJson(request, unknown) = request?;
+    refuse_unsupported(unknown.top.as_deref())?;
     refuse_n(request.n)?;
     if request.best_of.is_some_and(|n| n != 1) {
         return Err(unsupported_field("`best_of` other than 1", "best_of"));
@@ -302,7 +420,7 @@ pub async fn completions(
         chat: false,
         service_tier: None,
     };
-    respond(&state, &caller, route, &unified, options.as_ref(), shape, request.stream_options).await
+    respond(&state, &caller, route, unified, options.as_ref(), shape, request.stream_options).await
 }
 
 /// The whole answer, or the stream, of a chat or text completion.
@@ -310,7 +428,7 @@ async fn respond(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
-    unified: &UnifiedRequest,
+    unified: UnifiedRequest,
     options: Option<&RequestOptions>,
     mut shape: Shape,
     stream_options: Option<StreamOptions>,
@@ -506,9 +624,10 @@ fn usage_body(usage: Usage, cache: CacheTokens) -> UsageBody {
 }
 
 /// An OpenAI message as a unified one: roles `system` and `developer` are system
-/// messages; content parts must be text.
-fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
-    refuse_unsupported(&message.other)?;
+/// messages; content parts must be text. `unknown`: the message's first field outside
+/// [`ChatMessage`] that is not a no-op, refused first.
+fn convert_message(message: ChatMessage, unknown: Option<&str>) -> Result<Message, OpenAiError> {
+    refuse_unsupported(unknown)?;
     let _ = message.name;
     let role = match message.role.as_str() {
         "system" | "developer" => Role::System,
@@ -547,19 +666,11 @@ fn convert_message(message: ChatMessage) -> Result<Message, OpenAiError> {
     Ok(Message { role, content })
 }
 
-/// Refuses every field outside the supported set whose value is not null or the
-/// OpenAI default that changes nothing.
-fn refuse_unsupported(other: &Map<String, Value>) -> Result<(), OpenAiError> {
-    let harmless = |key: &str, value: &Value| {
-        value.is_null()
-            || matches!(
-                (key, value),
-                ("logprobs" | "parallel_tool_calls" | "store", Value::Bool(false))
-            )
-            || (key == "tools" && value.as_array().is_some_and(Vec::is_empty))
-    };
-    match other.iter().find(|(key, value)| !harmless(key, value)) {
-        Some((key, _)) => Err(unsupported_field(&format!("`{key}`"), key)),
+/// Refuses the first field outside the supported set whose value is not null or the
+/// OpenAI default that changes nothing (`parse::harmless`), which [`OpenAiJson`] found.
+fn refuse_unsupported(unsupported: Option<&str>) -> Result<(), OpenAiError> {
+    match unsupported {
+        Some(key) => Err(unsupported_field(&format!("`{key}`"), key)),
         None => Ok(()),
     }
 }
@@ -622,13 +733,12 @@ pub struct EmbeddingsRequest {
     #[serde(deserialize_with = "crate::routes::de_input")]
     #[schema(value_type = Vec<String>)]
     pub input: Vec<String>,
+    #[schema(schema_with = crate::routes::schema::encoding_format)]
     pub encoding_format: Option<String>,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub dimensions: Option<u32>,
     pub user: Option<String>,
-    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub other: Map<String, Value>,
 }
 
 #[utoipa::path(
@@ -645,10 +755,10 @@ pub struct EmbeddingsRequest {
 pub async fn embeddings(
     State(state): State<AppState>,
     caller: Caller,
-    request: Result<AppJson<EmbeddingsRequest>, ApiError>,
+    request: Result<OpenAiJson<EmbeddingsRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
-    let AppJson(request) = request?;
-    refuse_unsupported(&request.other)?;
+    let OpenAiJson(request, unknown) = request?;
+    refuse_unsupported(unknown.top.as_deref())?;
     let base64_output = match request.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -672,28 +782,71 @@ pub async fn embeddings(
         },
     )
     .await?;
-    let data: Vec<Value> = embed
+    // Serialized from the vectors as they are: a `Value` per float would cost some 30
+    // bytes each, 2,048 vectors of 1,024 floats some 60 MiB.
+    let data = embed
         .vectors
         .into_iter()
         .enumerate()
         .map(|(index, vector)| {
             let embedding = if base64_output {
                 let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(vector)
+                EmbeddingVector::Floats(vector)
             };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
+            EmbeddingObject { embedding, index, object: "embedding" }
         })
         .collect();
     let prompt_tokens = embed.input_tokens.unwrap_or(0);
-    let body = Json(json!({
-        "object": "list",
-        "data": data,
-        "model": embed.alias,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    }));
+    let body = Json(EmbeddingList {
+        data,
+        model: embed.alias,
+        object: "list",
+        usage: EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens },
+    });
     Ok(tag_target(body.into_response(), &embed.target))
+}
+
+/// OpenAI's embedding list (fields in the order a JSON object of them has always had).
+#[derive(Debug, Serialize)]
+struct EmbeddingList {
+    data: Vec<EmbeddingObject>,
+    model: String,
+    object: &'static str,
+    usage: EmbeddingUsage,
+}
+
+#[derive(Debug, Serialize)]
+struct EmbeddingObject {
+    embedding: EmbeddingVector,
+    index: usize,
+    object: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct EmbeddingUsage {
+    prompt_tokens: u32,
+    total_tokens: u32,
+}
+
+/// A vector as floats (each written as the `f64` of the `f32`, as before) or as base64
+/// little-endian `f32`s.
+#[derive(Debug)]
+enum EmbeddingVector {
+    Floats(Vec<f32>),
+    Base64(String),
+}
+
+impl Serialize for EmbeddingVector {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EmbeddingVector::Floats(floats) => {
+                serializer.collect_seq(floats.iter().map(|x| f64::from(*x)))
+            }
+            EmbeddingVector::Base64(text) => serializer.serialize_str(text),
+        }
+    }
 }
 
 /// `POST /v1/images/generations`.
@@ -701,14 +854,14 @@ pub async fn embeddings(
 pub struct ImageGenerationRequest {
     pub model: String,
     pub prompt: String,
+    #[serde(default, deserialize_with = "crate::routes::de_u32")]
+    #[schema(minimum = 1)]
     pub n: Option<u32>,
+    #[schema(schema_with = crate::routes::schema::image_size)]
     pub size: Option<String>,
+    #[schema(schema_with = crate::routes::schema::image_response_format)]
     pub response_format: Option<String>,
     pub user: Option<String>,
-    /// Every other field: refused with 422 unless null or OpenAI's no-op default.
-    #[serde(flatten)]
-    #[schema(ignore)]
-    pub other: Map<String, Value>,
 }
 
 #[utoipa::path(
@@ -725,10 +878,10 @@ pub struct ImageGenerationRequest {
 pub async fn image_generations(
     State(state): State<AppState>,
     caller: Caller,
-    request: Result<AppJson<ImageGenerationRequest>, ApiError>,
+    request: Result<OpenAiJson<ImageGenerationRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
-    let AppJson(request) = request?;
-    refuse_unsupported(&request.other)?;
+    let OpenAiJson(request, unknown) = request?;
+    refuse_unsupported(unknown.top.as_deref())?;
     match request.response_format.as_deref() {
         None | Some("b64_json") => {}
         Some("url") => {
@@ -772,15 +925,61 @@ pub async fn image_generations(
     Ok(tag_target(body.into_response(), &target))
 }
 
-/// A completion `prompt`: one string (or a list holding exactly one).
+/// A completion `prompt`: one string (or a list holding exactly one), read without a
+/// `Value`: a batch is refused at its second item.
 fn de_prompt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::String(prompt) => Ok(prompt),
-        Value::Array(items) if items.len() == 1 && items[0].is_string() => {
-            Ok(items[0].as_str().unwrap_or_default().to_owned())
+    const SHAPE: &str =
+        "`prompt` must be a string (token arrays and batches of prompts are not supported)";
+    struct Prompt;
+    impl<'de> serde::de::Visitor<'de> for Prompt {
+        type Value = String;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
         }
-        _ => Err(serde::de::Error::custom(
-            "`prompt` must be a string (token arrays and batches of prompts are not supported)",
-        )),
+
+        fn visit_str<E: serde::de::Error>(self, prompt: &str) -> Result<String, E> {
+            Ok(prompt.to_owned())
+        }
+
+        fn visit_string<E: serde::de::Error>(self, prompt: String) -> Result<String, E> {
+            Ok(prompt)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+            let shape = |_| serde::de::Error::custom(SHAPE);
+            let Some(prompt) = seq.next_element::<String>().map_err(shape)? else {
+                return Err(serde::de::Error::custom(SHAPE));
+            };
+            match seq.next_element::<serde::de::IgnoredAny>()? {
+                None => Ok(prompt),
+                Some(_) => Err(serde::de::Error::custom(SHAPE)),
+            }
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<String, E> {
+            Err(E::custom(SHAPE))
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<String, E> {
+            Err(E::custom(SHAPE))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<String, E> {
+            Err(E::custom(SHAPE))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<String, E> {
+            Err(E::custom(SHAPE))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<String, E> {
+            Err(E::custom(SHAPE))
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+            Err(serde::de::Error::custom(SHAPE))
+        }
     }
+    deserializer.deserialize_any(Prompt)
 }

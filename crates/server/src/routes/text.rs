@@ -94,19 +94,22 @@ pub async fn complete(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
-    request: &UnifiedRequest,
+    mut request: UnifiedRequest,
     options: Option<&RequestOptions>,
 ) -> Result<Completed, ApiError> {
-    let call = call(caller, route, request);
-    let served = state.pipeline.invoke(call, &|target| encode(target, request, options)).await?;
+    let call = call(caller, route, &request);
+    let bodies = Bodies::new(route, &request, options);
+    release_text(state, &mut request);
+    let served = state.pipeline.invoke(call, &|target| bodies.get(target)).await?;
+    drop(bodies);
     let family = text_family(&served.target)?;
-    let mut answer = translator::decode_text_response(family, request, &served.output.body)?;
+    let mut answer = translator::decode_text_response(family, &request, &served.output.body)?;
     answer.usage = answer.usage.or(served.output.headers.usage());
     let (read, write) = served.output.headers.cache_tokens();
     let cache = CacheTokens { read, write };
     let service_tier = served.output.headers.get(SERVICE_TIER_HEADER).map(str::to_owned);
     if state.log_prompts {
-        log_prompt(request);
+        log_prompt(&request);
         tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer.text);
     }
     Ok(Completed { answer, target: served.target, cache, service_tier })
@@ -118,11 +121,13 @@ pub async fn open_stream(
     state: &AppState,
     caller: &Caller,
     route: &ModelRoute,
-    request: &UnifiedRequest,
+    mut request: UnifiedRequest,
     options: Option<&RequestOptions>,
 ) -> Result<TextStream, ApiError> {
-    let call = call(caller, route, request);
-    let encoder = |target: &Target| encode(target, request, options);
+    let call = call(caller, route, &request);
+    let bodies = Bodies::new(route, &request, options);
+    release_text(state, &mut request);
+    let encoder = |target: &Target| bodies.get(target);
     let opened = state.pipeline.stream(call, &encoder);
     // A stream still waiting for its first chunk when the drain runs out is refused.
     let served = tokio::select! {
@@ -130,15 +135,16 @@ pub async fn open_stream(
         () = state.drain.wait() => return Err(ApiError::ShuttingDown),
         served = opened => served?,
     };
+    drop(bodies);
     let family = text_family(&served.target)?;
     if state.log_prompts {
-        log_prompt(request);
+        log_prompt(&request);
     }
     let service_tier = served.output.headers.get(SERVICE_TIER_HEADER).map(str::to_owned);
     Ok(TextStream {
         service_tier,
         chunks: served.output,
-        decoder: Some(TextStreamDecoder::new(family, request)),
+        decoder: Some(TextStreamDecoder::new(family, &request)),
         pending: VecDeque::new(),
         target: served.target,
         logged_answer: state.log_prompts.then(String::new),
@@ -188,6 +194,64 @@ fn text_family(target: &Target) -> Result<&'static dyn translator::TextFamily, A
     }
 }
 
+/// Every target's InvokeModel body, made before the call so that the request's text can
+/// be let go while Bedrock answers ([`release_text`]): a long prompt is then held once, in
+/// the body, rather than twice. The pipeline takes each target's body from here.
+struct Bodies(Vec<(String, std::sync::Mutex<Encoded>)>);
+
+/// One target's body, or why it has none.
+enum Encoded {
+    Body(RawRequest),
+    /// The target's family is not a text family.
+    Skip,
+    /// The translator refused the request for this target (taken by the first ask).
+    Failed(Option<ApiError>),
+}
+
+impl Bodies {
+    fn new(
+        route: &ModelRoute,
+        request: &UnifiedRequest,
+        options: Option<&RequestOptions>,
+    ) -> Bodies {
+        let encoded = route.targets.iter().map(|target| {
+            let encoded = match encode(target, request, options) {
+                Ok(Some(raw)) => Encoded::Body(raw),
+                Ok(None) => Encoded::Skip,
+                Err(error) => Encoded::Failed(Some(error)),
+            };
+            (target.name.clone(), std::sync::Mutex::new(encoded))
+        });
+        Bodies(encoded.collect())
+    }
+
+    /// The body for `target` (the body's bytes are shared, not copied).
+    fn get(&self, target: &Target) -> Result<Option<RawRequest>, ApiError> {
+        let Some((_, slot)) = self.0.iter().find(|(name, _)| *name == target.name) else {
+            return Ok(None);
+        };
+        match &mut *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Encoded::Body(raw) => Ok(Some(raw.clone())),
+            Encoded::Skip => Ok(None),
+            Encoded::Failed(error) => Err(error.take().unwrap_or_else(|| {
+                ApiError::Internal(format!("the body for target {:?} was refused", target.name))
+            })),
+        }
+    }
+}
+
+/// Lets go of what only the bodies needed: the prompt, the messages and `extra` (kept for
+/// the prompt's log line when `log_prompts` is on). The stop sequences and `max_tokens`
+/// stay: the answer's decoding and the reservation use them.
+fn release_text(state: &AppState, request: &mut UnifiedRequest) {
+    if state.log_prompts {
+        return;
+    }
+    request.prompt = None;
+    request.messages = Vec::new();
+    request.extra = serde_json::Map::new();
+}
+
 /// The target family's InvokeModel body for `request`.
 fn encode(
     target: &Target,
@@ -198,7 +262,14 @@ fn encode(
         return Ok(None);
     };
     let body = translator::encode_text_request(family, request)?;
-    let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Sized for the request's text, so that the buffer does not grow (and copy) its way
+    // up to a long prompt's length.
+    let text_len = request.prompt.as_ref().map_or(0, String::len)
+        + request.messages.iter().map(|message| message.content.len() + 32).sum::<usize>();
+    let mut bytes = Vec::with_capacity(text_len + 1024);
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    drop(body);
+    let body = bytes;
     let mut raw = RawRequest {
         body: Bytes::from(body),
         accept: Some("application/json".to_owned()),

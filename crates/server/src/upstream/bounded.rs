@@ -55,19 +55,29 @@ impl Intercept for BoundedResponses {
     ) -> Result<(), BoxError> {
         let response = context.response_mut();
         let headers = response.headers();
-        let event_stream = response.status().as_u16() == 200
-            && headers.get("content-type").is_some_and(|value| {
-                value.trim().to_ascii_lowercase().starts_with("application/vnd.amazon.eventstream")
-            });
-        let declared_len = headers.get("content-length").and_then(|v| v.trim().parse().ok());
-        let limit = if event_stream {
-            Limit::Frames(FrameReader::default())
-        } else {
-            Limit::Whole { declared_len, read: 0 }
-        };
+        let status = response.status().as_u16();
+        let (content_type, content_length) =
+            (headers.get("content-type"), headers.get("content-length"));
+        let limit = Limit::of_answer(status, content_type, content_length);
         let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
         *response.body_mut() = SdkBody::from_body_1_x(BoundedBody { inner, limit, failed: false });
         Ok(())
+    }
+}
+
+impl<B> BoundedBody<B> {
+    /// `inner`, the body of an answer of `status` with these `Content-Type` and
+    /// `Content-Length`, bounded: frame by frame for an event stream (a 200 of
+    /// `application/vnd.amazon.eventstream`), as a whole otherwise. The thin transport's
+    /// bound, the same as the interceptor's.
+    pub(crate) fn answer(
+        inner: B,
+        status: u16,
+        content_type: Option<&str>,
+        content_length: Option<&str>,
+    ) -> BoundedBody<B> {
+        let limit = Limit::of_answer(status, content_type, content_length);
+        BoundedBody { inner, limit, failed: false }
     }
 }
 
@@ -131,6 +141,18 @@ impl<B> BoundedBody<B> {
 }
 
 impl Limit {
+    fn of_answer(status: u16, content_type: Option<&str>, content_length: Option<&str>) -> Limit {
+        let event_stream = status == 200
+            && content_type.is_some_and(|value| {
+                value.trim().to_ascii_lowercase().starts_with("application/vnd.amazon.eventstream")
+            });
+        if event_stream {
+            return Limit::Frames(FrameReader::default());
+        }
+        let declared_len = content_length.and_then(|v| v.trim().parse().ok());
+        Limit::Whole { declared_len, read: 0 }
+    }
+
     /// Checks `data` (the next bytes of the body) against the bound.
     fn check(&mut self, data: &[u8]) -> Result<(), BoundError> {
         match self {
@@ -278,6 +300,94 @@ mod tests {
         assert!(error.contains("less than the smallest frame"), "{error}");
         let limit = read(BoundedBody::frames(body(vec![frame(MAX_FRAME_BYTES)]))).await;
         assert_eq!(limit, Ok(MAX_FRAME_BYTES as usize));
+    }
+
+    /// A piece of a hostile event stream.
+    #[derive(Debug, Clone)]
+    enum Piece {
+        /// A frame of this total length (16 to a few hundred bytes), its bytes after the
+        /// length all `fill`.
+        Frame(u32, u8),
+        /// A prelude announcing an out-of-bounds length, and nothing of its frame.
+        BadLength(u32),
+        /// Bytes that are not a frame: the reader takes their first four for a length.
+        Raw(Vec<u8>),
+    }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = Piece> {
+        use proptest::prelude::*;
+        let bad = prop_oneof![0..MIN_FRAME_BYTES, MAX_FRAME_BYTES + 1..=u32::MAX];
+        prop_oneof![
+            6 => (MIN_FRAME_BYTES..400, any::<u8>()).prop_map(|(len, fill)| Piece::Frame(len, fill)),
+            1 => bad.prop_map(Piece::BadLength),
+            1 => proptest::collection::vec(any::<u8>(), 0..12).prop_map(Piece::Raw),
+        ]
+    }
+
+    fn stream_of(pieces: &[Piece]) -> Vec<u8> {
+        let mut stream = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Frame(len, fill) => {
+                    stream.extend_from_slice(&len.to_be_bytes());
+                    stream.resize(stream.len() + *len as usize - 4, *fill);
+                }
+                Piece::BadLength(len) => stream.extend_from_slice(&len.to_be_bytes()),
+                Piece::Raw(bytes) => stream.extend_from_slice(bytes),
+            }
+        }
+        stream
+    }
+
+    /// The reference reading: the first length, at a frame boundary, out of bounds.
+    fn first_bad_length(stream: &[u8]) -> Option<u32> {
+        let mut at = 0_usize;
+        while let Some(prelude) = stream.get(at..at + 4) {
+            let len = u32::from_be_bytes([prelude[0], prelude[1], prelude[2], prelude[3]]);
+            if !(MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&len) {
+                return Some(len);
+            }
+            at += len as usize;
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            failure_persistence: None,
+            ..proptest::test_runner::Config::with_cases(256)
+        })]
+
+        /// Any bytes, split anywhere: they pass through unchanged, or the body fails at the
+        /// first frame whose prelude is out of bounds, as the reference reading says,
+        /// wherever the splits fall; nothing is buffered.
+        #[test]
+        fn any_event_stream_bytes_pass_or_fail_at_the_first_bad_length(
+            pieces in proptest::collection::vec(piece(), 0..12),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..8),
+        ) {
+            use futures_util::FutureExt;
+            let stream = stream_of(&pieces);
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(stream.len() + 1)).collect();
+            cuts.extend([0, stream.len()]);
+            cuts.sort_unstable();
+            let chunks = cuts.windows(2).map(|w| stream[w[0]..w[1]].to_vec()).collect();
+            let read = read(BoundedBody::frames(body(chunks))).now_or_never();
+            let Some(read) = read else {
+                return Err(proptest::test_runner::TestCaseError::fail("the body waited"));
+            };
+            match (first_bad_length(&stream), read) {
+                (None, Ok(n_bytes)) => proptest::prop_assert_eq!(n_bytes, stream.len()),
+                (Some(len), Err(error)) => {
+                    proptest::prop_assert!(error.contains(&format!(" {len} bytes")), "{error}");
+                }
+                (expected, read) => {
+                    return Err(proptest::test_runner::TestCaseError::fail(format!(
+                        "expected a failure at {expected:?}, read {read:?}"
+                    )));
+                }
+            }
+        }
     }
 
     #[tokio::test]

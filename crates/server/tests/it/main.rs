@@ -9,6 +9,9 @@
 
 /// `--help`, `check-config` on good and bad files, and serving the shipped config.
 mod cli;
+/// The thin transport against the SDK's: the same calls to the simulator, the same
+/// outcomes; the same request on the wire.
+mod conformance;
 /// No AWS credentials: one loud line, unready, 502 on every API; Bedrock's echoing
 /// messages logged once, at `info`, bounded.
 mod credentials;

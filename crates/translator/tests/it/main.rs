@@ -9,5 +9,7 @@ mod registry;
 mod tidy;
 // README.md's model-family table against each family's `params()`.
 mod readme;
+// Hostile input through every family (proptest): arbitrary requests, answers, chunks.
+mod hostile;
 // Today's text catalogue, routed in every id form.
 mod catalogue;

@@ -12,6 +12,8 @@ mod auth;
 /// Callers that go away (every API shape, queued, waiting for Bedrock) and the drain's end:
 /// nothing left in flight, reservations settled, errors in each API's encoding.
 mod cancellation;
+/// The caps on the lists a caller controls: one past the cap is a 400 in each API's shape.
+mod caps;
 /// The OpenAI-chat-shaped open-weight models (Qwen3, DeepSeek V3, Kimi, MiniMax, Gemma).
 mod catalogue;
 /// The API listener against callers that hold on (slow heads and bodies, caps, body
@@ -29,6 +31,12 @@ mod guardrails;
 mod hardening;
 /// Starts a simulator and a gateway on port 0 for each test, and reads SSE.
 mod harness;
+/// Hostile callers (proptest): arbitrary JSON, bytes, headers, methods and paths on every
+/// route; never a panic or a 5xx, every refusal in the route's API encoding.
+mod hostile_input;
+/// Hostile event streams from a fake Bedrock (proptest): damaged frames, huge lengths,
+/// garbage; an error or the whole answer, in bounded time and memory.
+mod hostile_streams;
 /// A broken or hostile Bedrock: bad bodies, proxy pages, unknown errors, huge messages,
 /// resets, drips, 2 GiB frames, endless and stalled streams; no retry after headers.
 mod hostile_upstream;
@@ -54,9 +62,14 @@ mod passthrough;
 mod prompt_cache;
 /// Shared limits in a real `redis-server`: two gateways, one quota; Redis down and back.
 mod redis;
+/// Config reloads under load: ten rewrites (one invalid) while every API shape streams;
+/// no request fails, every change is served, quota counters carry over.
+mod reload;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Graceful shutdown: readiness first, then drain.
 mod shutdown;
+/// The simulator verifies the gateway's SigV4 on every path; wrong keys are a 502.
+mod signing;
 /// Streamed `/v1/generate`: deltas as they arrive, the final event, mid-stream failures.
 mod sse;

@@ -122,7 +122,7 @@ async fn start() -> Harness {
 }
 
 /// An SDK client for `endpoint` (the gateway's or the simulator's), as in wire document
-/// §10.1: static credentials, SDK retries off.
+/// §10.1: the simulator's test key (which the gateway does not check), SDK retries off.
 pub(crate) fn client(endpoint: &str) -> Client {
     Client::from_conf(config(endpoint).retry_config(RetryConfig::disabled()).build())
 }
@@ -131,7 +131,13 @@ fn config(endpoint: &str) -> aws_sdk_bedrockruntime::config::Builder {
     Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "static"))
+        .credentials_provider(Credentials::new(
+            bedrock_sim::TEST_ACCESS_KEY_ID,
+            bedrock_sim::TEST_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "static",
+        ))
         .endpoint_url(endpoint)
 }
 

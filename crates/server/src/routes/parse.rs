@@ -46,6 +46,32 @@ pub const MAX_EXTRA_VALUES: usize = 10_000;
 /// Most request metadata entries: more than fit in Bedrock's 8,500 characters.
 pub const MAX_METADATA_ENTRIES: usize = 1_500;
 
+/// The visitor methods that refuse a boolean, a number or an object with `$shape`, the
+/// message of a list field that takes only strings.
+macro_rules! refuse_other_shapes {
+    ($shape:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom($shape))
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom($shape))
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom($shape))
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom($shape))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(de::Error::custom($shape))
+        }
+    };
+}
+
 /// `stop`: one string, or a list of at most [`MAX_STOP_SEQUENCES`] strings; `null` is none.
 pub(crate) fn de_stop<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
 where
@@ -85,25 +111,7 @@ where
             bounded_seq(seq, MAX_STOP_SEQUENCES, &over, Some(SHAPE)).map(Some)
         }
 
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom(SHAPE))
-        }
+        refuse_other_shapes!(SHAPE);
     }
     deserializer.deserialize_any(Stop)
 }
@@ -145,25 +153,7 @@ where
             Err(E::custom(SHAPE))
         }
 
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::custom(SHAPE))
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom(SHAPE))
-        }
+        refuse_other_shapes!(SHAPE);
     }
     deserializer.deserialize_any(Input)
 }

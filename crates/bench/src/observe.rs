@@ -49,12 +49,12 @@ pub struct ObserveArgs {
 
 /// One round's figures.
 #[derive(Debug, Clone, Copy)]
-struct Round {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
+pub(crate) struct Round {
+    pub(crate) requests_per_second: f64,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
     /// The gateway process's own CPU time per request.
-    cpu_per_request: Duration,
+    pub(crate) cpu_per_request: Duration,
 }
 
 pub async fn run(
@@ -191,8 +191,8 @@ fn print_instructions(n: usize, on: f64, off: f64) {
     );
 }
 
-/// The median of each figure over the rounds.
-fn median(rounds: &[Round]) -> Round {
+/// The median of each figure over the rounds (also the transport scenario's).
+pub(crate) fn median(rounds: &[Round]) -> Round {
     let mid = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
         values.get(values.len() / 2).copied().unwrap_or_default()

@@ -15,11 +15,11 @@
 //! and CPU count whole streams), and the ratios to the SDK transport.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bedrock_sim::Simulator;
 
+use crate::observe::{Round, median};
 use crate::quota::{GatewayProcess, start_gateway};
 use crate::{MODEL_ID, PROMPT, Until, measure, percentile};
 
@@ -39,16 +39,6 @@ pub struct TransportArgs {
     /// Chunks per streamed answer (the simulator sends one per output token).
     #[arg(long, default_value_t = 32)]
     pub transport_chunks: u32,
-}
-
-/// One round's figures.
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    /// The gateway process's own CPU time per request.
-    cpu_per_request: Duration,
 }
 
 /// A gateway under measurement.
@@ -184,24 +174,6 @@ async fn chunks_per_stream(
     }
     let text = response.text().await?;
     Ok(text.matches("event: delta").count())
-}
-
-/// The median of each figure over the rounds.
-fn median(rounds: &[Round]) -> Round {
-    let mid = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or_default()
-    };
-    let rps = mid(rounds.iter().map(|r| r.requests_per_second).collect());
-    let p50 = mid(rounds.iter().map(|r| r.p50.as_secs_f64()).collect());
-    let p99 = mid(rounds.iter().map(|r| r.p99.as_secs_f64()).collect());
-    let cpu = mid(rounds.iter().map(|r| r.cpu_per_request.as_secs_f64()).collect());
-    Round {
-        requests_per_second: rps,
-        p50: Duration::from_secs_f64(p50),
-        p99: Duration::from_secs_f64(p99),
-        cpu_per_request: Duration::from_secs_f64(cpu),
-    }
 }
 
 #[expect(clippy::print_stdout, reason = "the report is the program's output")]

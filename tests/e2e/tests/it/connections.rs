@@ -73,9 +73,11 @@ async fn heads_sent_a_byte_at_a_time_are_closed_at_the_header_timeout() {
     let h = start("header_read_timeout_ms = 500").await;
     let mut slow = Vec::new();
     for _ in 0..20 {
+        // Taken before the connect: the gateway's own clock for the head starts at its
+        // accept, never earlier, so a loaded machine cannot make the close look early.
+        let started = Instant::now();
         let stream = connect(&h).await;
         let (mut read, mut write) = stream.into_split();
-        let started = Instant::now();
         // A head that never ends, one byte every 50 ms.
         let writer = tokio::spawn(async move {
             if write.write_all(b"GET /v1/models HTTP/1.1\r\nhost: a\r\nx-slow: ").await.is_err() {

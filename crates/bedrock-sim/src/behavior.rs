@@ -20,6 +20,11 @@ pub struct Behavior {
     pub fault: Option<Fault>,
     /// How many requests the fault hits before it stops; `None` means every request.
     pub fault_times: Option<u32>,
+    /// Stream: after this many chunks (after the last one, when the stream has fewer), the
+    /// stream holds, its connection open, until the simulator releases it
+    /// ([`Simulator::release_held`](crate::Simulator::release_held), `POST /_sim/release`);
+    /// then it goes on. Invoke: no effect. Not a fault: `fault_times` does not count it.
+    pub hold_after_chunks: Option<u32>,
 }
 
 /// A failure injected into a request that was otherwise valid.
@@ -264,6 +269,8 @@ struct BehaviorJson {
     fault: Option<Fault>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fault_times: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hold_after_chunks: Option<u32>,
 }
 
 impl TryFrom<BehaviorJson> for Behavior {
@@ -275,6 +282,7 @@ impl TryFrom<BehaviorJson> for Behavior {
             token_latency: Duration::from_millis(json.token_latency_ms),
             fault: json.fault,
             fault_times: json.fault_times,
+            hold_after_chunks: json.hold_after_chunks,
         })
     }
 }
@@ -286,6 +294,7 @@ impl From<Behavior> for BehaviorJson {
             token_latency_ms: whole_millis(behavior.token_latency),
             fault: behavior.fault,
             fault_times: behavior.fault_times,
+            hold_after_chunks: behavior.hold_after_chunks,
         }
     }
 }
@@ -466,7 +475,7 @@ mod tests {
 
     #[test]
     fn behavior_json_round_trips() {
-        let text = r#"{"first_byte_latency_ms":50,"token_latency_ms":5,"fault":{"error":"ThrottlingException","after_chunks":2},"fault_times":1}"#;
+        let text = r#"{"first_byte_latency_ms":50,"token_latency_ms":5,"fault":{"error":"ThrottlingException","after_chunks":2},"fault_times":1,"hold_after_chunks":1}"#;
         let behavior: Behavior = serde_json::from_str(text).unwrap();
         assert_eq!(
             behavior,
@@ -475,6 +484,7 @@ mod tests {
                 token_latency: Duration::from_millis(5),
                 fault: Some(Fault::ErrorAfterChunks(ErrorKind::Throttling, 2)),
                 fault_times: Some(1),
+                hold_after_chunks: Some(1),
             }
         );
         assert_eq!(serde_json::to_string(&behavior).unwrap(), text);

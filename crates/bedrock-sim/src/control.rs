@@ -1,7 +1,8 @@
 //! The `/_sim` control API: `PUT /_sim/behavior/{model_id}` (a JSON [`Behavior`]),
 //! `DELETE /_sim/behavior` (clear all), `PUT /_sim/quota/{model_id}` (a JSON [`Quota`]),
-//! `DELETE /_sim/quota` (clear all quotas and their counters) and `GET /_sim/stats`
-//! ([`Stats`]: `{"requests": n, "models": {...}}`). The crate docs describe each body.
+//! `DELETE /_sim/quota` (clear all quotas and their counters), `POST /_sim/release` (the
+//! held streams go on) and `GET /_sim/stats` ([`Stats`]: `{"requests": n, "models":
+//! {...}}`). The crate docs describe each body.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -69,6 +70,13 @@ pub(crate) async fn put_quota(
 pub(crate) async fn delete_quotas(State(simulator): State<Simulator>) -> StatusCode {
     tracing::info!(message = "quotas cleared");
     simulator.clear_quotas();
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /_sim/release`: the streams held by a behavior's `hold_after_chunks` go on, 204.
+pub(crate) async fn release_held(State(simulator): State<Simulator>) -> StatusCode {
+    tracing::info!(message = "held streams released", n_held = simulator.held());
+    simulator.release_held();
     StatusCode::NO_CONTENT
 }
 

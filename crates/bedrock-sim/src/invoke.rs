@@ -354,6 +354,7 @@ async fn run_operation(
                 completion,
                 fault: behavior.fault,
                 token_latency: behavior.token_latency,
+                hold: simulator.hold(behavior.hold_after_chunks),
                 started,
                 reservation,
             };

@@ -65,6 +65,7 @@
 //! | `DELETE /_sim/behavior` | clears every behavior; 204 |
 //! | `PUT /_sim/quota/{model_id}` with a JSON quota | sets the token quota of one model (not `*`), refills it and restarts the model's counters; 204 |
 //! | `DELETE /_sim/quota` | clears every quota and the counters of the models that had one; 204 |
+//! | `POST /_sim/release` | releases the streams held by `hold_after_chunks` ([`Simulator::release_held`]): every stream started before it goes on; 204 |
 //! | `GET /_sim/stats` | [`Stats`]: `{"requests": n, "in_flight": n, "auth_refusals": n, "models": {...}}`, see [Quotas](#quotas) |
 //!
 //! A body the control API refuses (bad JSON, an unknown field, a value out of range) is a 400
@@ -77,7 +78,8 @@
 //!   "first_byte_latency_ms": 50,
 //!   "token_latency_ms": 5,
 //!   "fault": {"error": "ThrottlingException", "after_chunks": 2},
-//!   "fault_times": 1
+//!   "fault_times": 1,
+//!   "hold_after_chunks": 1
 //! }
 //! ```
 //!
@@ -85,6 +87,11 @@
 //! - `token_latency_ms`: whole milliseconds slept between stream chunks; InvokeModel sleeps
 //!   it once per output token.
 //! - `fault_times`: how many requests the fault hits before it stops; absent means all.
+//! - `hold_after_chunks`: a stream sends this many chunks (all of them, when it has fewer),
+//!   then holds, its connection open, until `POST /_sim/release`
+//!   ([`Simulator::release_held`]) releases the streams started before it; InvokeModel
+//!   ignores it. [`Simulator::held`] counts the streams holding. It is not a fault: it
+//!   combines with one, and `fault_times` does not count it.
 //! - `fault` is exactly one of these forms ([`Fault`]):
 //!
 //! | JSON | [`Fault`] |

@@ -14,8 +14,8 @@ use bedrock_sim::{AccessKey, Auth, Simulator};
 /// Point the AWS SDK at it with `endpoint_url("http://HOST:PORT")`. It serves InvokeModel and
 /// InvokeModelWithResponseStream for Titan Text and Claude Text Completions models, plus a
 /// control API under /_sim (PUT /_sim/behavior/{model_id}, DELETE /_sim/behavior,
-/// PUT /_sim/quota/{model_id}, DELETE /_sim/quota, GET /_sim/stats). Logs go to stderr; set
-/// RUST_LOG to change the level (default info).
+/// PUT /_sim/quota/{model_id}, DELETE /_sim/quota, POST /_sim/release, GET /_sim/stats).
+/// Logs go to stderr; set RUST_LOG to change the level (default info).
 ///
 /// Every invoke request is authenticated as Bedrock does it: SigV4 signed with a known access
 /// key (by default the test key AKIDBEDROCKSIMULATOR, secret

@@ -25,6 +25,7 @@ use crate::families::{Family, InvocationMetrics};
 use crate::generate::Completion;
 use crate::hostile;
 use crate::quota::Reservation;
+use crate::simulator::Hold;
 
 /// Everything the stream body needs once the response has started.
 pub(crate) struct StreamPlan {
@@ -33,6 +34,9 @@ pub(crate) struct StreamPlan {
     /// An in-stream fault; `Fault::Error` is answered before the stream and ignored here.
     pub(crate) fault: Option<Fault>,
     pub(crate) token_latency: Duration,
+    /// Where the stream holds until the simulator releases it (behavior
+    /// `hold_after_chunks`), if it does.
+    pub(crate) hold: Option<Hold>,
     /// When the request arrived, for the latency metrics.
     pub(crate) started: Instant,
     /// The request's quota tokens, settled at the end of the stream.
@@ -105,6 +109,16 @@ impl StreamState {
             self.huge_left -= zeros.len() as u64;
             self.done = self.huge_left == 0;
             return Some(Ok(zeros));
+        }
+        // A held stream waits for its release after its chunks so far, before a fault or
+        // the end too.
+        let n_chunks = self.n_chunks();
+        let sent = self.next_chunk_idx;
+        if !self.done
+            && let Some(hold) =
+                self.plan.hold.take_if(|hold| sent >= hold.after_chunks.min(n_chunks))
+        {
+            hold.wait().await;
         }
         let step = self.next_step();
         if matches!(step, Step::End) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -46,6 +46,50 @@ struct SharedState {
     n_requests: AtomicU64,
     /// Invocations whose answer is not over (see [`Simulator::in_flight`]).
     n_in_flight: AtomicU64,
+    /// The held streams' release (see [`Simulator::release_held`]).
+    releases: Releases,
+    /// Streams holding now (see [`Simulator::held`]).
+    n_held: AtomicU64,
+}
+
+/// How many times the held streams were released: a stream holds until the count is past
+/// the one it saw when it started.
+struct Releases(tokio::sync::watch::Sender<u64>);
+
+impl Default for Releases {
+    fn default() -> Releases {
+        Releases(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+/// Where a stream of behavior `hold_after_chunks` holds, and what releases it.
+pub(crate) struct Hold {
+    /// The chunks sent before the stream holds.
+    pub(crate) after_chunks: usize,
+    released: tokio::sync::watch::Receiver<u64>,
+    simulator: Simulator,
+}
+
+impl Hold {
+    /// Waits until the simulator releases the streams started before now (at once if it
+    /// has since this stream started); counted in [`Simulator::held`] meanwhile.
+    pub(crate) async fn wait(mut self) {
+        let shared = &self.simulator.shared;
+        shared.n_held.fetch_add(1, Ordering::Relaxed);
+        let _held = Held(&shared.n_held);
+        // The sender lives as long as the simulator: an error cannot happen, and would
+        // release the stream.
+        let _ = self.released.changed().await;
+    }
+}
+
+/// Counts a stream as held until it is dropped: released, or its client went away.
+struct Held<'a>(&'a AtomicU64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One invocation in flight, counted until it is dropped: when its handler returns with a
@@ -106,6 +150,7 @@ pub(crate) struct RequestBehavior {
     pub(crate) token_latency: Duration,
     /// The fault, if it still hits this request.
     pub(crate) fault: Option<Fault>,
+    pub(crate) hold_after_chunks: Option<u32>,
 }
 
 impl Simulator {
@@ -140,6 +185,7 @@ impl Simulator {
             .route("/_sim/behavior", delete(control::delete_behaviors))
             .route("/_sim/quota/{model_id}", put(control::put_quota))
             .route("/_sim/quota", delete(control::delete_quotas))
+            .route("/_sim/release", post(control::release_held))
             .route("/_sim/stats", get(control::get_stats))
             // Bedrock operations are matched on the raw path by hand: an ARN model id carries
             // `%2F`, which must not split the path before the id is decoded.
@@ -218,7 +264,27 @@ impl Simulator {
             first_byte_latency: entry.behavior.first_byte_latency,
             token_latency: entry.behavior.token_latency,
             fault,
+            hold_after_chunks: entry.behavior.hold_after_chunks,
         }
+    }
+
+    /// Releases every stream started before this call that holds or will hold (behavior
+    /// `hold_after_chunks`): each sends the rest of its chunks. A stream started later
+    /// holds until the next release.
+    pub fn release_held(&self) {
+        self.shared.releases.0.send_modify(|n_releases| *n_releases += 1);
+    }
+
+    /// Streams holding now (behavior `hold_after_chunks`), their connections open.
+    pub fn held(&self) -> u64 {
+        self.shared.n_held.load(Ordering::Relaxed)
+    }
+
+    /// Where a stream starting now holds, for a behavior's `hold_after_chunks`.
+    pub(crate) fn hold(&self, hold_after_chunks: Option<u32>) -> Option<Hold> {
+        let after_chunks = usize::try_from(hold_after_chunks?).unwrap_or(usize::MAX);
+        let released = self.shared.releases.0.subscribe();
+        Some(Hold { after_chunks, released, simulator: self.clone() })
     }
 
     fn lock_behaviors(&self) -> std::sync::MutexGuard<'_, HashMap<String, BehaviorEntry>> {

@@ -10,12 +10,19 @@
 //! request body, per route (see [`memory`]). `--scenario soak` runs every kind of traffic
 //! at a steady rate with reloads, and checks that nothing leaks or hangs (see [`soak`]).
 //! `--scenario transport` measures the gateway's CPU per request with each upstream
-//! transport, the thin client and the SDK's (see [`transport`]).
+//! transport, the thin client and the SDK's (see [`transport`]). `--scenario hop` sets the
+//! gateway's hop beside a bare nginx hop in front of the same simulator: CPU per request
+//! of each process, a concurrency sweep, time to first token against direct, with the
+//! gateway/nginx ratios and the performance targets (see [`hop`]). `--scenario streams`
+//! measures the gateway's memory per open stream with 10,000 held open, and whether it is
+//! given back after they close (see [`streams`]).
 
+mod hop;
 mod memory;
 mod observe;
 mod quota;
 mod soak;
+mod streams;
 mod transport;
 
 use std::net::SocketAddr;
@@ -55,6 +62,10 @@ struct Args {
     soak: soak::SoakArgs,
     #[command(flatten)]
     transport: transport::TransportArgs,
+    #[command(flatten)]
+    hop: hop::HopArgs,
+    #[command(flatten)]
+    streams: streams::StreamsArgs,
 }
 
 /// The benchmarks.
@@ -80,6 +91,14 @@ enum Scenario {
     /// with rounds alternating (flags `--transport-*`, `--requests`, `--concurrency`,
     /// `--max-tokens`).
     Transport,
+    /// The gateway's hop beside a bare nginx hop to the same simulator: CPU per request,
+    /// a concurrency sweep, time to first token, ratios and targets (flags `--hop-*`,
+    /// `--requests`, `--max-tokens`).
+    Hop,
+    /// The gateway's memory per open stream with `--streams-count` held open, and its
+    /// resident set a while after they close, against the idle one (flags `--streams-*`;
+    /// exits 1 on a missed target).
+    Streams,
 }
 
 /// One scenario's measurements.
@@ -113,6 +132,8 @@ fn main() -> anyhow::Result<()> {
             args.concurrency,
             args.max_tokens,
         )),
+        Scenario::Hop => runtime.block_on(hop::run(&args.hop, args.requests, args.max_tokens)),
+        Scenario::Streams => runtime.block_on(streams::run(&args.streams)),
     }
 }
 

@@ -760,7 +760,7 @@ struct LogCounts {
 }
 
 /// A child process killed (and reaped) when dropped.
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(pub(crate) Child);
 
 impl GatewayProcess {
     /// Stops the process the way Kubernetes does (SIGTERM), and waits for it to exit.
@@ -782,14 +782,20 @@ impl GatewayProcess {
     /// The CPU time the process has used so far (user + system, every thread), from
     /// `/proc/<pid>/stat`; `None` where that cannot be read.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.0.id())).ok()?;
-        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-        let after = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // The kernel's USER_HZ, 100 on Linux.
-        Some(Duration::from_millis(ticks * 10))
+        cpu_time_of(self.child.0.id())
     }
+}
+
+/// The CPU time process `pid` has used so far (user + system, every thread, those that
+/// have exited too), from `/proc/<pid>/stat`; `None` where that cannot be read.
+pub(crate) fn cpu_time_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ, 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 impl Drop for ChildGuard {

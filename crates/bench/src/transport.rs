@@ -157,8 +157,8 @@ pub async fn run(
     Ok(())
 }
 
-/// The `delta` events of one stream.
-async fn chunks_per_stream(
+/// The `delta` events of one stream (also the hop scenario's).
+pub(crate) async fn chunks_per_stream(
     client: &reqwest::Client,
     url: &str,
     body: &str,

@@ -181,6 +181,11 @@ impl AppState {
 }
 
 /// The gateway's HTTP service. Layers are listed outermost first.
+///
+/// They wrap the whole router, once, rather than each route (as `Router::layer` does):
+/// a request then clones no boxed stack of services per layer on its way in
+/// (ARCHITECTURE.md, "Runtime, allocator and layers, by measurement"). They see every
+/// request the routes see, the fallbacks' included.
 pub fn router(gateway: Gateway) -> Router {
     // Every documented route is registered through `api()`, so the OpenAPI document
     // and the router are made from the same list and cannot drift apart.
@@ -188,32 +193,34 @@ pub fn router(gateway: Gateway) -> Router {
     routes::schema::refine(&mut openapi);
     let _ = gateway.0.openapi.set(openapi.to_json().unwrap_or_default());
     let cors = cors(&gateway.config().http.cors_allowed_origins);
-    api_router
+    let routes = api_router
         // Bedrock's own InvokeModel routes, for the AWS SDKs; documented in `ApiDoc`.
         .merge(routes::bedrock::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        // Bodies are read through `intake::read_body`, limited per route by `intake::admit`;
-        // this only backs axum's own extractors, were one used.
-        .layer(DefaultBodyLimit::max(BEDROCK_MAX_BODY_BYTES))
-        // A panic in a handler becomes a 500 in our error shape, not a dropped connection
-        // (and is recorded as such, inside `observe`).
-        .layer(CatchPanicLayer::custom(|_panic| panic_response()))
-        // API keys, inside the request's span so that the caller's key name is logged.
-        .layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
+        .with_state(gateway.clone());
+    let layers = tower::ServiceBuilder::new()
+        // Keep credentials out of anything that logs headers.
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+        // The request id, span and record of every request; its metrics and log line
+        // when its answer is done (the route template from the path, `telemetry::route_of`).
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), telemetry::observe))
+        // CORS, when origins are configured: preflights are answered here, before the key
+        // check and the caps, and every answer (errors too) carries the CORS headers.
+        .option_layer(cors)
         // The connection cap's refusals, the in-flight cap, the route's body limit (a
         // `Content-Length` over it is a 413 before any byte is read) and the body's deadline;
         // before the key check, which a refused request need not cost.
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), intake::admit))
-        // CORS, when origins are configured: preflights are answered here, before the key
-        // check and the caps, and every answer (errors too) carries the CORS headers.
-        .layer(tower::util::option_layer(cors))
-        // The request id, span and record of every request; its metrics and log line
-        // when its answer is done. Inside the routing, so it sees the route template.
-        .layer(axum::middleware::from_fn_with_state(gateway.clone(), telemetry::observe))
-        // Keep credentials out of anything that logs headers.
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
-        .with_state(gateway)
+        // API keys, inside the request's span so that the caller's key name is logged.
+        .layer(axum::middleware::from_fn_with_state(gateway, auth::require_key))
+        // A panic in a handler becomes a 500 in our error shape, not a dropped connection
+        // (and is recorded as such, inside `observe`).
+        .layer(CatchPanicLayer::custom(|_panic| panic_response()))
+        // Bodies are read through `intake::read_body`, limited per route by `intake::admit`;
+        // this only backs axum's own extractors, were one used.
+        .layer(DefaultBodyLimit::max(BEDROCK_MAX_BODY_BYTES));
+    Router::new().fallback_service(layers.service(routes))
 }
 
 /// The CORS layer for `origins` (`*`: any origin); `None` when there are none.

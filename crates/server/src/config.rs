@@ -110,6 +110,9 @@ pub struct HttpConfig {
     pub tls: Option<TlsFiles>,
     /// The origins browsers may call the API from (`*`: any); empty: no CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// The threads that serve the API listener's connections, each with a single-threaded
+    /// runtime of its own (`runtime.rs`); `None`: one per CPU the process may use.
+    pub workers: Option<usize>,
 }
 
 /// The PEM files of the API listener's certificate chain and private key.
@@ -145,6 +148,7 @@ impl Default for HttpConfig {
             drain_timeout: Duration::from_millis(DEFAULT_DRAIN_TIMEOUT_MS),
             tls: None,
             cors_allowed_origins: Vec::new(),
+            workers: None,
         }
     }
 }
@@ -425,6 +429,7 @@ struct RawConfig {
     tls_cert_file: Option<String>,
     tls_key_file: Option<String>,
     cors_allowed_origins: Option<Vec<String>>,
+    workers: Option<usize>,
     #[serde(default)]
     upstream: RawUpstream,
     #[serde(default)]
@@ -862,6 +867,8 @@ impl HttpConfig {
         let max_body_bytes =
             count("max_body_bytes", raw.max_body_bytes, 1024..=BEDROCK_MAX_BODY_BYTES)
                 .unwrap_or(defaults.max_body_bytes);
+        // 0, like no value: one per CPU.
+        let workers = count("workers", raw.workers, 0..=1024).filter(|&n| n > 0);
         let tls = match (&raw.tls_cert_file, &raw.tls_key_file) {
             (None, None) => None,
             (Some(cert), Some(key)) if !cert.is_empty() && !key.is_empty() => {
@@ -899,6 +906,7 @@ impl HttpConfig {
             drain_timeout,
             tls,
             cors_allowed_origins,
+            workers,
         }
     }
 }
@@ -2068,6 +2076,10 @@ mod tests {
         assert_eq!(config.http.drain_timeout, Duration::from_secs(30));
         assert_eq!(config.http.max_body_bytes, 10 * 1024 * 1024);
         assert!(config.http.tls.is_none() && config.http.cors_allowed_origins.is_empty());
+        assert_eq!(config.http.workers, None, "one per CPU");
+        let workers = |text: &str| Config::parse(&format!("{text}\n{MINIMAL}"), "test").unwrap();
+        assert_eq!(workers("workers = 0").http.workers, None, "0: one per CPU as well");
+        assert_eq!(workers("workers = 3").http.workers, Some(3));
 
         let text = format!(
             "header_read_timeout_ms = 500\nbody_read_timeout_ms = 700\nkeep_alive_timeout_ms = 0\n\
@@ -2087,7 +2099,7 @@ mod tests {
 
         let text = format!(
             "header_read_timeout_ms = 0\nbody_read_timeout_ms = 50\nmax_connections = 0\n\
-             max_in_flight = 0\nmax_body_bytes = 26000000\ndrain_timeout_ms = 4000000\n\
+             max_in_flight = 0\nmax_body_bytes = 26000000\ndrain_timeout_ms = 4000000\nworkers = 1025\n\
              tls_cert_file = \"c.pem\"\n\
              cors_allowed_origins = [\"*\", \"https://a.example/path\", \"a.example\"]\n{MINIMAL}"
         );
@@ -2099,6 +2111,7 @@ mod tests {
             "`max_in_flight`: 0",
             "`max_body_bytes`: 26000000 is out of range (1024 to 25000000)",
             "`drain_timeout_ms`",
+            "`workers`: 1025 is out of range (0 to 1024)",
             "`tls_cert_file`, `tls_key_file`: both",
             "\"https://a.example/path\" is not an origin",
             "\"a.example\" is not an origin",

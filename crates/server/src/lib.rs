@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod reload;
 pub mod routes;
+pub mod runtime;
 pub mod telemetry;
 pub mod upstream;
 
@@ -103,6 +104,16 @@ pub async fn serve(
     options: Serve,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    serve_on(options, runtime::Workers::local(), shutdown).await
+}
+
+/// [`serve`], with the API listener's connections spread over `workers` (the binary's
+/// runtimes, `runtime.rs`).
+pub async fn serve_on(
+    options: Serve,
+    workers: runtime::Workers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     let Serve { listener, admin_listener, config, config_file, overrides } = options;
     // A bad certificate or key stops the start, before anything else is set up.
     let tls =
@@ -174,6 +185,7 @@ pub async fn serve(
         message = "bedrock-gateway listening",
         address = %format!("{scheme}://{}", listener.local_addr()?),
         models,
+        workers = workers.count(),
     );
     // The admin listener and the reload watch stop once the API listener has drained.
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
@@ -197,7 +209,7 @@ pub async fn serve(
     let watch_task =
         config_path.is_some().then(|| tokio::spawn(reloader.watch(reload_poll, stopped())));
     let drain = gateway.drain().clone();
-    let api = listener::ApiListener { listener, tls, http };
+    let api = listener::ApiListener { listener, tls, http, workers };
     let plan = listener::Shutdown { ready, delay: shutdown_delay, drain };
     listener::serve(api, router, plan, shutdown).await?;
 

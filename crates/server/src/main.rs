@@ -9,6 +9,13 @@ use clap::{Parser, Subcommand};
 use server::Config;
 use server::config::{TelemetryConfig, process_env};
 
+/// jemalloc rather than glibc's malloc: less CPU per request, no arena lock contended by
+/// the workers, and, with its background thread, freed memory given back to the system
+/// while the gateway is idle (ARCHITECTURE.md, "Runtime, allocator and layers, by
+/// measurement").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// An HTTP gateway in front of Amazon Bedrock: one provider-neutral request for every
 /// model family, answered as JSON or streamed as Server-Sent Events.
 #[derive(Debug, Parser)]
@@ -99,8 +106,13 @@ fn serve(
     let overrides = server::Overrides { listen, admin_listen };
     overrides.apply(&mut config);
     server::telemetry::init_logging(&config.telemetry, process_env("RUST_LOG"));
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let result = runtime.block_on(async move {
+    // `workers` single-threaded runtimes (one per CPU unless configured), the API
+    // listener's connections spread over them (`server::runtime`).
+    let runtimes =
+        server::runtime::Runtimes::new(server::runtime::worker_count(config.http.workers))
+            .context("cannot start the async runtimes")?;
+    let workers = runtimes.workers();
+    let result = runtimes.block_on(async move {
         let mut signals = Signals::new().context("cannot listen for SIGTERM and Ctrl-C")?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -134,7 +146,7 @@ fn serve(
             server::telemetry::flush_logs();
             std::process::exit(signal.exit_status);
         };
-        let serve = server::serve(options, async move {
+        let serve = server::serve_on(options, workers, async move {
             let _ = shutdown.await;
         });
         tokio::select! {
@@ -144,7 +156,7 @@ fn serve(
         Ok(())
     });
     // Whatever is left (a blocking task stuck on a DNS lookup, say) does not hold the exit.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtimes.shutdown();
     result
 }
 

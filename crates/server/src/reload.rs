@@ -305,6 +305,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<String> {
     check("drain_timeout_ms", old.drain_timeout == now.drain_timeout);
     check("tls_cert_file, tls_key_file", old.tls == now.tls);
     check("cors_allowed_origins", old.cors_allowed_origins == now.cors_allowed_origins);
+    check("workers", old.workers == now.workers);
     check("reload_poll_ms", running.reload_poll == new.reload_poll);
     // Caught by the exhaustive comparison should a listener key be added without a check
     // of its own above.

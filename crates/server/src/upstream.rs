@@ -351,7 +351,7 @@ impl Upstream {
     ) -> Result<Upstream, String> {
         let mut thin_clients = None;
         if config.transport == Transport::Thin {
-            let http = thin::http_client(config.connect_timeout);
+            let http = thin::HttpClients::per_worker(config.connect_timeout);
             let (default, provider) =
                 build_thin_client(config, simulator_endpoint, None, &http).await?;
             let mut by_region = BTreeMap::new();
@@ -707,14 +707,14 @@ async fn load_shared_config(
     Ok(shared)
 }
 
-/// One thin client, for `region` (`None`: the upstream's own), on the shared pool `http`,
+/// One thin client, for `region` (`None`: the upstream's own), on the shared pools `http`,
 /// and its credential chain (`None` with the simulator's keys). The endpoint, credentials
 /// and API key are those the SDK client would use with the same config and environment.
 async fn build_thin_client(
     config: &UpstreamConfig,
     simulator_endpoint: Option<&str>,
     region: Option<&str>,
-    http: &thin::HttpClient,
+    http: &thin::HttpClients,
 ) -> Result<(thin::ThinClient, Option<SharedCredentialsProvider>), String> {
     use crate::upstream::endpoint::{Endpoint, EndpointParams};
     use crate::upstream::sign::Signer;

@@ -74,6 +74,7 @@ fn plan(simulator: &Simulator, fault: Option<Fault>) -> StreamPlan {
         completion,
         fault,
         token_latency: Duration::ZERO,
+        hold: None,
         started: Instant::now(),
         reservation,
     }
@@ -206,4 +207,40 @@ async fn reservation_settles_at_the_last_chunk_or_at_the_chunks_sent_intact() {
     assert_eq!(charged() - before, 2 + 2);
     let stats = &simulator.stats().models[MODEL];
     assert_eq!((stats.requests, stats.throttled), (6, 0));
+}
+
+#[tokio::test]
+async fn a_held_stream_waits_for_its_release_after_its_chunks() {
+    use futures_util::FutureExt;
+
+    let simulator = Simulator::new();
+    let held_plan = |after_chunks| StreamPlan {
+        hold: simulator.hold(Some(after_chunks)),
+        ..plan(&simulator, None)
+    };
+    let mut body = Box::pin(event_stream_body(held_plan(1)));
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(decode_frames(&first).len(), 1);
+    let mut next = body.next();
+    assert!((&mut next).now_or_never().is_none(), "a held stream sent its second chunk");
+    assert_eq!(simulator.held(), 1);
+    // A stream started before the release and not yet at its hold goes on through it.
+    let mut later = Box::pin(event_stream_body(held_plan(0)));
+    simulator.release_held();
+    assert!(next.await.unwrap().is_ok());
+    let rest: Vec<_> = body.collect().await;
+    assert_eq!(rest.len(), 2, "the third and the last chunk");
+    assert!(later.next().await.unwrap().is_ok());
+    assert_eq!(simulator.held(), 0);
+
+    // A stream of fewer chunks holds after its last one, before its end; one that goes
+    // away while held is no longer counted.
+    let mut body = Box::pin(event_stream_body(held_plan(10)));
+    for _ in 0..4 {
+        body.next().await.unwrap().unwrap();
+    }
+    assert!(body.next().now_or_never().is_none(), "a held stream ended");
+    assert_eq!(simulator.held(), 1);
+    drop(body);
+    assert_eq!(simulator.held(), 0);
 }

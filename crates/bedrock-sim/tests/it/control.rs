@@ -88,6 +88,31 @@ async fn put_behavior_for_every_model_and_for_an_encoded_arn() {
 }
 
 #[tokio::test]
+async fn post_release_lets_the_held_streams_go_on() {
+    let sim = start().await;
+    let uri = format!("/_sim/behavior/{TITAN}");
+    let response = send(&sim.simulator, "PUT", &uri, r#"{"hold_after_chunks":1}"#).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let body = titan_body("hold me", json!({"maxTokenCount": 4}));
+    let mut output = sim.start_stream(TITAN, &body).await.unwrap();
+    assert!(output.body.recv().await.unwrap().is_some(), "the first chunk");
+    // The stream holds after its first chunk, its connection open.
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while sim.simulator.held() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    });
+    waited.await.expect("the stream never held");
+    let response = send(&sim.simulator, "POST", "/_sim/release", "").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let rest = crate::support::collect_stream(output).await;
+    assert!(matches!(rest.end, crate::support::StreamEnd::Clean), "{:?}", rest.end);
+    assert_eq!(rest.chunks.len(), 3);
+    assert_eq!(rest.chunks[2]["completionReason"], "LENGTH");
+    assert_eq!(sim.simulator.held(), 0);
+}
+
+#[tokio::test]
 async fn bad_behavior_json_is_a_validation_error() {
     let simulator = Simulator::new();
     for behavior in ["not json", r#"{"latency":5}"#, r#"{"fault":{"error":"NoSuchException"}}"#] {

@@ -42,6 +42,7 @@ use crate::config::HttpConfig;
 use crate::drain::Drain;
 use crate::intake::{HoldsGuard, OverConnectionCap};
 use crate::listener::io::{Activity, TimedIo};
+use crate::runtime::Workers;
 
 /// After the streams are told to end: how long their last events have to leave.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -59,6 +60,8 @@ pub struct ApiListener {
     /// TLS, if configured (see [`tls::acceptor`]).
     pub tls: Option<TlsAcceptor>,
     pub http: HttpConfig,
+    /// The runtimes its connections are spawned on.
+    pub workers: Workers,
 }
 
 /// What the shutdown acts on and waits for.
@@ -84,7 +87,7 @@ pub async fn serve(
     shutdown: Shutdown,
     signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let ApiListener { listener, tls, http } = api;
+    let ApiListener { listener, tls, http, workers } = api;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept = Accept {
         listener,
@@ -93,6 +96,7 @@ pub async fn serve(
         served: Arc::new(Semaphore::new(http.max_connections)),
         overflow: Arc::new(Semaphore::new(overflow_connections(http.max_connections))),
         connections: JoinSet::new(),
+        workers,
         stop: stop_rx,
         http,
         warned: None,
@@ -148,6 +152,7 @@ struct Accept {
     /// One permit per connection accepted only to be refused.
     overflow: Arc<Semaphore>,
     connections: JoinSet<()>,
+    workers: Workers,
     /// True once the listener closes: connections finish their request and close.
     stop: watch::Receiver<bool>,
     http: HttpConfig,
@@ -219,20 +224,27 @@ impl Accept {
             stop: self.stop.clone(),
         };
         let tls = self.tls.clone();
-        self.connections.spawn(async move {
+        self.workers.spawn(&mut self.connections, tcp, move |tcp| async move {
             let _place = place;
             match tls {
                 None => connection.serve(tcp).await,
+                // Boxed: a TLS connection's state (its handshake, then its stream) is a few
+                // KiB that the task of every plain connection would otherwise hold too.
                 Some(tls) => {
                     let deadline = accepted + header_read_timeout;
-                    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
-                        Ok(Ok(stream)) => connection.serve(stream).await,
-                        Ok(Err(error)) => tracing::debug!(message = "TLS handshake failed", %error),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
+                    Box::pin(serve_tls(connection, &tls, tcp, deadline)).await;
                 }
             }
         });
+    }
+}
+
+/// Serves a TLS connection once its handshake is done, by `deadline`.
+async fn serve_tls(connection: Connection, tls: &TlsAcceptor, tcp: TcpStream, deadline: Instant) {
+    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+        Ok(Ok(stream)) => connection.serve(stream).await,
+        Ok(Err(error)) => tracing::debug!(message = "TLS handshake failed", %error),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
     }
 }
 

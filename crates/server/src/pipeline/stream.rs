@@ -10,11 +10,12 @@
 //! `request_timeout`, ends with [`UpstreamError::Stalled`] or [`UpstreamError::Timeout`]:
 //! neither a stalled nor an endless upstream keeps a caller (and its quota) forever.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use translator::Usage;
 
 use crate::config::Target;
@@ -34,6 +35,9 @@ pub struct PipelineStream {
     chunks: ChunkStream,
     first: Option<Bytes>,
     timeouts: StreamTimeouts,
+    /// The deadline of the chunk awaited: one timer for the stream's life, re-armed for
+    /// each chunk (set on the first wait).
+    deadline: Option<Pin<Box<Sleep>>>,
     /// Bedrock's `X-Amzn-Bedrock-Content-Type`.
     pub content_type: String,
     pub headers: ResponseHeaders,
@@ -90,6 +94,7 @@ impl PipelineStream {
             chunks: output.chunks,
             first,
             timeouts,
+            deadline: None,
             content_type: output.content_type,
             headers: output.headers,
             settlement: None,
@@ -125,15 +130,26 @@ impl PipelineStream {
         }
         let StreamTimeouts { idle, ends_at } = self.timeouts;
         let wait_until = (Instant::now() + idle).min(ends_at);
-        let next = tokio::time::timeout_at(wait_until, self.chunks.next_chunk());
-        let next = next.await.unwrap_or_else(|_| {
-            let error = if Instant::now() >= ends_at {
-                UpstreamError::Timeout
-            } else {
-                UpstreamError::Stalled(idle)
-            };
-            Some(Err(error))
-        });
+        let deadline = match &mut self.deadline {
+            Some(deadline) => {
+                // Later than the last one (or the stream's end, as before): a cheap re-arm.
+                deadline.as_mut().reset(wait_until);
+                deadline
+            }
+            None => self.deadline.insert(Box::pin(tokio::time::sleep_until(wait_until))),
+        };
+        let next = tokio::select! {
+            biased;
+            next = self.chunks.next_chunk() => next,
+            () = deadline.as_mut() => {
+                let error = if Instant::now() >= ends_at {
+                    UpstreamError::Timeout
+                } else {
+                    UpstreamError::Stalled(idle)
+                };
+                Some(Err(error))
+            }
+        };
         match next {
             Some(Ok(chunk)) => {
                 self.meter(&chunk);
@@ -203,7 +219,7 @@ impl PipelineStream {
     }
 
     fn meter(&mut self, chunk: &[u8]) {
-        if !chunk.windows(INVOCATION_METRICS.len()).any(|w| w == INVOCATION_METRICS) {
+        if !contains(chunk, INVOCATION_METRICS) {
             return;
         }
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(chunk) else {
@@ -252,11 +268,36 @@ impl PipelineStream {
     }
 }
 
+/// Whether `needle` (not empty) occurs in `haystack`: most positions cost one byte's
+/// comparison, where comparing whole windows costs a `memcmp` call each.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack.windows(needle.len()).any(|window| window[0] == *first && window[1..] == *rest)
+}
+
 impl Drop for PipelineStream {
     fn drop(&mut self) {
         // Dropped before its end: a reader that stopped early (an emulated stop sequence)
         // reported its usage; a caller that went away did not, and then the settlement
         // (with no usage) keeps the reservation whole.
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invocation_metrics_are_found_wherever_they_are() {
+        let last = br#"{"outputText":"","amazon-bedrock-invocationMetrics":{"inputTokenCount":3}}"#;
+        assert!(contains(last, INVOCATION_METRICS));
+        assert!(contains(INVOCATION_METRICS, INVOCATION_METRICS));
+        for chunk in [&br#"{"outputText":"amazon-bedrock-invocation"}"#[..], b"", b"a"] {
+            assert!(!contains(chunk, INVOCATION_METRICS));
+        }
+        assert!(contains(b"abc", b""));
     }
 }

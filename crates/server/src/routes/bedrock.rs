@@ -19,8 +19,6 @@
 //! - Errors before the answer are [`BedrockApiError`]s, encoded as Bedrock encodes them:
 //!   the shape's status, `x-amzn-ErrorType`, a `{"message"}` body.
 
-use std::convert::Infallible;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -35,10 +33,11 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
-use crate::drain::Drain;
+use crate::drain::Waiter;
 use crate::error::{ApiError, refused_credentials};
 use crate::pipeline::{Call, Encoder, PipelineStream};
 use crate::redact;
+use crate::routes::sse::StreamBody;
 use crate::routes::tag_target;
 use crate::upstream::{
     BedrockErrorDetail, BedrockErrorKind, RawRequest, ResponseHeaders, UpstreamError,
@@ -583,7 +582,8 @@ async fn invoke_stream(
     let output = served.output;
     let content_type = output.content_type.clone();
     let forwarded = output.headers.clone();
-    let mut response = Response::new(Body::from_stream(event_stream(output, state.drain.clone())));
+    let body = StreamBody::new(Box::pin(event_stream(output, state.drain.waiter())), false);
+    let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -610,40 +610,45 @@ fn copy_response_headers(from: &ResponseHeaders, to: &mut HeaderMap) {
 }
 
 /// The event-stream body: one `chunk` frame per Bedrock chunk, produced as each arrives
-/// (each is its own body chunk, which hyper writes out at once), and after a failure one
+/// (frames already there leave together, a lone one at once: `sse.rs`), and after a failure one
 /// exception frame, then the end: Bedrock's own exception as it came, a stream that
 /// stalled or outlasted its timeout as a `modelTimeoutException`, the end of the
 /// shutdown's drain as a `serviceUnavailableException`, any other failure as an
 /// `internalServerException`.
-fn event_stream(
-    chunks: PipelineStream,
-    drain: Drain,
-) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::unfold(Some(chunks), move |chunks| {
-        let drain = drain.clone();
-        async move {
-            let mut chunks = chunks?;
-            let next = tokio::select! {
+fn event_stream(chunks: PipelineStream, drained: Waiter) -> impl Stream<Item = Vec<u8>> + Send {
+    futures_util::stream::unfold(Some((chunks, drained)), |state| async move {
+        let (mut chunks, mut drained) = state?;
+        // A chunk already there is read first; the drain's end is checked at each (`text.rs`).
+        let next = if drained.ended() {
+            None
+        } else {
+            tokio::select! {
                 biased;
-                () = drain.wait() => {
-                    let error = ApiError::ShuttingDown;
-                    chunks.failed(&error);
-                    Some(Err(BedrockApiError::Gateway(error)))
-                }
-                next = chunks.next_chunk() => next.map(|next| next.map_err(|error| match error {
+                next = chunks.next_chunk() => Some(next),
+                () = &mut drained => None,
+            }
+        };
+        let next = match next {
+            Some(next) => next.map(|next| {
+                next.map_err(|error| match error {
                     sent @ UpstreamError::Bedrock { .. } => BedrockApiError::Upstream(sent),
                     timeout @ (UpstreamError::Timeout | UpstreamError::Stalled(_)) => {
                         BedrockApiError::Upstream(timeout)
                     }
                     broken => BedrockApiError::StreamBroken(broken),
-                })),
-            };
-            match next? {
-                Ok(model_json) => Some((Ok(Bytes::from(chunk_frame(&model_json))), Some(chunks))),
-                Err(error) => {
-                    error.log();
-                    Some((Ok(Bytes::from(error.exception_frame())), None))
-                }
+                })
+            }),
+            None => {
+                let error = ApiError::ShuttingDown;
+                chunks.failed(&error);
+                Some(Err(BedrockApiError::Gateway(error)))
+            }
+        };
+        match next? {
+            Ok(model_json) => Some((chunk_frame(&model_json), Some((chunks, drained)))),
+            Err(error) => {
+                error.log();
+                Some((error.exception_frame(), None))
             }
         }
     })

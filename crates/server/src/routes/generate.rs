@@ -5,12 +5,9 @@
 //! then exactly one of `done` (id, model, stop reason, usage) or `error` (the error
 //! JSON shape), after which the stream closes.
 
-use std::convert::Infallible;
-
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use translator::{Message, Role, StopReason, UnifiedRequest, Usage};
@@ -20,6 +17,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::options::RequestOptions;
+use crate::routes::sse::{self, sse_event};
 use crate::routes::text::{self, StreamItem};
 use crate::routes::{AppJson, tag_target};
 
@@ -173,31 +171,26 @@ pub async fn generate(
     let stream =
         text::open_stream(&state, &caller, route, unified, request.bedrock.as_ref()).await?;
     let target = stream.target.clone();
-    let events = futures_util::stream::unfold(Some(stream), move |stream| {
-        let (id, alias) = (id.clone(), alias.clone());
-        async move {
-            let mut stream = stream?;
-            let event = match stream.next().await? {
-                StreamItem::Delta(text) => json_event("delta", &Delta { text: &text }),
-                StreamItem::Done { stop_reason, usage, cache } => {
-                    let done = GenerateResponse {
-                        id,
-                        model: alias,
-                        text: None,
-                        stop_reason,
-                        usage: usage_body(usage, cache),
-                    };
-                    json_event("done", &done)
-                }
-                StreamItem::Failed(error) => error_event(error),
-            };
-            Some((Ok::<_, Infallible>(event), Some(stream)))
+    // The id and alias go into the last event only: they are not copied for each delta.
+    let events = futures_util::stream::unfold(Some((stream, id, alias)), |state| async move {
+        let (mut stream, id, alias) = state?;
+        let mut event = sse::event_buffer();
+        match stream.next().await? {
+            StreamItem::Delta(text) => {
+                sse_event(&mut event, "delta", &Delta { text: &text });
+                return Some((event, Some((stream, id, alias))));
+            }
+            StreamItem::Done { stop_reason, usage, cache } => {
+                let usage = usage_body(usage, cache);
+                let done = GenerateResponse { id, model: alias, text: None, stop_reason, usage };
+                sse_event(&mut event, "done", &done);
+            }
+            StreamItem::Failed(error) => error_event(&mut event, error),
         }
+        // Nothing follows `done` or `error`.
+        Some((event, None))
     });
-    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
-    // Ask reverse proxies (nginx and friends) not to buffer the stream.
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(tag_target(response, &target))
+    Ok(tag_target(sse::sse_response(Box::pin(events)), &target))
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -210,18 +203,9 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 
 /// The final event of a failed stream: the status is already sent, so the error
 /// travels in the body, in the same JSON shape as an error response.
-fn error_event(error: ApiError) -> Event {
+fn error_event(out: &mut Vec<u8>, error: ApiError) {
     error.log_stream_failure();
-    json_event("error", &error.body())
-}
-
-fn json_event(name: &'static str, data: &impl Serialize) -> Event {
-    match serde_json::to_string(data) {
-        Ok(json) => Event::default().event(name).data(json),
-        Err(_) => Event::default()
-            .event("error")
-            .data(r#"{"error":{"type":"internal","message":"internal error in the gateway"}}"#),
-    }
+    sse_event(out, "error", &error.body());
 }
 
 fn usage_body(usage: Usage, cache: text::CacheTokens) -> UsageBody {

@@ -10,6 +10,7 @@ pub mod models;
 pub mod openai;
 pub mod parse;
 pub mod schema;
+pub mod sse;
 pub mod text;
 
 use axum::extract::{FromRequest, Request};
@@ -59,7 +60,8 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 /// Says which upstream target served the answer (`x-gateway-target`), on every API shape.
 pub(crate) fn tag_target(mut response: Response, target: &Target) -> Response {
     if let Ok(value) = HeaderValue::from_str(&target.name) {
-        response.headers_mut().insert(TARGET_HEADER, value);
+        // A `HeaderName` made from the static text: inserting the `&str` would copy it.
+        response.headers_mut().insert(axum::http::HeaderName::from_static(TARGET_HEADER), value);
     }
     response
 }

@@ -7,13 +7,10 @@
 //! refused with 422 naming it, never ignored; a field set to `null` or to OpenAI's
 //! default counts as absent.
 
-use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::HeaderValue;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::de::DeserializeOwned;
@@ -28,6 +25,7 @@ use crate::config::ModelRoute;
 use crate::error::ApiError;
 use crate::options::RequestOptions;
 use crate::routes::parse::{UnknownFields, struct_fields};
+use crate::routes::sse::{event_buffer, sse_data, sse_data_text};
 use crate::routes::text::{self, CacheTokens, StreamItem};
 use crate::routes::{parse_json, read_json_body, tag_target};
 
@@ -544,56 +542,42 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
         stream: text::TextStream,
         include_usage: bool,
         started: bool,
-        queued: Vec<Event>,
         ended: bool,
     }
-    let state =
-        State { shape, stream, include_usage, started: false, queued: Vec::new(), ended: false };
+    let state = State { shape, stream, include_usage, started: false, ended: false };
     let events = futures_util::stream::unfold(state, |mut state| async move {
-        loop {
-            if !state.queued.is_empty() {
-                let event = state.queued.remove(0);
-                return Some((Ok::<_, Infallible>(event), state));
-            }
-            if state.ended {
-                return None;
-            }
-            if !state.started && state.shape.chat {
-                state.started = true;
-                let chunk = state.shape.role_chunk(state.include_usage);
-                return Some((Ok(data_event(&chunk)), state));
-            }
+        if state.ended {
+            return None;
+        }
+        let mut out = event_buffer();
+        if !state.started && state.shape.chat {
             state.started = true;
-            match state.stream.next().await {
-                Some(StreamItem::Delta(text)) => {
-                    let chunk = state.shape.chunk(Some(&text), None, state.include_usage);
-                    return Some((Ok(data_event(&chunk)), state));
+            sse_data(&mut out, &state.shape.role_chunk(state.include_usage));
+            return Some((out, state));
+        }
+        state.started = true;
+        match state.stream.next().await? {
+            StreamItem::Delta(text) => {
+                sse_data(&mut out, &state.shape.chunk(Some(&text), None, state.include_usage));
+            }
+            StreamItem::Done { stop_reason, usage, cache } => {
+                let last = state.shape.chunk(None, Some(stop_reason), state.include_usage);
+                sse_data(&mut out, &last);
+                if state.include_usage {
+                    sse_data(&mut out, &state.shape.usage_chunk(usage, cache));
                 }
-                Some(StreamItem::Done { stop_reason, usage, cache }) => {
-                    let last = state.shape.chunk(None, Some(stop_reason), state.include_usage);
-                    state.queued.push(data_event(&last));
-                    if state.include_usage {
-                        state.queued.push(data_event(&state.shape.usage_chunk(usage, cache)));
-                    }
-                    state.queued.push(Event::default().data("[DONE]"));
-                    state.ended = true;
-                }
-                Some(StreamItem::Failed(error)) => {
-                    error.log_stream_failure();
-                    state.queued.push(data_event(&openai_error_body(&error)));
-                    state.ended = true;
-                }
-                None => state.ended = true,
+                sse_data_text(&mut out, "[DONE]");
+                state.ended = true;
+            }
+            StreamItem::Failed(error) => {
+                error.log_stream_failure();
+                sse_data(&mut out, &openai_error_body(&error));
+                state.ended = true;
             }
         }
+        Some((out, state))
     });
-    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    tag_target(response, &target)
-}
-
-fn data_event(value: &Value) -> Event {
-    Event::default().data(value.to_string())
+    tag_target(crate::routes::sse::sse_response(Box::pin(events)), &target)
 }
 
 fn finish_reason(stop_reason: StopReason) -> &'static str {

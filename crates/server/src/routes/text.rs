@@ -2,7 +2,7 @@
 //! OpenAI-compatible routes): the alias defaults, one whole answer, or a stream of
 //! items read from Bedrock as they arrive, all through the pipeline.
 //!
-//! A stream watches the gateway's [`Drain`]: when a shutdown's drain runs out it ends at
+//! A stream watches the gateway's [`Drain`](crate::drain::Drain): when a shutdown's drain runs out it ends at
 //! once with [`ApiError::ShuttingDown`], which each API shape sends in its own encoding.
 
 use std::collections::VecDeque;
@@ -16,7 +16,7 @@ use translator::{
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::{ModelRoute, Target};
-use crate::drain::Drain;
+use crate::drain::Waiter;
 use crate::error::ApiError;
 use crate::options::{BedrockOptions, RequestOptions};
 use crate::pipeline::{Call, PipelineStream};
@@ -47,7 +47,7 @@ pub struct TextStream {
     /// The answer so far, for its `debug` line when `log_prompts` is on.
     logged_answer: Option<String>,
     /// The end of the shutdown's drain, which ends the stream.
-    drain: Drain,
+    drain: Waiter,
 }
 
 /// Prompt-cache tokens of a call, where Bedrock reports them (`X-Amzn-Bedrock-Cache-*`
@@ -148,7 +148,7 @@ pub async fn open_stream(
         pending: VecDeque::new(),
         target: served.target,
         logged_answer: state.log_prompts.then(String::new),
-        drain: state.drain.clone(),
+        drain: state.drain.waiter(),
     })
 }
 
@@ -289,15 +289,22 @@ impl TextStream {
             }
             // Ended (after `Done` or `Failed`): nothing more.
             self.decoder.as_ref()?;
-            let next = tokio::select! {
-                biased;
-                () = self.drain.wait() => {
-                    self.decoder = None;
-                    let error = ApiError::ShuttingDown;
-                    self.chunks.failed(&error);
-                    return Some(StreamItem::Failed(error));
+            // A chunk already there is read first: the drain's end is a flag checked at
+            // each chunk, and waited on only while no chunk is there.
+            let next = if self.drain.ended() {
+                None
+            } else {
+                tokio::select! {
+                    biased;
+                    next = self.chunks.next_chunk() => Some(next),
+                    () = &mut self.drain => None,
                 }
-                next = self.chunks.next_chunk() => next,
+            };
+            let Some(next) = next else {
+                self.decoder = None;
+                let error = ApiError::ShuttingDown;
+                self.chunks.failed(&error);
+                return Some(StreamItem::Failed(error));
             };
             let decoder = self.decoder.as_mut()?;
             let chunk = match next {

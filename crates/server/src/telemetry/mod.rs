@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
@@ -299,16 +299,14 @@ pub struct Observer {
     pub metrics: Arc<Metrics>,
 }
 
-/// The API and route template of a request: the router's matched path, with the
-/// Bedrock catch-all split into its two operations; [`OTHER`] for anything unmatched.
-fn route_of(request: &Request) -> (&'static str, &'static str) {
-    let Some(matched) = request.extensions().get::<MatchedPath>() else {
-        return (OTHER, OTHER);
-    };
-    let path = request.uri().path();
+/// The API and route template of a request's path, as the router matches it (the layers
+/// run before the routing, `app::router`): a route's own path, or the Bedrock catch-all
+/// (`/model/` and a model id) split into its two operations; [`OTHER`] for anything else.
+/// `tests::the_route_templates_are_the_routers_own` holds it to the router.
+fn route_of(path: &str) -> (&'static str, &'static str) {
     ROUTES
         .iter()
-        .find(|route| route.matches(matched.as_str(), path))
+        .find(|route| route.matches(path))
         .map_or((OTHER, OTHER), |route| (route.api, route.template))
 }
 
@@ -317,18 +315,25 @@ fn route_of(request: &Request) -> (&'static str, &'static str) {
 struct RouteTemplate {
     api: &'static str,
     template: &'static str,
-    matched: &'static str,
+    /// The path, or the catch-all's prefix (which a non-empty rest follows).
+    prefix: &'static str,
+    /// The catch-all's operation; empty: the path is the whole `prefix`.
     suffix: &'static str,
 }
 
 impl RouteTemplate {
-    fn matches(&self, matched: &str, path: &str) -> bool {
-        matched == self.matched && path.ends_with(self.suffix)
+    fn matches(&self, path: &str) -> bool {
+        if self.suffix.is_empty() {
+            return path == self.prefix;
+        }
+        path.len() > self.prefix.len()
+            && path.starts_with(self.prefix)
+            && path.ends_with(self.suffix)
     }
 }
 
 const fn route(api: &'static str, template: &'static str) -> RouteTemplate {
-    RouteTemplate { api, template, matched: template, suffix: "" }
+    RouteTemplate { api, template, prefix: template, suffix: "" }
 }
 
 const ROUTES: &[RouteTemplate] = &[
@@ -348,13 +353,13 @@ const ROUTES: &[RouteTemplate] = &[
     RouteTemplate {
         api: "bedrock",
         template: "/model/{modelId}/invoke-with-response-stream",
-        matched: "/model/{*rest}",
+        prefix: "/model/",
         suffix: "/invoke-with-response-stream",
     },
     RouteTemplate {
         api: "bedrock",
         template: "/model/{modelId}/invoke",
-        matched: "/model/{*rest}",
+        prefix: "/model/",
         suffix: "/invoke",
     },
 ];
@@ -363,10 +368,13 @@ const ROUTES: &[RouteTemplate] = &[
 /// replaced by a generated id.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The request id's header, on the request and on its answer.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The caller's `x-request-id` when it is a sane one, else a new UUID; set on the
 /// request so that every layer below sees the same id.
 fn request_id(request: &mut Request) -> HeaderValue {
-    let given = request.headers().get("x-request-id").filter(|value| {
+    let given = request.headers().get(&REQUEST_ID_HEADER).filter(|value| {
         let bytes = value.as_bytes();
         !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID_LEN
@@ -374,13 +382,20 @@ fn request_id(request: &mut Request) -> HeaderValue {
     });
     let id = match given {
         Some(value) => value.clone(),
-        None => {
-            let generated = uuid::Uuid::new_v4().to_string();
-            HeaderValue::from_str(&generated).unwrap_or(HeaderValue::from_static("unknown"))
-        }
+        None => new_request_id(),
     };
-    request.headers_mut().insert("x-request-id", id.clone());
+    request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
     id
+}
+
+/// A new request id: a random (version 4) UUID, hyphenated. Its bits come from the
+/// thread's generator (uuid's `fast-rng`: seeded from the system, not a system call per
+/// id), its text is written in place, and its one allocation is shared by every clone.
+fn new_request_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+        .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The middleware around every route of the main listener: request id, span, record;
@@ -392,11 +407,11 @@ pub async fn observe(
 ) -> Response {
     let started = Instant::now();
     let id = request_id(&mut request);
-    let (api, route) = route_of(&request);
+    let (api, route) = route_of(request.uri().path());
     let method = request.method().clone();
     let record = Record::default();
     request.extensions_mut().insert(record.clone());
-    let id_text = id.to_str().unwrap_or_default().to_owned();
+    let id_text = id.to_str().unwrap_or_default();
     let span = tracing::info_span!("request", request_id = %id_text, route, caller = tracing::field::Empty);
     observer.metrics.request_started(api, route);
     let metrics = observer.metrics.clone();
@@ -405,8 +420,8 @@ pub async fn observe(
     let mut pending = Pending(Some(Finish {
         metrics: observer.metrics,
         record,
-        request_id: id_text,
-        method: method.as_str().to_owned(),
+        request_id: id.clone(),
+        method,
         api,
         route,
         status: CLIENT_CLOSED_REQUEST,
@@ -417,11 +432,15 @@ pub async fn observe(
         ended: None,
     }));
     let mut response = next.run(request).instrument(span.clone()).await;
-    response.headers_mut().insert("x-request-id", id);
+    response.headers_mut().insert(REQUEST_ID_HEADER, id);
     // Which service tier served the call, on every API shape.
-    let tier = pending.0.as_ref().and_then(|f| f.record.read(|f| f.service_tier.clone()));
-    if let Some(value) = tier.and_then(|tier| HeaderValue::from_str(&tier).ok()) {
-        response.headers_mut().insert(SERVICE_TIER_HEADER, value);
+    let tier = pending.0.as_ref().and_then(|finish| {
+        finish
+            .record
+            .read(|f| f.service_tier.as_deref().and_then(|t| HeaderValue::from_str(t).ok()))
+    });
+    if let Some(value) = tier {
+        response.headers_mut().insert(HeaderName::from_static(SERVICE_TIER_HEADER), value);
     }
     let Some(mut finish) = pending.0.take() else {
         return response;
@@ -472,8 +491,8 @@ struct ObservedBody {
 struct Finish {
     metrics: Arc<Metrics>,
     record: Record,
-    request_id: String,
-    method: String,
+    request_id: HeaderValue,
+    method: Method,
     api: &'static str,
     route: &'static str,
     status: u16,
@@ -497,13 +516,18 @@ impl HttpBody for ObservedBody {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let polled = Pin::new(inner).poll_frame(cx);
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if this.finish.first_event.is_none()
                     && frame.data_ref().is_some_and(|data| !data.is_empty())
                 {
                     this.finish.first_event = Some(Instant::now());
+                }
+                // A body that says it has ended is not polled again (hyper stops there):
+                // its last frame is its end.
+                if inner.is_end_stream() {
+                    this.finish.ended.get_or_insert_with(Instant::now);
                 }
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
@@ -564,7 +588,7 @@ impl Finish {
         tracing::info!(
             target: REQUEST_LOG_TARGET,
             message = "request",
-            request_id = %self.request_id,
+            request_id = %self.request_id.to_str().unwrap_or_default(),
             method = %self.method,
             api = self.api,
             route = self.route,
@@ -654,6 +678,59 @@ mod tests {
         for route in ROUTES {
             assert!(apis.contains(&route.api), "{}: {}", route.template, route.api);
             assert!(templates.insert(route.template), "{} twice", route.template);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_route_templates_are_the_routers_own() {
+        // Every documented route has its template, and nothing else has one.
+        let documented: std::collections::BTreeSet<String> =
+            crate::app::openapi().paths.paths.keys().cloned().collect();
+        let templates = ROUTES.iter().map(|route| route.template.to_owned()).collect();
+        assert_eq!(documented, templates);
+        // A path gets the template of the route the router matches it to: a router of the
+        // same paths (and `routes::bedrock`'s catch-all) tells which, as `MatchedPath`.
+        async fn matched(path: Option<axum::extract::MatchedPath>) -> String {
+            path.map(|path| path.as_str().to_owned()).unwrap_or_default()
+        }
+        let mut router = axum::Router::new().route("/model/{*rest}", axum::routing::any(matched));
+        for route in ROUTES.iter().filter(|route| route.suffix.is_empty()) {
+            router = router.route(route.template, axum::routing::any(matched));
+        }
+        let mut paths: Vec<String> = ["/", "/model", "/model/", "/model/m", "/model/invoke"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for route in ROUTES {
+            let path = route.template.replace("{modelId}", "amazon.titan-text-express-v1");
+            for variant in ["", "/", "/x", "x"] {
+                paths.push(format!("{path}{variant}"));
+            }
+            paths.push(format!("/{path}"));
+            paths.push(path.to_uppercase());
+            paths.push(path.replacen('/', "//", 2));
+        }
+        paths.extend(
+            ["/model//invoke", "/model/a%2Fb/invoke", "/model/m/converse"].map(String::from),
+        );
+        for path in paths {
+            let Ok(uri) = axum::http::Uri::builder().path_and_query(path.as_str()).build() else {
+                continue;
+            };
+            let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+            let response = tower::ServiceExt::oneshot(router.clone(), request).await.unwrap();
+            let bytes = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+            let matched = String::from_utf8(bytes.to_vec()).unwrap();
+            let expected = match matched.as_str() {
+                "" => OTHER,
+                "/model/{*rest}" if path.ends_with("/invoke-with-response-stream") => {
+                    "/model/{modelId}/invoke-with-response-stream"
+                }
+                "/model/{*rest}" if path.ends_with("/invoke") => "/model/{modelId}/invoke",
+                "/model/{*rest}" => OTHER,
+                template => template,
+            };
+            assert_eq!(route_of(&path).1, expected, "{path}");
         }
     }
 

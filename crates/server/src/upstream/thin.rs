@@ -11,8 +11,10 @@
 //! (`tests/it/conformance.rs` sends the same calls through both to the simulator).
 //!
 //! HTTP/1.1 only, HTTPS with rustls (the aws-lc-rs provider, the system's roots),
-//! `TCP_NODELAY`, idle connections kept 90 s: as the SDK's default client, less HTTP/2
-//! and proxies.
+//! `TCP_NODELAY`: as the SDK's default client, less HTTP/2 and proxies. Unlike it, the pool
+//! keeps at most [`MAX_IDLE_CONNECTIONS`] idle connections per endpoint, each for
+//! [`IDLE_TIMEOUT`] (the SDK: any number, 90 s): after a burst of long streams, thousands
+//! of idle connections would otherwise hold their memory for minutes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,14 +42,41 @@ use crate::upstream::{
     bounded_message, wire,
 };
 
-/// The pooled HTTP client every region's [`ThinClient`] shares.
+/// A pooled HTTP client.
 pub(crate) type HttpClient =
     Client<TimedConnect<hyper_rustls::HttpsConnector<HttpConnector>>, Full<Bytes>>;
+
+/// The pooled clients every region's [`ThinClient`] shares: one per worker of the process
+/// (`runtime.rs`), so that a call goes out on a connection of its own worker, whose answer
+/// wakes that worker and no other thread. Each pool keeps its own idle connections (at most
+/// [`MAX_IDLE_CONNECTIONS`] per endpoint). Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClients(Arc<[HttpClient]>);
+
+impl HttpClients {
+    /// One client per worker, each with `connect_timeout` and the system's roots.
+    pub(crate) fn per_worker(connect_timeout: Duration) -> HttpClients {
+        let slots = crate::runtime::worker_slots();
+        HttpClients((0..slots).map(|_| http_client(connect_timeout)).collect())
+    }
+
+    /// The client of the worker this runs on.
+    fn current(&self) -> &HttpClient {
+        &self.0[crate::runtime::current_worker() % self.0.len()]
+    }
+}
+
+impl From<HttpClient> for HttpClients {
+    /// One client for every worker.
+    fn from(client: HttpClient) -> HttpClients {
+        HttpClients(Arc::new([client]))
+    }
+}
 
 /// One region's client: where its calls go and how they are signed.
 #[derive(Debug)]
 pub(crate) struct ThinClient {
-    http: HttpClient,
+    http: HttpClients,
     endpoint: Endpoint,
     signer: Signer,
 }
@@ -56,8 +85,11 @@ pub(crate) struct ThinClient {
 #[derive(Debug)]
 pub(crate) struct Frames {
     body: BoundedBody<Incoming>,
-    /// Bytes received and not yet decoded.
-    buffer: BytesMut,
+    /// The body's last chunk, decoded where it lies (a frame is usually one chunk): not
+    /// copied, and let go of once decoded, so that an idle stream keeps no buffer.
+    chunk: Bytes,
+    /// The start of a frame that spans chunks, and the chunks after it.
+    partial: BytesMut,
     decoder: MessageFrameDecoder,
     /// The decoder has taken a frame's prelude and waits for the rest of it.
     mid_frame: bool,
@@ -113,8 +145,20 @@ fn http_client_trusting(
     let mut builder = Client::builder(TokioExecutor::new());
     // The pool's idle timeout needs a timer.
     builder.pool_timer(TokioTimer::new());
+    builder.pool_idle_timeout(IDLE_TIMEOUT).pool_max_idle_per_host(MAX_IDLE_CONNECTIONS);
     builder.build(TimedConnect { inner: https, timeout: connect_timeout })
 }
+
+/// The idle connections the pool keeps per endpoint (a connection that comes back to a
+/// full pool is closed): the requests the gateway lets run at once by default
+/// (`max_in_flight`), so that a steady load reuses its connections while the connections
+/// of a burst past it go.
+pub(crate) const MAX_IDLE_CONNECTIONS: usize = crate::config::DEFAULT_MAX_IN_FLIGHT;
+
+/// How long an idle connection is kept: the pool checks this often, so a connection goes
+/// between one and two of these after its last use, well within the minute after which
+/// the memory of a burst should be back.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The system's root certificates, loaded once as the SDK's client loads them (a warning,
 /// not a failure, when there are none: then every HTTPS connection fails).
@@ -158,8 +202,12 @@ fn tls_config(roots: Arc<rustls::RootCertStore>) -> rustls::ClientConfig {
 }
 
 impl ThinClient {
-    pub(crate) fn new(http: HttpClient, endpoint: Endpoint, signer: Signer) -> ThinClient {
-        ThinClient { http, endpoint, signer }
+    pub(crate) fn new(
+        http: impl Into<HttpClients>,
+        endpoint: Endpoint,
+        signer: Signer,
+    ) -> ThinClient {
+        ThinClient { http: http.into(), endpoint, signer }
     }
 
     /// The endpoint this client calls.
@@ -211,7 +259,8 @@ impl ThinClient {
         );
         let frames = Frames {
             body,
-            buffer: BytesMut::new(),
+            chunk: Bytes::new(),
+            partial: BytesMut::new(),
             decoder: MessageFrameDecoder::new(),
             mid_frame: false,
             body_ended: false,
@@ -231,7 +280,7 @@ impl ThinClient {
         let uri = self.endpoint.uri(model_id, operation).map_err(UpstreamError::Sdk)?;
         let mut http_request = build_request(uri, self.endpoint.host(), operation, request)?;
         self.signer.sign(&mut http_request).await?;
-        let sent = self.http.request(http_request.map(Full::new)).await;
+        let sent = self.http.current().request(http_request.map(Full::new)).await;
         sent.map_err(|error| request_error(&error))
     }
 }
@@ -375,9 +424,8 @@ impl Frames {
 
     async fn next(&mut self) -> Option<Result<Bytes, UpstreamError>> {
         loop {
-            if !self.buffer.is_empty() {
-                let before = self.buffer.len();
-                match self.decoder.decode_frame(&mut self.buffer) {
+            if let Some(decoded) = self.decode() {
+                match decoded {
                     Ok(DecodedFrame::Complete(message)) => {
                         self.mid_frame = false;
                         match unmarshall(&message) {
@@ -386,9 +434,7 @@ impl Frames {
                             Err(error) => return Some(Err(error)),
                         }
                     }
-                    Ok(DecodedFrame::Incomplete) => {
-                        self.mid_frame |= self.buffer.len() < before;
-                    }
+                    Ok(DecodedFrame::Incomplete) => {}
                     Err(error) => {
                         return Some(Err(UpstreamError::Malformed(bounded_message(&format!(
                             "an event-stream frame could not be read: {error}"
@@ -397,7 +443,7 @@ impl Frames {
                 }
             }
             if self.body_ended {
-                if self.buffer.is_empty() && !self.mid_frame {
+                if self.partial.is_empty() && !self.mid_frame {
                     return None;
                 }
                 return Some(Err(UpstreamError::Malformed(
@@ -409,7 +455,11 @@ impl Frames {
                 None => self.body_ended = true,
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
+                        if self.partial.is_empty() {
+                            self.chunk = data;
+                        } else {
+                            self.partial.extend_from_slice(&data);
+                        }
                     }
                 }
                 Some(Err(error)) => {
@@ -420,6 +470,35 @@ impl Frames {
                 }
             }
         }
+    }
+
+    /// Decodes from what was received, if anything was: a frame's start that a chunk
+    /// leaves over goes to `partial`, where the chunks after it are added.
+    fn decode(&mut self) -> Option<Result<DecodedFrame, aws_smithy_eventstream::error::Error>> {
+        if !self.partial.is_empty() {
+            let before = self.partial.len();
+            let decoded = self.decoder.decode_frame(&mut self.partial);
+            self.mid_frame |= self.partial.len() < before;
+            if self.partial.is_empty() {
+                self.partial = BytesMut::new();
+            }
+            return Some(decoded);
+        }
+        if self.chunk.is_empty() {
+            return None;
+        }
+        let before = self.chunk.len();
+        let decoded = self.decoder.decode_frame(&mut self.chunk);
+        self.mid_frame |= self.chunk.len() < before;
+        if matches!(decoded, Ok(DecodedFrame::Incomplete)) {
+            self.partial.extend_from_slice(&self.chunk);
+            self.chunk.clear();
+        }
+        if self.chunk.is_empty() {
+            // Let go of the chunk this was a slice of.
+            self.chunk = Bytes::new();
+        }
+        Some(decoded)
     }
 }
 

@@ -87,6 +87,37 @@ pub(crate) fn stream_exception(exception_type: &str, payload: &[u8]) -> Upstream
 
 /// The decoded bytes of a `chunk` frame's payload.
 pub(crate) fn chunk_bytes(payload: &[u8]) -> Result<Bytes, DeserializeError> {
+    if let Some(value) = plain_chunk_value(payload)
+        && let Ok(decoded) = aws_smithy_types::base64::decode(value)
+    {
+        return Ok(Bytes::from(decoded));
+    }
+    tokenized_chunk_bytes(payload)
+}
+
+/// The base64 value of a payload of the shape Bedrock sends every chunk in,
+/// `{"bytes":"…"}` or `{"bytes":"…","p":"…"}` (the padding in letters and digits), read
+/// without the tokenizer: neither value can hold an escape or a quote. Any other payload,
+/// and any value that is not base64, goes through [`tokenized_chunk_bytes`], which gives
+/// the same bytes for these and the SDK's error for the rest.
+fn plain_chunk_value(payload: &[u8]) -> Option<&str> {
+    let rest = payload.strip_prefix(br#"{"bytes":""#)?;
+    let end = rest.iter().position(|&byte| byte == b'"')?;
+    let (value, tail) = (&rest[..end], &rest[end + 1..]);
+    if !value.iter().all(|byte| byte.is_ascii_alphanumeric() || b"+/=".contains(byte)) {
+        return None;
+    }
+    if tail != b"}" {
+        let padding = tail.strip_prefix(br#","p":""#)?.strip_suffix(br#""}"#)?;
+        if !padding.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+    }
+    std::str::from_utf8(value).ok()
+}
+
+/// [`chunk_bytes`] by the SDK's rules, with its JSON tokenizer.
+fn tokenized_chunk_bytes(payload: &[u8]) -> Result<Bytes, DeserializeError> {
     let mut tokens = json_token_iter(or_empty_doc(payload)).peekable();
     let mut bytes = None;
     match tokens.next().transpose()? {
@@ -372,5 +403,32 @@ mod tests {
         {
             assert!(chunk_bytes(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_plain_chunk_shape_reads_as_the_tokenizer_reads_it() {
+        let payloads: [&[u8]; 12] = [
+            br#"{"bytes":"eyJhIjoxfQ=="}"#,
+            br#"{"bytes":"eyJhIjoxfQ==","p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123"}"#,
+            br#"{"bytes":"","p":""}"#,
+            // Not base64, or not the plain shape: the tokenizer decides, as before.
+            br#"{"bytes":"eyJhIjoxfQ","p":"ab"}"#,
+            br#"{"bytes":"ey\u004aaIjoxfQ=="}"#,
+            br#"{"bytes":"eyJhIjoxfQ==","p":"a b"}"#,
+            br#"{"bytes":"eyJhIjoxfQ==","p":"ab","q":1}"#,
+            br#"{"bytes":"eyJhIjoxfQ=="} "#,
+            br#"{"bytes":"eyJhIjoxfQ==""#,
+            br#"{"bytes":"eyJhIjoxfQ==","p":"ab"}}"#,
+            br#"{"p":"ab","bytes":"eyJhIjoxfQ=="}"#,
+            br#"{"bytes":"eyJhIjoxfQ==","bytes":"e30="}"#,
+        ];
+        for payload in payloads {
+            let text = String::from_utf8_lossy(payload);
+            let fast = chunk_bytes(payload).map_err(|error| error.to_string());
+            let tokenized = tokenized_chunk_bytes(payload).map_err(|error| error.to_string());
+            assert_eq!(fast, tokenized, "{text}");
+        }
+        assert!(plain_chunk_value(payloads[1]).is_some());
+        assert!(plain_chunk_value(payloads[4]).is_none());
     }
 }

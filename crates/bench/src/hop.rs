@@ -696,17 +696,29 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The tokio worker threads of process `pid`, by their names (`tokio-rt-worker`, or
-/// `tokio-runtime-worker` cut to 15 bytes by older tokio), 0 if none.
+/// The runtime workers of gateway process `pid`, by its threads' names: the main thread and
+/// its `gateway-worker-N` threads (one single-threaded runtime each), or the
+/// `tokio-rt-worker` threads (`tokio-runtime-worker` cut to 15 bytes by older tokio) of a
+/// build on tokio's multi-thread runtime; 0 if the process is gone.
 fn tokio_workers(pid: u32) -> usize {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    tasks
+    let names: Vec<String> = tasks
         .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|comm| ["tokio-rt-worker", "tokio-runtime-w"].contains(&comm.trim_end()))
-        })
-        .count()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .map(|comm| comm.trim_end().to_owned())
+        .collect();
+    workers_by_thread_names(&names)
+}
+
+fn workers_by_thread_names(names: &[String]) -> usize {
+    let multi_thread = names
+        .iter()
+        .filter(|n| ["tokio-rt-worker", "tokio-runtime-w"].contains(&n.as_str()))
+        .count();
+    if multi_thread > 0 || names.is_empty() {
+        return multi_thread;
+    }
+    1 + names.iter().filter(|n| n.starts_with("gateway-worker-")).count()
 }
 
 // --- The descriptor limit --------------------------------------------------------------
@@ -1122,7 +1134,7 @@ fn print_header(
     );
     let workers = tokio_workers(lineup.gateway.pid());
     println!(
-        "gateway: {}, {} tokio workers; metrics on, JSON request line at info; POST /v1/generate",
+        "gateway: {}, {} runtime workers; metrics on, JSON request line at info; POST /v1/generate",
         gateway_bin.display(),
         if workers > 0 { workers.to_string() } else { "?".to_owned() }
     );
@@ -1395,6 +1407,17 @@ fn print_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_counted_from_the_thread_names_of_either_runtime() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let single = names(&["bedrock-gatewa", "gateway-worker-", "gateway-worker-", "log"]);
+        assert_eq!(workers_by_thread_names(&single), 3);
+        assert_eq!(workers_by_thread_names(&names(&["bedrock-gatewa", "log"])), 1);
+        let multi = names(&["bedrock-gatewa", "tokio-rt-worker", "tokio-rt-worker"]);
+        assert_eq!(workers_by_thread_names(&multi), 2);
+        assert_eq!(workers_by_thread_names(&[]), 0);
+    }
 
     fn settings() -> NginxSettings {
         NginxSettings {

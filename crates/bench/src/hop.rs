@@ -230,13 +230,11 @@ async fn run_until_done(args: &HopArgs, requests: usize, max_tokens: u32) -> any
         None => crate::gateway_bin(None)?.with_file_name("bedrock-sim"),
     };
     for bin in [&gateway_bin, &simulator_bin] {
-        if !bin.is_file() {
-            bail!(
-                "{} does not exist: build it with `cargo build --release -p server -p bench -p \
-                 bedrock-sim` (or pass --hop-gateway-bin / --hop-simulator-bin PATH)",
-                bin.display()
-            );
-        }
+        crate::require_built(
+            bin,
+            "cargo build --release -p server -p bench -p bedrock-sim",
+            "--hop-gateway-bin / --hop-simulator-bin PATH",
+        )?;
     }
     // A proxy holds two descriptors per open stream (caller and upstream); the processes
     // started below inherit the limit.

@@ -281,6 +281,24 @@ pub(crate) fn gateway_bin(
     }
 }
 
+/// A simulator with its defaults (verifying signatures) on loopback port 0, served on this
+/// process's runtime until it exits.
+pub(crate) async fn serve_simulator() -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(Simulator::new().serve(listener, std::future::pending()));
+    Ok(addr)
+}
+
+/// Fails unless `bin` is a file, saying how to build it (`build`) or which flag names
+/// another (`flag`).
+pub(crate) fn require_built(bin: &std::path::Path, build: &str, flag: &str) -> anyhow::Result<()> {
+    if !bin.is_file() {
+        bail!("{} does not exist: build it with `{build}` (or pass {flag})", bin.display());
+    }
+    Ok(())
+}
+
 pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -323,9 +341,7 @@ fn print_reports(args: &Args, reports: &[Report]) {
 /// Starts the simulator and a gateway in front of it (SDK retries off), both on
 /// loopback port 0, in this process.
 async fn start_pair() -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim_addr = sim_listener.local_addr()?;
-    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+    let sim_addr = serve_simulator().await?;
     let config_text = format!(
         "[upstream]\nkind = \"simulator\"\nendpoint_url = \"http://{sim_addr}\"\nmax_attempts = 1\n\
          [models.titan]\nmodel_id = \"{MODEL_ID}\"\n"

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bedrock_sim::Simulator;
 use serde_json::{Value, json};
 
 use crate::quota::start_gateway;
@@ -110,19 +109,11 @@ const N_TEXTS: usize = 2_048;
 
 pub async fn run(args: &MemoryArgs) -> anyhow::Result<()> {
     let bin = crate::gateway_bin(args.memory_gateway_bin.as_ref())?;
-    if !bin.is_file() {
-        bail!(
-            "{} does not exist: build it with `cargo build -p server` (or pass \
-             --memory-gateway-bin PATH)",
-            bin.display()
-        );
-    }
+    crate::require_built(&bin, "cargo build -p server", "--memory-gateway-bin PATH")?;
     if std::fs::read_to_string("/proc/self/status").is_err() {
         bail!("the memory scenario reads /proc/<pid>/status: Linux only");
     }
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim_addr = sim_listener.local_addr()?;
-    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+    let sim_addr = crate::serve_simulator().await?;
     let dir = std::env::temp_dir().join(format!("gateway-bench-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config_path = dir.join("gateway.toml");

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bedrock_sim::Simulator;
 
 use crate::quota::{start_gateway, start_gateway_under};
 use crate::{MODEL_ID, PROMPT, Until, measure, percentile};
@@ -64,16 +63,8 @@ pub async fn run(
     max_tokens: u32,
 ) -> anyhow::Result<()> {
     let bin = crate::gateway_bin(args.observe_gateway_bin.as_ref())?;
-    if !bin.is_file() {
-        bail!(
-            "{} does not exist: build it with `cargo build --release -p server` (or pass \
-             --observe-gateway-bin PATH)",
-            bin.display()
-        );
-    }
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim_addr = sim_listener.local_addr()?;
-    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+    crate::require_built(&bin, "cargo build --release -p server", "--observe-gateway-bin PATH")?;
+    let sim_addr = crate::serve_simulator().await?;
 
     let dir = std::env::temp_dir().join(format!("gateway-bench-observe-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

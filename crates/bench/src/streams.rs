@@ -182,13 +182,11 @@ pub async fn run(args: &StreamsArgs) -> anyhow::Result<()> {
         }
         None => {
             let bin = crate::gateway_bin(args.streams_gateway_bin.as_ref())?;
-            if !bin.is_file() {
-                bail!(
-                    "{} does not exist: build it with `cargo build --release -p server` (or pass \
-                     --streams-gateway-bin PATH)",
-                    bin.display()
-                );
-            }
+            crate::require_built(
+                &bin,
+                "cargo build --release -p server",
+                "--streams-gateway-bin PATH",
+            )?;
             let simulator = Simulator::new();
             let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let sim_addr = sim_listener.local_addr()?;

@@ -17,7 +17,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use bedrock_sim::Simulator;
 
 use crate::observe::{Round, median};
 use crate::quota::{GatewayProcess, start_gateway};
@@ -56,17 +55,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let bin = crate::gateway_bin(args.transport_gateway_bin.as_ref())?;
     for bin in std::iter::once(&bin).chain(&args.transport_baseline_bin) {
-        if !bin.is_file() {
-            bail!(
-                "{} does not exist: build it with `cargo build --release -p server` (or pass \
-                 --transport-gateway-bin PATH)",
-                bin.display()
-            );
-        }
+        crate::require_built(
+            bin,
+            "cargo build --release -p server",
+            "--transport-gateway-bin PATH",
+        )?;
     }
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim_addr = sim_listener.local_addr()?;
-    tokio::spawn(Simulator::new().serve(sim_listener, std::future::pending()));
+    let sim_addr = crate::serve_simulator().await?;
 
     let dir = std::env::temp_dir().join(format!("gateway-bench-transport-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

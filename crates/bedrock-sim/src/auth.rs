@@ -8,7 +8,7 @@
 //! match, the canonical request and string to sign the simulator computed, to compare with
 //! the signer's (its session token masked; secrets never appear).
 
-mod sigv4;
+pub mod sigv4;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -254,6 +254,7 @@ mod response_stream;
 mod schema;
 mod simulator;
 
+pub use crate::auth::sigv4;
 pub use crate::auth::{
     AccessKey, Auth, MAX_CACHED_SIGNING_KEYS, MAX_CLOCK_SKEW, SIGNING_SERVICE, SignError, Signer,
     TEST_ACCESS_KEY_ID, TEST_BEARER_TOKEN, TEST_SECRET_ACCESS_KEY,

@@ -4,6 +4,11 @@
 //! texts (`auth.rs` does): these are the pure steps, checked against the AWS signing test
 //! suite (`tests.rs`, `tests/fixtures/sigv4/`).
 //!
+//! The gateway's own signer (`server::upstream::sign`) builds its canonical request and
+//! string to sign with these same steps, so they are public (`bedrock_sim::sigv4`); what
+//! keeps the two ends honest is that these steps pass the AWS suite and the gateway's
+//! signatures are compared byte for byte with `aws-sigv4`'s.
+//!
 //! The canonical URI is the one the AWS SDKs sign for every service but S3: the raw path as
 //! received, dot segments and empty segments removed, then percent-encoded once more (a
 //! model id's `:` arrives as `%3A` and is signed as `%253A`).
@@ -16,10 +21,10 @@ use sha2::{Digest, Sha256};
 
 /// The one algorithm of SigV4 with HMAC: the `Authorization` header's scheme and the
 /// string to sign's first line.
-pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The last part of every credential scope.
-pub(crate) const TERMINATOR: &str = "aws4_request";
+pub const TERMINATOR: &str = "aws4_request";
 
 /// The parts of an `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,22 +119,22 @@ pub(crate) fn signed_header_names(signed_headers: &str) -> Option<Vec<&str>> {
 
 /// The request as it arrived, as far as the canonical request reads it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RequestParts<'a> {
-    pub(crate) method: &'a str,
+pub struct RequestParts<'a> {
+    pub method: &'a str,
     /// The raw path, still percent-encoded as sent.
-    pub(crate) path: &'a str,
+    pub path: &'a str,
     /// The raw query, without `?`.
-    pub(crate) query: Option<&'a str>,
-    pub(crate) headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
     /// The URI's authority (HTTP/2's `:authority`), used for a signed `host` when the
     /// request carries no `Host` header.
-    pub(crate) authority: Option<&'a str>,
+    pub authority: Option<&'a str>,
 }
 
 /// The canonical request: method, canonical URI, canonical query, the signed headers with
 /// their values, the signed header list and the payload hash, one per line. `Err` names a
 /// signed header the request does not carry.
-pub(crate) fn canonical_request(
+pub fn canonical_request(
     request: RequestParts<'_>,
     signed_header_names: &[&str],
     signed_headers: &str,
@@ -171,7 +176,7 @@ pub(crate) fn canonical_request(
 
 /// `AWS4-HMAC-SHA256`, the request time, the credential scope and the hex SHA-256 of the
 /// canonical request, one per line.
-pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
     let mut text = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
     for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
         text.push_str(part);
@@ -181,7 +186,7 @@ pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u
 }
 
 /// The lower-case hex SHA-256 of `bytes`: the payload hash and the canonical request's.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -353,7 +358,7 @@ pub(crate) fn parse_amz_date(text: &str) -> Option<SystemTime> {
 }
 
 /// `time` as an `X-Amz-Date` value, to the second (times before 1970 as 1970).
-pub(crate) fn format_amz_date(time: SystemTime) -> String {
+pub fn format_amz_date(time: SystemTime) -> String {
     let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
     let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));

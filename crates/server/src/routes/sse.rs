@@ -2,8 +2,10 @@
 //! event stream of the Bedrock passthrough. Each route encodes its events into bytes
 //! ([`sse_event`], [`sse_data`]); [`StreamBody`] sends them.
 //!
-//! Events that are already available leave together, in one body frame and so one write:
-//! when the next event is not ready, the body first yields to the runtime, which lets the
+//! The first event leaves as soon as it is there (with the response head, when it is ready
+//! by then): the time to first token never waits for a batch. After it, events that are
+//! already available leave together, in one body frame and so one write: when the next
+//! event is not ready, the body first yields to the runtime, which lets the
 //! task reading Bedrock's connection (hyper's client hands its body over one chunk at a
 //! time, each handover a wake-up of that task) decode the chunks it has already received;
 //! it goes on yielding while that brings more, and sends what it has once [`YIELDS`] polls
@@ -66,6 +68,8 @@ pub struct StreamBody {
     batch: Vec<u8>,
     /// Polls in a row that found the next event not ready, since the last one added.
     idle_polls: u8,
+    /// Whether a frame has been sent: until then an event is not held for a batch.
+    sent_any: bool,
     ended: bool,
     keep_alive: Option<KeepAlive>,
 }
@@ -136,12 +140,20 @@ impl StreamBody {
             let timer = Box::pin(tokio::time::sleep_until(last_sent + KEEP_ALIVE_INTERVAL));
             KeepAlive { timer, last_sent }
         });
-        StreamBody { events, batch: Vec::new(), idle_polls: 0, ended: false, keep_alive }
+        StreamBody {
+            events,
+            batch: Vec::new(),
+            idle_polls: 0,
+            sent_any: false,
+            ended: false,
+            keep_alive,
+        }
     }
 
     /// The batch as one frame; the stream's memory of it is let go.
     fn send_batch(&mut self) -> Polled {
         self.idle_polls = 0;
+        self.sent_any = true;
         if let Some(keep_alive) = &mut self.keep_alive {
             keep_alive.last_sent = Instant::now();
         }
@@ -190,7 +202,7 @@ impl http_body::Body for StreamBody {
                         this.batch.extend_from_slice(&event);
                     }
                     this.idle_polls = 0;
-                    if this.batch.len() >= MAX_BATCH_BYTES {
+                    if !this.sent_any || this.batch.len() >= MAX_BATCH_BYTES {
                         return this.send_batch();
                     }
                 }
@@ -251,14 +263,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_already_there_leave_in_one_frame_and_a_lone_one_after_the_yields() {
+    async fn the_first_event_leaves_at_once_then_those_already_there_leave_in_one_frame() {
         let (tx, rx) = channel();
         let mut body = StreamBody::new(rx, false);
         let wakes = Arc::new(AtomicUsize::new(0));
-        for event in ["a", "b", "c"] {
+        // The first event does not wait for a batch, even with others behind it.
+        for event in ["0", "a", "b", "c"] {
             tx.send(event.as_bytes().to_vec()).unwrap();
         }
-        // Three events are there: the body yields (woken at once each time), then sends them.
+        assert_eq!(data(poll_once(&mut body, &wakes)), b"0");
+        assert_eq!(wakes.load(Ordering::Relaxed), 0);
+        // Three more were there: the body yields (woken at once each time), then sends them.
         for n_wakes in 1..=usize::from(YIELDS) {
             assert!(poll_once(&mut body, &wakes).is_pending());
             assert_eq!(wakes.load(Ordering::Relaxed), n_wakes);
@@ -295,7 +310,7 @@ mod tests {
         let body = StreamBody::new(futures_util::stream::iter(events).boxed(), false);
         let frames: Vec<usize> =
             body.into_data_stream().map(|frame| frame.unwrap().len()).collect().await;
-        assert_eq!(frames, [MAX_BATCH_BYTES, MAX_BATCH_BYTES, 8 * 1024]);
+        assert_eq!(frames, [1024, MAX_BATCH_BYTES, MAX_BATCH_BYTES, 7 * 1024]);
     }
 
     #[tokio::test(start_paused = true)]

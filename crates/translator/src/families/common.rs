@@ -483,11 +483,18 @@ pub(crate) fn parse_guarded_stream_chunk<T: serde::de::DeserializeOwned>(
     family: &'static str,
     chunk: &[u8],
 ) -> Result<GuardedChunk<T>, TranslateError> {
-    let chunk_json: serde_json::Value = parse_body(family, chunk)?;
-    let usage = super::invocation_metrics_usage(&chunk_json);
-    let guardrail_intervened = is_guardrail_intervention(chunk_json.get(GUARDRAIL_ACTION_KEY));
-    let chunk = T::deserialize(&chunk_json)
-        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
+    #[derive(Deserialize)]
+    struct ActionOnly {
+        #[serde(rename = "amazon-bedrock-guardrailAction")]
+        action: Option<serde_json::Value>,
+    }
+    let chunk_bytes = chunk;
+    let chunk = parse_body(family, chunk_bytes)?;
+    let usage = super::invocation_metrics_usage(chunk_bytes);
+    // Read a second time, for that key alone, only when its bytes are there.
+    let guardrail_intervened = super::holds_key(chunk_bytes, GUARDRAIL_ACTION_KEY)
+        && serde_json::from_slice::<ActionOnly>(chunk_bytes)
+            .is_ok_and(|only| is_guardrail_intervention(only.action.as_ref()));
     Ok(GuardedChunk { chunk, usage, guardrail_intervened })
 }
 

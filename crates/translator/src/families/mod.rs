@@ -346,15 +346,37 @@ struct InvocationMetrics {
     output_token_count: Option<u32>,
 }
 
-/// Usage from the `amazon-bedrock-invocationMetrics` key of a stream chunk, if present.
-/// Every family's decoder gets it from [`parse_stream_chunk`] and lets the family's own
-/// counts win.
-fn invocation_metrics_usage(chunk: &serde_json::Value) -> Usage {
-    chunk
-        .get("amazon-bedrock-invocationMetrics")
+/// The key of the invocation metrics Bedrock adds to a stream's last chunk.
+const INVOCATION_METRICS_KEY: &str = "amazon-bedrock-invocationMetrics";
+
+/// Usage from the `amazon-bedrock-invocationMetrics` key of a stream chunk, if present
+/// (default when absent or malformed). Every family's decoder gets it from
+/// [`parse_stream_chunk`] and lets the family's own counts win.
+///
+/// Only a chunk that holds the key's bytes is read a second time, for that key alone
+/// (the other keys skipped, not built): Bedrock adds it to the last chunk of a stream.
+fn invocation_metrics_usage(chunk: &[u8]) -> Usage {
+    #[derive(Deserialize)]
+    struct MetricsOnly {
+        #[serde(rename = "amazon-bedrock-invocationMetrics")]
+        metrics: Option<serde_json::Value>,
+    }
+    if !holds_key(chunk, INVOCATION_METRICS_KEY) {
+        return Usage::default();
+    }
+    serde_json::from_slice::<MetricsOnly>(chunk)
+        .ok()
+        .and_then(|only| only.metrics)
         .and_then(|m| InvocationMetrics::deserialize(m).ok())
         .map(|m| Usage { input_tokens: m.input_token_count, output_tokens: m.output_token_count })
         .unwrap_or_default()
+}
+
+/// Whether the bytes of `key` are somewhere in `chunk`: a chunk without them has no such
+/// key (Bedrock writes its keys unescaped), and need not be read for it.
+fn holds_key(chunk: &[u8], key: &str) -> bool {
+    let key = key.as_bytes();
+    chunk.windows(key.len()).any(|window| window == key)
 }
 
 /// Deserializes a token count that may arrive as `null`, an integer, or an
@@ -424,9 +446,7 @@ pub(crate) fn parse_stream_chunk<T: serde::de::DeserializeOwned>(
     family: &'static str,
     chunk: &[u8],
 ) -> Result<(T, Usage), TranslateError> {
-    let chunk_json: serde_json::Value = parse_body(family, chunk)?;
-    let usage = invocation_metrics_usage(&chunk_json);
-    let chunk = T::deserialize(&chunk_json)
-        .map_err(|e| TranslateError::MalformedResponse { family, detail: e.to_string() })?;
-    Ok((chunk, usage))
+    // Straight into `T`: no tree of the chunk is built (most of a chunk's cost when it was).
+    let parsed = parse_body(family, chunk)?;
+    Ok((parsed, invocation_metrics_usage(chunk)))
 }

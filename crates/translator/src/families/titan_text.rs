@@ -304,6 +304,26 @@ mod tests {
     }
 
     #[test]
+    fn invocation_metrics_are_read_where_present_and_malformed_ones_ignored() {
+        let chunk = br#"{"outputText":"x","amazon-bedrock-invocationMetrics":
+            {"inputTokenCount":3,"outputTokenCount":9,"invocationLatency":12}}"#;
+        let event = TitanText.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.usage, Usage { input_tokens: Some(3), output_tokens: Some(9) });
+        // Malformed metrics are no usage, not an error: the chunk's text still counts.
+        let chunk = br#"{"outputText":"x","amazon-bedrock-invocationMetrics":"oops"}"#;
+        let event = TitanText.decode_stream_event(chunk).unwrap();
+        assert_eq!((event.text.as_str(), event.usage), ("x", Usage::default()));
+        // The key's name in the text is not the key.
+        let chunk = br#"{"outputText":"amazon-bedrock-invocationMetrics"}"#;
+        let event = TitanText.decode_stream_event(chunk).unwrap();
+        assert_eq!(event.usage, Usage::default());
+        // A chunk that is not JSON, or not an object, is malformed as before.
+        for chunk in [&b"{\"outputText\":"[..], b"[1]"] {
+            assert!(TitanText.decode_stream_event(chunk).is_err());
+        }
+    }
+
+    #[test]
     fn unknown_stream_chunk_is_unrecognized() {
         let event = TitanText.decode_stream_event(b"{}").unwrap();
         assert_eq!(event, StreamEvent { unrecognized: true, ..StreamEvent::default() });

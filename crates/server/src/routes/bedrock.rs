@@ -616,7 +616,8 @@ fn copy_response_headers(from: &ResponseHeaders, to: &mut HeaderMap) {
 /// shutdown's drain as a `serviceUnavailableException`, any other failure as an
 /// `internalServerException`.
 fn event_stream(chunks: PipelineStream, drained: Waiter) -> impl Stream<Item = Vec<u8>> + Send {
-    futures_util::stream::unfold(Some((chunks, drained)), |state| async move {
+    // Boxed: `unfold` moves its state in and out of a future per frame.
+    futures_util::stream::unfold(Some((Box::new(chunks), drained)), |state| async move {
         let (mut chunks, mut drained) = state?;
         // A chunk already there is read first; the drain's end is checked at each (`text.rs`).
         let next = if drained.ended() {

@@ -172,24 +172,27 @@ pub async fn generate(
         text::open_stream(&state, &caller, route, unified, request.bedrock.as_ref()).await?;
     let target = stream.target.clone();
     // The id and alias go into the last event only: they are not copied for each delta.
-    let events = futures_util::stream::unfold(Some((stream, id, alias)), |state| async move {
-        let (mut stream, id, alias) = state?;
-        let mut event = sse::event_buffer();
-        match stream.next().await? {
-            StreamItem::Delta(text) => {
-                sse_event(&mut event, "delta", &Delta { text: &text });
-                return Some((event, Some((stream, id, alias))));
+    // The stream is boxed: `unfold` moves its state in and out of a future per event.
+    let events =
+        futures_util::stream::unfold(Some((Box::new(stream), id, alias)), |state| async move {
+            let (mut stream, id, alias) = state?;
+            let mut event = sse::event_buffer();
+            match stream.next().await? {
+                StreamItem::Delta(text) => {
+                    sse_event(&mut event, "delta", &Delta { text: &text });
+                    return Some((event, Some((stream, id, alias))));
+                }
+                StreamItem::Done { stop_reason, usage, cache } => {
+                    let usage = usage_body(usage, cache);
+                    let done =
+                        GenerateResponse { id, model: alias, text: None, stop_reason, usage };
+                    sse_event(&mut event, "done", &done);
+                }
+                StreamItem::Failed(error) => error_event(&mut event, error),
             }
-            StreamItem::Done { stop_reason, usage, cache } => {
-                let usage = usage_body(usage, cache);
-                let done = GenerateResponse { id, model: alias, text: None, stop_reason, usage };
-                sse_event(&mut event, "done", &done);
-            }
-            StreamItem::Failed(error) => error_event(&mut event, error),
-        }
-        // Nothing follows `done` or `error`.
-        Some((event, None))
-    });
+            // Nothing follows `done` or `error`.
+            Some((event, None))
+        });
     Ok(tag_target(sse::sse_response(Box::pin(events)), &target))
 }
 

@@ -539,11 +539,13 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
     let target = stream.target.clone();
     struct State {
         shape: Shape,
-        stream: text::TextStream,
+        /// Boxed: `unfold` moves the state in and out of a future per event.
+        stream: Box<text::TextStream>,
         include_usage: bool,
         started: bool,
         ended: bool,
     }
+    let stream = Box::new(stream);
     let state = State { shape, stream, include_usage, started: false, ended: false };
     let events = futures_util::stream::unfold(state, |mut state| async move {
         if state.ended {

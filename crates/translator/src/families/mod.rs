@@ -376,7 +376,8 @@ fn invocation_metrics_usage(chunk: &[u8]) -> Usage {
 /// key (Bedrock writes its keys unescaped), and need not be read for it.
 fn holds_key(chunk: &[u8], key: &str) -> bool {
     let key = key.as_bytes();
-    chunk.windows(key.len()).any(|window| window == key)
+    // The first byte alone rules out almost every window, without a comparison call.
+    chunk.windows(key.len()).any(|window| window[0] == key[0] && window == key)
 }
 
 /// Deserializes a token count that may arrive as `null`, an integer, or an

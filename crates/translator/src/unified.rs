@@ -42,6 +42,95 @@ pub struct UnifiedRequest {
     /// (Claude's `cache_control`, Nova's `cachePoint`), for families that cache.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache_prompt: bool,
+    /// Tools the model may call. A family without native tools refuses them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    /// Whether and which tool the model must call; `None`: the family's default (auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// The shape the answer's text must have (JSON, or JSON of a schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Return the model's reasoning (Claude's `thinking`, DeepSeek's `<think>`, gpt-oss's
+    /// reasoning) in its own field instead of dropping it. It is never mixed into the text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning: bool,
+}
+
+/// A tool the model may call: its name, what it does, and its arguments' JSON Schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON Schema of an object (`{"type": "object", "properties": …}`).
+    pub parameters: serde_json::Value,
+}
+
+/// Whether the model calls a tool: `"auto"` (it decides), `"none"`, `"required"` (some
+/// tool), or `{"tool": "<name>"}` (that one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    Tool(String),
+}
+
+/// The shape of the answer's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResponseFormat {
+    /// Plain text: the default, the same as no format.
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid against `schema`.
+    JsonSchema {
+        name: String,
+        schema: serde_json::Value,
+        #[serde(default)]
+        strict: bool,
+    },
+}
+
+/// A tool call of the model's: its id (which the tool's result names), the tool, and the
+/// arguments, a JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub input: serde_json::Value,
+}
+
+/// The image media types a message may carry (those every family with images takes).
+pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+impl Role {
+    /// The role's name in requests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+impl Part {
+    /// The part's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Part::Text { .. } => "text",
+            Part::Image { .. } => "image",
+            Part::Document { .. } => "document",
+            Part::ToolUse { .. } => "tool_use",
+            Part::ToolResult { .. } => "tool_result",
+        }
+    }
 }
 
 /// Who says a message.
@@ -53,12 +142,140 @@ pub enum Role {
     Assistant,
 }
 
-/// One message of a conversation; text content only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message of a conversation: a text, or parts in order (text, images, documents,
+/// the assistant's tool calls, the results of tool calls).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: Role,
-    pub content: String,
+    pub content: Content,
+}
+
+/// A message's content: a string, or a list of parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// One part of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Part {
+    Text {
+        text: String,
+    },
+    /// An image, base64 (`data`) of `media_type` (`image/png`, `image/jpeg`, `image/gif`,
+    /// `image/webp`).
+    Image {
+        media_type: String,
+        data: String,
+    },
+    /// A document, base64 (`data`) of `format` (`pdf`, `csv`, `doc`, `docx`, `xls`,
+    /// `xlsx`, `html`, `txt`, `md`), named `name`.
+    Document {
+        format: String,
+        name: String,
+        data: String,
+    },
+    /// A tool call of the assistant's (in an assistant message).
+    ToolUse {
+        id: String,
+        name: String,
+        input: serde_json::Value,
+    },
+    /// The result of tool call `tool_use_id` (in a user message), as text (JSON is sent
+    /// as its text).
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+}
+
+impl Message {
+    /// A message of text only.
+    pub fn text(role: Role, text: impl Into<String>) -> Message {
+        Message { role, content: Content::Text(text.into()) }
+    }
+}
+
+impl Content {
+    /// The text of the content: the string, or its text parts joined by a blank line
+    /// (a text-only family's view; families that take other parts read [`Content::parts`]).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Content::Text(text) => std::borrow::Cow::Borrowed(text),
+            Content::Parts(parts) => {
+                let mut texts = parts.iter().filter_map(|part| match part {
+                    Part::Text { text } => Some(text.as_str()),
+                    _ => None,
+                });
+                match (texts.next(), texts.next()) {
+                    (None, _) => std::borrow::Cow::Borrowed(""),
+                    (Some(only), None) => std::borrow::Cow::Borrowed(only),
+                    (Some(first), Some(second)) => {
+                        let mut joined = format!("{first}\n\n{second}");
+                        for text in texts {
+                            joined.push_str("\n\n");
+                            joined.push_str(text);
+                        }
+                        std::borrow::Cow::Owned(joined)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The content as parts: a string is one text part.
+    pub fn parts(&self) -> std::borrow::Cow<'_, [Part]> {
+        match self {
+            Content::Text(text) => std::borrow::Cow::Owned(vec![Part::Text { text: text.clone() }]),
+            Content::Parts(parts) => std::borrow::Cow::Borrowed(parts),
+        }
+    }
+
+    /// About how many bytes the content takes in a body: its texts, data and inputs.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Content::Text(text) => text.len(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text { text } => text.len(),
+                    Part::Image { data, .. } | Part::Document { data, .. } => data.len() + 64,
+                    Part::ToolUse { input, .. } => input.to_string().len() + 64,
+                    Part::ToolResult { content, .. } => content.len() + 64,
+                })
+                .sum(),
+        }
+    }
+
+    /// Whether the content is empty: an empty string, or no part.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Content::Text(text) => text.is_empty(),
+            Content::Parts(parts) => parts.is_empty(),
+        }
+    }
+
+    fn has(&self, wanted: impl Fn(&Part) -> bool) -> bool {
+        matches!(self, Content::Parts(parts) if parts.iter().any(wanted))
+    }
+}
+
+impl From<String> for Content {
+    fn from(text: String) -> Content {
+        Content::Text(text)
+    }
+}
+
+impl From<&str> for Content {
+    fn from(text: &str) -> Content {
+        Content::Text(text.to_owned())
+    }
 }
 
 /// A request's conversation in the form every family starts from: the system prompt
@@ -67,7 +284,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation<'a> {
     pub system: Option<String>,
-    pub turns: Vec<(Role, &'a str)>,
+    pub turns: Vec<(Role, std::borrow::Cow<'a, str>)>,
 }
 
 /// A unified parameter, for the list of what a family honours and for refusals.
@@ -88,6 +305,14 @@ pub enum Param {
     CfgScale,
     Images,
     CachePrompt,
+    /// `tools`, `tool_choice`, and tool calls and results in `messages`.
+    Tools,
+    /// Image parts in `messages`.
+    ImageInput,
+    /// Document parts in `messages`.
+    DocumentInput,
+    ResponseFormat,
+    Reasoning,
 }
 
 /// Why the model stopped, normalised across families.
@@ -102,6 +327,8 @@ pub enum StopReason {
     StopSequence,
     /// A content filter or guardrail stopped the output.
     ContentFilter,
+    /// The model called one or more tools and waits for their results.
+    ToolUse,
     /// A reason this gateway does not know yet; the raw value is not exposed.
     Other,
 }
@@ -120,6 +347,38 @@ pub struct UnifiedResponse {
     pub text: String,
     pub stop_reason: StopReason,
     pub usage: Usage,
+    /// The tool calls of the answer, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The model's reasoning, where the family returns it and the request asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+}
+
+impl Default for UnifiedResponse {
+    /// No text, `end_turn`, no usage: for a family's decoder to fill in.
+    fn default() -> UnifiedResponse {
+        UnifiedResponse {
+            text: String::new(),
+            stop_reason: StopReason::EndTurn,
+            usage: Usage::default(),
+            tool_calls: Vec::new(),
+            reasoning: None,
+        }
+    }
+}
+
+/// A piece of a streamed tool call: the call's `index` among the answer's calls, its id
+/// and name on its first piece, and the next bytes of its arguments' JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arguments: String,
 }
 
 /// What one decoded stream chunk contributes: a text delta (possibly empty), and,
@@ -137,6 +396,12 @@ pub struct StreamEvent {
     /// never drops it silently.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unrecognized: bool,
+    /// A piece of a tool call, on the chunks that carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<ToolCallDelta>,
+    /// A piece of the model's reasoning (kept only where the request asked for it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reasoning: String,
 }
 
 /// Folds stream events into the final stop reason and usage, and notices a stream
@@ -206,19 +471,119 @@ impl UnifiedRequest {
         if self.stop.iter().any(String::is_empty) {
             return invalid("`stop` sequences must not be empty strings".to_owned());
         }
+        self.validate_tools()?;
+        self.validate_parts()
+    }
+
+    /// Tool names are unique and of the form every family accepts, parameters are
+    /// objects, a named `tool_choice` names a tool, and a choice needs tools.
+    fn validate_tools(&self) -> Result<(), TranslateError> {
+        let invalid = |msg: String| Err(TranslateError::InvalidRequest(msg));
+        let mut names = std::collections::BTreeSet::new();
+        for tool in &self.tools {
+            let well_formed = !tool.name.is_empty()
+                && tool.name.len() <= 64
+                && tool.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !well_formed {
+                return invalid(format!(
+                    "tool name `{}` must be 1 to 64 letters, digits, `_` or `-`",
+                    tool.name.chars().take(80).collect::<String>()
+                ));
+            }
+            if !names.insert(tool.name.as_str()) {
+                return invalid(format!("tool `{}` is defined twice", tool.name));
+            }
+            if !tool.parameters.is_object() {
+                return invalid(format!(
+                    "the `parameters` of tool `{}` must be a JSON Schema object",
+                    tool.name
+                ));
+            }
+        }
+        match &self.tool_choice {
+            Some(ToolChoice::Tool(name)) if !names.contains(name.as_str()) => {
+                invalid(format!("`tool_choice` names `{name}`, which is not in `tools`"))
+            }
+            Some(ToolChoice::Required | ToolChoice::Tool(_)) if self.tools.is_empty() => {
+                invalid("`tool_choice` requires `tools`".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Parts are where they can be: tool calls in assistant messages, tool results and
+    /// images and documents in user messages, text only in system messages; a tool result
+    /// answers a tool call of an earlier assistant message.
+    fn validate_parts(&self) -> Result<(), TranslateError> {
+        let invalid = |msg: String| Err(TranslateError::InvalidRequest(msg));
+        let mut calls = std::collections::BTreeSet::new();
+        for (i, message) in self.messages.iter().enumerate() {
+            let Content::Parts(parts) = &message.content else { continue };
+            for part in parts {
+                let allowed = match part {
+                    Part::Text { .. } => true,
+                    Part::ToolUse { .. } => message.role == Role::Assistant,
+                    Part::ToolResult { .. } | Part::Image { .. } | Part::Document { .. } => {
+                        message.role == Role::User
+                    }
+                };
+                if !allowed {
+                    return invalid(format!(
+                        "`messages[{i}]`: a `{}` part cannot be in a `{}` message",
+                        part.kind(),
+                        message.role.name()
+                    ));
+                }
+                match part {
+                    Part::ToolUse { id, input, .. } => {
+                        if !input.is_object() {
+                            return invalid(format!(
+                                "`messages[{i}]`: the input of tool call `{id}` must be a JSON object"
+                            ));
+                        }
+                        calls.insert(id.as_str());
+                    }
+                    Part::ToolResult { tool_use_id, .. }
+                        if !calls.contains(tool_use_id.as_str()) =>
+                    {
+                        return invalid(format!(
+                            "`messages[{i}]`: tool result `{tool_use_id}` answers no earlier tool call"
+                        ));
+                    }
+                    Part::Image { media_type, data } => {
+                        if !IMAGE_MEDIA_TYPES.contains(&media_type.as_str()) {
+                            return invalid(format!(
+                                "`messages[{i}]`: image media type `{}` is not one of {}",
+                                media_type.chars().take(80).collect::<String>(),
+                                IMAGE_MEDIA_TYPES.join(", ")
+                            ));
+                        }
+                        if data.is_empty() {
+                            return invalid(format!("`messages[{i}]`: an image needs `data`"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         Ok(())
     }
 
-    /// The request's conversation; see [`Conversation`].
+    /// The request's conversation as text; see [`Conversation`]. Only the text parts are
+    /// in it: a family that reads it honours no other part (`params_set` lists them, and a
+    /// family that does not list them refuses the request before encoding it).
     pub fn conversation(&self) -> Conversation<'_> {
         if let Some(prompt) = &self.prompt {
-            return Conversation { system: None, turns: vec![(Role::User, prompt.as_str())] };
+            return Conversation {
+                system: None,
+                turns: vec![(Role::User, std::borrow::Cow::Borrowed(prompt.as_str()))],
+            };
         }
-        let system: Vec<&str> = self
+        let system: Vec<std::borrow::Cow<'_, str>> = self
             .messages
             .iter()
             .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
+            .map(|m| m.content.text())
             .collect();
         Conversation {
             system: (!system.is_empty()).then(|| system.join("\n\n")),
@@ -226,7 +591,7 @@ impl UnifiedRequest {
                 .messages
                 .iter()
                 .filter(|m| m.role != Role::System)
-                .map(|m| (m.role, m.content.as_str()))
+                .map(|m| (m.role, m.content.text()))
                 .collect(),
         }
     }
@@ -255,6 +620,26 @@ impl UnifiedRequest {
         if self.cache_prompt {
             params.push(Param::CachePrompt);
         }
+        let any_part =
+            |wanted: fn(&Part) -> bool| self.messages.iter().any(|m| m.content.has(wanted));
+        if !self.tools.is_empty()
+            || self.tool_choice.is_some()
+            || any_part(|p| matches!(p, Part::ToolUse { .. } | Part::ToolResult { .. }))
+        {
+            params.push(Param::Tools);
+        }
+        if any_part(|p| matches!(p, Part::Image { .. })) {
+            params.push(Param::ImageInput);
+        }
+        if any_part(|p| matches!(p, Part::Document { .. })) {
+            params.push(Param::DocumentInput);
+        }
+        if self.response_format.as_ref().is_some_and(|f| *f != ResponseFormat::Text) {
+            params.push(Param::ResponseFormat);
+        }
+        if self.reasoning {
+            params.push(Param::Reasoning);
+        }
         params
     }
 }
@@ -278,6 +663,11 @@ impl Param {
             Param::CfgScale => "cfg_scale",
             Param::Images => "images",
             Param::CachePrompt => "cache_prompt",
+            Param::Tools => "tools",
+            Param::ImageInput => "image parts",
+            Param::DocumentInput => "document parts",
+            Param::ResponseFormat => "response_format",
+            Param::Reasoning => "reasoning",
         }
     }
 }

@@ -106,7 +106,7 @@ impl From<MessageBody> for Message {
             RoleBody::User => Role::User,
             RoleBody::Assistant => Role::Assistant,
         };
-        Message { role, content: message.content }
+        Message::text(role, message.content)
     }
 }
 
@@ -150,6 +150,7 @@ pub async fn generate(
         extra: request.extra.unwrap_or_default(),
         stream: wants_sse,
         cache_prompt: request.cache_prompt.unwrap_or(false),
+        ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());

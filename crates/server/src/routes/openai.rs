@@ -356,6 +356,7 @@ pub async fn chat_completions(
         extra: request.extra.unwrap_or_default(),
         stream,
         cache_prompt: false,
+        ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
     let shape = Shape {
@@ -409,6 +410,7 @@ pub async fn completions(
         extra: request.extra.unwrap_or_default(),
         stream,
         cache_prompt: false,
+        ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
     let shape = Shape {
@@ -587,6 +589,7 @@ fn finish_reason(stop_reason: StopReason) -> &'static str {
         StopReason::EndTurn | StopReason::StopSequence | StopReason::Other => "stop",
         StopReason::MaxTokens => "length",
         StopReason::ContentFilter => "content_filter",
+        StopReason::ToolUse => "tool_calls",
     }
 }
 
@@ -649,7 +652,7 @@ fn convert_message(message: ChatMessage, unknown: Option<&str>) -> Result<Messag
             )));
         }
     };
-    Ok(Message { role, content })
+    Ok(Message::text(role, content))
 }
 
 /// Refuses the first field outside the supported set whose value is not null or the

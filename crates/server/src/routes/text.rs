@@ -265,7 +265,7 @@ fn encode(
     // Sized for the request's text, so that the buffer does not grow (and copy) its way
     // up to a long prompt's length.
     let text_len = request.prompt.as_ref().map_or(0, String::len)
-        + request.messages.iter().map(|message| message.content.len() + 32).sum::<usize>();
+        + request.messages.iter().map(|message| message.content.byte_len() + 32).sum::<usize>();
     let mut bytes = Vec::with_capacity(text_len + 1024);
     serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
     drop(body);

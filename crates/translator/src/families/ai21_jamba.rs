@@ -129,6 +129,7 @@ impl TextFamily for Ai21Jamba {
             text: delta.and_then(|delta| delta.content).unwrap_or_default(),
             stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
             usage,
+            ..Default::default()
         };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
@@ -150,6 +151,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
             .as_deref()
             .map_or(StopReason::Other, convert_chat_finish_reason),
         usage: res.usage.map(convert_chat_usage).unwrap_or_default(),
+        ..Default::default()
     })
 }
 
@@ -182,9 +184,9 @@ mod tests {
     fn system_messages_are_joined_into_the_first_message() {
         let req = UnifiedRequest {
             messages: vec![
-                Message { role: Role::System, content: "a".to_owned() },
-                Message { role: Role::System, content: "b".to_owned() },
-                Message { role: Role::User, content: "c".to_owned() },
+                Message::text(Role::System, "a"),
+                Message::text(Role::System, "b"),
+                Message::text(Role::User, "c"),
             ],
             ..UnifiedRequest::default()
         };

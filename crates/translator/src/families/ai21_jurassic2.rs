@@ -130,6 +130,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
             .as_deref()
             .map_or(StopReason::Other, convert_finish_reason),
         usage: Usage::default(),
+        ..Default::default()
     })
 }
 
@@ -188,9 +189,9 @@ mod tests {
     fn transcript_template_is_pinned() {
         let req = UnifiedRequest {
             messages: vec![
-                Message { role: Role::System, content: "Be terse.".to_owned() },
-                Message { role: Role::User, content: "Hi".to_owned() },
-                Message { role: Role::Assistant, content: "Hello".to_owned() },
+                Message::text(Role::System, "Be terse."),
+                Message::text(Role::User, "Hi"),
+                Message::text(Role::Assistant, "Hello"),
             ],
             ..UnifiedRequest::default()
         };

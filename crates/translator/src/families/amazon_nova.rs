@@ -28,6 +28,8 @@
 //!   chunk) is a `content_filter` stop, as are the stop reasons `content_filtered` and
 //!   `guardrail_intervened`, whatever else the body says.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::TranslateError;
@@ -246,6 +248,7 @@ impl TextFamily for AmazonNova {
                 stop.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason)
             }),
             usage,
+            ..Default::default()
         };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
@@ -259,6 +262,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         text: res.output.message.content.into_iter().filter_map(|block| block.text).collect(),
         stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
         usage,
+        ..Default::default()
     })
 }
 
@@ -289,10 +293,11 @@ fn convert_request<'a>(
 }
 
 /// The turns as Nova messages, consecutive turns of one role merged into one message.
-fn convert_messages<'a>(turns: &[(Role, &'a str)]) -> Vec<NovaMessage<'a>> {
+fn convert_messages<'a>(turns: &'a [(Role, Cow<'a, str>)]) -> Vec<NovaMessage<'a>> {
     let mut messages: Vec<NovaMessage<'a>> = Vec::new();
-    for &(role, text) in turns {
-        let role = if role == Role::Assistant { "assistant" } else { "user" };
+    for (role, text) in turns {
+        let text: &str = text;
+        let role = if *role == Role::Assistant { "assistant" } else { "user" };
         match messages.last_mut() {
             Some(last) if last.role == role => last.content.push(NovaText { text }),
             _ => messages.push(NovaMessage { role, content: vec![NovaText { text }] }),
@@ -344,7 +349,7 @@ mod tests {
     use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
 
     fn message(role: Role, content: &str) -> Message {
-        Message { role, content: content.to_owned() }
+        Message::text(role, content)
     }
 
     #[test]

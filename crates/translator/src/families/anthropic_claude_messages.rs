@@ -266,6 +266,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
             .collect(),
         stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
         usage: Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens },
+        ..Default::default()
     })
 }
 
@@ -337,7 +338,7 @@ mod tests {
     use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
 
     fn message(role: Role, content: &str) -> Message {
-        Message { role, content: content.to_owned() }
+        Message::text(role, content)
     }
 
     #[test]

@@ -119,6 +119,7 @@ impl TextFamily for AnthropicClaudeText {
             text: chunk.completion.unwrap_or_default(),
             stop_reason: convert_stop_reason(chunk.stop_reason.as_deref(), chunk.stop.as_deref()),
             usage,
+            ..Default::default()
         };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
@@ -138,6 +139,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         stop_reason: convert_stop_reason(res.stop_reason.as_deref(), res.stop.as_deref())
             .unwrap_or(StopReason::Other),
         usage: Usage::default(),
+        ..Default::default()
     })
 }
 

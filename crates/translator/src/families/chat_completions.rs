@@ -214,6 +214,7 @@ fn decode_unguarded(family: &'static str, body: &[u8]) -> Result<UnifiedResponse
         text: strip_tagged_spans(text, REASONING_START, REASONING_END),
         stop_reason: finish_reason.as_deref().map_or(StopReason::Other, convert_chat_finish_reason),
         usage,
+        ..Default::default()
     })
 }
 
@@ -242,6 +243,7 @@ fn decode_chat_completion_chunk(
         text: content.unwrap_or_default(),
         stop_reason: finish_reason.as_deref().map(convert_chat_finish_reason),
         usage,
+        ..Default::default()
     };
     Ok(finish_stream_event(event, known, guardrail_intervened))
 }

@@ -168,6 +168,7 @@ impl TextFamily for CohereCommand {
             stop_reason: finish_reason
                 .map(|reason| reason.as_deref().map_or(StopReason::Other, convert_finish_reason)),
             usage,
+            ..Default::default()
         };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
@@ -192,6 +193,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
             .map_or(StopReason::Other, convert_finish_reason),
         text: first.text,
         usage: Usage::default(),
+        ..Default::default()
     })
 }
 
@@ -244,10 +246,10 @@ mod tests {
     fn transcript_template_is_pinned() {
         let req = UnifiedRequest {
             messages: vec![
-                Message { role: Role::System, content: "Be terse.".to_owned() },
-                Message { role: Role::User, content: "Hi".to_owned() },
-                Message { role: Role::Assistant, content: "Hello.".to_owned() },
-                Message { role: Role::User, content: "A joke?".to_owned() },
+                Message::text(Role::System, "Be terse."),
+                Message::text(Role::User, "Hi"),
+                Message::text(Role::Assistant, "Hello."),
+                Message::text(Role::User, "A joke?"),
             ],
             ..UnifiedRequest::default()
         };

@@ -188,8 +188,13 @@ impl TextFamily for CohereCommandR {
         let GuardedChunk { chunk, usage, guardrail_intervened } =
             parse_guarded_stream_chunk::<CommandRStreamChunk>(ID, chunk)?;
         let (known, text, stop_reason) = decode_chunk(chunk);
-        let event =
-            StreamEvent { unrecognized: false, text: text.unwrap_or_default(), stop_reason, usage };
+        let event = StreamEvent {
+            unrecognized: false,
+            text: text.unwrap_or_default(),
+            stop_reason,
+            usage,
+            ..Default::default()
+        };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
 }
@@ -237,6 +242,7 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         text: res.text,
         stop_reason: res.finish_reason.as_deref().map_or(StopReason::Other, convert_finish_reason),
         usage: Usage::default(),
+        ..Default::default()
     })
 }
 
@@ -244,7 +250,7 @@ fn convert_request<'a>(
     req: &'a UnifiedRequest,
     conversation: &'a Conversation<'a>,
 ) -> Result<CommandRRequest<'a>, TranslateError> {
-    let Some((&(Role::User, message), history)) = conversation.turns.split_last() else {
+    let Some(((Role::User, message), history)) = conversation.turns.split_last() else {
         return Err(TranslateError::Unsupported {
             family: ID,
             feature: "a conversation that ends with an `assistant` message".to_owned(),
@@ -254,8 +260,8 @@ fn convert_request<'a>(
         message,
         chat_history: history
             .iter()
-            .map(|&(role, message)| CommandRTurn {
-                role: if role == Role::Assistant { "CHATBOT" } else { "USER" },
+            .map(|(role, message)| CommandRTurn {
+                role: if *role == Role::Assistant { "CHATBOT" } else { "USER" },
                 message,
             })
             .collect(),
@@ -291,7 +297,7 @@ mod tests {
     use crate::unified::{Message, Role, StopReason, UnifiedRequest};
 
     fn message(role: Role, content: &str) -> Message {
-        Message { role, content: content.to_owned() }
+        Message::text(role, content)
     }
 
     #[test]

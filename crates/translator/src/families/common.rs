@@ -35,9 +35,9 @@ pub(crate) fn alternating_turns(
         match turns.last_mut() {
             Some((last_role, merged)) if *last_role == role => {
                 merged.push_str("\n\n");
-                merged.push_str(content);
+                merged.push_str(&content);
             }
-            _ => turns.push((role, content.to_owned())),
+            _ => turns.push((role, content.into_owned())),
         }
     }
     if turns.first().is_some_and(|(role, _)| *role == Role::Assistant) {
@@ -94,8 +94,8 @@ pub(crate) fn chat_messages<'a>(
 ) -> Vec<ChatMessage<'a>> {
     let system =
         conversation.system.iter().map(|content| ChatMessage { role: system_role, content });
-    let turns = conversation.turns.iter().map(|&(role, content)| ChatMessage {
-        role: if role == Role::Assistant { "assistant" } else { "user" },
+    let turns = conversation.turns.iter().map(|(role, content)| ChatMessage {
+        role: if *role == Role::Assistant { "assistant" } else { "user" },
         content,
     });
     system.chain(turns).collect()
@@ -272,6 +272,7 @@ pub(crate) fn decode_first_text_choice(
         text,
         stop_reason: stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
         usage: Usage::default(),
+        ..Default::default()
     })
 }
 
@@ -291,6 +292,7 @@ pub(crate) fn first_text_choice_event(
             .as_deref()
             .map(convert_stop_reason),
         usage,
+        ..Default::default()
     }
 }
 
@@ -363,6 +365,7 @@ pub(crate) fn decode_llama_response(
             input_tokens: res.prompt_token_count,
             output_tokens: res.generation_token_count,
         },
+        ..Default::default()
     })
 }
 
@@ -413,7 +416,7 @@ pub(crate) fn conversation(messages: &[(Role, &str)]) -> UnifiedRequest {
     UnifiedRequest {
         messages: messages
             .iter()
-            .map(|&(role, content)| crate::unified::Message { role, content: content.to_owned() })
+            .map(|&(role, content)| crate::unified::Message::text(role, content))
             .collect(),
         ..UnifiedRequest::default()
     }
@@ -462,6 +465,7 @@ pub(crate) fn decode_guarded_response(
         text: String::new(),
         stop_reason: StopReason::ContentFilter,
         usage: Usage::default(),
+        ..Default::default()
     });
     answer.stop_reason = StopReason::ContentFilter;
     Ok(answer)
@@ -543,6 +547,7 @@ pub(crate) fn decode_guarded_llama_stream_event(
         text: chunk.generation.unwrap_or_default(),
         stop_reason: chunk.stop_reason.as_deref().map(convert_stop_or_length),
         usage,
+        ..Default::default()
     };
     Ok(finish_stream_event(event, known, guardrail_intervened))
 }

@@ -141,8 +141,9 @@ fn render_prompt(req: &UnifiedRequest) -> String {
         prompt.push_str(system);
     }
     let n_turns = conversation.turns.len();
-    for (i, &(role, content)) in conversation.turns.iter().enumerate() {
-        if role != Role::Assistant {
+    for (i, (role, content)) in conversation.turns.iter().enumerate() {
+        let content: &str = content;
+        if *role != Role::Assistant {
             prompt.push_str(USER);
             prompt.push_str(content);
             continue;

@@ -97,8 +97,8 @@ mod tests {
     fn template_matches_meta_llama4_format() {
         let req = UnifiedRequest {
             messages: vec![
-                Message { role: Role::System, content: "You are a helpful assistant".to_owned() },
-                Message { role: Role::User, content: "Who are you?".to_owned() },
+                Message::text(Role::System, "You are a helpful assistant"),
+                Message::text(Role::User, "Who are you?"),
             ],
             ..UnifiedRequest::default()
         };

@@ -151,6 +151,7 @@ impl TextFamily for MistralChat {
             text: message.content.unwrap_or_default(),
             stop_reason: stop_reason.unwrap_or(StopReason::Other),
             usage: Usage::default(),
+            ..Default::default()
         })
     }
 
@@ -170,6 +171,7 @@ impl TextFamily for MistralChat {
             text: content.and_then(|content| content.content).unwrap_or_default(),
             stop_reason,
             usage,
+            ..Default::default()
         })
     }
 }

@@ -144,8 +144,8 @@ mod tests {
     fn system_prompt_is_a_developer_message() {
         let req = UnifiedRequest {
             messages: vec![
-                Message { role: Role::System, content: "Be terse.".to_owned() },
-                Message { role: Role::User, content: "Hi".to_owned() },
+                Message::text(Role::System, "Be terse."),
+                Message::text(Role::User, "Hi"),
             ],
             ..UnifiedRequest::default()
         };

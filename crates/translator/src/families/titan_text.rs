@@ -173,6 +173,7 @@ impl TextFamily for TitanText {
             text: chunk.output_text.unwrap_or_default(),
             stop_reason,
             usage,
+            ..Default::default()
         })
     }
 }
@@ -208,6 +209,7 @@ fn convert_response(res: TitanResponse) -> Result<UnifiedResponse, TranslateErro
         .unwrap_or(StopReason::Other),
         usage: Usage { input_tokens: res.input_text_token_count, output_tokens: first.token_count },
         text: first.output_text,
+        ..Default::default()
     })
 }
 

@@ -224,8 +224,13 @@ impl TextFamily for WriterPalmyra {
             }
             None => (None, None),
         };
-        let event =
-            StreamEvent { unrecognized: false, text: text.unwrap_or_default(), stop_reason, usage };
+        let event = StreamEvent {
+            unrecognized: false,
+            text: text.unwrap_or_default(),
+            stop_reason,
+            usage,
+            ..Default::default()
+        };
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
 }
@@ -248,7 +253,12 @@ fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         });
     };
     let stop_reason = choice.stop_reason().unwrap_or(StopReason::Other);
-    Ok(UnifiedResponse { text: choice.into_text().unwrap_or_default(), stop_reason, usage })
+    Ok(UnifiedResponse {
+        text: choice.into_text().unwrap_or_default(),
+        stop_reason,
+        usage,
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -429,7 +429,7 @@ fn extra(fixtures: &Fixtures) -> BoxedStrategy<Map<String, Value>> {
 
 fn unified_request(fixtures: &Fixtures) -> BoxedStrategy<UnifiedRequest> {
     let role = proptest::sample::select(vec![Role::System, Role::User, Role::Assistant]);
-    let message = (role, text(fixtures)).prop_map(|(role, content)| Message { role, content });
+    let message = (role, text(fixtures)).prop_map(|(role, content)| Message::text(role, content));
     (
         (
             proptest::option::of(text(fixtures)),
@@ -463,6 +463,7 @@ fn unified_request(fixtures: &Fixtures) -> BoxedStrategy<UnifiedRequest> {
                 extra,
                 stream,
                 cache_prompt,
+                ..UnifiedRequest::default()
             },
         )
         .boxed()

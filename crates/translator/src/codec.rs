@@ -9,7 +9,8 @@ use crate::error::TranslateError;
 use crate::families::{EmbeddingFamily, ImageFamily, StreamTextFilter, TextFamily};
 use crate::image::{ImageRequest, Images};
 use crate::unified::{
-    Param, StopReason, StreamAccumulator, UnifiedRequest, UnifiedResponse, Usage,
+    Param, ResponseFormat, StopReason, StreamAccumulator, Tool, ToolCallDelta, ToolChoice,
+    UnifiedRequest, UnifiedResponse, Usage,
 };
 
 /// The InvokeModel body of a text request: parameters checked against the family,
@@ -18,6 +19,19 @@ pub fn encode_text_request(
     family: &dyn TextFamily,
     req: &UnifiedRequest,
 ) -> Result<Value, TranslateError> {
+    let with_tool;
+    let req = match structured_output_tool(family, req)? {
+        Some(tool) => {
+            with_tool = UnifiedRequest {
+                tool_choice: Some(ToolChoice::Tool(tool.name.clone())),
+                tools: vec![tool],
+                response_format: None,
+                ..req.clone()
+            };
+            &with_tool
+        }
+        None => req,
+    };
     check_params(family.id(), family.params(), &req.params_set())?;
     req.validate()?;
     let mut body = family.encode_request(req)?;
@@ -34,11 +48,89 @@ pub fn decode_text_response(
     body: &[u8],
 ) -> Result<UnifiedResponse, TranslateError> {
     let mut answer = family.decode_response(body)?;
+    if !req.reasoning {
+        answer.reasoning = None;
+    }
+    if let Some(name) = structured_output_tool_name(family, req) {
+        // The forced call's input is the answer; a model that answered in text instead
+        // (it should not) keeps its text.
+        if let Some(at) = answer.tool_calls.iter().position(|call| call.name == name) {
+            let call = answer.tool_calls.remove(at);
+            answer.text = call.input.to_string();
+            answer.tool_calls.clear();
+            if answer.stop_reason == StopReason::ToolUse {
+                answer.stop_reason = StopReason::EndTurn;
+            }
+        }
+    }
     if let Some(at) = find_stop(&answer.text, &family.emulated_stops(&req.stop)) {
         answer.text.truncate(at);
         answer.stop_reason = StopReason::StopSequence;
     }
     Ok(answer)
+}
+
+/// The name of the tool a structured output (`response_format`) is asked for through, on a
+/// family that has tools but no structured output of its own.
+fn structured_output_tool_name<'a>(
+    family: &dyn TextFamily,
+    req: &'a UnifiedRequest,
+) -> Option<&'a str> {
+    let params = family.params();
+    if params.contains(&Param::ResponseFormat) || !params.contains(&Param::Tools) {
+        return None;
+    }
+    match req.response_format.as_ref()? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(JSON_OBJECT_TOOL),
+        ResponseFormat::JsonSchema { name, .. } if is_tool_name(name) => Some(name),
+        ResponseFormat::JsonSchema { .. } => Some(JSON_SCHEMA_TOOL),
+    }
+}
+
+/// The tool a structured output is asked for through (see [`structured_output_tool_name`]):
+/// its parameters are the schema (any object for `json_object`), and the request forces
+/// its call. With tools of the caller's as well it is refused: the forced call would keep
+/// the model from calling them.
+fn structured_output_tool(
+    family: &dyn TextFamily,
+    req: &UnifiedRequest,
+) -> Result<Option<Tool>, TranslateError> {
+    let Some(name) = structured_output_tool_name(family, req) else {
+        return Ok(None);
+    };
+    if !req.tools.is_empty() || req.tool_choice.is_some() {
+        return Err(TranslateError::Unsupported {
+            family: family.id(),
+            feature: "`response_format` together with `tools` (the model's structured output \
+                      is a forced tool call)"
+                .to_owned(),
+        });
+    }
+    let parameters = match &req.response_format {
+        Some(ResponseFormat::JsonSchema { schema, .. }) => schema.clone(),
+        _ => serde_json::json!({"type": "object"}),
+    };
+    Ok(Some(Tool {
+        name: name.to_owned(),
+        description: Some(
+            "Give the answer by calling this tool: its input is the answer, as JSON.".to_owned(),
+        ),
+        parameters,
+    }))
+}
+
+/// The tool of a `json_object` response format.
+const JSON_OBJECT_TOOL: &str = "json_object";
+
+/// The tool of a JSON-schema response format whose name is not a valid tool name.
+const JSON_SCHEMA_TOOL: &str = "structured_output";
+
+/// Whether `name` is a tool name every family accepts (as [`UnifiedRequest::validate`] checks).
+fn is_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The bodies for an embedding request: the texts split into batches the family takes,
@@ -120,13 +212,27 @@ pub struct TextStreamDecoder {
     /// Set where the request has stops the gateway emulates.
     stop_cutter: Option<StopCutter>,
     stopped_by_cutter: bool,
+    /// The model's own index of each tool call seen, in order: a call's place here is the
+    /// index the caller sees (0, 1, 2, ... whatever the model numbers: Claude numbers
+    /// content blocks, text ones too).
+    tool_indexes: Vec<u32>,
+    /// The tool of a structured output asked for through a forced call: its arguments are
+    /// the answer's text.
+    structured_output_tool: Option<String>,
+    /// Whether the request asked for the model's reasoning.
+    reasoning: bool,
 }
 
 /// What one chunk gives the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decoded {
-    /// Text to forward now; may be empty.
+    /// Text to forward now; may be empty. Before it, on the chunks that carry them: a piece
+    /// of reasoning, and a piece of a tool call.
     pub text: String,
+    /// A piece of the model's reasoning (only when the request asked for it).
+    pub reasoning: String,
+    /// A piece of a tool call, its `index` counting the answer's calls from 0.
+    pub tool_call: Option<ToolCallDelta>,
     /// The answer is complete: an emulated stop sequence was found. The rest of the
     /// upstream stream should not be read.
     pub finished: bool,
@@ -153,27 +259,50 @@ impl TextStreamDecoder {
             text_filter: family.stream_text_filter(),
             stop_cutter,
             stopped_by_cutter: false,
+            tool_indexes: Vec::new(),
+            structured_output_tool: structured_output_tool_name(family, req).map(str::to_owned),
+            reasoning: req.reasoning,
         }
     }
 
     /// Decodes one chunk (the base64-decoded `bytes` of a `chunk` frame).
     pub fn push(&mut self, chunk: &[u8]) -> Result<Decoded, TranslateError> {
         if self.stopped_by_cutter {
-            return Ok(Decoded { text: String::new(), finished: true, unrecognized: false });
+            return Ok(Decoded { finished: true, ..Decoded::default() });
         }
-        let event = self.family.decode_stream_event(chunk)?;
+        let mut event = self.family.decode_stream_event(chunk)?;
+        if self.structured_output_tool.is_some() && event.stop_reason == Some(StopReason::ToolUse) {
+            event.stop_reason = Some(StopReason::EndTurn);
+        }
         self.accumulator.push(&event);
         let unrecognized = event.unrecognized;
-        let text = match &mut self.text_filter {
+        let reasoning = if self.reasoning { event.reasoning } else { String::new() };
+        let mut text = match &mut self.text_filter {
             Some(filter) => filter.push(&event.text),
             None => event.text,
         };
+        let mut tool_call = event.tool_call.map(|mut delta| {
+            let index = match self.tool_indexes.iter().position(|&seen| seen == delta.index) {
+                Some(index) => index,
+                None => {
+                    self.tool_indexes.push(delta.index);
+                    self.tool_indexes.len() - 1
+                }
+            };
+            delta.index = u32::try_from(index).unwrap_or(u32::MAX);
+            delta
+        });
+        if self.structured_output_tool.is_some()
+            && let Some(delta) = tool_call.take()
+        {
+            text.push_str(&delta.arguments);
+        }
         let Some(cutter) = &mut self.stop_cutter else {
-            return Ok(Decoded { text, finished: false, unrecognized });
+            return Ok(Decoded { text, reasoning, tool_call, finished: false, unrecognized });
         };
         let (text, found) = cutter.push(&text);
         self.stopped_by_cutter = found;
-        Ok(Decoded { text, finished: found, unrecognized })
+        Ok(Decoded { text, reasoning, tool_call, finished: found, unrecognized })
     }
 
     /// Ends the stream: complete only if the model (or an emulated stop) said why it stopped.
@@ -373,7 +502,7 @@ mod tests {
         let first = decoder.push(br#"{"outputText":"a User: b E","inputTextTokenCount":3}"#);
         assert_eq!(first.unwrap(), Decoded { text: "a User: b ".to_owned(), ..Decoded::default() });
         let second = decoder.push(br#"{"outputText":"ND more"}"#).unwrap();
-        assert_eq!(second, Decoded { text: String::new(), finished: true, unrecognized: false });
+        assert_eq!(second, Decoded { finished: true, ..Decoded::default() });
         // Nothing after the cut is read.
         let after = decoder.push(br#"{"outputText":"x","completionReason":"FINISH"}"#).unwrap();
         assert!(after.finished && after.text.is_empty());
@@ -419,6 +548,139 @@ mod tests {
         let body = br#"{"results":[{"outputText":"a User: b","completionReason":"FINISH"}]}"#;
         let answer = decode_text_response(titan, &req, body).unwrap();
         assert_eq!((answer.text.as_str(), answer.stop_reason), ("a User: b", StopReason::EndTurn));
+    }
+
+    /// A family with tools and reasoning, whose body echoes the tools and choice and whose
+    /// chunks are already `StreamEvent`s: for the codec's rules around families.
+    struct ToolFamily;
+
+    impl TextFamily for ToolFamily {
+        fn id(&self) -> &'static str {
+            "tool_family"
+        }
+        fn matches(&self, _: &str) -> bool {
+            false
+        }
+        fn params(&self) -> &'static [Param] {
+            &[Param::Tools, Param::Reasoning]
+        }
+        fn mapped_paths(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn encode_request(&self, req: &UnifiedRequest) -> Result<Value, TranslateError> {
+            Ok(json!({"tools": req.tools, "tool_choice": req.tool_choice}))
+        }
+        fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
+            Ok(serde_json::from_slice(body).unwrap())
+        }
+        fn decode_stream_event(
+            &self,
+            chunk: &[u8],
+        ) -> Result<crate::unified::StreamEvent, TranslateError> {
+            Ok(serde_json::from_slice(chunk).unwrap())
+        }
+    }
+
+    fn structured(format: ResponseFormat) -> UnifiedRequest {
+        UnifiedRequest {
+            prompt: Some("hi".to_owned()),
+            response_format: Some(format),
+            ..UnifiedRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_structured_output_without_a_native_one_is_a_forced_tool_call() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let req = structured(ResponseFormat::JsonSchema {
+            name: "place".to_owned(),
+            schema: schema.clone(),
+            strict: true,
+        });
+        let body = encode_text_request(&ToolFamily, &req).unwrap();
+        assert_eq!(body["tools"][0]["name"], "place");
+        assert_eq!(body["tools"][0]["parameters"], schema);
+        assert_eq!(body["tool_choice"], json!({"tool": "place"}));
+        let answer = br#"{"text":"","stop_reason":"tool_use","usage":{"input_tokens":1,
+            "output_tokens":2},"tool_calls":[{"id":"t1","name":"place","input":{"city":"Oslo"}}]}"#;
+        let answer = decode_text_response(&ToolFamily, &req, answer).unwrap();
+        assert_eq!(answer.text, r#"{"city":"Oslo"}"#);
+        assert_eq!((answer.stop_reason, answer.tool_calls.len()), (StopReason::EndTurn, 0));
+
+        // A schema name that is no tool name, and `json_object`, get a tool of their own.
+        let odd = structured(ResponseFormat::JsonSchema {
+            name: "a place!".to_owned(),
+            schema: schema.clone(),
+            strict: false,
+        });
+        let body = encode_text_request(&ToolFamily, &odd).unwrap();
+        assert_eq!(body["tool_choice"], json!({"tool": "structured_output"}));
+        let body = encode_text_request(&ToolFamily, &structured(ResponseFormat::JsonObject));
+        assert_eq!(body.unwrap()["tools"][0]["parameters"], json!({"type": "object"}));
+
+        // With the caller's own tools it is refused, naming the family.
+        let mut with_tools = req.clone();
+        with_tools.tools = vec![Tool {
+            name: "f".to_owned(),
+            description: None,
+            parameters: json!({"type": "object"}),
+        }];
+        let err = encode_text_request(&ToolFamily, &with_tools).unwrap_err();
+        assert!(matches!(err, TranslateError::Unsupported { family: "tool_family", .. }), "{err}");
+        // A family without tools refuses it as it refuses any parameter it lacks.
+        let err = encode_text_request(text_family("titan_text"), &req).unwrap_err();
+        assert!(err.to_string().contains("response_format"), "{err}");
+    }
+
+    #[test]
+    fn a_streamed_structured_output_is_text() {
+        let req = structured(ResponseFormat::JsonObject);
+        let mut decoder = TextStreamDecoder::new(&ToolFamily, &req);
+        let start =
+            decoder.push(br#"{"tool_call":{"index":3,"id":"t","name":"json_object"}}"#).unwrap();
+        assert_eq!(start, Decoded::default());
+        let piece = decoder.push(br#"{"tool_call":{"index":3,"arguments":"{\"a\":"}}"#).unwrap();
+        assert_eq!((piece.text.as_str(), piece.tool_call), ("{\"a\":", None));
+        decoder
+            .push(br#"{"tool_call":{"index":3,"arguments":"1}"},"stop_reason":"tool_use"}"#)
+            .unwrap();
+        assert_eq!(decoder.finish().unwrap().stop_reason, StopReason::EndTurn);
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_numbered_from_zero_and_reasoning_is_kept_only_when_asked() {
+        let chunks: [&[u8]; 4] = [
+            br#"{"reasoning":"hmm","text":"Let me look."}"#,
+            br#"{"tool_call":{"index":1,"id":"a","name":"f"}}"#,
+            br#"{"tool_call":{"index":4,"id":"b","name":"g","arguments":"{}"}}"#,
+            br#"{"tool_call":{"index":1,"arguments":"{\"x\":1}"},"stop_reason":"tool_use"}"#,
+        ];
+        let mut req = UnifiedRequest { prompt: Some("hi".to_owned()), ..UnifiedRequest::default() };
+        for asked in [false, true] {
+            req.reasoning = asked;
+            let mut decoder = TextStreamDecoder::new(&ToolFamily, &req);
+            let decoded: Vec<Decoded> = chunks.iter().map(|c| decoder.push(c).unwrap()).collect();
+            let reasoning = if asked { "hmm" } else { "" };
+            assert_eq!(
+                (decoded[0].text.as_str(), decoded[0].reasoning.as_str()),
+                ("Let me look.", reasoning)
+            );
+            let calls: Vec<_> = decoded[1..].iter().map(|d| d.tool_call.clone().unwrap()).collect();
+            let index_and_id: Vec<_> = calls.iter().map(|c| (c.index, c.id.clone())).collect();
+            assert_eq!(
+                index_and_id,
+                [(0, Some("a".to_owned())), (1, Some("b".to_owned())), (0, None)]
+            );
+            assert_eq!(calls[2].arguments, r#"{"x":1}"#);
+            assert_eq!(decoder.finish().unwrap().stop_reason, StopReason::ToolUse);
+        }
+        // A whole answer's reasoning likewise.
+        let body = br#"{"text":"a","stop_reason":"end_turn","usage":{},"reasoning":"hmm"}"#;
+        req.reasoning = false;
+        assert_eq!(decode_text_response(&ToolFamily, &req, body).unwrap().reasoning, None);
+        req.reasoning = true;
+        let kept = decode_text_response(&ToolFamily, &req, body).unwrap().reasoning;
+        assert_eq!(kept.as_deref(), Some("hmm"));
     }
 
     #[test]

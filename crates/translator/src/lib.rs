@@ -32,6 +32,7 @@ pub use crate::image::{
 };
 pub use crate::legacy::legacy_note;
 pub use crate::unified::{
-    Conversation, Message, Param, Role, StopReason, StreamAccumulator, StreamEvent, UnifiedRequest,
-    UnifiedResponse, Usage,
+    Content, Conversation, IMAGE_MEDIA_TYPES, Message, Param, Part, ResponseFormat, Role,
+    StopReason, StreamAccumulator, StreamEvent, Tool, ToolCall, ToolCallDelta, ToolChoice,
+    UnifiedRequest, UnifiedResponse, Usage,
 };

@@ -37,6 +37,7 @@ use crate::drain::Waiter;
 use crate::error::{ApiError, refused_credentials};
 use crate::pipeline::{Call, Encoder, PipelineStream};
 use crate::redact;
+use crate::routes::converse::ConverseOperation;
 use crate::routes::sse::StreamBody;
 use crate::routes::tag_target;
 use crate::upstream::{
@@ -142,11 +143,13 @@ impl From<ApiError> for BedrockApiError {
     }
 }
 
-/// Which of the two operations a request is for.
+/// Which operation a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
     Invoke,
     InvokeWithResponseStream,
+    /// Converse, ConverseStream or CountTokens (`converse.rs`).
+    Converse(ConverseOperation),
 }
 
 impl BedrockApiError {
@@ -433,6 +436,10 @@ async fn run(
         ))
     })?;
     let route = resolve_route(state, &requested_model_id)?;
+    if let Operation::Converse(operation) = operation {
+        let body = read_body(request).await?;
+        return crate::routes::converse::run(state, caller, route, operation, &body).await;
+    }
     let mut raw_request = raw_request(request.headers(), operation)?;
     raw_request.body = read_body(request).await?;
     // The reservation covers the body's own output limit, else the alias default.
@@ -448,7 +455,7 @@ async fn run(
     let encode =
         |target: &Target| Ok((target.family.id() == family_id).then(|| raw_request.clone()));
     match operation {
-        Operation::Invoke => invoke(state, call, &encode).await,
+        Operation::Invoke | Operation::Converse(_) => invoke(state, call, &encode).await,
         Operation::InvokeWithResponseStream => invoke_stream(state, call, &encode).await,
     }
 }
@@ -460,6 +467,9 @@ fn parse_path(path: &str) -> Option<(&str, Operation)> {
     let operation = match operation {
         "invoke" => Operation::Invoke,
         "invoke-with-response-stream" => Operation::InvokeWithResponseStream,
+        "converse" => Operation::Converse(ConverseOperation::Converse),
+        "converse-stream" => Operation::Converse(ConverseOperation::ConverseStream),
+        "count-tokens" => Operation::Converse(ConverseOperation::CountTokens),
         _ => return None,
     };
     Some((raw_model_id, operation))
@@ -519,8 +529,8 @@ fn raw_request(headers: &HeaderMap, operation: Operation) -> Result<RawRequest, 
             .transpose()
     };
     let accept_header = match operation {
-        Operation::Invoke => "accept",
         Operation::InvokeWithResponseStream => "x-amzn-bedrock-accept",
+        Operation::Invoke | Operation::Converse(_) => "accept",
     };
     let content_type = text("content-type")?.filter(|value| {
         let media_type = value.split(';').next().unwrap_or_default().trim();
@@ -690,7 +700,9 @@ mod tests {
             "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"
         );
         assert_eq!(parse_path("/model/titan/invoke"), Some(("titan", Operation::Invoke)));
-        for path in ["/model/x/converse", "/model/x/invoke/", "/model/x", "/v1/model/x/invoke"] {
+        let converse = Operation::Converse(ConverseOperation::ConverseStream);
+        assert_eq!(parse_path("/model/x/converse-stream"), Some(("x", converse)));
+        for path in ["/model/x/converse/", "/model/x/invoke/", "/model/x", "/v1/model/x/invoke"] {
             assert_eq!(parse_path(path), None, "{path}");
         }
     }

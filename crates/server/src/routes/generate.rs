@@ -2,15 +2,20 @@
 //! with `"stream": true` (or `Accept: text/event-stream`), as Server-Sent Events.
 //!
 //! SSE events: `delta` (`{"text": "..."}`) once per text chunk as Bedrock sends it,
-//! then exactly one of `done` (id, model, stop reason, usage) or `error` (the error
-//! JSON shape), after which the stream closes.
+//! `reasoning` (`{"text"}`, only with `"reasoning": true`) and `tool_call` (`{"index",
+//! "id", "name", "arguments"}`: the id and name on a call's first piece, then the next bytes
+//! of its arguments' JSON text) as they come, then exactly one of `done` (id, model, stop
+//! reason, usage) or `error` (the error JSON shape), after which the stream closes.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use translator::{Message, Role, StopReason, UnifiedRequest, Usage};
+use translator::{
+    Content, Message, ResponseFormat, Role, StopReason, Tool, ToolCall, ToolCallDelta, ToolChoice,
+    UnifiedRequest, Usage,
+};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
@@ -54,6 +59,21 @@ pub struct GenerateRequest {
     pub bedrock: Option<RequestOptions>,
     /// Cache the system prompt and the conversation so far (Claude, Nova).
     pub cache_prompt: Option<bool>,
+    /// Tools the model may call: `{"name", "description", "parameters"}` (a JSON Schema of
+    /// an object).
+    #[serde(default, deserialize_with = "crate::routes::parse::de_tools")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<Tool>>,
+    /// `"auto"`, `"none"`, `"required"` or `{"tool": "<name>"}`.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<ToolChoice>,
+    /// `{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema", "name",
+    /// "schema", "strict"}`.
+    #[schema(value_type = Option<Object>)]
+    pub response_format: Option<ResponseFormat>,
+    /// Return the model's reasoning in `reasoning` (Claude's thinking, DeepSeek-R1's,
+    /// gpt-oss's), for the families that have it.
+    pub reasoning: Option<bool>,
 }
 
 /// The whole answer of a non-streamed request, and (without `text`) the `done` event.
@@ -63,7 +83,14 @@ pub struct GenerateResponse {
     pub model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// `end_turn`, `max_tokens`, `stop_sequence`, `content_filter` or `other`.
+    /// The model's reasoning, when asked for and the model gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// The tools the model calls (`{"id", "name", "input"}`), with `stop_reason` `tool_use`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub tool_calls: Vec<ToolCall>,
+    /// `end_turn`, `max_tokens`, `stop_sequence`, `content_filter`, `tool_use` or `other`.
     #[schema(value_type = String, example = "end_turn")]
     pub stop_reason: StopReason,
     pub usage: UsageBody,
@@ -88,7 +115,13 @@ pub struct UsageBody {
 #[serde(deny_unknown_fields)]
 pub struct MessageBody {
     pub role: RoleBody,
-    pub content: String,
+    /// A string, or a list of parts: `{"type": "text", "text"}`, `{"type": "image",
+    /// "media_type", "data"}` (base64), `{"type": "document", "format", "name", "data"}`,
+    /// `{"type": "tool_use", "id", "name", "input"}` (assistant), `{"type": "tool_result",
+    /// "tool_use_id", "content", "is_error"}` (user).
+    #[serde(deserialize_with = "crate::routes::parse::de_content")]
+    #[schema(value_type = Object)]
+    pub content: Content,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -106,7 +139,7 @@ impl From<MessageBody> for Message {
             RoleBody::User => Role::User,
             RoleBody::Assistant => Role::Assistant,
         };
-        Message::text(role, message.content)
+        Message { role, content: message.content }
     }
 }
 
@@ -114,6 +147,12 @@ impl From<MessageBody> for Message {
 struct Delta<'a> {
     text: &'a str,
 }
+
+/// A `tool_call` event: `{"index", "id", "name", "arguments"}`, the id and name on the
+/// call's first piece only.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct ToolCallEvent<'a>(&'a ToolCallDelta);
 
 /// Generate text: a whole JSON answer, or Server-Sent Events with `"stream": true`.
 #[utoipa::path(
@@ -150,6 +189,10 @@ pub async fn generate(
         extra: request.extra.unwrap_or_default(),
         stream: wants_sse,
         cache_prompt: request.cache_prompt.unwrap_or(false),
+        tools: request.tools.unwrap_or_default(),
+        tool_choice: request.tool_choice,
+        response_format: request.response_format,
+        reasoning: request.reasoning.unwrap_or(false),
         ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
@@ -163,6 +206,8 @@ pub async fn generate(
             id,
             model: alias,
             text: Some(answer.text),
+            reasoning: answer.reasoning,
+            tool_calls: answer.tool_calls,
             stop_reason: answer.stop_reason,
             usage: usage_body(answer.usage, cache),
         };
@@ -183,10 +228,25 @@ pub async fn generate(
                     sse_event(&mut event, "delta", &Delta { text: &text });
                     return Some((event, Some((stream, id, alias))));
                 }
+                StreamItem::Reasoning(text) => {
+                    sse_event(&mut event, "reasoning", &Delta { text: &text });
+                    return Some((event, Some((stream, id, alias))));
+                }
+                StreamItem::ToolCall(call) => {
+                    sse_event(&mut event, "tool_call", &ToolCallEvent(&call));
+                    return Some((event, Some((stream, id, alias))));
+                }
                 StreamItem::Done { stop_reason, usage, cache } => {
                     let usage = usage_body(usage, cache);
-                    let done =
-                        GenerateResponse { id, model: alias, text: None, stop_reason, usage };
+                    let done = GenerateResponse {
+                        id,
+                        model: alias,
+                        text: None,
+                        reasoning: None,
+                        tool_calls: Vec::new(),
+                        stop_reason,
+                        usage,
+                    };
                     sse_event(&mut event, "done", &done);
                 }
                 StreamItem::Failed(error) => error_event(&mut event, error),

@@ -1,6 +1,8 @@
 //! One file per endpoint group, plus the JSON extractor and fallbacks they share.
 
 pub mod bedrock;
+pub mod content;
+pub mod converse;
 pub mod embed;
 pub mod generate;
 pub mod health;

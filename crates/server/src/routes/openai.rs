@@ -3,9 +3,15 @@
 //! OpenAI SDKs works with only its base URL changed. Backed by the same translator,
 //! routing and upstream as `/v1/generate`; errors come in OpenAI's shape.
 //!
-//! A field OpenAI has and the gateway cannot honour (tools, logprobs, `n` > 1, …) is
+//! A field OpenAI has and the gateway cannot honour (logprobs, `n` > 1, …) is
 //! refused with 422 naming it, never ignored; a field set to `null` or to OpenAI's
 //! default counts as absent.
+//!
+//! Chat completions take `tools`, `tool_choice`, assistant `tool_calls`, `tool` messages,
+//! `image_url` parts (as `data:` URLs), `response_format` and `reasoning_effort` (any effort
+//! but `none` asks for the model's reasoning, returned as `reasoning_content` beside
+//! `content`, as DeepSeek's and vLLM's OpenAI-compatible APIs do); a model family that
+//! has no native counterpart refuses them (422 naming the family).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +22,10 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
-use translator::{EmbedRequest, ImageRequest, Message, Role, StopReason, UnifiedRequest, Usage};
+use translator::{
+    Content, EmbedRequest, ImageRequest, Message, Part, ResponseFormat, Role, StopReason, Tool,
+    ToolCall, ToolCallDelta, ToolChoice, UnifiedRequest, Usage,
+};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
@@ -165,6 +174,62 @@ pub struct ChatCompletionRequest {
     #[serde(default, deserialize_with = "crate::routes::parse::de_extra")]
     #[schema(value_type = Option<Object>)]
     pub extra: Option<Map<String, Value>>,
+    /// Functions the model may call.
+    #[serde(default, deserialize_with = "crate::routes::parse::de_tools")]
+    pub tools: Option<Vec<ChatTool>>,
+    /// `"auto"`, `"none"`, `"required"`, or `{"type": "function", "function": {"name"}}`.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<Value>,
+    /// Accepted; the model decides how many calls it makes.
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema",
+    /// "json_schema": {"name", "schema", "strict"}}`.
+    pub response_format: Option<ChatResponseFormat>,
+    /// `low`, `medium` or `high` ask for the model's reasoning (`reasoning_content`);
+    /// `none` or absent do not.
+    pub reasoning_effort: Option<String>,
+}
+
+/// A tool of a chat request: `{"type": "function", "function": {...}}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatTool {
+    /// `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: ChatFunction,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatFunction {
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON Schema of the arguments' object; none: no arguments.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    /// Accepted: the schema is sent to the model as it is.
+    pub strict: Option<bool>,
+}
+
+/// A chat request's `response_format`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatResponseFormat {
+    /// `text`, `json_object` or `json_schema`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub json_schema: Option<ChatJsonSchema>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatJsonSchema {
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
+    pub strict: Option<bool>,
 }
 
 /// `POST /v1/completions`.
@@ -213,16 +278,38 @@ pub struct CompletionRequest {
 pub struct ChatMessage {
     #[schema(schema_with = crate::routes::schema::chat_role)]
     pub role: String,
-    #[schema(value_type = MessageContent, required = true)]
+    /// Required, except in an assistant message with `tool_calls`.
+    #[schema(value_type = Option<MessageContent>)]
     pub content: Option<MessageContent>,
     /// Accepted and ignored, as OpenAI's own optional participant name.
     pub name: Option<String>,
+    /// An assistant message's calls of tools.
+    pub tool_calls: Option<Vec<ChatToolCall>>,
+    /// A `tool` message's call, which it is the result of.
+    pub tool_call_id: Option<String>,
 }
 
-/// A message's content: a string, or an array of content parts of which only
-/// `{"type": "text", "text"}` is supported. Read without buffering (see its
-/// `Deserialize`): the text parts before the first unsupported one are joined as they are
-/// read, so that a message of many parts holds its text, not a list of parts.
+/// A tool call of an assistant message: `{"id", "type": "function", "function": {"name",
+/// "arguments"}}`, `arguments` the JSON text of an object.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub function: ChatFunctionCall,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatFunctionCall {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A message's content: a string, or an array of content parts (`text`, and `image_url`
+/// with a `data:` URL). Read without buffering (see its `Deserialize`): consecutive text
+/// parts are joined as they are read, so that a message of many parts holds its text, not
+/// a list of parts.
 #[derive(Debug, ToSchema)]
 // For the OpenAPI schema only (utoipa reads it): the `Deserialize` is written out below.
 #[serde(untagged)]
@@ -253,42 +340,56 @@ impl<'de> Deserialize<'de> for MessageContent {
                 self,
                 mut seq: A,
             ) -> Result<MessageContent, A::Error> {
-                // The text parts joined, then the first part that is not one (which the
-                // conversion refuses); every part is still read, so that a malformed one is
-                // a 400 as before.
-                let mut text: Option<String> = None;
-                let mut refused: Option<ContentPart> = None;
+                // Consecutive text parts joined, other parts kept in order, up to the first
+                // part of a kind the conversion refuses; every part is still read, so that
+                // a malformed one is a 400 as before.
+                let mut parts: Vec<ContentPart> = Vec::new();
+                let mut refused = false;
                 while let Some(part) = seq.next_element::<ContentPart>()? {
-                    if refused.is_some() {
+                    if refused {
                         continue;
                     }
-                    match (part.kind == "text", part.text) {
-                        (true, Some(part_text)) => match &mut text {
-                            Some(joined) => joined.push_str(&part_text),
-                            None => text = Some(part_text),
-                        },
-                        (_, part_text) => {
-                            refused = Some(ContentPart { kind: part.kind, text: part_text });
+                    match (part.kind.as_str(), parts.last_mut()) {
+                        ("text", Some(ContentPart { kind, text: Some(joined), .. }))
+                            if kind == "text" =>
+                        {
+                            joined.push_str(part.text.as_deref().unwrap_or_default());
+                            if part.text.is_none() {
+                                parts.push(part);
+                                refused = true;
+                            }
+                        }
+                        ("text" | "image_url", _) => parts.push(part),
+                        _ => {
+                            parts.push(part);
+                            refused = true;
                         }
                     }
                 }
-                let text =
-                    text.map(|text| ContentPart { kind: "text".to_owned(), text: Some(text) });
-                Ok(MessageContent::Parts(text.into_iter().chain(refused).collect()))
+                Ok(MessageContent::Parts(parts))
             }
         }
         deserializer.deserialize_any(Content)
     }
 }
 
-/// A content part; only `{"type": "text", "text": …}` is supported.
+/// A content part: `{"type": "text", "text"}` or `{"type": "image_url", "image_url":
+/// {"url": "data:image/png;base64,…", "detail"}}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     #[schema(schema_with = crate::routes::schema::content_part_type)]
     pub kind: String,
-    #[schema(value_type = String, required = true)]
     pub text: Option<String>,
+    pub image_url: Option<ImageUrl>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImageUrl {
+    /// A `data:<media type>;base64,<data>` URL (remote URLs are refused, 422).
+    pub url: String,
+    /// Accepted and ignored (`auto`, `low`, `high`).
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -332,6 +433,7 @@ pub async fn chat_completions(
     let OpenAiJson(request, unknown) = request?;
     refuse_unsupported(unknown.top.as_deref())?;
     refuse_n(request.n)?;
+    let _ = request.parallel_tool_calls;
     let messages = request
         .messages
         .into_iter()
@@ -341,6 +443,21 @@ pub async fn chat_completions(
             convert_message(message, unsupported.map(|(_, key)| key.as_str()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tools = request.tools.unwrap_or_default().into_iter().map(convert_tool);
+    let tools = tools.collect::<Result<Vec<_>, _>>()?;
+    let tool_choice = request.tool_choice.as_ref().map(convert_tool_choice).transpose()?;
+    let response_format = request.response_format.map(convert_response_format).transpose()?;
+    let reasoning = match request.reasoning_effort.as_deref() {
+        None | Some("none") => false,
+        Some("minimal" | "low" | "medium" | "high") => true,
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            let error = ApiError::BadRequest(format!(
+                "`reasoning_effort` {shown:?} is not one of none, minimal, low, medium, high"
+            ));
+            return Err(OpenAiError::at(error, "reasoning_effort"));
+        }
+    };
     let route = text::text_route(&state, &request.model)?;
     let options = bedrock_options(request.service_tier.as_deref(), request.metadata.as_ref())?;
     let stream = request.stream.unwrap_or(false);
@@ -356,6 +473,10 @@ pub async fn chat_completions(
         extra: request.extra.unwrap_or_default(),
         stream,
         cache_prompt: false,
+        tools,
+        tool_choice,
+        response_format,
+        reasoning,
         ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
@@ -437,7 +558,7 @@ async fn respond(
         let done = text::complete(state, caller, route, unified, options).await?;
         shape.service_tier = done.service_tier;
         let answer = done.answer;
-        let body = Json(shape.whole(&answer.text, answer.stop_reason, answer.usage, done.cache));
+        let body = Json(shape.whole(&answer, done.cache));
         return Ok(tag_target(body.into_response(), &done.target));
     }
     let include_usage = stream_options.is_some_and(|o| o.include_usage);
@@ -467,15 +588,21 @@ impl Shape {
         }
     }
 
-    fn whole(
-        &self,
-        text: &str,
-        stop_reason: StopReason,
-        usage: Usage,
-        cache: CacheTokens,
-    ) -> Value {
+    fn whole(&self, answer: &translator::UnifiedResponse, cache: CacheTokens) -> Value {
+        let (text, stop_reason, usage) = (&answer.text, answer.stop_reason, answer.usage);
         let choice = if self.chat {
-            json!({"index": 0, "message": {"role": "assistant", "content": text},
+            let mut message = json!({"role": "assistant", "content": text});
+            if !answer.tool_calls.is_empty() {
+                if text.is_empty() {
+                    message["content"] = Value::Null;
+                }
+                message["tool_calls"] =
+                    answer.tool_calls.iter().map(tool_call_body).collect::<Vec<_>>().into();
+            }
+            if let Some(reasoning) = &answer.reasoning {
+                message["reasoning_content"] = Value::from(reasoning.as_str());
+            }
+            json!({"index": 0, "message": message,
                    "logprobs": null, "finish_reason": finish_reason(stop_reason)})
         } else {
             json!({"index": 0, "text": text, "logprobs": null,
@@ -515,6 +642,13 @@ impl Shape {
             chunk["usage"] = Value::Null;
         }
         self.tag_tier(&mut chunk);
+        chunk
+    }
+
+    /// A chat stream chunk with `delta` as its choice's delta.
+    fn delta_chunk(&self, delta: Value, usage_field: bool) -> Value {
+        let mut chunk = self.chunk(None, None, usage_field);
+        chunk["choices"][0]["delta"] = delta;
         chunk
     }
 
@@ -563,6 +697,16 @@ fn sse_response(shape: Shape, stream: text::TextStream, include_usage: bool) -> 
         match state.stream.next().await? {
             StreamItem::Delta(text) => {
                 sse_data(&mut out, &state.shape.chunk(Some(&text), None, state.include_usage));
+            }
+            // The text completions have no place for them (their families have none).
+            StreamItem::Reasoning(_) | StreamItem::ToolCall(_) if !state.shape.chat => {}
+            StreamItem::Reasoning(reasoning) => {
+                let delta = json!({"reasoning_content": reasoning});
+                sse_data(&mut out, &state.shape.delta_chunk(delta, state.include_usage));
+            }
+            StreamItem::ToolCall(call) => {
+                let delta = json!({"tool_calls": [tool_call_delta_body(&call)]});
+                sse_data(&mut out, &state.shape.delta_chunk(delta, state.include_usage));
             }
             StreamItem::Done { stop_reason, usage, cache } => {
                 let last = state.shape.chunk(None, Some(stop_reason), state.include_usage);
@@ -613,46 +757,188 @@ fn usage_body(usage: Usage, cache: CacheTokens) -> UsageBody {
 }
 
 /// An OpenAI message as a unified one: roles `system` and `developer` are system
-/// messages; content parts must be text. `unknown`: the message's first field outside
-/// [`ChatMessage`] that is not a no-op, refused first.
+/// messages; a `tool` message is a user message holding the tool's result; an assistant
+/// message's `tool_calls` are tool-use parts after its text. `unknown`: the message's first
+/// field outside [`ChatMessage`] that is not a no-op, refused first.
 fn convert_message(message: ChatMessage, unknown: Option<&str>) -> Result<Message, OpenAiError> {
     refuse_unsupported(unknown)?;
     let _ = message.name;
+    let bad = |message: &str| OpenAiError::at(ApiError::BadRequest(message.to_owned()), "messages");
     let role = match message.role.as_str() {
         "system" | "developer" => Role::System,
-        "user" => Role::User,
+        "user" | "tool" => Role::User,
         "assistant" => Role::Assistant,
-        "tool" | "function" => return Err(unsupported_field("tool messages", "messages")),
+        "function" => {
+            return Err(unsupported_field("`function` messages (use `tool`)", "messages"));
+        }
         other => {
             return Err(OpenAiError::from(ApiError::BadRequest(format!(
-                "unknown message role {other:?}; expected system, developer, user or assistant"
+                "unknown message role {other:?}; expected system, developer, user, assistant or tool"
             ))));
         }
     };
-    let content = match message.content {
-        Some(MessageContent::Text(text)) => text,
-        Some(MessageContent::Parts(parts)) => {
+    if message.role == "tool" {
+        let Some(tool_use_id) = message.tool_call_id else {
+            return Err(bad("a `tool` message needs `tool_call_id`"));
+        };
+        let content = match message.content {
+            Some(content) => content_text(content)?,
+            None => return Err(bad("a `tool` message needs `content`")),
+        };
+        let result = Part::ToolResult { tool_use_id, content, is_error: false };
+        return Ok(Message { role, content: Content::Parts(vec![result]) });
+    }
+    if message.tool_call_id.is_some() {
+        return Err(bad("only a `tool` message has `tool_call_id`"));
+    }
+    let calls = message.tool_calls.unwrap_or_default();
+    if !calls.is_empty() && role != Role::Assistant {
+        return Err(bad("only an assistant message has `tool_calls`"));
+    }
+    let mut parts = match message.content {
+        Some(MessageContent::Text(text)) if calls.is_empty() => {
+            return Ok(Message::text(role, text));
+        }
+        Some(MessageContent::Text(text)) if text.is_empty() => Vec::new(),
+        Some(MessageContent::Text(text)) => vec![Part::Text { text }],
+        Some(MessageContent::Parts(parts)) => convert_parts(parts)?,
+        None if !calls.is_empty() => Vec::new(),
+        None => return Err(bad("every message needs `content`")),
+    };
+    for call in calls {
+        if call.kind.as_deref().is_some_and(|kind| kind != "function") {
+            return Err(bad("a tool call's `type` must be `function`"));
+        }
+        let input = crate::routes::content::tool_arguments(&call.function.arguments, &call.id)?;
+        parts.push(Part::ToolUse { id: call.id, name: call.function.name, input });
+    }
+    // A message of one text part is plain text: the text-only families take it as before.
+    if let [Part::Text { .. }] = parts.as_slice()
+        && let Some(Part::Text { text }) = parts.pop()
+    {
+        return Ok(Message::text(role, text));
+    }
+    Ok(Message { role, content: Content::Parts(parts) })
+}
+
+/// A message's content parts as unified parts: text, and images from `data:` URLs.
+fn convert_parts(parts: Vec<ContentPart>) -> Result<Vec<Part>, OpenAiError> {
+    parts
+        .into_iter()
+        .map(|part| match (part.kind.as_str(), part.text, part.image_url) {
+            ("text", Some(text), _) => Ok(Part::Text { text }),
+            ("text", None, _) => Err(OpenAiError::from(ApiError::BadRequest(
+                "a `text` content part needs `text`".to_owned(),
+            ))),
+            ("image_url", _, Some(image)) => {
+                let _ = image.detail;
+                Ok(crate::routes::content::image_from_url(&image.url)?)
+            }
+            ("image_url", _, None) => Err(OpenAiError::from(ApiError::BadRequest(
+                "an `image_url` content part needs `image_url`".to_owned(),
+            ))),
+            (kind, _, _) => Err(unsupported(&format!("`{kind}` content parts"))),
+        })
+        .collect()
+}
+
+/// The text of a `tool` message's content (its text parts joined).
+fn content_text(content: MessageContent) -> Result<String, OpenAiError> {
+    match content {
+        MessageContent::Text(text) => Ok(text),
+        MessageContent::Parts(parts) => {
             let mut text = String::new();
-            for part in parts {
-                match (part.kind.as_str(), part.text) {
-                    ("text", Some(part_text)) => text.push_str(&part_text),
-                    ("text", None) => {
-                        return Err(OpenAiError::from(ApiError::BadRequest(
-                            "a `text` content part needs `text`".to_owned(),
-                        )));
-                    }
-                    (kind, _) => return Err(unsupported(&format!("`{kind}` content parts"))),
+            for part in convert_parts(parts)? {
+                match part {
+                    Part::Text { text: part_text } => text.push_str(&part_text),
+                    _ => return Err(unsupported("images in a `tool` message")),
                 }
             }
-            text
+            Ok(text)
         }
-        None => {
-            return Err(OpenAiError::from(ApiError::BadRequest(
-                "every message needs `content`".to_owned(),
-            )));
-        }
+    }
+}
+
+fn convert_tool(tool: ChatTool) -> Result<Tool, OpenAiError> {
+    if tool.kind != "function" {
+        let shown: String = tool.kind.chars().take(32).collect();
+        return Err(unsupported_field(&format!("tools of type {shown:?}"), "tools"));
+    }
+    let _ = tool.function.strict;
+    Ok(Tool {
+        name: tool.function.name,
+        description: tool.function.description,
+        parameters: tool
+            .function
+            .parameters
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+    })
+}
+
+fn convert_tool_choice(choice: &Value) -> Result<ToolChoice, OpenAiError> {
+    let bad = || {
+        let error = ApiError::BadRequest(
+            "`tool_choice` must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \
+             \"function\": {\"name\": ...}}"
+                .to_owned(),
+        );
+        OpenAiError::at(error, "tool_choice")
     };
-    Ok(Message::text(role, content))
+    match choice {
+        Value::String(choice) => match choice.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" => Ok(ToolChoice::Required),
+            _ => Err(bad()),
+        },
+        Value::Object(choice) if choice.get("type").and_then(Value::as_str) == Some("function") => {
+            match choice.get("function").and_then(|f| f.get("name")).and_then(Value::as_str) {
+                Some(name) => Ok(ToolChoice::Tool(name.to_owned())),
+                None => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn convert_response_format(format: ChatResponseFormat) -> Result<ResponseFormat, OpenAiError> {
+    let bad = |message: &str| {
+        OpenAiError::at(ApiError::BadRequest(message.to_owned()), "response_format")
+    };
+    match (format.kind.as_str(), format.json_schema) {
+        ("text", _) => Ok(ResponseFormat::Text),
+        ("json_object", _) => Ok(ResponseFormat::JsonObject),
+        ("json_schema", Some(schema)) => {
+            let _ = schema.description;
+            Ok(ResponseFormat::JsonSchema {
+                name: schema.name,
+                schema: schema.schema.unwrap_or_else(|| json!({"type": "object"})),
+                strict: schema.strict.unwrap_or(false),
+            })
+        }
+        ("json_schema", None) => Err(bad("a `json_schema` response format needs `json_schema`")),
+        _ => Err(bad("`response_format.type` must be text, json_object or json_schema")),
+    }
+}
+
+/// A tool call of an answer, in OpenAI's shape.
+fn tool_call_body(call: &ToolCall) -> Value {
+    json!({"id": call.id, "type": "function",
+           "function": {"name": call.name, "arguments": call.input.to_string()}})
+}
+
+/// A piece of a streamed tool call, in OpenAI's shape: the first piece has the id, type and
+/// name, the later ones only the next bytes of the arguments.
+fn tool_call_delta_body(call: &ToolCallDelta) -> Value {
+    let mut body = json!({"index": call.index, "function": {"arguments": call.arguments}});
+    if let Some(id) = &call.id {
+        body["id"] = Value::from(id.as_str());
+        body["type"] = Value::from("function");
+    }
+    if let Some(name) = &call.name {
+        body["function"]["name"] = Value::from(name.as_str());
+    }
+    body
 }
 
 /// Refuses the first field outside the supported set whose value is not null or the

@@ -14,6 +14,7 @@
 //! | list | cap | routes |
 //! |---|---|---|
 //! | `messages` | [`MAX_MESSAGES`] | `/v1/generate`, `/v1/chat/completions` |
+//! | `tools` | [`MAX_TOOLS`](crate::routes::content::MAX_TOOLS) | `/v1/generate`, `/v1/chat/completions` |
 //! | `stop` | [`MAX_STOP_SEQUENCES`] | `/v1/generate`, `/v1/chat/completions`, `/v1/completions` |
 //! | `input`, `images` of an embedding request | [`MAX_INPUTS`] | `/v1/embed`, `/v1/embeddings` |
 //! | `images` of an edit | [`MAX_EDIT_IMAGES`] | `/v1/images/edits` |
@@ -178,6 +179,51 @@ where
     let over =
         || format!("`messages` has more than {MAX_MESSAGES} messages; at most {MAX_MESSAGES}");
     deserializer.deserialize_option(OptionOf(Bounded::new(MAX_MESSAGES, &over)))
+}
+
+/// A unified message's `content`: a string, or a list of parts (each read as its own
+/// `type` says, so that a malformed part gets that type's error).
+pub(crate) fn de_content<'de, D>(deserializer: D) -> Result<translator::Content, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct ContentVisitor;
+    impl<'de> Visitor<'de> for ContentVisitor {
+        type Value = translator::Content;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a list of content parts")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(translator::Content::Text(text.to_owned()))
+        }
+
+        fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(translator::Content::Text(text))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut parts = Vec::new();
+            while let Some(part) = seq.next_element::<translator::Part>()? {
+                parts.push(part);
+            }
+            Ok(translator::Content::Parts(parts))
+        }
+    }
+    deserializer.deserialize_any(ContentVisitor)
+}
+
+/// A request's `tools`: at most [`MAX_TOOLS`](crate::routes::content::MAX_TOOLS); `null`
+/// is none.
+pub(crate) fn de_tools<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use crate::routes::content::MAX_TOOLS;
+    let over = || format!("`tools` has more than {MAX_TOOLS} tools; at most {MAX_TOOLS}");
+    deserializer.deserialize_option(OptionOf(Bounded::new(MAX_TOOLS, &over)))
 }
 
 /// An embedding request's `images`: at most [`MAX_INPUTS`].

@@ -63,9 +63,10 @@ pub(crate) fn image_size() -> Schema {
 pub(crate) fn chat_role() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(["system", "developer", "user", "assistant"]))
+        .enum_values(Some(["system", "developer", "user", "assistant", "tool"]))
         .description(Some(
-            "`developer` is a system message; tool and function messages are refused (422)",
+            "`developer` is a system message; `tool` carries a tool call's result; \
+             `function` messages are refused (422)",
         ))
         .into()
 }
@@ -74,8 +75,10 @@ pub(crate) fn chat_role() -> Schema {
 pub(crate) fn content_part_type() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(["text"]))
-        .description(Some("Only text parts (another type is refused, 422)"))
+        .enum_values(Some(["text", "image_url"]))
+        .description(Some(
+            "Text parts, and image parts with a `data:` URL (another type is refused, 422)",
+        ))
         .into()
 }
 

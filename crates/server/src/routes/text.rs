@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use translator::{
-    FamilyRef, Kind, StopReason, TextStreamDecoder, UnifiedRequest, UnifiedResponse, Usage,
+    FamilyRef, Kind, StopReason, TextStreamDecoder, ToolCallDelta, UnifiedRequest, UnifiedResponse,
+    Usage,
 };
 
 use crate::app::AppState;
@@ -27,6 +28,11 @@ use crate::upstream::RawRequest;
 pub enum StreamItem {
     /// Text to forward now.
     Delta(String),
+    /// A piece of the model's reasoning (only when the request asked for it).
+    Reasoning(String),
+    /// A piece of a tool call: its index among the answer's calls (from 0), its id and name
+    /// on its first piece, and the next bytes of its arguments' JSON text.
+    ToolCall(ToolCallDelta),
     /// The answer is complete; nothing follows.
     Done { stop_reason: StopReason, usage: Usage, cache: CacheTokens },
     /// The stream broke after it started; nothing follows.
@@ -323,6 +329,12 @@ impl TextStream {
                     if decoded.unrecognized {
                         self.chunks.unrecognized(&chunk);
                     }
+                    if !decoded.reasoning.is_empty() {
+                        self.pending.push_back(StreamItem::Reasoning(decoded.reasoning));
+                    }
+                    if let Some(tool_call) = decoded.tool_call {
+                        self.pending.push_back(StreamItem::ToolCall(tool_call));
+                    }
                     if !decoded.text.is_empty() {
                         self.pending.push_back(StreamItem::Delta(decoded.text));
                     }
@@ -351,6 +363,7 @@ impl TextStream {
                     answer.push_str(text);
                 }
             }
+            StreamItem::Reasoning(_) | StreamItem::ToolCall(_) => {}
             StreamItem::Done { .. } | StreamItem::Failed(_) => {
                 tracing::debug!(target: PROMPT_LOG_TARGET, message = "answer", answer = %answer);
                 self.logged_answer = None;

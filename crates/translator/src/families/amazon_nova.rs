@@ -2,14 +2,50 @@
 //! model ids, except the Canvas, Reel and Sonic generators and the embeddings model.
 //!
 //! The request is the `messages-v1` schema, `{"schemaVersion", "system": [{"text"}],
-//! "messages": [{"role", "content": [{"text"}]}], "inferenceConfig": {...}}`; the answer is
-//! the text blocks of `output.message.content` with `stopReason` and `usage` (wire
-//! reference §4.2).
+//! "messages": [{"role", "content": [block]}], "inferenceConfig": {...}, "toolConfig"}`; the
+//! answer is `output.message.content` with `stopReason` and `usage` (wire reference §4.2; AWS
+//! "Complete request schema", "Tool use (function calling) with Amazon Nova", "Choosing a
+//! tool", "Returning tool results"; Nova 2 user guide "Using the Invoke API", "Extended
+//! thinking").
 //!
 //! Decisions:
 //! - A plain `prompt` is one user message; the system prompt becomes the `system` block.
-//!   Consecutive messages of one role are merged into one message with a text block each,
+//!   Consecutive messages of one role are merged into one message, their blocks in order,
 //!   because the roles must alternate.
+//! - Content blocks: a text-only message is one `{"text"}` block (its text parts joined by a
+//!   blank line, as before there were parts); in a message with other parts, each run of
+//!   adjacent text parts is one such block. An image is `{"image": {"format", "source":
+//!   {"bytes": <base64>}}}`, the format the media type's subtype (`png`, `jpeg`, `gif`,
+//!   `webp`: the four the unified request allows, the four Nova takes). A tool call is
+//!   `{"toolUse": {"toolUseId", "name", "input"}}`; a tool result is `{"toolResult":
+//!   {"toolUseId", "content": [{"text"}], "status": "error"}}`, `status` only for an error
+//!   (it is optional; AWS's examples send `"success"`).
+//! - Documents are refused (`document parts` is not in `params()`, so the codec answers
+//!   422): "Document support is limited to only Converse API and is not supported in Invoke
+//!   API" (AWS "Invoking Amazon Nova understanding models"; the Nova 2 guide's "Using the
+//!   Invoke API" says the same), and this family speaks InvokeModel.
+//! - Nova Micro takes no images; the family does not know the model, so Bedrock refuses
+//!   them [U for the wording].
+//! - Tools: `toolConfig: {"tools": [{"toolSpec": {"name", "description", "inputSchema":
+//!   {"json": <parameters>}}}], "toolChoice"}`; `auto` is `{"auto": {}}`, `required` is
+//!   `{"any": {}}`, a named tool is `{"tool": {"name"}}`, and without a choice `toolChoice`
+//!   is left out (Nova's default is auto). The parameters go as they are: AWS's
+//!   troubleshooting page says the top level of the schema should hold only `type`,
+//!   `properties` and `required` [U whether more is refused or ignored].
+//! - Nova has no "none" choice. `tool_choice: "none"` sends no `toolConfig` at all, so the
+//!   model cannot call a tool; but when the messages hold tool calls or results it is
+//!   refused (unsupported), because Bedrock wants `toolConfig` beside such blocks
+//!   (Converse's "The toolConfig field must be defined when using toolUse and toolResult
+//!   content blocks"; the same for InvokeModel [U]) and with it the model could call one.
+//!   For the same reason tool calls or results in the messages without `tools` are an
+//!   invalid request.
+//! - Reasoning: `reasoning: true` sends `inferenceConfig.reasoningConfig: {"type":
+//!   "enabled", "maxReasoningEffort": "medium"}` (the Nova 2 guide lists `reasoningConfig`
+//!   among `inferenceConfig`'s fields for InvokeModel; Converse passes the same object in
+//!   `additionalModelRequestFields`). The unified request has no effort, so the middle of
+//!   the three levels (`low`, `medium`, `high`) is sent. Only Nova 2 models reason: the v1
+//!   models are expected to refuse the field [U]. Without `reasoning` nothing is sent
+//!   (extended thinking is off by default).
 //! - Nova wants the user to speak first: a conversation whose first turn is the
 //!   assistant's is refused as unsupported. A final assistant message is sent as it is and
 //!   Nova continues it (prefill).
@@ -18,12 +54,18 @@
 //! - `max_tokens` and `top_k` are not range-checked: the output limit differs between Nova
 //!   generations (5,000 for v1 at launch, more later and for Nova 2) and `topK` has no
 //!   documented upper bound. Bedrock rejects an excess with a validation error.
-//! - Only `text` blocks make the answer; reasoning and tool-use blocks are skipped, in the
-//!   response and in stream deltas alike.
+//! - The answer's text is its `text` blocks joined; `toolUse` blocks are its tool calls (a
+//!   missing `input` is `{}`), `reasoningContent.reasoningText.text` its reasoning (Nova 2
+//!   Lite sends `[REDACTED]` there; `redactedContent` is skipped), and the stop reason
+//!   `tool_use` is a tool-use stop.
 //! - Stream chunks are objects with one event key (`messageStart`, `contentBlockStart`,
 //!   `contentBlockDelta`, `contentBlockStop`, `messageStop`, `metadata`; recorded in
 //!   traceloop/openllmetry `test_nova/test_nova_invoke_stream_with_events_with_content.yaml`);
-//!   a chunk with none of them and nothing else to read is reported as unrecognized.
+//!   a chunk with none of them and nothing else to read is reported as unrecognized. A
+//!   `contentBlockStart` with `start.toolUse` opens a tool call (its id and name, at the
+//!   block's `contentBlockIndex`), and each `delta.toolUse.input` is the next piece of its
+//!   arguments' JSON; `delta.reasoningContent.text` is a piece of reasoning (ConverseStream's
+//!   shapes, recorded for Converse; for InvokeModel's chunks [U]).
 //! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or a
 //!   chunk) is a `content_filter` stop, as are the stop reasons `content_filtered` and
 //!   `guardrail_intervened`, whatever else the body says.
@@ -38,7 +80,8 @@ use crate::families::common::{
 };
 use crate::families::{TextFamily, check_range, de_count, parse_body, to_body};
 use crate::unified::{
-    Conversation, Param, Role, StopReason, StreamEvent, UnifiedRequest, UnifiedResponse, Usage,
+    Content, Message, Param, Part, Role, StopReason, StreamEvent, Tool, ToolCall, ToolCallDelta,
+    ToolChoice, UnifiedRequest, UnifiedResponse, Usage,
 };
 
 /// The Amazon Nova family.
@@ -53,6 +96,9 @@ const SCHEMA_VERSION: &str = "messages-v1";
 /// Parts of `amazon.nova-*` ids that name models other than the understanding models.
 const OTHER_NOVA_MODELS: &[&str] = &["canvas", "reel", "sonic", "embed"];
 
+/// The reasoning effort sent for `reasoning: true` (see the module doc).
+const REASONING_EFFORT: &str = "medium";
+
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,17 +109,58 @@ struct NovaRequest<'a> {
     messages: Vec<NovaMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inference_config: Option<NovaInferenceConfig<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_config: Option<NovaToolConfig<'a>>,
 }
 
 #[derive(Debug, Serialize)]
 struct NovaMessage<'a> {
     role: &'static str,
-    content: Vec<NovaText<'a>>,
+    content: Vec<NovaBlock<'a>>,
 }
 
 #[derive(Debug, Serialize)]
 struct NovaText<'a> {
     text: &'a str,
+}
+
+/// One content block of a request message: `{"text": ...}`, `{"image": {...}}`, ...
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum NovaBlock<'a> {
+    Text(Cow<'a, str>),
+    Image(NovaImage<'a>),
+    ToolUse(NovaToolUse<'a>),
+    ToolResult(NovaToolResult<'a>),
+}
+
+#[derive(Debug, Serialize)]
+struct NovaImage<'a> {
+    format: &'a str,
+    source: NovaSource<'a>,
+}
+
+/// Binary data, base64 in InvokeModel's JSON.
+#[derive(Debug, Serialize)]
+struct NovaSource<'a> {
+    bytes: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolUse<'a> {
+    tool_use_id: &'a str,
+    name: &'a str,
+    input: &'a serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolResult<'a> {
+    tool_use_id: &'a str,
+    content: [NovaText<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
 }
 
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -89,6 +176,63 @@ struct NovaInferenceConfig<'a> {
     top_k: Option<u32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_config: Option<NovaReasoningConfig>,
+}
+
+/// Nova 2's extended thinking switch.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaReasoningConfig {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    max_reasoning_effort: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolConfig<'a> {
+    tools: Vec<NovaTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<NovaToolChoice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaTool<'a> {
+    tool_spec: NovaToolSpec<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolSpec<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: NovaInputSchema<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct NovaInputSchema<'a> {
+    json: &'a serde_json::Value,
+}
+
+/// `{"auto": {}}`, `{"any": {}}` or `{"tool": {"name"}}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum NovaToolChoice<'a> {
+    Auto(NovaEmpty),
+    Any(NovaEmpty),
+    Tool(NovaToolName<'a>),
+}
+
+/// An empty object, `{}`.
+#[derive(Debug, Serialize)]
+struct NovaEmpty {}
+
+#[derive(Debug, Serialize)]
+struct NovaToolName<'a> {
+    name: &'a str,
 }
 
 /// An InvokeModel response body.
@@ -113,9 +257,38 @@ struct NovaOutputMessage {
     content: Vec<NovaContentBlock>,
 }
 
-/// One content block of the answer; only text blocks have `text`.
+/// One content block of the answer: text, a tool call or reasoning (other kinds are
+/// skipped).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct NovaContentBlock {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    tool_use: Option<NovaToolUseBlock>,
+    #[serde(default)]
+    reasoning_content: Option<NovaReasoningContent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolUseBlock {
+    tool_use_id: String,
+    name: String,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
+}
+
+/// `{"reasoningText": {"text", "signature"}}` or `{"redactedContent"}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaReasoningContent {
+    #[serde(default)]
+    reasoning_text: Option<NovaReasoningText>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NovaReasoningText {
     #[serde(default)]
     text: Option<String>,
 }
@@ -130,14 +303,15 @@ struct NovaUsage {
 }
 
 /// One decoded stream chunk: an object with one event key (`messageStart`,
-/// `contentBlockDelta`, `contentBlockStop`, `messageStop` or `metadata`).
+/// `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, `messageStop` or
+/// `metadata`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NovaStreamChunk {
     #[serde(default)]
     message_start: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    content_block_start: Option<serde::de::IgnoredAny>,
+    content_block_start: Option<NovaContentBlockStart>,
     #[serde(default)]
     content_block_stop: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -149,16 +323,66 @@ struct NovaStreamChunk {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaContentBlockStart {
+    #[serde(default)]
+    start: Option<NovaBlockStart>,
+    #[serde(default)]
+    content_block_index: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaBlockStart {
+    #[serde(default)]
+    tool_use: Option<NovaToolUseStart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaToolUseStart {
+    #[serde(default)]
+    tool_use_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct NovaContentBlockDelta {
     #[serde(default)]
     delta: Option<NovaDelta>,
+    #[serde(default)]
+    content_block_index: Option<u32>,
 }
 
-/// A text delta has `text`; tool-use and reasoning deltas have other keys.
+/// A text delta has `text`, a tool call's `toolUse.input`, reasoning `reasoningContent`.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct NovaDelta {
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    tool_use: Option<NovaToolUseDelta>,
+    #[serde(default)]
+    reasoning_content: Option<NovaReasoningDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NovaToolUseDelta {
+    #[serde(default)]
+    input: Option<String>,
+}
+
+/// A reasoning delta: `{"text"}` (ConverseStream's shape), or `{"reasoningText": {"text"}}`
+/// as in a whole answer; `signature` and `redactedContent` carry no text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NovaReasoningDelta {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    reasoning_text: Option<NovaReasoningText>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +417,9 @@ impl TextFamily for AmazonNova {
             Param::TopK,
             Param::Stop,
             Param::CachePrompt,
+            Param::Tools,
+            Param::ImageInput,
+            Param::Reasoning,
         ]
     }
 
@@ -206,14 +433,16 @@ impl TextFamily for AmazonNova {
             "inferenceConfig.topP",
             "inferenceConfig.topK",
             "inferenceConfig.stopSequences",
+            "inferenceConfig.reasoningConfig",
+            "toolConfig",
         ]
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
-        let conversation = req.conversation();
-        let mut body = to_body(ID, &convert_request(req, &conversation)?)?;
+        let system = req.conversation().system;
+        let mut body = to_body(ID, &convert_request(req, system.as_deref())?)?;
         if req.cache_prompt {
             mark_cache_prefix(&mut body);
         }
@@ -236,13 +465,7 @@ impl TextFamily for AmazonNova {
         if let Some(nova_usage) = chunk.metadata.and_then(|metadata| metadata.usage) {
             usage.update(convert_usage(nova_usage));
         }
-        let event = StreamEvent {
-            unrecognized: false,
-            text: chunk
-                .content_block_delta
-                .and_then(|block| block.delta)
-                .and_then(|delta| delta.text)
-                .unwrap_or_default(),
+        let mut event = StreamEvent {
             // A `messageStop` always ends the answer, even without a readable reason.
             stop_reason: chunk.message_stop.map(|stop| {
                 stop.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason)
@@ -250,6 +473,36 @@ impl TextFamily for AmazonNova {
             usage,
             ..Default::default()
         };
+        if let Some(start) = chunk.content_block_start {
+            let index = start.content_block_index.unwrap_or_default();
+            if let Some(tool_use) = start.start.and_then(|start| start.tool_use) {
+                event.tool_call = Some(ToolCallDelta {
+                    index,
+                    id: tool_use.tool_use_id,
+                    name: tool_use.name,
+                    arguments: String::new(),
+                });
+            }
+        }
+        if let Some(block) = chunk.content_block_delta {
+            let index = block.content_block_index.unwrap_or_default();
+            if let Some(delta) = block.delta {
+                event.text = delta.text.unwrap_or_default();
+                if let Some(tool_use) = delta.tool_use {
+                    event.tool_call = Some(ToolCallDelta {
+                        index,
+                        arguments: tool_use.input.unwrap_or_default(),
+                        ..Default::default()
+                    });
+                }
+                if let Some(reasoning) = delta.reasoning_content {
+                    event.reasoning = reasoning
+                        .text
+                        .or_else(|| reasoning.reasoning_text.and_then(|r| r.text))
+                        .unwrap_or_default();
+                }
+            }
+        }
         Ok(finish_stream_event(event, known, guardrail_intervened))
     }
 }
@@ -258,19 +511,47 @@ impl TextFamily for AmazonNova {
 fn decode_body(body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
     let res: NovaResponse = parse_body(ID, body)?;
     let usage = res.usage.map(convert_usage).unwrap_or_default();
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    let mut reasoning: Option<String> = None;
+    for block in res.output.message.content {
+        if let Some(piece) = block.text {
+            text.push_str(&piece);
+        }
+        if let Some(tool_use) = block.tool_use {
+            tool_calls.push(ToolCall {
+                id: tool_use.tool_use_id,
+                name: tool_use.name,
+                input: tool_use.input.unwrap_or_else(|| serde_json::json!({})),
+            });
+        }
+        if let Some(piece) =
+            block.reasoning_content.and_then(|r| r.reasoning_text).and_then(|r| r.text)
+        {
+            reasoning.get_or_insert_with(String::new).push_str(&piece);
+        }
+    }
     Ok(UnifiedResponse {
-        text: res.output.message.content.into_iter().filter_map(|block| block.text).collect(),
+        text,
         stop_reason: res.stop_reason.as_deref().map_or(StopReason::Other, convert_stop_reason),
         usage,
-        ..Default::default()
+        tool_calls,
+        reasoning,
     })
 }
 
 fn convert_request<'a>(
     req: &'a UnifiedRequest,
-    conversation: &'a Conversation<'a>,
+    system: Option<&'a str>,
 ) -> Result<NovaRequest<'a>, TranslateError> {
-    if conversation.turns.first().is_some_and(|(role, _)| *role == Role::Assistant) {
+    let messages = match &req.prompt {
+        Some(prompt) => vec![NovaMessage {
+            role: "user",
+            content: vec![NovaBlock::Text(Cow::Borrowed(prompt))],
+        }],
+        None => convert_messages(&req.messages)?,
+    };
+    if messages.first().is_some_and(|message| message.role == "assistant") {
         return Err(TranslateError::Unsupported {
             family: ID,
             feature: "a conversation that starts with an `assistant` message".to_owned(),
@@ -282,28 +563,125 @@ fn convert_request<'a>(
         top_p: req.top_p,
         top_k: req.top_k,
         stop_sequences: &req.stop,
+        reasoning_config: req.reasoning.then_some(NovaReasoningConfig {
+            kind: "enabled",
+            max_reasoning_effort: REASONING_EFFORT,
+        }),
     };
     let is_empty = config == NovaInferenceConfig::default();
     Ok(NovaRequest {
         schema_version: SCHEMA_VERSION,
-        system: conversation.system.iter().map(|text| NovaText { text }).collect(),
-        messages: convert_messages(&conversation.turns),
+        system: system.map(|text| NovaText { text }).into_iter().collect(),
+        messages,
         inference_config: if is_empty { None } else { Some(config) },
+        tool_config: convert_tool_config(req)?,
     })
 }
 
-/// The turns as Nova messages, consecutive turns of one role merged into one message.
-fn convert_messages<'a>(turns: &'a [(Role, Cow<'a, str>)]) -> Vec<NovaMessage<'a>> {
-    let mut messages: Vec<NovaMessage<'a>> = Vec::new();
-    for (role, text) in turns {
-        let text: &str = text;
-        let role = if *role == Role::Assistant { "assistant" } else { "user" };
-        match messages.last_mut() {
-            Some(last) if last.role == role => last.content.push(NovaText { text }),
-            _ => messages.push(NovaMessage { role, content: vec![NovaText { text }] }),
+/// The non-system messages as Nova messages, consecutive messages of one role merged into
+/// one message.
+fn convert_messages(messages: &[Message]) -> Result<Vec<NovaMessage<'_>>, TranslateError> {
+    let mut nova_messages: Vec<NovaMessage<'_>> = Vec::new();
+    for message in messages.iter().filter(|m| m.role != Role::System) {
+        let role = if message.role == Role::Assistant { "assistant" } else { "user" };
+        let content = convert_content(&message.content)?;
+        match nova_messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(content),
+            _ => nova_messages.push(NovaMessage { role, content }),
         }
     }
-    messages
+    Ok(nova_messages)
+}
+
+/// A message's blocks: one text block for a text-only message; otherwise a block per part,
+/// adjacent text parts joined into one text block by a blank line.
+fn convert_content(content: &Content) -> Result<Vec<NovaBlock<'_>>, TranslateError> {
+    let parts = match content {
+        Content::Parts(parts) if parts.iter().any(|part| !matches!(part, Part::Text { .. })) => {
+            parts
+        }
+        _ => return Ok(vec![NovaBlock::Text(content.text())]),
+    };
+    let mut blocks: Vec<NovaBlock<'_>> = Vec::with_capacity(parts.len());
+    for part in parts {
+        let block = match part {
+            Part::Text { text } => {
+                if let Some(NovaBlock::Text(last)) = blocks.last_mut() {
+                    let joined = last.to_mut();
+                    joined.push_str("\n\n");
+                    joined.push_str(text);
+                    continue;
+                }
+                NovaBlock::Text(Cow::Borrowed(text))
+            }
+            Part::Image { media_type, data } => NovaBlock::Image(NovaImage {
+                format: media_type.strip_prefix("image/").unwrap_or(media_type),
+                source: NovaSource { bytes: data },
+            }),
+            Part::Document { .. } => {
+                return Err(TranslateError::Unsupported {
+                    family: ID,
+                    feature: "`document parts` (Nova takes documents only through Converse)"
+                        .to_owned(),
+                });
+            }
+            Part::ToolUse { id, name, input } => {
+                NovaBlock::ToolUse(NovaToolUse { tool_use_id: id, name, input })
+            }
+            Part::ToolResult { tool_use_id, content, is_error } => {
+                NovaBlock::ToolResult(NovaToolResult {
+                    tool_use_id,
+                    content: [NovaText { text: content }],
+                    status: is_error.then_some("error"),
+                })
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// The `toolConfig` of the request, if it has one (see the module doc for `none`).
+fn convert_tool_config(req: &UnifiedRequest) -> Result<Option<NovaToolConfig<'_>>, TranslateError> {
+    let has_tool_blocks = req.messages.iter().any(|message| {
+        matches!(&message.content, Content::Parts(parts)
+            if parts.iter().any(|part| matches!(part, Part::ToolUse { .. } | Part::ToolResult { .. })))
+    });
+    let tool_choice = match &req.tool_choice {
+        Some(ToolChoice::None) if has_tool_blocks => {
+            return Err(TranslateError::Unsupported {
+                family: ID,
+                feature: "`tool_choice` \"none\" with tool calls or results in `messages` (Nova \
+                          has no \"none\" choice and needs the tools beside such blocks)"
+                    .to_owned(),
+            });
+        }
+        Some(ToolChoice::None) => return Ok(None),
+        Some(ToolChoice::Auto) => Some(NovaToolChoice::Auto(NovaEmpty {})),
+        Some(ToolChoice::Required) => Some(NovaToolChoice::Any(NovaEmpty {})),
+        Some(ToolChoice::Tool(name)) => Some(NovaToolChoice::Tool(NovaToolName { name })),
+        None => None,
+    };
+    if req.tools.is_empty() {
+        if has_tool_blocks {
+            return Err(TranslateError::InvalidRequest(
+                "the amazon_nova family needs `tools` when `messages` hold tool calls or results"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(NovaToolConfig { tools: req.tools.iter().map(convert_tool).collect(), tool_choice }))
+}
+
+fn convert_tool(tool: &Tool) -> NovaTool<'_> {
+    NovaTool {
+        tool_spec: NovaToolSpec {
+            name: &tool.name,
+            description: tool.description.as_deref(),
+            input_schema: NovaInputSchema { json: &tool.parameters },
+        },
+    }
 }
 
 /// Prompt caching (`cache_prompt`): a `{"cachePoint": {"type": "default"}}` block after
@@ -334,6 +712,7 @@ fn convert_stop_reason(stop_reason: &str) -> StopReason {
         "end_turn" => StopReason::EndTurn,
         "max_tokens" => StopReason::MaxTokens,
         "stop_sequence" => StopReason::StopSequence,
+        "tool_use" => StopReason::ToolUse,
         "content_filtered" | "guardrail_intervened" => StopReason::ContentFilter,
         _ => StopReason::Other,
     }
@@ -346,10 +725,57 @@ mod tests {
     use crate::error::TranslateError;
     use crate::families::TextFamily;
     use crate::families::amazon_nova::AmazonNova;
-    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
+    use crate::unified::{
+        Content, Message, Part, Role, StopReason, StreamEvent, Tool, ToolCall, ToolCallDelta,
+        ToolChoice, UnifiedRequest, Usage,
+    };
 
     fn message(role: Role, content: &str) -> Message {
         Message::text(role, content)
+    }
+
+    fn parts(role: Role, parts: Vec<Part>) -> Message {
+        Message { role, content: Content::Parts(parts) }
+    }
+
+    fn text(text: &str) -> Part {
+        Part::Text { text: text.to_owned() }
+    }
+
+    fn weather_tool() -> Tool {
+        Tool {
+            name: "get_weather".to_owned(),
+            description: Some("The weather of a city".to_owned()),
+            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]}),
+        }
+    }
+
+    /// A user question, the assistant's call and the user's result.
+    fn tool_history() -> Vec<Message> {
+        vec![
+            message(Role::User, "Weather in Paris?"),
+            parts(
+                Role::Assistant,
+                vec![Part::ToolUse {
+                    id: "tooluse_1".to_owned(),
+                    name: "get_weather".to_owned(),
+                    input: json!({"city": "Paris"}),
+                }],
+            ),
+            parts(
+                Role::User,
+                vec![Part::ToolResult {
+                    tool_use_id: "tooluse_1".to_owned(),
+                    content: "18 C".to_owned(),
+                    is_error: false,
+                }],
+            ),
+        ]
+    }
+
+    fn stream_event(chunk: &str) -> StreamEvent {
+        AmazonNova.decode_stream_event(chunk.as_bytes()).unwrap()
     }
 
     #[test]
@@ -389,6 +815,215 @@ mod tests {
             ])
         );
         assert!(body.get("inferenceConfig").is_none());
+        assert!(body.get("toolConfig").is_none());
+    }
+
+    #[test]
+    fn text_parts_are_one_block_and_split_only_by_other_parts() {
+        let req = UnifiedRequest {
+            messages: vec![
+                parts(Role::User, vec![text("a"), text("b")]),
+                message(Role::Assistant, "ok"),
+                parts(
+                    Role::User,
+                    vec![
+                        text("look"),
+                        text("closely"),
+                        Part::Image {
+                            media_type: "image/webp".to_owned(),
+                            data: "UklG".to_owned(),
+                        },
+                        text("and say"),
+                    ],
+                ),
+            ],
+            ..UnifiedRequest::default()
+        };
+        let body = AmazonNova.encode_request(&req).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "a\n\nb"}]},
+                {"role": "assistant", "content": [{"text": "ok"}]},
+                {"role": "user", "content": [
+                    {"text": "look\n\nclosely"},
+                    {"image": {"format": "webp", "source": {"bytes": "UklG"}}},
+                    {"text": "and say"}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn every_image_media_type_is_its_format() {
+        for (media_type, format) in [
+            ("image/png", "png"),
+            ("image/jpeg", "jpeg"),
+            ("image/gif", "gif"),
+            ("image/webp", "webp"),
+        ] {
+            let req = UnifiedRequest {
+                messages: vec![parts(
+                    Role::User,
+                    vec![Part::Image {
+                        media_type: media_type.to_owned(),
+                        data: "AAAA".to_owned(),
+                    }],
+                )],
+                ..UnifiedRequest::default()
+            };
+            let body = AmazonNova.encode_request(&req).unwrap();
+            assert_eq!(
+                body["messages"][0]["content"],
+                json!([{"image": {"format": format, "source": {"bytes": "AAAA"}}}]),
+                "{media_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn tools_and_every_tool_choice() {
+        let plain = Tool {
+            name: "now".to_owned(),
+            description: None,
+            parameters: json!({"type": "object"}),
+        };
+        let tools = json!([
+            {"toolSpec": {"name": "get_weather", "description": "The weather of a city",
+                "inputSchema": {"json": {"type": "object",
+                    "properties": {"city": {"type": "string"}}, "required": ["city"]}}}},
+            {"toolSpec": {"name": "now", "inputSchema": {"json": {"type": "object"}}}}
+        ]);
+        for (choice, expected) in [
+            (None, json!({"tools": tools})),
+            (Some(ToolChoice::Auto), json!({"tools": tools, "toolChoice": {"auto": {}}})),
+            (Some(ToolChoice::Required), json!({"tools": tools, "toolChoice": {"any": {}}})),
+            (
+                Some(ToolChoice::Tool("now".to_owned())),
+                json!({"tools": tools, "toolChoice": {"tool": {"name": "now"}}}),
+            ),
+        ] {
+            let req = UnifiedRequest {
+                prompt: Some("Weather?".to_owned()),
+                tools: vec![weather_tool(), plain.clone()],
+                tool_choice: choice.clone(),
+                ..UnifiedRequest::default()
+            };
+            let body = AmazonNova.encode_request(&req).unwrap();
+            assert_eq!(body["toolConfig"], expected, "{choice:?}");
+        }
+    }
+
+    #[test]
+    fn tool_calls_and_results_are_blocks_and_an_error_result_says_so() {
+        let mut messages = tool_history();
+        messages.push(parts(
+            Role::User,
+            vec![Part::ToolResult {
+                tool_use_id: "tooluse_1".to_owned(),
+                content: "timeout".to_owned(),
+                is_error: true,
+            }],
+        ));
+        messages[1] = parts(
+            Role::Assistant,
+            vec![
+                text("Let me look."),
+                Part::ToolUse {
+                    id: "tooluse_1".to_owned(),
+                    name: "get_weather".to_owned(),
+                    input: json!({"city": "Paris"}),
+                },
+            ],
+        );
+        let req = UnifiedRequest { messages, tools: vec![weather_tool()], ..Default::default() };
+        let body = AmazonNova.encode_request(&req).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "Weather in Paris?"}]},
+                {"role": "assistant", "content": [
+                    {"text": "Let me look."},
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather",
+                        "input": {"city": "Paris"}}}
+                ]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "18 C"}]}},
+                    {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "timeout"}],
+                        "status": "error"}}
+                ]}
+            ])
+        );
+        assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["name"], "get_weather");
+    }
+
+    #[test]
+    fn tool_choice_none_sends_no_tools_and_is_refused_with_tool_history() {
+        let req = UnifiedRequest {
+            prompt: Some("Weather?".to_owned()),
+            tools: vec![weather_tool()],
+            tool_choice: Some(ToolChoice::None),
+            ..UnifiedRequest::default()
+        };
+        let body = AmazonNova.encode_request(&req).unwrap();
+        assert!(body.get("toolConfig").is_none(), "{body}");
+        let req = UnifiedRequest {
+            messages: tool_history(),
+            tools: vec![weather_tool()],
+            tool_choice: Some(ToolChoice::None),
+            ..UnifiedRequest::default()
+        };
+        let err = AmazonNova.encode_request(&req).unwrap_err();
+        assert!(matches!(err, TranslateError::Unsupported { family: "amazon_nova", .. }), "{err}");
+    }
+
+    #[test]
+    fn tool_history_without_tools_is_invalid() {
+        let req = UnifiedRequest { messages: tool_history(), ..UnifiedRequest::default() };
+        let err = AmazonNova.encode_request(&req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            TranslateError::InvalidRequest(
+                "the amazon_nova family needs `tools` when `messages` hold tool calls or results"
+                    .to_owned()
+            )
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn documents_are_unsupported() {
+        let req = UnifiedRequest {
+            messages: vec![parts(
+                Role::User,
+                vec![Part::Document {
+                    format: "pdf".to_owned(),
+                    name: "report".to_owned(),
+                    data: "JVBE".to_owned(),
+                }],
+            )],
+            ..UnifiedRequest::default()
+        };
+        let err = AmazonNova.encode_request(&req).unwrap_err();
+        assert!(matches!(err, TranslateError::Unsupported { family: "amazon_nova", .. }), "{err}");
+    }
+
+    #[test]
+    fn reasoning_enables_extended_thinking_beside_the_other_settings() {
+        let req = UnifiedRequest {
+            prompt: Some("Think".to_owned()),
+            max_tokens: Some(100),
+            reasoning: true,
+            ..UnifiedRequest::default()
+        };
+        let body = AmazonNova.encode_request(&req).unwrap();
+        assert_eq!(
+            body["inferenceConfig"],
+            json!({"maxTokens": 100,
+                "reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"}})
+        );
+        let req = UnifiedRequest { prompt: Some("Think".to_owned()), ..UnifiedRequest::default() };
+        assert!(AmazonNova.encode_request(&req).unwrap().get("inferenceConfig").is_none());
     }
 
     #[test]
@@ -408,14 +1043,92 @@ mod tests {
     }
 
     #[test]
-    fn tool_use_and_reasoning_blocks_add_no_text() {
+    fn tool_use_and_reasoning_blocks_are_decoded_apart_from_the_text() {
         let body = br#"{"output":{"message":{"role":"assistant","content":[
             {"reasoningContent":{"reasoningText":{"text":"hmm"}}},{"text":"Hi"},
-            {"toolUse":{"toolUseId":"t","name":"f","input":{}}}]}},"stopReason":"tool_use"}"#;
+            {"reasoningContent":{"redactedContent":"AAAA"}},
+            {"reasoningContent":{"reasoningText":{"text":", ok"}}},
+            {"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}},
+            {"toolUse":{"toolUseId":"t2","name":"g"}}]}},"stopReason":"tool_use"}"#;
         let res = AmazonNova.decode_response(body).unwrap();
-        assert_eq!((res.text.as_str(), res.stop_reason), ("Hi", StopReason::Other));
-        let chunk = br#"{"contentBlockDelta":{"delta":{"toolUse":{"input":"{\"a\""}},"contentBlockIndex":1}}"#;
-        assert_eq!(AmazonNova.decode_stream_event(chunk).unwrap().text, "");
+        assert_eq!((res.text.as_str(), res.stop_reason), ("Hi", StopReason::ToolUse));
+        assert_eq!(res.reasoning.as_deref(), Some("hmm, ok"));
+        assert_eq!(
+            res.tool_calls,
+            vec![
+                ToolCall { id: "t1".to_owned(), name: "f".to_owned(), input: json!({"a": 1}) },
+                ToolCall { id: "t2".to_owned(), name: "g".to_owned(), input: json!({}) },
+            ]
+        );
+        let plain =
+            br#"{"output":{"message":{"content":[{"text":"Hi"}]}},"stopReason":"end_turn"}"#;
+        let res = AmazonNova.decode_response(plain).unwrap();
+        assert_eq!((res.reasoning, res.tool_calls), (None, vec![]));
+    }
+
+    #[test]
+    fn a_tool_use_block_without_id_is_malformed() {
+        let body = br#"{"output":{"message":{"content":[{"toolUse":{"name":"f","input":{}}}]}}}"#;
+        let err = AmazonNova.decode_response(body).unwrap_err();
+        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn streamed_tool_call_opens_at_its_block_and_grows_by_pieces() {
+        let start = stream_event(
+            r#"{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"tooluse_1","name":"f"}},"contentBlockIndex":1}}"#,
+        );
+        assert_eq!(
+            start,
+            StreamEvent {
+                tool_call: Some(ToolCallDelta {
+                    index: 1,
+                    id: Some("tooluse_1".to_owned()),
+                    name: Some("f".to_owned()),
+                    arguments: String::new(),
+                }),
+                ..StreamEvent::default()
+            }
+        );
+        let piece = stream_event(
+            r#"{"contentBlockDelta":{"delta":{"toolUse":{"input":"{\"a\""}},"contentBlockIndex":1}}"#,
+        );
+        assert_eq!(
+            piece,
+            StreamEvent {
+                tool_call: Some(ToolCallDelta {
+                    index: 1,
+                    arguments: "{\"a\"".to_owned(),
+                    ..ToolCallDelta::default()
+                }),
+                ..StreamEvent::default()
+            }
+        );
+        let stop = stream_event(r#"{"messageStop":{"stopReason":"tool_use"}}"#);
+        assert_eq!(stop.stop_reason, Some(StopReason::ToolUse));
+        // A text block's start opens no call.
+        let text_start =
+            stream_event(r#"{"contentBlockStart":{"start":{},"contentBlockIndex":0}}"#);
+        assert_eq!(text_start, StreamEvent::default());
+    }
+
+    #[test]
+    fn streamed_reasoning_is_not_text() {
+        for chunk in [
+            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"text":"hmm"}},"contentBlockIndex":0}}"#,
+            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"reasoningText":{"text":"hmm"}}},"contentBlockIndex":0}}"#,
+        ] {
+            let event = stream_event(chunk);
+            assert_eq!(
+                event,
+                StreamEvent { reasoning: "hmm".to_owned(), ..StreamEvent::default() },
+                "{chunk}"
+            );
+        }
+        let signature = stream_event(
+            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"signature":"c2ln"}},"contentBlockIndex":0}}"#,
+        );
+        assert_eq!(signature, StreamEvent::default());
     }
 
     #[test]

@@ -12,9 +12,22 @@
 //!   reasoning before its last `</think>` dropped, as DeepSeek's template does), then
 //!   `<｜Assistant｜><think>\n` for the model to reason and answer. A final assistant
 //!   message is continued instead. A plain `prompt` is one user turn.
-//! - The answer's text is returned as the model wrote it: its reasoning, then
-//!   `</think>`, then the answer. A stream chunk cannot know on which side of
-//!   `</think>` it falls, so the text is not split.
+//! - The model writes its reasoning, then `</think>`, then the answer (the prompt opens
+//!   the `<think>` block). A whole answer is split at the first `</think>`: what comes
+//!   before (without a leading `<think>` the model may repeat, trimmed) is the answer's
+//!   `reasoning` ([`Param::Reasoning`]; the codec drops it when the request did not ask),
+//!   what comes after (its leading whitespace trimmed, the blank line the model puts after
+//!   the tag) is the text. An answer without `</think>` cannot be told apart: a guardrail's
+//!   message has none, nor does an answer that continues a final assistant message already
+//!   past `</think>`, nor one cut while reasoning (a length stop); it is all text, as the
+//!   model wrote it, and has no reasoning.
+//! - Streamed, a chunk cannot know on which side of `</think>` it falls: an event's
+//!   `text` is the chunk's raw text, and the family's stream text filter
+//!   ([`ThinkFilter`]) holds the text back until the first `</think>`, drops it and the
+//!   whitespace after the tag, then forwards the rest as it comes; a stream that ends
+//!   without `</think>` forwards what it held at its end. The forwarded text is the whole
+//!   answer's whatever the cuts. The streamed reasoning is dropped, not returned (a stream
+//!   text filter yields text only).
 //! - `max_tokens` must be 1..=32768 and `stop` holds at most 10 sequences (AWS docs).
 //! - The bodies carry no token counts: usage comes from Bedrock's headers, or from a
 //!   stream's invocation metrics.
@@ -33,7 +46,7 @@ use crate::families::common::{
     decode_first_text_choice, decode_guarded_response, finish_stream_event,
     first_text_choice_event, parse_guarded_stream_chunk,
 };
-use crate::families::{TextFamily, check_range, parse_body, to_body};
+use crate::families::{StreamTextFilter, TextFamily, check_range, parse_body, to_body};
 use crate::unified::{Param, Role, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The DeepSeek-R1 family.
@@ -54,6 +67,8 @@ const USER: &str = "<｜User｜>";
 const ASSISTANT: &str = "<｜Assistant｜>";
 /// Where the model's reasoning ends in an assistant message.
 const END_OF_THINKING: &str = "</think>";
+/// Where it starts; the prompt opens it, the model may write it again.
+const START_OF_THINKING: &str = "<think>";
 
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
@@ -93,7 +108,7 @@ impl TextFamily for DeepseekR1 {
     }
 
     fn params(&self) -> &'static [Param] {
-        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop]
+        &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop, Param::Reasoning]
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
@@ -118,7 +133,12 @@ impl TextFamily for DeepseekR1 {
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
         decode_guarded_response(ID, body, |body| {
             let res: DeepseekResponse = parse_body(ID, body)?;
-            decode_first_text_choice(ID, "choices", res.choices, convert_stop_or_length)
+            let mut answer =
+                decode_first_text_choice(ID, "choices", res.choices, convert_stop_or_length)?;
+            let (reasoning, text) = split_thinking(&answer.text);
+            answer.reasoning = (!reasoning.is_empty()).then(|| reasoning.to_owned());
+            answer.text = text.to_owned();
+            Ok(answer)
         })
     }
 
@@ -130,6 +150,70 @@ impl TextFamily for DeepseekR1 {
         let choices = chunk.choices.unwrap_or_default();
         let event = first_text_choice_event(choices, usage, convert_stop_or_length);
         Ok(finish_stream_event(event, known, guardrail_intervened))
+    }
+
+    /// Forwards only what follows the first `</think>`.
+    fn stream_text_filter(&self) -> Option<Box<dyn StreamTextFilter>> {
+        Some(Box::new(ThinkFilter::default()))
+    }
+}
+
+/// A whole answer's reasoning and text (see the module doc).
+fn split_thinking(answer: &str) -> (&str, &str) {
+    let Some((reasoning, text)) = answer.split_once(END_OF_THINKING) else {
+        return ("", answer);
+    };
+    let reasoning = reasoning.trim_start();
+    let reasoning = reasoning.strip_prefix(START_OF_THINKING).unwrap_or(reasoning);
+    (reasoning.trim(), text.trim_start())
+}
+
+/// The stream text filter: holds everything back up to the first `</think>`, drops it with
+/// the tag and the whitespace right after it, then forwards the text as it comes; at the
+/// end of a stream without `</think>`, forwards what it held.
+#[derive(Debug, Default)]
+struct ThinkFilter {
+    /// `</think>` was seen.
+    answering: bool,
+    /// `</think>` was seen and something other than whitespace has followed.
+    answer_started: bool,
+    /// Before `</think>`: the text so far.
+    held: String,
+}
+
+impl StreamTextFilter for ThinkFilter {
+    fn push(&mut self, text: &str) -> String {
+        if self.answering {
+            return self.answer(text);
+        }
+        // Only the new text and the tail before it can complete the tag.
+        let search_from = self.held.len().saturating_sub(END_OF_THINKING.len() - 1);
+        let search_from =
+            (search_from..=self.held.len()).find(|&i| self.held.is_char_boundary(i)).unwrap_or(0);
+        self.held.push_str(text);
+        let Some(at) = self.held[search_from..].find(END_OF_THINKING) else {
+            return String::new();
+        };
+        self.answering = true;
+        let rest = self.held.split_off(search_from + at + END_OF_THINKING.len());
+        self.held.clear();
+        self.answer(&rest)
+    }
+
+    fn finish(&mut self) -> String {
+        std::mem::take(&mut self.held)
+    }
+}
+
+impl ThinkFilter {
+    /// Answer text, without the whitespace that opens the answer.
+    fn answer(&mut self, text: &str) -> String {
+        if self.answer_started {
+            return text.to_owned();
+        }
+        let text = text.trim_start();
+        self.answer_started = !text.is_empty();
+        text.to_owned()
     }
 }
 
@@ -166,9 +250,9 @@ fn render_prompt(req: &UnifiedRequest) -> String {
 #[cfg(test)]
 mod tests {
     use crate::error::TranslateError;
-    use crate::families::TextFamily;
     use crate::families::common::conversation;
-    use crate::families::deepseek_r1::{DeepseekR1, render_prompt};
+    use crate::families::deepseek_r1::{DeepseekR1, ThinkFilter, render_prompt, split_thinking};
+    use crate::families::{StreamTextFilter, TextFamily};
     use crate::unified::{Role, UnifiedRequest};
 
     #[test]
@@ -210,5 +294,38 @@ mod tests {
         };
         let err = DeepseekR1.encode_request(&req).unwrap_err();
         assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn reasoning_is_split_from_the_answer() {
+        let body =
+            "{\"choices\":[{\"text\":\"Greet.\\n</think>\\n\\nHello.\",\"stop_reason\":\"stop\"}]}";
+        let answer = DeepseekR1.decode_response(body.as_bytes()).unwrap();
+        assert_eq!((answer.text.as_str(), answer.reasoning.as_deref()), ("Hello.", Some("Greet.")));
+        assert_eq!(split_thinking("<think>\nA</think>B</think>"), ("A", "B</think>"));
+        assert_eq!(split_thinking("no tag at all"), ("", "no tag at all"));
+    }
+
+    /// Every way of cutting the text into three pieces forwards the whole answer's text.
+    #[test]
+    fn the_filter_forwards_the_answer_across_any_cut() {
+        let text = "Think é </thin k.</think>\n\n Paris é.";
+        let (_, whole) = split_thinking(text);
+        assert_eq!(whole, "Paris é.");
+        let cuts: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for &first in &cuts {
+            for &second in cuts.iter().filter(|&&second| second >= first) {
+                let mut filter = ThinkFilter::default();
+                let mut answer = filter.push(&text[..first]);
+                answer.push_str(&filter.push(&text[first..second]));
+                answer.push_str(&filter.push(&text[second..]));
+                answer.push_str(&filter.finish());
+                assert_eq!(answer, whole, "cut at {first} and {second}");
+            }
+        }
+        let mut filter = ThinkFilter::default();
+        assert_eq!(filter.push("never "), "");
+        assert_eq!(filter.push("closed"), "");
+        assert_eq!(filter.finish(), "never closed");
     }
 }

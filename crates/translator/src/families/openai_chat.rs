@@ -44,11 +44,27 @@
 //! - `<reasoning>...</reasoning>` spans are removed from the text, whole and streamed
 //!   (across chunks too, the shared
 //!   [`TaggedSpanFilter`](crate::families::common::TaggedSpanFilter)), as for gpt-oss: Kimi
-//!   K2 Thinking sends its reasoning that way. Reasoning in a separate field (`reasoning_content`,
-//!   `reasoning`, DeepSeek's and Qwen's OpenAI-compatible servers) is ignored.
-//! - `finish_reason`: `stop` ends the turn (a stop sequence is not told apart), `length` is
-//!   a length stop, `content_filter` a content filter, `tool_calls` and anything else
-//!   `Other`; a body without one is `Other`.
+//!   K2 Thinking sends its reasoning that way. They, and reasoning in a separate field
+//!   (`reasoning_content` or `reasoning`, as DeepSeek's, Qwen's, Kimi's and MiniMax's
+//!   OpenAI-compatible servers send it), are the answer's reasoning ([`Param::Reasoning`]
+//!   is listed; the codec drops it when the request did not ask); the rules are
+//!   `chat_completions`'s.
+//! - Tools ([`Param::Tools`]): OpenAI's `tools`, `tool_choice` (`"required"` and a named
+//!   function included) and tool messages, decoded from `message.tool_calls` and streamed
+//!   `delta.tool_calls` (`chat_completions`); `finish_reason` `tool_calls` is a tool-use
+//!   stop. Every family of these ids documents function calling on its own
+//!   OpenAI-compatible API, and Bedrock's Converse lists tool use for them; a model that
+//!   refuses tools on InvokeModel answers Bedrock's 400 [U].
+//! - Images ([`Param::ImageInput`]): OpenAI `image_url` parts with a base64 data URI. The
+//!   family is one of many models; only some take images on Bedrock (Qwen3-VL, Gemma 3,
+//!   Kimi K2.5, Ministral 3, Mistral Large 3, as pixeltable's InvokeModel media shows for
+//!   Gemma 3 and Kimi); `params()` is per family, so images are listed and a text-only
+//!   model's refusal is Bedrock's 400 (passed through) [U].
+//! - `response_format` ([`Param::ResponseFormat`]): sent natively (`json_object`,
+//!   `json_schema`): AWS lists Qwen3, DeepSeek V3.1, Gemma 3, MiniMax M2, Mistral,
+//!   Kimi K2 and Nemotron models for structured outputs, through `response_format` on
+//!   InvokeModel (<https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>,
+//!   "select" models: one outside the list answers Bedrock's 400 [U]).
 //! - `"amazon-bedrock-guardrailAction": "INTERVENED"` on a body or chunk makes the stop a
 //!   content filter whatever `finish_reason` says; such a body needs no
 //!   `choices[0].message` to be complete (the shared guardrail helpers of `common.rs`).
@@ -62,6 +78,7 @@
 //! the Responses API; the older Mistral models (`mistral_text`, `mistral_chat`).
 
 use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
+use crate::unified::Param;
 
 /// The OpenAI-chat-shaped family.
 #[derive(Debug, Clone, Copy)]
@@ -103,17 +120,31 @@ impl ChatCompletionsFamily for OpenaiChat {
     const MODEL_PREFIXES: &'static [&'static str] = MODEL_PREFIXES;
     const SYSTEM_ROLE: &'static str = "system";
     const MAX_TOKENS_KEY: MaxTokensKey = MaxTokensKey::MaxTokens;
+    const PARAMS: &'static [Param] = &[
+        Param::MaxTokens,
+        Param::Temperature,
+        Param::TopP,
+        Param::Stop,
+        Param::Tools,
+        Param::ImageInput,
+        Param::ResponseFormat,
+        Param::Reasoning,
+    ];
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use crate::families::chat_completions::{REASONING_END, REASONING_START};
+    use crate::error::TranslateError;
+    use crate::families::chat_completions::{REASONING_END, REASONING_START, split_tagged_spans};
     use crate::families::common::{TaggedSpanFilter, conversation, strip_tagged_spans};
     use crate::families::openai_chat::OpenaiChat;
     use crate::families::{StreamTextFilter, TextFamily};
-    use crate::unified::{Role, StopReason, UnifiedRequest, Usage};
+    use crate::unified::{
+        Content, Message, Part, ResponseFormat, Role, StopReason, Tool, ToolCallDelta, ToolChoice,
+        UnifiedRequest, Usage,
+    };
 
     #[test]
     fn matches_the_listed_models_only() {
@@ -248,5 +279,186 @@ mod tests {
             .decode_response(br#"{"amazon-bedrock-guardrailAction":"INTERVENED"}"#)
             .unwrap();
         assert_eq!((answer.text.as_str(), answer.stop_reason), ("", StopReason::ContentFilter));
+    }
+
+    fn weather_tool() -> Tool {
+        Tool {
+            name: "get_weather".to_owned(),
+            description: Some("Weather of a city.".to_owned()),
+            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]}),
+        }
+    }
+
+    #[test]
+    fn tools_choices_formats_and_images_are_openai_shaped() {
+        let mut req = UnifiedRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Parts(vec![
+                    Part::Image { media_type: "image/jpeg".to_owned(), data: "/9j/".to_owned() },
+                    Part::Text { text: "Where?".to_owned() },
+                ]),
+            }],
+            tools: vec![weather_tool()],
+            response_format: Some(ResponseFormat::JsonSchema {
+                name: "place".to_owned(),
+                schema: json!({"type": "object"}),
+                strict: true,
+            }),
+            ..UnifiedRequest::default()
+        };
+        let tools = json!([{"type": "function", "function": {"name": "get_weather",
+            "description": "Weather of a city.", "parameters": {"type": "object",
+            "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+        let body = crate::encode_text_request(&OpenaiChat, &req).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}},
+                    {"type": "text", "text": "Where?"}]}],
+                "tools": tools,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "place",
+                    "schema": {"type": "object"}, "strict": true}}
+            })
+        );
+        req.response_format = Some(ResponseFormat::JsonObject);
+        for (choice, sent) in [
+            (ToolChoice::Auto, json!("auto")),
+            (ToolChoice::None, json!("none")),
+            (ToolChoice::Required, json!("required")),
+            (
+                ToolChoice::Tool("get_weather".to_owned()),
+                json!({"type": "function", "function": {"name": "get_weather"}}),
+            ),
+        ] {
+            req.tool_choice = Some(choice);
+            let body = crate::encode_text_request(&OpenaiChat, &req).unwrap();
+            assert_eq!((&body["tool_choice"], &body["tools"]), (&sent, &tools));
+            assert_eq!(body["response_format"], json!({"type": "json_object"}));
+        }
+    }
+
+    #[test]
+    fn tool_results_come_first_and_text_follows_as_a_user_message() {
+        let req = UnifiedRequest {
+            messages: vec![
+                Message::text(Role::User, "Weather in Oslo and Rome?"),
+                Message {
+                    role: Role::Assistant,
+                    content: Content::Parts(vec![
+                        Part::ToolUse {
+                            id: "call_1".to_owned(),
+                            name: "get_weather".to_owned(),
+                            input: json!({"city": "Oslo"}),
+                        },
+                        Part::ToolUse {
+                            id: "call_2".to_owned(),
+                            name: "get_weather".to_owned(),
+                            input: json!({"city": "Rome"}),
+                        },
+                    ]),
+                },
+                Message {
+                    role: Role::User,
+                    content: Content::Parts(vec![
+                        Part::Text { text: "Here:".to_owned() },
+                        Part::ToolResult {
+                            tool_use_id: "call_1".to_owned(),
+                            content: "Snow".to_owned(),
+                            is_error: false,
+                        },
+                        Part::ToolResult {
+                            tool_use_id: "call_2".to_owned(),
+                            content: "Sun".to_owned(),
+                            is_error: false,
+                        },
+                    ]),
+                },
+            ],
+            tools: vec![weather_tool()],
+            ..UnifiedRequest::default()
+        };
+        let body = crate::encode_text_request(&OpenaiChat, &req).unwrap();
+        let call = |id: &str, city: &str| {
+            json!({"id": id, "type": "function", "function": {"name": "get_weather",
+                "arguments": format!(r#"{{"city":"{city}"}}"#)}})
+        };
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "Weather in Oslo and Rome?"},
+                {"role": "assistant", "content": null,
+                    "tool_calls": [call("call_1", "Oslo"), call("call_2", "Rome")]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "Snow"},
+                {"role": "tool", "tool_call_id": "call_2", "content": "Sun"},
+                {"role": "user", "content": "Here:"}
+            ])
+        );
+    }
+
+    #[test]
+    fn tool_calls_are_decoded_whatever_their_arguments() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,
+            "tool_calls":[
+              {"id":"call_1","type":"function","function":{"name":"a","arguments":"{\"x\":[1,2]}"}},
+              {"id":"call_2","type":"function","function":{"name":"b","arguments":""}},
+              {"type":"function","function":{"name":"c","arguments":"{not json"}},
+              {"id":"call_4","type":"function","function":{"name":"d","arguments":{"y":true}}}]},
+            "finish_reason":"tool_calls"}]}"#;
+        let answer = OpenaiChat.decode_response(body).unwrap();
+        assert_eq!(answer.stop_reason, StopReason::ToolUse);
+        assert_eq!(
+            serde_json::to_value(&answer.tool_calls).unwrap(),
+            json!([
+                {"id": "call_1", "name": "a", "input": {"x": [1, 2]}},
+                {"id": "call_2", "name": "b", "input": {}},
+                {"id": "call_2", "name": "c", "input": "{not json"},
+                {"id": "call_4", "name": "d", "input": {"y": true}}
+            ])
+        );
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_one_piece_per_event() {
+        let first = br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,
+            "tool_calls":[{"index":1,"id":"call_1","type":"function","function":{"name":"a","arguments":""}}]}}]}"#;
+        let event = OpenaiChat.decode_stream_event(first).unwrap();
+        let expected = ToolCallDelta {
+            index: 1,
+            id: Some("call_1".to_owned()),
+            name: Some("a".to_owned()),
+            arguments: String::new(),
+        };
+        assert_eq!((event.tool_call, event.unrecognized), (Some(expected), false));
+        let same_index = br#"{"choices":[{"index":0,"delta":{"tool_calls":[
+            {"index":1,"function":{"arguments":"{\"x\""}},{"index":1,"function":{"arguments":":1}"}}]}}]}"#;
+        let event = OpenaiChat.decode_stream_event(same_index).unwrap();
+        let expected =
+            ToolCallDelta { index: 1, arguments: r#"{"x":1}"#.to_owned(), ..Default::default() };
+        assert_eq!(event.tool_call, Some(expected));
+        let two_calls = br#"{"choices":[{"index":0,"delta":{"tool_calls":[
+            {"index":0,"function":{"arguments":"{}"}},{"index":1,"function":{"arguments":"{}"}}]}}]}"#;
+        let err = OpenaiChat.decode_stream_event(two_calls).unwrap_err();
+        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
+        let last = br#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
+        let event = OpenaiChat.decode_stream_event(last).unwrap();
+        assert_eq!(event.stop_reason, Some(StopReason::ToolUse));
+    }
+
+    #[test]
+    fn reasoning_fields_and_spans_are_reasoning() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant",
+            "content":"<reasoning>Capital.</reasoning>Paris.","reasoning_content":"Hmm. "},
+            "finish_reason":"stop"}]}"#;
+        let answer = OpenaiChat.decode_response(body).unwrap();
+        assert_eq!(answer.text, "Paris.");
+        assert_eq!(answer.reasoning.as_deref(), Some("Hmm. Capital."));
+        let chunk = br#"{"choices":[{"index":0,"delta":{"reasoning":"a","content":"b<reasoning>c</reasoning>d<reasoning>e"}}]}"#;
+        let event = OpenaiChat.decode_stream_event(chunk).unwrap();
+        assert_eq!((event.text.as_str(), event.reasoning.as_str()), ("bd<reasoning>e", "ac"));
+        let (answer, reasoning) = split_tagged_spans("x<reasoning>r1</reasoning>y<reasoning>r2");
+        assert_eq!((answer.as_str(), reasoning.as_str()), ("xy", "r1r2"));
     }
 }

@@ -15,21 +15,34 @@
 //! - The model's reasoning comes inside the content, wrapped in `<reasoning>...</reasoning>`
 //!   before the answer (AWS documentation, `model-parameters-openai`). Those spans are
 //!   removed from the text, as is everything after a `<reasoning>` that is never closed;
-//!   a `</reasoning>` outside a span is text. Reasoning sent in a separate field
-//!   (`reasoning_content`, `reasoning`) is ignored.
+//!   a `</reasoning>` outside a span is text. Their insides, and reasoning sent in a
+//!   separate field (`reasoning_content`, `reasoning`), are the answer's reasoning
+//!   ([`Param::Reasoning`]; the codec drops it when the request did not ask).
 //! - Streamed, the same rule holds across chunks: the family's
 //!   [`StreamTextFilter`](crate::families::StreamTextFilter) keeps the state between chunks, so a span may open in one chunk and close in a later one,
 //!   and a tag may itself be split between chunks (held back until it can be told from
 //!   text). The chat-completions stream of bedrock-runtime was seen wrapping each chunk's
 //!   piece of reasoning in its own tags (ren8k/aws-gpt-oss-samples,
-//!   `src/bedrock-completion/completion_stream.py` and README, 2025-08); no
+//!   `src/bedrock-completion/completion_stream.py` and README, 2025-08): a span opened and
+//!   closed within one chunk is moved to the event's `reasoning`. No
 //!   InvokeModelWithResponseStream recording with reasoning was found, so a span over
-//!   several chunks is accepted as well. An event's `text` is the raw `delta.content`;
-//!   the filter makes it answer text.
+//!   several chunks is accepted as well: it stays in the event's `text` (the raw rest of
+//!   `delta.content`), and the filter removes it from the answer text; that reasoning is
+//!   not returned (the filter yields text only).
+//! - Tools ([`Param::Tools`]): the AWS page points to OpenAI's Create chat completion for
+//!   the body, so OpenAI's `tools`, `tool_choice` and tool messages are sent, and
+//!   `message.tool_calls` / streamed `delta.tool_calls` decoded (`chat_completions`);
+//!   `finish_reason` `tool_calls` is a tool-use stop. An assistant message that only calls
+//!   tools has `content: null`, as OpenAI's.
+//! - `response_format` ([`Param::ResponseFormat`]): sent natively; AWS lists the OpenAI
+//!   open-weight models for structured outputs through `response_format` on InvokeModel
+//!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html>).
+//! - No images: the AWS page says these models take text input only, so
+//!   [`Param::ImageInput`] is not listed (the codec refuses image parts).
 //! - `temperature` follows OpenAI's range, 0 to 2.
 //! - `finish_reason`: `stop` ends the turn (the model finished or hit a stop sequence;
 //!   the two are not told apart), `length` is a length stop, `content_filter` a content
-//!   filter, `tool_calls` and anything else `Other`.
+//!   filter, `tool_calls` a tool-use stop, anything else `Other`.
 //! - `"amazon-bedrock-guardrailAction": "INTERVENED"` on a body or chunk makes the stop a
 //!   content filter whatever `finish_reason` says; such a body needs no
 //!   `choices[0].message`, and such a chunk no `finish_reason`, to be complete (the key
@@ -49,6 +62,7 @@
 //! empty event.
 
 use crate::families::chat_completions::{ChatCompletionsFamily, MaxTokensKey};
+use crate::unified::Param;
 
 /// The OpenAI gpt-oss family.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +73,15 @@ impl ChatCompletionsFamily for OpenaiGptOss {
     const MODEL_PREFIXES: &'static [&'static str] = &["openai.gpt-oss-"];
     const SYSTEM_ROLE: &'static str = "developer";
     const MAX_TOKENS_KEY: MaxTokensKey = MaxTokensKey::MaxCompletionTokens;
+    const PARAMS: &'static [Param] = &[
+        Param::MaxTokens,
+        Param::Temperature,
+        Param::TopP,
+        Param::Stop,
+        Param::Tools,
+        Param::ResponseFormat,
+        Param::Reasoning,
+    ];
 }
 
 #[cfg(test)]
@@ -77,7 +100,9 @@ mod tests {
     fn reasoning_filter() -> TaggedSpanFilter {
         TaggedSpanFilter::new(REASONING_START, REASONING_END)
     }
-    use crate::unified::{Message, Role, StopReason, UnifiedRequest, Usage};
+    use crate::unified::{
+        Content, Message, Part, Role, StopReason, Tool, ToolChoice, UnifiedRequest, Usage,
+    };
 
     #[test]
     fn reasoning_spans_are_removed() {
@@ -180,7 +205,7 @@ mod tests {
     fn separate_reasoning_field_is_not_text() {
         let chunk = br#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#;
         let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
-        assert_eq!(event.text, "");
+        assert_eq!((event.text.as_str(), event.reasoning.as_str()), ("", "hmm"));
         assert!(!event.unrecognized);
     }
 
@@ -212,5 +237,79 @@ mod tests {
         assert_eq!((answer.text.as_str(), answer.stop_reason), ("", StopReason::ContentFilter));
         let body = br#"{"choices":[{"index":0,"message":{"content":"ok"},"finish_reason":"stop"}],"amazon-bedrock-guardrailAction":"NONE"}"#;
         assert_eq!(OpenaiGptOss.decode_response(body).unwrap().stop_reason, StopReason::EndTurn);
+    }
+
+    #[test]
+    fn tool_round_trip_is_encoded_with_the_developer_role() {
+        let req = UnifiedRequest {
+            messages: vec![
+                Message::text(Role::System, "Be terse."),
+                Message::text(Role::User, "Weather?"),
+                Message {
+                    role: Role::Assistant,
+                    content: Content::Parts(vec![Part::ToolUse {
+                        id: "call_1".to_owned(),
+                        name: "get_weather".to_owned(),
+                        input: json!({}),
+                    }]),
+                },
+                Message {
+                    role: Role::User,
+                    content: Content::Parts(vec![Part::ToolResult {
+                        tool_use_id: "call_1".to_owned(),
+                        content: "Rain".to_owned(),
+                        is_error: false,
+                    }]),
+                },
+            ],
+            tools: vec![Tool {
+                name: "get_weather".to_owned(),
+                description: None,
+                parameters: json!({"type": "object", "properties": {}}),
+            }],
+            tool_choice: Some(ToolChoice::Required),
+            max_tokens: Some(100),
+            ..UnifiedRequest::default()
+        };
+        let body = crate::encode_text_request(&OpenaiGptOss, &req).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "messages": [
+                    {"role": "developer", "content": "Be terse."},
+                    {"role": "user", "content": "Weather?"},
+                    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
+                        "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "Rain"}
+                ],
+                "tools": [{"type": "function", "function": {"name": "get_weather",
+                    "parameters": {"type": "object", "properties": {}}}}],
+                "tool_choice": "required",
+                "max_completion_tokens": 100
+            })
+        );
+    }
+
+    #[test]
+    fn images_are_refused_and_reasoning_is_returned() {
+        let req = UnifiedRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Parts(vec![Part::Image {
+                    media_type: "image/png".to_owned(),
+                    data: "iVBO".to_owned(),
+                }]),
+            }],
+            ..UnifiedRequest::default()
+        };
+        let err = crate::encode_text_request(&OpenaiGptOss, &req).unwrap_err();
+        assert!(matches!(err, crate::TranslateError::Unsupported { .. }), "{err:?}");
+        let body = br#"{"choices":[{"index":0,"message":{"content":"<reasoning>Think.</reasoning>Paris."},"finish_reason":"stop"}]}"#;
+        let answer = OpenaiGptOss.decode_response(body).unwrap();
+        assert_eq!((answer.text.as_str(), answer.reasoning.as_deref()), ("Paris.", Some("Think.")));
+        let chunk =
+            br#"{"choices":[{"index":0,"delta":{"content":"<reasoning>Think.</reasoning>"}}]}"#;
+        let event = OpenaiGptOss.decode_stream_event(chunk).unwrap();
+        assert_eq!((event.text.as_str(), event.reasoning.as_str()), ("", "Think."));
     }
 }

@@ -174,6 +174,13 @@ async fn errors_come_in_openai_shape_with_the_same_statuses() {
         (json!({"model": "nova-lite", "messages": "Hi"}), 400, "invalid_request"),
         (
             json!({"model": "nova-lite", "messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function"}]}),
+            400,
+            "invalid_request",
+        ),
+        // A family without tools refuses them, naming itself.
+        (
+            json!({"model": "titan-express", "messages": [{"role": "user", "content": "Hi"}],
+                   "tools": [{"type": "function", "function": {"name": "f"}}]}),
             422,
             "unsupported_parameter",
         ),
@@ -189,6 +196,11 @@ async fn errors_come_in_openai_shape_with_the_same_statuses() {
         ),
         (
             json!({"model": "nova-lite", "messages": [{"role": "tool", "content": "42"}]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "nova-lite", "messages": [{"role": "function", "content": "42"}]}),
             422,
             "unsupported_parameter",
         ),
@@ -199,7 +211,7 @@ async fn errors_come_in_openai_shape_with_the_same_statuses() {
         assert_openai_error(&body, code);
     }
     // Where one request field is at fault, `param` names it, as OpenAI does.
-    for (field, value) in [("tools", json!([{"type": "function"}])), ("n", json!(2))] {
+    for (field, value) in [("tool_choice", json!("sometimes")), ("n", json!(2))] {
         let mut request =
             json!({"model": "nova-lite", "messages": [{"role": "user", "content": "Hi"}]});
         request[field] = value;

@@ -1,0 +1,114 @@
+//! What every API shape that takes tools and images shares: images given as `data:` URLs,
+//! tool-call arguments given as JSON text, and the caps on the tools of one request.
+//!
+//! Remote image URLs (`https://…`) are refused (422): the gateway does not fetch what a
+//! caller points it at (a fetch from inside the network is a server-side request forgery
+//! risk, and an unbounded download). Callers send the image's bytes, base64, in a `data:`
+//! URL or the API shape's own base64 block.
+
+use translator::{IMAGE_MEDIA_TYPES, Part};
+
+use crate::error::ApiError;
+
+/// Most tools one request may define (OpenAI's own cap).
+pub const MAX_TOOLS: usize = 128;
+
+/// A `data:<media type>;base64,<data>` URL as an image part. Anything else (a remote URL,
+/// a `data:` URL that is not base64 or not of an image type the models take) is refused.
+pub fn image_from_url(url: &str) -> Result<Part, ApiError> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        let scheme: String = scheme.chars().take(16).collect();
+        return Err(ApiError::Unsupported(format!(
+            "image URLs of scheme {scheme:?} are not fetched by this gateway; send the image \
+             as a `data:<media type>;base64,<data>` URL"
+        )));
+    };
+    let Some((meta, data)) = rest.split_once(',') else {
+        return Err(ApiError::BadRequest("a `data:` URL needs a `,` before its data".to_owned()));
+    };
+    let Some(media_type) = meta.strip_suffix(";base64") else {
+        return Err(ApiError::BadRequest(
+            "an image `data:` URL must be base64 (`data:<media type>;base64,<data>`)".to_owned(),
+        ));
+    };
+    let media_type = media_type.to_ascii_lowercase();
+    let media_type = if media_type == "image/jpg" { "image/jpeg".to_owned() } else { media_type };
+    if !IMAGE_MEDIA_TYPES.contains(&media_type.as_str()) {
+        let shown: String = media_type.chars().take(64).collect();
+        return Err(ApiError::BadRequest(format!(
+            "image media type {shown:?} is not one of {}",
+            IMAGE_MEDIA_TYPES.join(", ")
+        )));
+    }
+    check_base64(data, "the image")?;
+    Ok(Part::Image { media_type, data: data.to_owned() })
+}
+
+/// Refuses data that is not standard base64 (with or without padding), naming `what`.
+pub fn check_base64(data: &str, what: &str) -> Result<(), ApiError> {
+    let body = data.trim_end_matches('=');
+    let well_formed = !data.is_empty()
+        && data.len() - body.len() <= 2
+        && body.len() % 4 != 1
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!("{what} is not valid base64 data")))
+    }
+}
+
+/// A tool call's arguments, given as JSON text (OpenAI's `arguments`), as the JSON object
+/// they must be. An empty text is no arguments (`{}`).
+pub fn tool_arguments(arguments: &str, call_id: &str) -> Result<serde_json::Value, ApiError> {
+    if arguments.trim().is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) | Err(_) => {
+            let id: String = call_id.chars().take(64).collect();
+            Err(ApiError::BadRequest(format!(
+                "the arguments of tool call {id:?} must be the JSON text of an object"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urls_become_image_parts_and_the_rest_is_refused() {
+        let part = image_from_url("data:image/png;base64,iVBORw0KGgo=").unwrap();
+        let expected =
+            Part::Image { media_type: "image/png".to_owned(), data: "iVBORw0KGgo=".to_owned() };
+        assert_eq!(part, expected);
+        let jpg = image_from_url("data:image/JPG;base64,/9j/").unwrap();
+        assert!(matches!(jpg, Part::Image { media_type, .. } if media_type == "image/jpeg"));
+        for (url, unsupported) in [
+            ("https://example.com/cat.png", true),
+            ("file:///etc/passwd", true),
+            ("data:image/png,rawbytes", false),
+            ("data:image/tiff;base64,AAAA", false),
+            ("data:image/png;base64,not base64!", false),
+            ("data:image/png;base64,", false),
+            ("data:image/png;base64", false),
+        ] {
+            let error = image_from_url(url).unwrap_err();
+            let is_unsupported = matches!(error, ApiError::Unsupported(_));
+            assert_eq!(is_unsupported, unsupported, "{url}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        assert_eq!(tool_arguments(r#"{"a":1}"#, "c").unwrap(), serde_json::json!({"a": 1}));
+        assert_eq!(tool_arguments(" ", "c").unwrap(), serde_json::json!({}));
+        for bad in ["[1]", "{", "3", "\"x\""] {
+            assert!(tool_arguments(bad, "c").is_err(), "{bad}");
+        }
+    }
+}

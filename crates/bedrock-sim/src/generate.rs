@@ -4,9 +4,24 @@
 //! One word is one token. Token `i` is `" word"` with a leading space; the first token has one
 //! only when the family asks for it (Claude does, Titan does not). The natural length is
 //! 16 to 47 tokens, chosen by the hash. The input token count is the number of
-//! whitespace-separated words of the prompt, at least 1.
+//! whitespace-separated words of the prompt, at least 1, plus the tokens of the request's
+//! images and documents (`tools.rs`).
+//!
+//! A request whose [`ToolPlan`] calls a tool is answered with that one call instead
+//! ([`Completion::tool_call`]): its tokens are the pieces of the input's compact JSON
+//! (`tools::json_pieces`), one output token each, whatever max tokens and the stop sequences
+//! are, and it ends with [`StopCause::EndOfText`] (the families say `tool_use`).
+//!
+//! A request that asks for reasoning ([`GenerationRequest::thinking`], Claude's extended
+//! thinking) gets [`Completion::thinking`] too: 8 to 15 words seeded by the prompt's hash
+//! (with a salt, so they are not the answer's words), and a signature, 64 standard base64
+//! characters of the same seed. Its words count as output tokens; max tokens does not cut
+//! them (the budget is checked by the family, and the natural lengths are far below it).
+
+use base64::Engine;
 
 use crate::prompt_cache::CacheUsage;
+use crate::tools::{ToolCall, ToolPlan, json_pieces};
 
 /// The words answers are made of.
 pub(crate) const VOCABULARY: [&str; 64] = [
@@ -25,8 +40,10 @@ pub(crate) const MIN_NATURAL_TOKENS: u32 = 16;
 /// One more than the longest natural answer, in tokens.
 pub(crate) const MAX_NATURAL_TOKENS_EXCLUSIVE: u32 = 48;
 
-/// What a family asks the generator for, read from the request body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a family asks the generator for, read from the request body. The families that know
+/// no tools, media or reasoning leave the last three fields at their defaults
+/// (`..GenerationRequest::default()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GenerationRequest {
     /// The text the answer is seeded by and the input tokens are counted from.
     pub(crate) prompt: String,
@@ -36,10 +53,17 @@ pub(crate) struct GenerationRequest {
     pub(crate) stop_sequences: Vec<String>,
     /// Whether the first token has a leading space too.
     pub(crate) space_before_first_token: bool,
+    /// The request's tools and tool choice, and whether it answers tool results.
+    pub(crate) tools: ToolPlan,
+    /// Whether the answer opens with the model's reasoning (Claude's `thinking`).
+    pub(crate) thinking: bool,
+    /// The input tokens of the request's images and documents, on top of the prompt's words.
+    pub(crate) n_media_input_tokens: u32,
 }
 
-/// A generated answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A generated answer. Code that builds one by hand leaves the fields it does not know at
+/// their defaults (`..Completion::default()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Completion {
     /// Input tokens counted from the prompt, less those read from or written to the prompt
     /// cache (`cache`), as Bedrock reports them.
@@ -50,12 +74,34 @@ pub(crate) struct Completion {
     pub(crate) stop: StopCause,
     /// The input tokens read from and written to the prompt cache (`prompt_cache.rs`).
     pub(crate) cache: CacheUsage,
+    /// The tool the answer calls instead of answering in text; `tokens` are then the pieces
+    /// of its input JSON.
+    pub(crate) tool_call: Option<ToolCall>,
+    /// The reasoning before the answer, when the request asked for it.
+    pub(crate) thinking: Option<Thinking>,
+}
+
+/// The model's reasoning before its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Thinking {
+    /// One word per token, each but the first with a leading space.
+    pub(crate) tokens: Vec<String>,
+    /// Claude's `signature` of the thinking block.
+    pub(crate) signature: String,
+}
+
+impl Thinking {
+    /// The whole reasoning text.
+    pub(crate) fn text(&self) -> String {
+        self.tokens.concat()
+    }
 }
 
 /// Why an answer ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum StopCause {
-    /// The natural end of the answer.
+    /// The natural end of the answer (also of a tool call).
+    #[default]
     EndOfText,
     /// The max tokens limit was reached first.
     MaxTokens,
@@ -69,14 +115,30 @@ impl Completion {
         self.tokens.concat()
     }
 
-    /// The number of output tokens.
+    /// The number of output tokens: the answer's (or the tool call's pieces) and the
+    /// reasoning's.
     pub(crate) fn n_output_tokens(&self) -> u32 {
-        u32::try_from(self.tokens.len()).unwrap_or(u32::MAX)
+        let n_thinking = self.thinking.as_ref().map_or(0, |thinking| thinking.tokens.len());
+        u32::try_from(self.tokens.len() + n_thinking).unwrap_or(u32::MAX)
     }
 }
 
 /// Generates the answer to `request`.
 pub(crate) fn generate(request: &GenerationRequest) -> Completion {
+    let n_input_tokens =
+        count_input_tokens(&request.prompt).saturating_add(request.n_media_input_tokens);
+    let thinking = request.thinking.then(|| thinking_for(&request.prompt));
+    if let Some(tool) = request.tools.tool_to_call() {
+        let call = ToolCall::new(tool, &request.prompt);
+        return Completion {
+            n_input_tokens,
+            tokens: json_pieces(&call.input_json()),
+            stop: StopCause::EndOfText,
+            cache: CacheUsage::default(),
+            tool_call: Some(call),
+            thinking,
+        };
+    }
     let mut rng = SplitMix64(fnv1a_64(request.prompt.as_bytes()));
     let span = u64::from(MAX_NATURAL_TOKENS_EXCLUSIVE - MIN_NATURAL_TOKENS);
     let n_natural = u64::from(MIN_NATURAL_TOKENS) + rng.next() % span;
@@ -95,8 +157,30 @@ pub(crate) fn generate(request: &GenerationRequest) -> Completion {
         None if n_tokens < n_natural => StopCause::MaxTokens,
         None => StopCause::EndOfText,
     };
-    let n_input_tokens = count_input_tokens(&request.prompt);
-    Completion { n_input_tokens, tokens, stop, cache: CacheUsage::default() }
+    Completion {
+        n_input_tokens,
+        tokens,
+        stop,
+        cache: CacheUsage::default(),
+        tool_call: None,
+        thinking,
+    }
+}
+
+/// The reasoning before the answer to `prompt`.
+fn thinking_for(prompt: &str) -> Thinking {
+    let mut rng = SplitMix64(fnv1a_64(format!("thinking\u{0}{prompt}").as_bytes()));
+    let n_words = 8 + rng.next() % 8;
+    let tokens = (0..n_words)
+        .map(|word_idx| {
+            let idx = usize::try_from(rng.next() % VOCABULARY.len() as u64).unwrap_or_default();
+            let space = if word_idx > 0 { " " } else { "" };
+            format!("{space}{}", VOCABULARY[idx % VOCABULARY.len()])
+        })
+        .collect();
+    let signature_bytes: Vec<u8> = (0..6).flat_map(|_| rng.next().to_be_bytes()).collect();
+    let signature = base64::engine::general_purpose::STANDARD.encode(signature_bytes);
+    Thinking { tokens, signature }
 }
 
 /// The number of whitespace-separated words of `prompt`, at least 1.
@@ -164,6 +248,7 @@ mod tests {
             max_tokens,
             stop_sequences: stop_sequences.iter().map(|s| (*s).to_owned()).collect(),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         }
     }
 
@@ -231,6 +316,59 @@ mod tests {
     fn input_tokens_are_words() {
         assert_eq!(count_input_tokens(""), 1);
         assert_eq!(count_input_tokens("\n\nHuman: hi there\n\nAssistant:"), 4);
+    }
+
+    #[test]
+    fn a_tool_plan_answers_with_a_call() {
+        use serde_json::json;
+
+        use crate::tools::{ToolChoice, ToolSpec};
+
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"},
+            "days": {"type": "integer"}}, "required": ["city", "days"]});
+        let mut with_tools = request("weather in Paris", 1, &["}"]);
+        with_tools.tools.tools =
+            vec![ToolSpec { name: "get_weather".to_owned(), input_schema: schema }];
+        with_tools.n_media_input_tokens = 5;
+        let completion = generate(&with_tools);
+        let call = completion.tool_call.clone().unwrap();
+        assert_eq!(call.name, "get_weather");
+        let json = call.input_json();
+        let city = call.input["city"].as_str().unwrap().to_owned();
+        assert_eq!(json, format!(r#"{{"city":"{city}","days":1}}"#));
+        // Neither max tokens nor stop sequences cut a call.
+        assert_eq!(completion.tokens, json_pieces(&json));
+        assert_eq!(completion.tokens.concat(), json);
+        assert_eq!(completion.stop, StopCause::EndOfText);
+        assert_eq!(completion.n_output_tokens(), u32::try_from(completion.tokens.len()).unwrap());
+        assert_eq!(completion.n_input_tokens, 3 + 5);
+        assert!(completion.thinking.is_none());
+
+        // Tool results in the last message, or the choice "none": a text answer.
+        with_tools.tools.answers_tool_results = true;
+        assert_eq!(generate(&with_tools).tool_call, None);
+        with_tools.tools.answers_tool_results = false;
+        with_tools.tools.choice = ToolChoice::None;
+        assert_eq!(generate(&with_tools).tool_call, None);
+    }
+
+    #[test]
+    fn thinking_opens_the_answer() {
+        let mut thinking = request("why is the sky blue", 1000, &[]);
+        thinking.thinking = true;
+        let completion = generate(&thinking);
+        let reasoning = completion.thinking.clone().unwrap();
+        assert!((8..16).contains(&reasoning.tokens.len()));
+        assert!(!reasoning.tokens[0].starts_with(' '));
+        assert!(reasoning.tokens[1..].iter().all(|token| token.starts_with(' ')));
+        assert_eq!(reasoning.signature.len(), 64);
+        assert_eq!(generate(&thinking), completion);
+        let plain = generate(&request("why is the sky blue", 1000, &[]));
+        assert_eq!(plain.tokens, completion.tokens);
+        assert_eq!(
+            completion.n_output_tokens(),
+            plain.n_output_tokens() + u32::try_from(reasoning.tokens.len()).unwrap()
+        );
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl Intervention {
             tokens: vec![BLOCKED_MESSAGE.to_owned()],
             stop: StopCause::EndOfText,
             cache: CacheUsage::default(),
+            ..Completion::default()
         }
     }
 
@@ -197,6 +198,7 @@ mod tests {
             max_tokens: 100,
             stop_sequences: Vec::new(),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

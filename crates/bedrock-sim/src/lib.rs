@@ -253,6 +253,7 @@ mod quota;
 mod response_stream;
 mod schema;
 mod simulator;
+mod tools;
 
 pub use crate::auth::sigv4;
 pub use crate::auth::{

@@ -57,6 +57,7 @@ impl Family for Ai21Jamba {
             max_tokens: u32_value(body.get("max_tokens")).unwrap_or(MAX_TOKENS_LIMIT),
             stop_sequences: string_array(body.get("stop")),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

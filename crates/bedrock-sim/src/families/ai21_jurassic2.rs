@@ -55,6 +55,7 @@ impl Family for Ai21Jurassic2 {
             max_tokens: u32_value(body.get("maxTokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: string_array(body.get("stopSequences")),
             space_before_first_token: true,
+            ..GenerationRequest::default()
         })
     }
 

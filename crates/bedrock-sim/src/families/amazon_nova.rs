@@ -4,8 +4,25 @@
 //! - Premier and Nova 2 Lite are served only through an inference profile
 //!   (`us.amazon.nova-premier-v1:0`, `global.amazon.nova-2-lite-v1:0`).
 //! - The answer is seeded by the `text` of every `system` block and of every message content
-//!   block, joined with newlines. Other blocks (image, video, tool use, ...) are accepted and
-//!   not read. The first message must be the user's.
+//!   block, the `text` and `json` (compact) of tool results, and a word per image and
+//!   document (`tools.rs`), joined with newlines; images and documents add their media
+//!   tokens. Video, audio and reasoning blocks are accepted and not read. The first message
+//!   must be the user's.
+//! - `image` `{format: png | jpeg | gif | webp, source: {bytes}}` and `document` `{format,
+//!   name, source: {bytes}}` are checked by the schema (everit's messages); the bytes must be
+//!   base64 within Converse's documented sizes (3.75 MB per image, 4.5 MB per document) [U:
+//!   the wording of these two refusals].
+//! - Tools (`toolConfig`): `{tools: [{toolSpec: {name, description?, inputSchema: {json}}}],
+//!   toolChoice?: {auto: {}} | {any: {}} | {tool: {name}}}`, names `^[a-zA-Z0-9_-]{1,64}$`;
+//!   `toolUse` `{toolUseId, name, input}` and `toolResult` `{toolUseId, content: [{text} |
+//!   {json} | {image} | {document}], status?}` blocks, the results of a user message
+//!   answering every call of the assistant message before it (Converse's wording [U for
+//!   InvokeModel]). A call answers `output.message.content: [{toolUse: {toolUseId, name,
+//!   input}}]`, `stopReason` `tool_use`, ids `tooluse_` and 22 characters as Converse's; its
+//!   stream is `messageStart`, `contentBlockStart` `{start: {toolUse: {toolUseId, name}}}`, a
+//!   `contentBlockDelta` `{delta: {toolUse: {input: <piece>}}}` per input piece,
+//!   `contentBlockStop`, `messageStop` `tool_use`, `metadata` (wire document §4.2, shaped as
+//!   ConverseStream's recorded events, §9).
 //! - `inferenceConfig.maxTokens` defaults to the model's largest value, Nova's "dynamic" default.
 //!   `temperature` may be 0, although the documentation gives 0.00001 as its least value.
 //! - Answer: one text block in `output.message.content`, `stopReason` `end_turn`, `max_tokens`
@@ -34,6 +51,8 @@ use crate::prompt_cache::{
     CacheBoundary, CacheInvocationMetrics, CacheRequest, MAX_CHECKPOINTS, PrefixHasher, items,
     n_words,
 };
+use crate::schema::malformed_input;
+use crate::tools::{Media, ToolChoice, ToolPlan, ToolSpec, decode_base64, is_valid_tool_name};
 
 /// The Nova family.
 pub(crate) struct AmazonNova;
@@ -94,27 +113,32 @@ impl Family for AmazonNova {
             return Err(BedrockError::validation(FIRST_TURN_MESSAGE));
         }
 
-        let system = body.get("system").and_then(Value::as_array).map(Vec::as_slice);
-        let message_blocks = messages
-            .iter()
-            .filter_map(|message| message.get("content").and_then(Value::as_array))
-            .flatten();
-        let texts: Vec<&str> = system
-            .unwrap_or_default()
-            .iter()
-            .chain(message_blocks)
-            .filter_map(|block| block.get("text").and_then(Value::as_str))
-            .collect();
+        check_media(messages)?;
+        check_tool_results(messages)?;
+        let tool_plan = tool_plan(body.get("toolConfig"), messages)?;
+
+        let mut prompt = Prompt::default();
+        for block in items(body.get("system")) {
+            prompt.block(block);
+        }
+        for message in messages {
+            for block in items(message.get("content")) {
+                prompt.block(block);
+            }
+        }
 
         let config = body.get("inferenceConfig");
         // The schema keeps `maxTokens` within 1 and the limit, so it fits a `u32`.
         let max_tokens = u32_value(config.and_then(|config| config.get("maxTokens")))
             .unwrap_or(u32::try_from(max_tokens_limit).unwrap_or(u32::MAX));
         Ok(GenerationRequest {
-            prompt: texts.join("\n"),
+            prompt: prompt.texts.join("\n"),
             max_tokens,
             stop_sequences: string_array(config.and_then(|config| config.get("stopSequences"))),
             space_before_first_token: false,
+            tools: tool_plan,
+            thinking: false,
+            n_media_input_tokens: prompt.n_media_tokens,
         })
     }
 
@@ -136,14 +160,17 @@ impl Family for AmazonNova {
         let n_total_tokens = [n_output_tokens, cache.read, cache.write]
             .into_iter()
             .fold(n_input_tokens, u32::saturating_add);
+        let content = match &completion.tool_call {
+            Some(call) => NovaBlock::ToolUse(ToolUseBlock {
+                tool_use_id: call.id(TOOL_USE_ID_PREFIX, TOOL_USE_ID_CHARS),
+                name: &call.name,
+                input: &call.input,
+            }),
+            None => NovaBlock::Text(completion.text()),
+        };
         json_bytes(&NovaResponse {
-            output: NovaOutput {
-                message: NovaMessage {
-                    content: [TextBlock { text: completion.text() }],
-                    role: "assistant",
-                },
-            },
-            stop_reason: stop_reason(&completion.stop),
+            output: NovaOutput { message: NovaMessage { content: [content], role: "assistant" } },
+            stop_reason: stop_reason(completion),
             usage: NovaUsage {
                 input_tokens: n_input_tokens,
                 output_tokens: n_output_tokens,
@@ -155,14 +182,23 @@ impl Family for AmazonNova {
     }
 
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        // messageStart, a delta and a stop per token, messageStop, metadata.
-        2 * completion.tokens.len() + 3
+        match completion.tool_call {
+            // messageStart, the block's start, a delta per piece, its stop, messageStop,
+            // metadata.
+            Some(_) => completion.tokens.len() + 5,
+            // messageStart, a delta and a stop per token, messageStop, metadata.
+            None => 2 * completion.tokens.len() + 3,
+        }
     }
 
     fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
-        // Token `i` is in chunk `2 i + 1`, after messageStart.
-        let n_tokens = (n_chunks_sent / 2).min(completion.tokens.len());
-        u32::try_from(n_tokens).unwrap_or(u32::MAX)
+        let n_tokens = match completion.tool_call {
+            // Piece `i` is in chunk `i + 2`, after messageStart and contentBlockStart.
+            Some(_) => n_chunks_sent.saturating_sub(2),
+            // Token `i` is in chunk `2 i + 1`, after messageStart.
+            None => n_chunks_sent / 2,
+        };
+        u32::try_from(n_tokens.min(completion.tokens.len())).unwrap_or(u32::MAX)
     }
 
     fn stream_chunk(
@@ -173,14 +209,42 @@ impl Family for AmazonNova {
     ) -> Vec<u8> {
         let n_tokens = completion.tokens.len();
         let mut chunk = NovaStreamChunk::default();
-        if chunk_idx == 0 {
+        let tool_id;
+        if let Some(call) = &completion.tool_call {
+            tool_id = call.id(TOOL_USE_ID_PREFIX, TOOL_USE_ID_CHARS);
+            match chunk_idx {
+                0 => chunk.message_start = Some(MessageStart { role: "assistant" }),
+                1 => {
+                    chunk.content_block_start = Some(ContentBlockStart {
+                        start: BlockStart {
+                            tool_use: ToolUseStart { tool_use_id: &tool_id, name: &call.name },
+                        },
+                        content_block_index: 0,
+                    });
+                }
+                idx if idx < n_tokens + 2 => {
+                    let input = completion.tokens.get(idx - 2).map_or("", String::as_str);
+                    chunk.content_block_delta = Some(ContentBlockDelta {
+                        delta: NovaDelta::ToolUse { input },
+                        content_block_index: 0,
+                    });
+                }
+                idx if idx == n_tokens + 2 => {
+                    chunk.content_block_stop = Some(ContentBlockStop { content_block_index: 0 });
+                }
+                idx if idx == n_tokens + 3 => {
+                    chunk.message_stop = Some(MessageStop { stop_reason: stop_reason(completion) });
+                }
+                _ => chunk.metadata = Some(stream_metadata(completion)),
+            }
+        } else if chunk_idx == 0 {
             chunk.message_start = Some(MessageStart { role: "assistant" });
         } else if chunk_idx <= 2 * n_tokens {
             let token_idx = (chunk_idx - 1) / 2;
             if chunk_idx % 2 == 1 {
                 let text = completion.tokens.get(token_idx).map_or("", String::as_str);
                 chunk.content_block_delta = Some(ContentBlockDelta {
-                    delta: TextDelta { text },
+                    delta: NovaDelta::Text(text),
                     content_block_index: token_idx,
                 });
             } else {
@@ -188,19 +252,9 @@ impl Family for AmazonNova {
                     Some(ContentBlockStop { content_block_index: token_idx });
             }
         } else if chunk_idx == 2 * n_tokens + 1 {
-            chunk.message_stop = Some(MessageStop { stop_reason: stop_reason(&completion.stop) });
+            chunk.message_stop = Some(MessageStop { stop_reason: stop_reason(completion) });
         } else {
-            chunk.metadata = Some(StreamMetadata {
-                usage: NovaUsage {
-                    input_tokens: completion.n_input_tokens,
-                    output_tokens: completion.n_output_tokens(),
-                    total_tokens: None,
-                    cache_read_input_token_count: completion.cache.read,
-                    cache_write_input_token_count: completion.cache.write,
-                },
-                metrics: Empty {},
-                trace: Empty {},
-            });
+            chunk.metadata = Some(stream_metadata(completion));
         }
         chunk.invocation_metrics =
             metrics.map(|metrics| CacheInvocationMetrics::new(metrics, completion.cache));
@@ -210,26 +264,57 @@ impl Family for AmazonNova {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NovaResponse {
-    output: NovaOutput,
+struct NovaResponse<'a> {
+    output: NovaOutput<'a>,
     stop_reason: &'static str,
     usage: NovaUsage,
 }
 
 #[derive(Serialize)]
-struct NovaOutput {
-    message: NovaMessage,
+struct NovaOutput<'a> {
+    message: NovaMessage<'a>,
 }
 
+/// The `metadata` event that ends a stream.
+fn stream_metadata(completion: &Completion) -> StreamMetadata {
+    StreamMetadata {
+        usage: NovaUsage {
+            input_tokens: completion.n_input_tokens,
+            output_tokens: completion.n_output_tokens(),
+            total_tokens: None,
+            cache_read_input_token_count: completion.cache.read,
+            cache_write_input_token_count: completion.cache.write,
+        },
+        metrics: Empty {},
+        trace: Empty {},
+    }
+}
+
+/// The prefix of a tool-use id and the characters after it (`tooluse_` and 22 characters,
+/// as Converse's ids look).
+const TOOL_USE_ID_PREFIX: &str = "tooluse_";
+const TOOL_USE_ID_CHARS: usize = 22;
+
 #[derive(Serialize)]
-struct NovaMessage {
-    content: [TextBlock; 1],
+struct NovaMessage<'a> {
+    content: [NovaBlock<'a>; 1],
     role: &'static str,
 }
 
+/// `{"text": ...}` or `{"toolUse": {...}}`.
 #[derive(Serialize)]
-struct TextBlock {
-    text: String,
+#[serde(rename_all = "camelCase")]
+enum NovaBlock<'a> {
+    Text(String),
+    ToolUse(ToolUseBlock<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUseBlock<'a> {
+    tool_use_id: String,
+    name: &'a str,
+    input: &'a Value,
 }
 
 /// The usage of the answer (with `totalTokens`) and of the stream's `metadata` (without).
@@ -251,6 +336,8 @@ struct NovaStreamChunk<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     message_start: Option<MessageStart>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    content_block_start: Option<ContentBlockStart<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     content_block_delta: Option<ContentBlockDelta<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content_block_stop: Option<ContentBlockStop>,
@@ -269,14 +356,37 @@ struct MessageStart {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ContentBlockDelta<'a> {
-    delta: TextDelta<'a>,
+struct ContentBlockStart<'a> {
+    start: BlockStart<'a>,
     content_block_index: usize,
 }
 
 #[derive(Serialize)]
-struct TextDelta<'a> {
-    text: &'a str,
+#[serde(rename_all = "camelCase")]
+struct BlockStart<'a> {
+    tool_use: ToolUseStart<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUseStart<'a> {
+    tool_use_id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentBlockDelta<'a> {
+    delta: NovaDelta<'a>,
+    content_block_index: usize,
+}
+
+/// `{"text": ...}` or `{"toolUse": {"input": ...}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum NovaDelta<'a> {
+    Text(&'a str),
+    ToolUse { input: &'a str },
 }
 
 #[derive(Serialize)]
@@ -333,21 +443,288 @@ fn cache_boundaries(body: &Value) -> Vec<CacheBoundary> {
     boundaries
 }
 
+/// The image formats Nova reads.
+const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
+
+/// The document formats Nova reads.
+const DOCUMENT_FORMATS: &[&str] =
+    &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+
+/// The largest image, decoded (Converse's documented 3.75 MB) [U for InvokeModel].
+const MAX_IMAGE_BYTES: usize = 3_750_000;
+
+/// The largest document, decoded (Converse's documented 4.5 MB) [U for InvokeModel].
+const MAX_DOCUMENT_BYTES: usize = 4_500_000;
+
+/// The images and documents of `messages` (and of their tool results): `source.bytes` is
+/// base64 within the size limit; an `s3Location` source is refused, as the simulator has no
+/// S3 [U]. The schema has been checked.
+fn check_media(messages: &[Value]) -> Result<(), BedrockError> {
+    for (message_idx, message) in messages.iter().enumerate() {
+        for (block_idx, block) in items(message.get("content")).iter().enumerate() {
+            let pointer = format!("#/messages/{message_idx}/content/{block_idx}");
+            check_media_block(block, &pointer)?;
+            let results = block.get("toolResult").and_then(|result| result.get("content"));
+            for (part_idx, part) in items(results).iter().enumerate() {
+                check_media_block(part, &format!("{pointer}/toolResult/content/{part_idx}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_media_block(block: &Value, pointer: &str) -> Result<(), BedrockError> {
+    for (kind, max_bytes) in [("image", MAX_IMAGE_BYTES), ("document", MAX_DOCUMENT_BYTES)] {
+        let Some(source) = block.get(kind).and_then(|media| media.get("source")) else {
+            continue;
+        };
+        let Some(data) = source.get("bytes").and_then(Value::as_str) else {
+            return Err(malformed_input(&format!(
+                "{pointer}/{kind}/source: required key [bytes] not found"
+            )));
+        };
+        let Some(bytes) = decode_base64(data) else {
+            return Err(malformed_input(&format!(
+                "{pointer}/{kind}/source/bytes: string is not valid base64"
+            )));
+        };
+        if bytes.len() > max_bytes {
+            return Err(BedrockError::validation(format!(
+                "The {kind} at {pointer} is {} bytes, more than the maximum of {max_bytes} bytes.",
+                bytes.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The pairing Converse checks [U for InvokeModel]: the `toolResult` blocks of a user message
+/// answer the `toolUse` blocks of the assistant message before it, every one of them.
+fn check_tool_results(messages: &[Value]) -> Result<(), BedrockError> {
+    let ids = |message: &Value, kind: &str| -> Vec<String> {
+        items(message.get("content"))
+            .iter()
+            .filter_map(|block| block.get(kind))
+            .filter_map(|block| block.get("toolUseId").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    };
+    for (idx, message) in messages.iter().enumerate() {
+        let results = ids(message, "toolResult");
+        let calls = idx.checked_sub(1).map(|previous| ids(&messages[previous], "toolUse"));
+        let calls = calls.unwrap_or_default();
+        if results.len() > calls.len() {
+            return Err(BedrockError::validation(format!(
+                "The number of toolResult blocks at messages.{idx}.content exceeds the number of \
+                 toolUse blocks of previous turn."
+            )));
+        }
+        let missing: Vec<&str> =
+            calls.iter().filter(|id| !results.contains(id)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            return Err(BedrockError::validation(format!(
+                "Expected toolResult blocks at messages.{idx}.content for the following Ids: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The tools and choice of `toolConfig` and whether the last message holds tool results.
+/// The schema has been checked.
+fn tool_plan(tool_config: Option<&Value>, messages: &[Value]) -> Result<ToolPlan, BedrockError> {
+    let mut tools = Vec::new();
+    for (idx, tool) in items(tool_config.and_then(|config| config.get("tools"))).iter().enumerate()
+    {
+        let spec = tool.get("toolSpec");
+        let name = spec.and_then(|spec| spec.get("name")).and_then(Value::as_str);
+        let name = name.unwrap_or_default();
+        if !is_valid_tool_name(name) {
+            return Err(malformed_input(&format!(
+                "#/toolConfig/tools/{idx}/toolSpec/name: string [{name}] does not match pattern \
+                 ^[a-zA-Z0-9_-]{{1,64}}$"
+            )));
+        }
+        if tools.iter().any(|tool: &ToolSpec| tool.name == name) {
+            return Err(BedrockError::validation(format!(
+                "The toolConfig has more than one tool named {name}."
+            )));
+        }
+        let input_schema = spec
+            .and_then(|spec| spec.get("inputSchema"))
+            .and_then(|schema| schema.get("json"))
+            .cloned()
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+        tools.push(ToolSpec { name: name.to_owned(), input_schema });
+    }
+    let choice = tool_config.and_then(|config| config.get("toolChoice"));
+    let choice = match choice.and_then(Value::as_object) {
+        None => ToolChoice::Auto,
+        Some(choice) if choice.len() != 1 => {
+            return Err(BedrockError::validation(
+                "toolChoice must have exactly one of auto, any or tool.",
+            ));
+        }
+        Some(choice) if choice.contains_key("any") => ToolChoice::Required,
+        Some(choice) => match choice.get("tool").and_then(|tool| tool.get("name")) {
+            Some(Value::String(name)) => {
+                if !tools.iter().any(|tool| tool.name == *name) {
+                    return Err(BedrockError::validation(format!(
+                        "The tool {name} of toolChoice is not in toolConfig.tools."
+                    )));
+                }
+                ToolChoice::Tool(name.clone())
+            }
+            _ => ToolChoice::Auto,
+        },
+    };
+    let last_blocks = items(messages.last().and_then(|message| message.get("content")));
+    let answers_tool_results = last_blocks.iter().any(|block| block.get("toolResult").is_some());
+    Ok(ToolPlan { tools, choice, answers_tool_results })
+}
+
+/// The seed text and media tokens of a request, read block by block: text, the text and JSON
+/// of tool results, and a word for each image and document (`tools::Media`). The body has
+/// been checked.
+#[derive(Default)]
+struct Prompt {
+    texts: Vec<String>,
+    n_media_tokens: u32,
+}
+
+impl Prompt {
+    fn block(&mut self, block: &Value) {
+        if let Some(text) = block.get("text").and_then(Value::as_str) {
+            self.texts.push(text.to_owned());
+        }
+        if let Some(json) = block.get("json") {
+            self.texts.push(json.to_string());
+        }
+        for kind in ["image", "document"] {
+            let source = block.get(kind).and_then(|media| media.get("source"));
+            if let Some(data) =
+                source.and_then(|source| source.get("bytes")).and_then(Value::as_str)
+            {
+                let media = Media::new(kind, &decode_base64(data).unwrap_or_default());
+                self.texts.push(media.seed_word);
+                self.n_media_tokens = self.n_media_tokens.saturating_add(media.n_input_tokens);
+            }
+        }
+        let results = block.get("toolResult").and_then(|result| result.get("content"));
+        for part in items(results) {
+            self.block(part);
+        }
+    }
+}
+
 fn request_schema(max_tokens_limit: i64) -> Shape {
     let text = || string_up_to(usize::MAX);
+    let bytes_source = || Shape::Object {
+        properties: vec![("bytes", text()), ("s3Location", Shape::AnyObject)],
+        required: vec![],
+    };
+    let image = || Shape::Object {
+        properties: vec![("format", Shape::Enum(IMAGE_FORMATS)), ("source", bytes_source())],
+        required: vec!["format", "source"],
+    };
+    let document = || Shape::Object {
+        properties: vec![
+            ("format", Shape::Enum(DOCUMENT_FORMATS)),
+            ("name", text()),
+            ("source", bytes_source()),
+        ],
+        required: vec!["format", "name", "source"],
+    };
+    let tool_result_block = Shape::Object {
+        properties: vec![
+            ("text", text()),
+            ("json", Shape::AnyObject),
+            ("image", image()),
+            ("document", document()),
+        ],
+        required: vec![],
+    };
     let content_block = Shape::Object {
         properties: vec![
             ("text", text()),
-            ("image", Shape::AnyObject),
+            ("image", image()),
             ("video", Shape::AnyObject),
             ("audio", Shape::AnyObject),
-            ("document", Shape::AnyObject),
-            ("toolUse", Shape::AnyObject),
-            ("toolResult", Shape::AnyObject),
+            ("document", document()),
+            (
+                "toolUse",
+                Shape::Object {
+                    properties: vec![
+                        ("toolUseId", text()),
+                        ("name", text()),
+                        ("input", Shape::AnyObject),
+                    ],
+                    required: vec!["toolUseId", "name", "input"],
+                },
+            ),
+            (
+                "toolResult",
+                Shape::Object {
+                    properties: vec![
+                        ("toolUseId", text()),
+                        ("content", array_of(tool_result_block, 0, usize::MAX)),
+                        ("status", Shape::Enum(&["success", "error"])),
+                    ],
+                    required: vec!["toolUseId", "content"],
+                },
+            ),
             ("reasoningContent", Shape::AnyObject),
             ("cachePoint", Shape::AnyObject),
         ],
         required: vec![],
+    };
+    let tool_spec = Shape::Object {
+        properties: vec![
+            ("name", text()),
+            ("description", text()),
+            (
+                "inputSchema",
+                Shape::Object {
+                    properties: vec![("json", Shape::AnyObject)],
+                    required: vec!["json"],
+                },
+            ),
+        ],
+        required: vec!["name", "inputSchema"],
+    };
+    let tool_config = Shape::Object {
+        properties: vec![
+            (
+                "tools",
+                array_of(
+                    Shape::Object {
+                        properties: vec![("toolSpec", tool_spec)],
+                        required: vec!["toolSpec"],
+                    },
+                    1,
+                    usize::MAX,
+                ),
+            ),
+            (
+                "toolChoice",
+                Shape::Object {
+                    properties: vec![
+                        ("auto", Shape::AnyObject),
+                        ("any", Shape::AnyObject),
+                        (
+                            "tool",
+                            Shape::Object {
+                                properties: vec![("name", text())],
+                                required: vec!["name"],
+                            },
+                        ),
+                    ],
+                    required: vec![],
+                },
+            ),
+        ],
+        required: vec!["tools"],
     };
     let message = Shape::Object {
         properties: vec![
@@ -377,14 +754,17 @@ fn request_schema(max_tokens_limit: i64) -> Shape {
             ("system", array_of(system_block, 0, usize::MAX)),
             ("messages", array_of(message, 1, usize::MAX)),
             ("inferenceConfig", inference_config),
-            ("toolConfig", Shape::AnyObject),
+            ("toolConfig", tool_config),
         ],
         required: vec!["messages"],
     }
 }
 
-fn stop_reason(stop: &StopCause) -> &'static str {
-    match stop {
+fn stop_reason(completion: &Completion) -> &'static str {
+    if completion.tool_call.is_some() {
+        return "tool_use";
+    }
+    match completion.stop {
         StopCause::EndOfText => "end_turn",
         StopCause::MaxTokens => "max_tokens",
         StopCause::StopSequence(_) => "stop_sequence",
@@ -409,12 +789,15 @@ mod tests {
     fn reads_system_and_message_texts() {
         let request = parse(json!({"schemaVersion": "messages-v1",
             "system": [{"text": "Be terse."}],
-            "messages": [{"role": "user", "content": [{"text": "Hi"}, {"image": {}}]},
+            "messages": [{"role": "user", "content": [{"text": "Hi"},
+                {"image": {"format": "png", "source": {"bytes": "aGk="}}}]},
                          {"role": "assistant", "content": [{"text": "Hello"}]},
                          {"role": "user", "content": [{"text": "Go on"}]}],
             "inferenceConfig": {"maxTokens": 7, "stopSequences": ["END"], "topK": 20}}))
         .unwrap();
-        assert_eq!(request.prompt, "Be terse.\nHi\nHello\nGo on");
+        let image_word = format!("image-{:016x}", crate::generate::fnv1a_64(b"hi"));
+        assert_eq!(request.prompt, format!("Be terse.\nHi\n{image_word}\nHello\nGo on"));
+        assert_eq!(request.n_media_input_tokens, 1);
         assert_eq!(request.max_tokens, 7);
         assert_eq!(request.stop_sequences, vec!["END".to_owned()]);
         let request = parse(json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}));
@@ -491,6 +874,143 @@ mod tests {
             response["usage"],
             json!({"inputTokens": 0, "outputTokens": n_output, "totalTokens": n_output + 5,
                 "cacheReadInputTokenCount": 3, "cacheWriteInputTokenCount": 2})
+        );
+    }
+
+    fn weather_config() -> Value {
+        json!({"tools": [{"toolSpec": {"name": "get_weather", "description": "Weather.",
+            "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"},
+                "days": {"type": "integer"}}, "required": ["city"]}}}}]})
+    }
+
+    #[test]
+    fn a_request_with_tools_is_answered_with_a_call() {
+        let mut body = json!({"messages": [{"role": "user", "content": [{"text": "weather?"}]}],
+            "toolConfig": weather_config()});
+        let completion = generate(&parse(body.clone()).unwrap());
+        let call = completion.tool_call.clone().unwrap();
+        let city = call.input["city"].as_str().unwrap().to_owned();
+        let id = call.id(TOOL_USE_ID_PREFIX, TOOL_USE_ID_CHARS);
+        assert!(id.starts_with("tooluse_") && id.len() == 30, "{id}");
+        let n_pieces = u32::try_from(completion.tokens.len()).unwrap();
+        let response = String::from_utf8(AmazonNova.response_body(&completion)).unwrap();
+        let total = n_pieces + 1;
+        assert_eq!(
+            response,
+            format!(
+                r#"{{"output":{{"message":{{"content":[{{"toolUse":{{"toolUseId":"{id}","name":"get_weather","input":{{"city":"{city}"}}}}}}],"role":"assistant"}}}},"stopReason":"tool_use","usage":{{"inputTokens":1,"outputTokens":{n_pieces},"totalTokens":{total},"cacheReadInputTokenCount":0,"cacheWriteInputTokenCount":0}}}}"#
+            )
+        );
+
+        let n_chunks = AmazonNova.n_stream_chunks(&completion);
+        assert_eq!(n_chunks, completion.tokens.len() + 5);
+        let chunk =
+            |idx| String::from_utf8(AmazonNova.stream_chunk(&completion, idx, None)).unwrap();
+        assert_eq!(chunk(0), r#"{"messageStart":{"role":"assistant"}}"#);
+        assert_eq!(
+            chunk(1),
+            format!(
+                r#"{{"contentBlockStart":{{"start":{{"toolUse":{{"toolUseId":"{id}","name":"get_weather"}}}},"contentBlockIndex":0}}}}"#
+            )
+        );
+        let mut input = String::new();
+        for idx in 2..n_chunks - 3 {
+            let delta: Value = serde_json::from_str(&chunk(idx)).unwrap();
+            assert_eq!(delta["contentBlockDelta"]["contentBlockIndex"], 0);
+            input.push_str(
+                delta["contentBlockDelta"]["delta"]["toolUse"]["input"].as_str().unwrap(),
+            );
+        }
+        assert_eq!(input, format!(r#"{{"city":"{city}"}}"#));
+        assert_eq!(chunk(n_chunks - 3), r#"{"contentBlockStop":{"contentBlockIndex":0}}"#);
+        assert_eq!(chunk(n_chunks - 2), r#"{"messageStop":{"stopReason":"tool_use"}}"#);
+        let metadata: Value = serde_json::from_str(&chunk(n_chunks - 1)).unwrap();
+        assert_eq!(metadata["metadata"]["usage"]["outputTokens"], n_pieces);
+        assert_eq!(AmazonNova.n_stream_tokens_sent(&completion, 3), 1);
+        assert_eq!(AmazonNova.n_stream_tokens_sent(&completion, n_chunks), n_pieces);
+
+        // The result of the call is answered with text, seeded by it.
+        body["messages"] = json!([
+            {"role": "user", "content": [{"text": "weather?"}]},
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": id, "name": "get_weather",
+                "input": {"city": city}}}]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": id,
+                "content": [{"text": "sunny"}, {"json": {"celsius": 25}}], "status": "success"}}]}]);
+        let request = parse(body.clone()).unwrap();
+        assert_eq!(request.prompt, "weather?\nsunny\n{\"celsius\":25}");
+        let answer = generate(&request);
+        assert_eq!(answer.tool_call, None);
+        let response: Value = serde_json::from_slice(&AmazonNova.response_body(&answer)).unwrap();
+        assert_eq!(response["output"]["message"]["content"], json!([{"text": answer.text()}]));
+        assert_eq!(response["stopReason"], "end_turn");
+
+        // A named tool; a choice that names no defined tool.
+        let mut named = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
+            "toolConfig": weather_config()});
+        named["toolConfig"]["toolChoice"] = json!({"tool": {"name": "get_weather"}});
+        assert!(generate(&parse(named.clone()).unwrap()).tool_call.is_some());
+        named["toolConfig"]["toolChoice"] = json!({"tool": {"name": "other"}});
+        assert_eq!(
+            parse(named).unwrap_err(),
+            "The tool other of toolChoice is not in toolConfig.tools."
+        );
+    }
+
+    #[test]
+    fn tool_and_media_checks() {
+        let detail = |detail: &str| {
+            format!("Malformed input request: {detail}, please reformat your input and try again.")
+        };
+        let user =
+            |content: Value| parse(json!({"messages": [{"role": "user", "content": content}]}));
+        let image = |format: &str, bytes: &str| json!({"image": {"format": format, "source": {"bytes": bytes}}});
+        let request =
+            user(json!([{"text": "what is it?"}, image("png", &"QUJD".repeat(500))])).unwrap();
+        assert_eq!(request.n_media_input_tokens, 2);
+        assert!(request.prompt.starts_with("what is it?\nimage-"));
+        assert_eq!(generate(&request).n_input_tokens, 3 + 1 + 2);
+        assert_eq!(
+            user(json!([image("bmp", "aGk=")])).unwrap_err(),
+            detail("#/messages/0/content/0/image/format: bmp is not a valid enum value")
+        );
+        assert_eq!(
+            user(json!([image("png", "not base64!")])).unwrap_err(),
+            detail("#/messages/0/content/0/image/source/bytes: string is not valid base64")
+        );
+        let document = json!({"document": {"format": "pdf", "name": "report", "source": {"bytes": "JVBERi0="}}});
+        assert!(user(json!([document])).unwrap().prompt.starts_with("document-"));
+
+        let with_tools = |tool_config: Value| {
+            parse(
+                json!({"messages": [{"role": "user", "content": [{"text": "x"}]}], "toolConfig": tool_config}),
+            )
+        };
+        assert_eq!(
+            with_tools(json!({"tools": [{"toolSpec": {"name": "get weather", "inputSchema": {"json": {}}}}]}))
+                .unwrap_err(),
+            detail("#/toolConfig/tools/0/toolSpec/name: string [get weather] does not match pattern ^[a-zA-Z0-9_-]{1,64}$")
+        );
+        assert_eq!(
+            with_tools(json!({"tools": [{"toolSpec": {"name": "a"}}]})).unwrap_err(),
+            detail("#/toolConfig/tools/0/toolSpec: required key [inputSchema] not found")
+        );
+
+        let call = |id: &str| json!({"toolUse": {"toolUseId": id, "name": "a", "input": {}}});
+        let result =
+            |id: &str| json!({"toolResult": {"toolUseId": id, "content": [{"text": "ok"}]}});
+        let turns = |assistant: Value, user: Value| {
+            parse(json!({"messages": [{"role": "user", "content": [{"text": "x"}]},
+                {"role": "assistant", "content": assistant}, {"role": "user", "content": user}]}))
+        };
+        assert!(turns(json!([call("t1")]), json!([result("t1")])).is_ok());
+        assert_eq!(
+            turns(json!([call("t1"), call("t2")]), json!([result("t1")])).unwrap_err(),
+            "Expected toolResult blocks at messages.2.content for the following Ids: t2"
+        );
+        assert_eq!(
+            turns(json!([call("t1")]), json!([result("t1"), result("t2")])).unwrap_err(),
+            "The number of toolResult blocks at messages.2.content exceeds the number of toolUse \
+             blocks of previous turn."
         );
     }
 

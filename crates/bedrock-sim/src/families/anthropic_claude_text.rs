@@ -50,6 +50,7 @@ impl Family for AnthropicClaudeText {
             max_tokens: u32_value(body.get("max_tokens_to_sample")).unwrap_or_default(),
             stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: true,
+            ..GenerationRequest::default()
         })
     }
 

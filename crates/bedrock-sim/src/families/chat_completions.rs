@@ -2,6 +2,22 @@
 //! families (`openai_chat`, `openai_gpt_oss`): the request checks, the chat completion object
 //! and the `chat.completion.chunk` stream. A family is a [`ChatCompletionsApi`] (its limits,
 //! roles and extra keys) and a list of [`ChatCompletionsModel`]s.
+//!
+//! Tools (OpenAI's shape; `tools.rs` has the shared rules): `tools` `[{type: "function",
+//! function: {name, description?, parameters?, strict?}}]`, `tool_choice` `"auto"`, `"none"`,
+//! `"required"` or `{type: "function", function: {name}}`; assistant messages with
+//! `tool_calls` (`content` null or absent) and `tool` messages `{tool_call_id, content}`,
+//! paired as OpenAI pairs them (OpenAI's wording [U for Bedrock]). A `tool` message's content
+//! is part of the seed text; a last `tool` message is answered with text. A call answers
+//! `message: {role, content: null, tool_calls: [{id, type: "function", function: {name,
+//! arguments}}]}` (a model with inline reasoning keeps it as `content`), `finish_reason`
+//! `tool_calls`, ids `call_` and 24 base-62 characters [U: Bedrock's id format for these
+//! models]; its stream is the role chunk (and the reasoning), a chunk `delta.tool_calls:
+//! [{index: 0, id, type: "function", function: {name, arguments: ""}}]`, one
+//! `[{index: 0, function: {arguments: <piece>}}]` per input piece, and the closing chunk with
+//! `finish_reason` `tool_calls`. `image_url` parts with base64 `data:` URLs are read by the
+//! models marked `accepts_images` (a word and media tokens each, `tools.rs`) and refused by
+//! the others.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,13 +26,17 @@ use serde_json::Value;
 
 use crate::error::BedrockError;
 use crate::families::common::{
-    NullContent, check_chat_messages, message_texts, stop_or_length, string_array, u32_value,
-    validate_masked,
+    NullContent, check_chat_messages, check_extraneous_keys, check_required_keys, message_texts,
+    stop_or_length, string_array, u32_value, validate_masked,
 };
 use crate::families::{Family, InvocationMetrics, json_bytes, tokens_after_leading_chunks};
 use crate::generate::{Completion, GenerationRequest, fnv1a_64};
 use crate::media_schema::{ViolationReport, finish, type_mismatch};
 use crate::schema::{Schema, malformed_input};
+use crate::tools::{
+    IMAGE_MEDIA_TYPES, Media, ToolCall, ToolChoice, ToolPlan, ToolSpec, decode_base64,
+    is_valid_tool_name,
+};
 
 /// What tells one Chat Completions family from another.
 pub(crate) struct ChatCompletionsApi {
@@ -63,6 +83,8 @@ pub(crate) struct ChatCompletionsModel {
     /// chunk (each in its own tags) per piece; none for a model without inline reasoning. It
     /// is decoration: not counted as output tokens and not cut by max tokens or `stop`.
     pub(crate) reasoning_pieces: &'static [&'static str],
+    /// Whether the model reads `image_url` parts; a text-only model refuses them.
+    pub(crate) accepts_images: bool,
 }
 
 /// The model of `models` whose id is `base_model_id`.
@@ -77,6 +99,44 @@ impl ChatCompletionsModel {
     /// The chunks before the first answer token: the role chunk, and the reasoning.
     pub(crate) fn n_leading_chunks(&self) -> usize {
         1 + self.reasoning_pieces.len()
+    }
+
+    /// The chunk that opens a call (its id and name), if the answer is one.
+    fn n_call_chunks(&self, completion: &Completion) -> usize {
+        usize::from(completion.tool_call.is_some())
+    }
+
+    /// The images of `message`'s `image_url` parts: base64 `data:` URLs of PNG, JPEG, GIF or
+    /// WebP images for a model that reads images [U: the wording of both refusals; Bedrock's
+    /// size limit for these models is not known, the simulator sets none].
+    fn images(&self, message: &Value) -> Result<Vec<Media>, BedrockError> {
+        let parts = message.get("content").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let mut images = Vec::new();
+        for part in parts
+            .iter()
+            .filter(|part| part.get("type").and_then(Value::as_str) == Some("image_url"))
+        {
+            if !self.accepts_images {
+                return Err(BedrockError::validation(format!(
+                    "The model {} does not support image input.",
+                    self.base_model_id
+                )));
+            }
+            let url =
+                part.get("image_url").and_then(|image| image.get("url")).and_then(Value::as_str);
+            let bytes = url.and_then(|url| {
+                let (media_type, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
+                IMAGE_MEDIA_TYPES.contains(&media_type).then_some(data)
+            });
+            let Some(bytes) = bytes.and_then(decode_base64) else {
+                return Err(BedrockError::validation(
+                    "Invalid image_url: only base64 data URLs of image/png, image/jpeg, \
+                     image/gif or image/webp images are supported.",
+                ));
+            };
+            images.push(Media::new("image", &bytes));
+        }
+        Ok(images)
     }
 
     /// The answer's `content`: the reasoning, if any, then `text`.
@@ -115,7 +175,20 @@ impl Family for ChatCompletionsModel {
                 self.base_model_id
             )));
         }
-        let texts: Vec<&str> = messages.iter().flat_map(|message| message_texts(message)).collect();
+        check_tool_messages(messages)?;
+        let tools = check_tools(body.get("tools"))?;
+        let choice = check_tool_choice(body.get("tool_choice"), &tools)?;
+        let mut n_media_input_tokens = 0u32;
+        let mut texts: Vec<String> = Vec::new();
+        for message in messages {
+            texts.extend(message_texts(message).into_iter().map(str::to_owned));
+            for media in self.images(message)? {
+                texts.push(media.seed_word);
+                n_media_input_tokens = n_media_input_tokens.saturating_add(media.n_input_tokens);
+            }
+        }
+        let last_role = messages.last().and_then(|message| message.get("role"));
+        let answers_tool_results = last_role.and_then(Value::as_str) == Some("tool");
         let [first_key, second_key] = api.max_tokens_keys;
         let max_tokens = body.get(first_key).or_else(|| body.get(second_key));
         let stop_sequences = match body.get("stop") {
@@ -127,11 +200,30 @@ impl Family for ChatCompletionsModel {
             max_tokens: u32_value(max_tokens).unwrap_or(api.default_max_tokens),
             stop_sequences,
             space_before_first_token: false,
+            tools: ToolPlan { tools, choice, answers_tool_results },
+            thinking: false,
+            n_media_input_tokens,
         })
     }
 
     fn response_body(&self, completion: &Completion) -> Vec<u8> {
-        let content = self.content(&completion.text());
+        // A call has no text: only the reasoning, if the model shows one, is `content`.
+        let content = match &completion.tool_call {
+            Some(_) if self.reasoning_pieces.is_empty() => None,
+            Some(_) => Some(self.content("")),
+            None => Some(self.content(&completion.text())),
+        };
+        let arguments = completion.tool_call.as_ref().map(ToolCall::input_json);
+        let tool_calls = completion.tool_call.as_ref().map(|call| {
+            [ToolCallObject {
+                id: call.id(TOOL_CALL_ID_PREFIX, TOOL_CALL_ID_CHARS),
+                kind: "function",
+                function: FunctionCall {
+                    name: &call.name,
+                    arguments: arguments.as_deref().unwrap_or_default(),
+                },
+            }]
+        });
         json_bytes(&ChatCompletion {
             id: completion_id(completion),
             object: "chat.completion",
@@ -139,8 +231,12 @@ impl Family for ChatCompletionsModel {
             model: self.base_model_id,
             choices: [CompletionChoice {
                 index: 0,
-                message: AssistantMessage { role: "assistant", content: &content },
-                finish_reason: stop_or_length(&completion.stop),
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: content.as_deref(),
+                    tool_calls,
+                },
+                finish_reason: finish_reason(completion),
             }],
             usage: Usage {
                 prompt_tokens: completion.n_input_tokens,
@@ -150,13 +246,15 @@ impl Family for ChatCompletionsModel {
         })
     }
 
-    /// The role chunk, the reasoning chunks, one chunk per token, then the closing one.
+    /// The role chunk, the reasoning chunks, one chunk per token, then the closing one; a
+    /// call has the chunk that opens it (id and name) before its pieces.
     fn n_stream_chunks(&self, completion: &Completion) -> usize {
-        self.n_leading_chunks() + completion.tokens.len() + 1
+        self.n_leading_chunks() + self.n_call_chunks(completion) + completion.tokens.len() + 1
     }
 
     fn n_stream_tokens_sent(&self, completion: &Completion, n_chunks_sent: usize) -> u32 {
-        tokens_after_leading_chunks(completion, n_chunks_sent, self.n_leading_chunks())
+        let n_leading = self.n_leading_chunks() + self.n_call_chunks(completion);
+        tokens_after_leading_chunks(completion, n_chunks_sent, n_leading)
     }
 
     fn stream_chunk(
@@ -166,7 +264,10 @@ impl Family for ChatCompletionsModel {
         metrics: Option<InvocationMetrics>,
     ) -> Vec<u8> {
         let reasoning;
+        let call_id;
         let n_leading = self.n_leading_chunks();
+        let n_call_chunks = self.n_call_chunks(completion);
+        let mut tool_calls = None;
         let (role, content, finish_reason) = match chunk_idx {
             0 => (Some("assistant"), Some(""), None),
             idx if idx < n_leading => {
@@ -174,9 +275,33 @@ impl Family for ChatCompletionsModel {
                 reasoning = format!("<reasoning>{piece}</reasoning>");
                 (None, Some(reasoning.as_str()), None)
             }
-            idx => match completion.tokens.get(idx - n_leading) {
-                Some(token) => (None, Some(token.as_str()), None),
-                None => (None, None, Some(stop_or_length(&completion.stop))),
+            idx => match (
+                &completion.tool_call,
+                (idx - n_leading)
+                    .checked_sub(n_call_chunks)
+                    .and_then(|token_idx| completion.tokens.get(token_idx)),
+            ) {
+                (Some(call), _) if idx == n_leading => {
+                    call_id = call.id(TOOL_CALL_ID_PREFIX, TOOL_CALL_ID_CHARS);
+                    tool_calls = Some([ToolCallDelta {
+                        index: 0,
+                        id: Some(&call_id),
+                        kind: Some("function"),
+                        function: FunctionDelta { name: Some(&call.name), arguments: "" },
+                    }]);
+                    (None, None, None)
+                }
+                (Some(_), Some(piece)) => {
+                    tool_calls = Some([ToolCallDelta {
+                        index: 0,
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta { name: None, arguments: piece },
+                    }]);
+                    (None, None, None)
+                }
+                (None, Some(token)) => (None, Some(token.as_str()), None),
+                (_, None) => (None, None, Some(finish_reason(completion))),
             },
         };
         let id = completion_id(completion);
@@ -189,12 +314,16 @@ impl Family for ChatCompletionsModel {
                 object,
                 created,
                 model,
-                choices: [ChunkChoice { index: 0, delta: Delta { role, content }, finish_reason }],
+                choices: [ChatChunkChoice {
+                    index: 0,
+                    delta: ChatDelta { role, content, tool_calls },
+                    finish_reason,
+                }],
                 invocation_metrics: metrics,
             }),
             ChunkLayout::Recorded { service_tier } => json_bytes(&RecordedChunk {
                 choices: [RecordedChoice {
-                    delta: RecordedDelta { content, role },
+                    delta: RecordedDelta { content, role, tool_calls },
                     finish_reason,
                     index: 0,
                 }],
@@ -229,8 +358,50 @@ struct CompletionChoice<'a> {
 #[derive(Serialize)]
 struct AssistantMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    /// `null` for a call of a model without reasoning.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallObject<'a>; 1]>,
 }
+
+/// `{"id", "type": "function", "function": {"name", "arguments"}}`.
+#[derive(Serialize)]
+struct ToolCallObject<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionCall<'a> {
+    name: &'a str,
+    /// The input's compact JSON text.
+    arguments: &'a str,
+}
+
+/// A streamed piece of a call: the first with `id`, `type` and `name` (and empty
+/// `arguments`), the others with an `arguments` piece only.
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// The prefix of a call's id and the base-62 characters after it.
+const TOOL_CALL_ID_PREFIX: &str = "call_";
+const TOOL_CALL_ID_CHARS: usize = 24;
 
 #[derive(Serialize)]
 struct Usage {
@@ -246,12 +417,31 @@ struct ChatCompletionChunk<'a> {
     object: &'static str,
     created: u64,
     model: &'static str,
-    choices: [ChunkChoice<'a>; 1],
+    choices: [ChatChunkChoice<'a>; 1],
     #[serde(rename = "amazon-bedrock-invocationMetrics", skip_serializing_if = "Option::is_none")]
     invocation_metrics: Option<InvocationMetrics>,
 }
 
-/// One choice of a [`ChunkLayout::OpenAi`] stream chunk (also Jamba's).
+/// One choice of a [`ChunkLayout::OpenAi`] stream chunk of this family.
+#[derive(Serialize)]
+struct ChatChunkChoice<'a> {
+    index: u32,
+    delta: ChatDelta<'a>,
+    finish_reason: Option<&'static str>,
+}
+
+/// A [`Delta`] that may carry a tool call piece.
+#[derive(Serialize)]
+struct ChatDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+/// One choice of a [`ChunkLayout::OpenAi`] stream chunk of Jamba's.
 #[derive(Serialize)]
 pub(crate) struct ChunkChoice<'a> {
     pub(crate) index: u32,
@@ -288,13 +478,15 @@ struct RecordedChoice<'a> {
     index: u32,
 }
 
-/// `{"content": "", "role": "assistant"}`, `{"content": "…"}` or `{}`.
+/// `{"content": "", "role": "assistant"}`, `{"content": "…"}`, `{"tool_calls": […]}` or `{}`.
 #[derive(Serialize)]
 struct RecordedDelta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
 }
 
 /// The OpenAI fields Bedrock passes on; the hand-checked keys are declared as strings and
@@ -370,6 +562,164 @@ fn check_hand_checked_keys<'a>(
         }
     }
     Ok(messages)
+}
+
+/// `tool_calls` for a call, else `stop` or `length`.
+fn finish_reason(completion: &Completion) -> &'static str {
+    match completion.tool_call {
+        Some(_) => "tool_calls",
+        None => stop_or_length(&completion.stop),
+    }
+}
+
+/// OpenAI's `tools`: `[{type: "function", function: {name, description?, parameters?,
+/// strict?}}]`, names `^[a-zA-Z0-9_-]{1,64}$`, in everit's wording.
+fn check_tools(tools: Option<&Value>) -> Result<Vec<ToolSpec>, BedrockError> {
+    let Some(tools) = tools else {
+        return Ok(Vec::new());
+    };
+    let Some(items) = tools.as_array() else {
+        return Err(malformed_input(&type_mismatch("#/tools", "JSONArray", tools)));
+    };
+    let mut specs = Vec::new();
+    for (idx, tool) in items.iter().enumerate() {
+        let pointer = format!("#/tools/{idx}");
+        let Some(object) = tool.as_object() else {
+            return Err(malformed_input(&type_mismatch(&pointer, "JSONObject", tool)));
+        };
+        let mut violations = Vec::new();
+        check_required_keys(object, &pointer, &["type", "function"], &mut violations);
+        check_extraneous_keys(object, &pointer, &["type", "function"], &mut violations);
+        finish(&violations, ViolationReport::Counted)?;
+        let kind = object.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind != "function" {
+            return Err(malformed_input(&format!(
+                "{pointer}/type: {kind} is not a valid enum value"
+            )));
+        }
+        let function = object.get("function").unwrap_or(&Value::Null);
+        let function_pointer = format!("{pointer}/function");
+        let Some(function) = function.as_object() else {
+            return Err(malformed_input(&type_mismatch(&function_pointer, "JSONObject", function)));
+        };
+        check_required_keys(function, &function_pointer, &["name"], &mut violations);
+        let allowed = ["name", "description", "parameters", "strict"];
+        check_extraneous_keys(function, &function_pointer, &allowed, &mut violations);
+        finish(&violations, ViolationReport::Counted)?;
+        let name = function.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !is_valid_tool_name(name) {
+            return Err(malformed_input(&format!(
+                "{function_pointer}/name: string [{name}] does not match pattern \
+                 ^[a-zA-Z0-9_-]{{1,64}}$"
+            )));
+        }
+        let input_schema = match function.get("parameters") {
+            None => Value::Object(serde_json::Map::new()),
+            Some(schema @ Value::Object(_)) => schema.clone(),
+            Some(other) => {
+                return Err(malformed_input(&type_mismatch(
+                    &format!("{function_pointer}/parameters"),
+                    "JSONObject",
+                    other,
+                )));
+            }
+        };
+        specs.push(ToolSpec { name: name.to_owned(), input_schema });
+    }
+    Ok(specs)
+}
+
+/// OpenAI's `tool_choice`: `"auto"`, `"none"`, `"required"` or `{type: "function",
+/// function: {name}}` naming a defined tool [U: the wording of a choice that names no
+/// defined tool].
+fn check_tool_choice(
+    choice: Option<&Value>,
+    tools: &[ToolSpec],
+) -> Result<ToolChoice, BedrockError> {
+    let choice = match choice {
+        None | Some(Value::Null) => return Ok(ToolChoice::Auto),
+        Some(Value::String(choice)) => match choice.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(malformed_input(&format!(
+                    "#/tool_choice: {other} is not a valid enum value"
+                )));
+            }
+        },
+        Some(Value::Object(object)) => {
+            let name = object
+                .get("function")
+                .and_then(|function| function.get("name"))
+                .and_then(Value::as_str);
+            match (object.get("type").and_then(Value::as_str), name) {
+                (Some("function"), Some(name)) => ToolChoice::Tool(name.to_owned()),
+                _ => {
+                    return Err(malformed_input(
+                        "#/tool_choice: expected {\"type\": \"function\", \"function\": \
+                         {\"name\": ...}}",
+                    ));
+                }
+            }
+        }
+        Some(other) => {
+            return Err(malformed_input(&type_mismatch(
+                "#/tool_choice",
+                "String or JSONObject",
+                other,
+            )));
+        }
+    };
+    if let ToolChoice::Tool(name) = &choice
+        && !tools.iter().any(|tool| tool.name == *name)
+    {
+        return Err(BedrockError::validation(format!(
+            "Invalid tool_choice: the function {name} is not one of the tools."
+        )));
+    }
+    Ok(choice)
+}
+
+/// OpenAI's pairing of calls and results: each `tool` message answers a call of the
+/// assistant message before the `tool` messages it follows, and every call of an assistant
+/// message that is not the last is answered (OpenAI's wording, with its spelling) [U for
+/// Bedrock].
+fn check_tool_messages(messages: &[Value]) -> Result<(), BedrockError> {
+    let mut open_calls: Vec<String> = Vec::new();
+    for (idx, message) in messages.iter().enumerate() {
+        let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
+        if role == "tool" {
+            let id = message.get("tool_call_id").and_then(Value::as_str).unwrap_or_default();
+            let Some(position) = open_calls.iter().position(|call| call == id) else {
+                return Err(BedrockError::validation(
+                    "Invalid parameter: messages with role 'tool' must be a response to a \
+                     preceeding message with 'tool_calls'.",
+                ));
+            };
+            open_calls.remove(position);
+            continue;
+        }
+        if !open_calls.is_empty() {
+            return Err(BedrockError::validation(format!(
+                "An assistant message with 'tool_calls' must be followed by tool messages \
+                 responding to each 'tool_call_id'. The following tool_call_ids did not have \
+                 response messages: {}",
+                open_calls.join(", ")
+            )));
+        }
+        if role == "assistant" && idx + 1 < messages.len() {
+            let calls = message.get("tool_calls").and_then(Value::as_array);
+            open_calls = calls
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|call| call.get("id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect();
+        }
+    }
+    Ok(())
 }
 
 /// `chatcmpl-` and 32 hex digits, derived from the answer.

@@ -57,6 +57,7 @@ impl Family for CohereCommand {
             max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: true,
+            ..GenerationRequest::default()
         })
     }
 

@@ -64,6 +64,7 @@ impl Family for CohereCommandR {
             max_tokens: u32_value(body.get("max_tokens")).unwrap_or(MAX_TOKENS_LIMIT),
             stop_sequences: string_array(body.get("stop_sequences")),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

@@ -53,6 +53,7 @@ impl Family for DeepseekR1 {
             max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: string_array(body.get("stop")),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

@@ -128,6 +128,7 @@ pub(super) fn parse_llama_request(
         max_tokens: u32_value(body.get("max_gen_len")).unwrap_or(DEFAULT_MAX_GEN_LEN),
         stop_sequences: Vec::new(),
         space_before_first_token: false,
+        ..GenerationRequest::default()
     })
 }
 

@@ -71,6 +71,7 @@ impl Family for MistralChat {
             max_tokens: u32_value(body.get("max_tokens")).unwrap_or(DEFAULT_MAX_TOKENS),
             stop_sequences: Vec::new(),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

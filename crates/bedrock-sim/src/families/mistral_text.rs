@@ -56,6 +56,7 @@ impl Family for MistralText {
             stop_sequences: string_array(body.get("stop")),
             // Mistral's answers to an `[INST]` prompt start with a space [D].
             space_before_first_token: true,
+            ..GenerationRequest::default()
         })
     }
 

@@ -61,7 +61,13 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 const REASONING: &str = "The user wants a direct answer.";
 
 const fn plain(base_model_id: &'static str) -> ChatCompletionsModel {
-    ChatCompletionsModel { api: &API, base_model_id, reasoning_pieces: &[] }
+    ChatCompletionsModel { api: &API, base_model_id, reasoning_pieces: &[], accepts_images: false }
+}
+
+/// A model that reads `image_url` parts as well as text [U: which of these Bedrock serves
+/// with image input on InvokeModel; these are the vision models of their makers].
+const fn vision(base_model_id: &'static str) -> ChatCompletionsModel {
+    ChatCompletionsModel { api: &API, base_model_id, reasoning_pieces: &[], accepts_images: true }
 }
 
 static MODELS: &[ChatCompletionsModel] = &[
@@ -70,7 +76,7 @@ static MODELS: &[ChatCompletionsModel] = &[
     plain("qwen.qwen3-coder-30b-a3b-v1:0"),
     plain("qwen.qwen3-coder-480b-a35b-v1:0"),
     plain("qwen.qwen3-next-80b-a3b"),
-    plain("qwen.qwen3-vl-235b-a22b"),
+    vision("qwen.qwen3-vl-235b-a22b"),
     plain("qwen.qwen3-coder-next"),
     plain("deepseek.v3-v1:0"),
     plain("deepseek.v3.2"),
@@ -78,22 +84,23 @@ static MODELS: &[ChatCompletionsModel] = &[
         api: &API,
         base_model_id: "moonshot.kimi-k2-thinking",
         reasoning_pieces: &[REASONING],
+        accepts_images: false,
     },
-    plain("moonshotai.kimi-k2.5"),
+    vision("moonshotai.kimi-k2.5"),
     plain("minimax.minimax-m2"),
     plain("minimax.minimax-m2.1"),
-    plain("google.gemma-3-4b-it"),
-    plain("google.gemma-3-12b-it"),
-    plain("google.gemma-3-27b-it"),
+    vision("google.gemma-3-4b-it"),
+    vision("google.gemma-3-12b-it"),
+    vision("google.gemma-3-27b-it"),
     plain("nvidia.nemotron-nano-9b-v2"),
-    plain("nvidia.nemotron-nano-12b-v2"),
+    vision("nvidia.nemotron-nano-12b-v2"),
     plain("nvidia.nemotron-nano-3-30b"),
     plain("nvidia.nemotron-super-3-120b"),
-    plain("mistral.ministral-3-3b-instruct"),
-    plain("mistral.ministral-3-8b-instruct"),
-    plain("mistral.ministral-3-14b-instruct"),
+    vision("mistral.ministral-3-3b-instruct"),
+    vision("mistral.ministral-3-8b-instruct"),
+    vision("mistral.ministral-3-14b-instruct"),
     plain("mistral.magistral-small-2509"),
-    plain("mistral.mistral-large-3-675b-instruct"),
+    vision("mistral.mistral-large-3-675b-instruct"),
     plain("mistral.devstral-2-123b"),
     plain("mistral.voxtral-mini-3b-2507"),
     plain("mistral.voxtral-small-24b-2507"),
@@ -121,6 +128,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::families::chat_completions::completion_id;
     use crate::families::{Family, InvocationMetrics};
     use crate::generate::GenerationRequest;
     use crate::generate::generate;
@@ -131,6 +139,172 @@ mod tests {
     fn parse(model_id: &str, body: Value) -> Result<GenerationRequest, String> {
         let model = find_model(MODELS, model_id).unwrap();
         model.parse_request(model_id, &body).map_err(|error| error.message().to_owned())
+    }
+
+    fn chunk_values(model_id: &str, completion: &crate::generate::Completion) -> Vec<Value> {
+        let model = find_model(MODELS, model_id).unwrap();
+        (0..model.n_stream_chunks(completion))
+            .map(|idx| serde_json::from_slice(&model.stream_chunk(completion, idx, None)).unwrap())
+            .collect()
+    }
+
+    fn weather_tools() -> Value {
+        json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]}}}])
+    }
+
+    #[test]
+    fn a_request_with_tools_is_answered_with_a_call() {
+        let model = find_model(MODELS, QWEN).unwrap();
+        let body = json!({"messages": [{"role": "user", "content": "weather in Paris?"}],
+            "tools": weather_tools(), "tool_choice": "required"});
+        let completion = generate(&parse(QWEN, body).unwrap());
+        let call = completion.tool_call.clone().unwrap();
+        let id = call.id("call_", 24);
+        let arguments = call.input_json();
+        let n_pieces = completion.tokens.len();
+        let mut response: Value =
+            serde_json::from_slice(&model.response_body(&completion)).unwrap();
+        response["created"] = json!(0);
+        assert_eq!(
+            response,
+            json!({"id": completion_id(&completion), "object": "chat.completion", "created": 0,
+                "model": QWEN, "choices": [{"index": 0, "message": {"role": "assistant",
+                    "content": null, "tool_calls": [{"id": id, "type": "function", "function":
+                        {"name": "get_weather", "arguments": arguments}}]},
+                    "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": n_pieces,
+                    "total_tokens": 3 + n_pieces}})
+        );
+
+        let chunks = chunk_values(QWEN, &completion);
+        assert_eq!(chunks.len(), n_pieces + 3);
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(
+            chunks[1]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": ""}}]})
+        );
+        let streamed: String = chunks[2..2 + n_pieces]
+            .iter()
+            .map(|chunk| {
+                let call = &chunk["choices"][0]["delta"]["tool_calls"][0];
+                assert_eq!(call.as_object().unwrap().len(), 2, "{call}");
+                assert_eq!(call["index"], 0);
+                call["function"]["arguments"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(streamed, arguments);
+        let last = &chunks[n_pieces + 2]["choices"][0];
+        assert_eq!((&last["delta"], &last["finish_reason"]), (&json!({}), &json!("tool_calls")));
+        assert_eq!(model.n_stream_tokens_sent(&completion, 3), 1);
+
+        // The tool's answer is answered with text, seeded by it.
+        let round_trip = json!({"messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": id, "content": "sunny"}],
+            "tools": weather_tools()});
+        let request = parse(QWEN, round_trip).unwrap();
+        assert_eq!(request.prompt, "weather in Paris?\nsunny");
+        let answer = generate(&request);
+        assert_eq!(answer.tool_call, None);
+        let response: Value = serde_json::from_slice(&model.response_body(&answer)).unwrap();
+        assert_eq!(
+            response["choices"][0]["message"],
+            json!({"role": "assistant", "content": answer.text()})
+        );
+        assert_eq!(response["choices"][0]["finish_reason"], "stop");
+
+        // Kimi's call keeps its reasoning as content; "none" answers in text.
+        let body =
+            json!({"messages": [{"role": "user", "content": "x"}], "tools": weather_tools()});
+        let kimi = find_model(MODELS, KIMI).unwrap();
+        let completion = generate(&parse(KIMI, body.clone()).unwrap());
+        let response: Value = serde_json::from_slice(&kimi.response_body(&completion)).unwrap();
+        assert_eq!(
+            response["choices"][0]["message"]["content"],
+            format!("<reasoning>{REASONING}</reasoning>")
+        );
+        assert_eq!(
+            chunk_values(KIMI, &completion)[2]["choices"][0]["delta"]["tool_calls"][0]["id"],
+            completion.tool_call.unwrap().id("call_", 24)
+        );
+        let mut none = body;
+        none["tool_choice"] = json!("none");
+        assert_eq!(generate(&parse(QWEN, none).unwrap()).tool_call, None);
+    }
+
+    #[test]
+    fn tool_checks() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        let with = |tools: Value, choice: Value| {
+            parse(QWEN, json!({"messages": user, "tools": tools, "tool_choice": choice}))
+        };
+        let detail = |detail: &str| {
+            format!("Malformed input request: {detail}, please reformat your input and try again.")
+        };
+        assert_eq!(
+            with(json!([{"type": "function", "function": {"name": "get weather"}}]), json!("auto"))
+                .unwrap_err(),
+            detail(
+                "#/tools/0/function/name: string [get weather] does not match pattern ^[a-zA-Z0-9_-]{1,64}$"
+            )
+        );
+        assert_eq!(
+            with(json!([{"type": "web_search"}]), json!("auto")).unwrap_err(),
+            detail("#/tools/0: required key [function] not found")
+        );
+        assert_eq!(
+            with(weather_tools(), json!("sometimes")).unwrap_err(),
+            detail("#/tool_choice: sometimes is not a valid enum value")
+        );
+        assert_eq!(
+            with(weather_tools(), json!({"type": "function", "function": {"name": "other"}}))
+                .unwrap_err(),
+            "Invalid tool_choice: the function other is not one of the tools."
+        );
+        let orphan = json!({"messages": [{"role": "user", "content": "x"},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"}]});
+        assert_eq!(
+            parse(QWEN, orphan).unwrap_err(),
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding \
+             message with 'tool_calls'."
+        );
+        let unanswered = json!({"messages": [{"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "a", "arguments": "{}"}}]},
+            {"role": "user", "content": "y"}]});
+        assert_eq!(
+            parse(QWEN, unanswered).unwrap_err(),
+            "An assistant message with 'tool_calls' must be followed by tool messages responding \
+             to each 'tool_call_id'. The following tool_call_ids did not have response \
+             messages: call_1"
+        );
+    }
+
+    #[test]
+    fn images_are_read_by_vision_models_only() {
+        let body = |url: &str| {
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "what?"},
+                {"type": "image_url", "image_url": {"url": url}}]}]})
+        };
+        let png = format!("data:image/png;base64,{}", "QUJD".repeat(500));
+        let request = parse("google.gemma-3-27b-it", body(&png)).unwrap();
+        assert_eq!(request.n_media_input_tokens, 2);
+        assert!(request.prompt.starts_with("what?\nimage-"));
+        assert_eq!(generate(&request).n_input_tokens, 4);
+        assert_eq!(
+            parse("google.gemma-3-27b-it", body("https://example.com/cat.png")).unwrap_err(),
+            "Invalid image_url: only base64 data URLs of image/png, image/jpeg, image/gif or \
+             image/webp images are supported."
+        );
+        assert_eq!(
+            parse(QWEN, body(&png)).unwrap_err(),
+            "The model qwen.qwen3-32b-v1:0 does not support image input."
+        );
     }
 
     #[test]

@@ -61,7 +61,13 @@ static API: ChatCompletionsApi = ChatCompletionsApi {
 const REASONING_PIECES: &[&str] = &["The", " user", " wants", " a", " direct", " answer."];
 
 const fn gpt_oss(base_model_id: &'static str) -> ChatCompletionsModel {
-    ChatCompletionsModel { api: &API, base_model_id, reasoning_pieces: REASONING_PIECES }
+    ChatCompletionsModel {
+        api: &API,
+        base_model_id,
+        reasoning_pieces: REASONING_PIECES,
+        // gpt-oss reads text only.
+        accepts_images: false,
+    }
 }
 
 static MODELS: &[ChatCompletionsModel] =
@@ -134,6 +140,49 @@ mod tests {
         assert!(parse(json!({"messages": [{"role": "robot", "content": "x"}]})).is_err());
         assert!(parse(json!({"messages": user, "top_k": 5})).unwrap_err().contains("[top_k]"));
         assert!(parse(json!({"prompt": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_call_streams_in_the_recorded_order() {
+        let model = find_model(MODELS, SMALL).unwrap();
+        let body = json!({"messages": [{"role": "user", "content": "weather?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather",
+                "parameters": {"type": "object", "properties": {"days": {"type": "integer"}}}}}]});
+        let completion = generate(&parse(body).unwrap());
+        let id = completion.tool_call.as_ref().unwrap().id("call_", 24);
+        let response: Value = serde_json::from_slice(&model.response_body(&completion)).unwrap();
+        let choice = &response["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(
+            choice["message"]["tool_calls"],
+            json!([{"id": id, "type": "function", "function": {"name": "get_weather",
+                "arguments": "{\"days\":1}"}}])
+        );
+        let n_leading = REASONING_PIECES.len() + 1;
+        let chunk = |idx| String::from_utf8(model.stream_chunk(&completion, idx, None)).unwrap();
+        assert!(chunk(n_leading).starts_with(&format!(
+            r#"{{"choices":[{{"delta":{{"tool_calls":[{{"index":0,"id":"{id}","type":"function","function":{{"name":"get_weather","arguments":""}}}}]}},"finish_reason":null,"index":0}}],"#
+        )));
+        assert!(chunk(n_leading + 1).starts_with(
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"days\":1}"}}]},"finish_reason":null,"index":0}],"#
+        ));
+        let last = model.n_stream_chunks(&completion) - 1;
+        assert_eq!(last, n_leading + 2);
+        assert!(
+            chunk(last).starts_with(
+                r#"{"choices":[{"delta":{},"finish_reason":"tool_calls","index":0}],"#
+            )
+        );
+    }
+
+    #[test]
+    fn images_are_refused() {
+        let body = json!({"messages": [{"role": "user", "content": [{"type": "image_url",
+            "image_url": {"url": "data:image/png;base64,aGk="}}]}]});
+        assert_eq!(
+            parse(body).unwrap_err(),
+            "The model openai.gpt-oss-20b-1:0 does not support image input."
+        );
     }
 
     #[test]

@@ -61,6 +61,7 @@ impl Family for TitanText {
             max_tokens,
             stop_sequences: string_array(config.and_then(|config| config.get("stopSequences"))),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

@@ -128,6 +128,7 @@ impl Family for PalmyraModel {
             max_tokens,
             stop_sequences: string_array(body.get("stop")),
             space_before_first_token: false,
+            ..GenerationRequest::default()
         })
     }
 

@@ -67,6 +67,7 @@ fn plan(simulator: &Simulator, fault: Option<Fault>) -> StreamPlan {
         max_tokens: 4,
         stop_sequences: Vec::new(),
         space_before_first_token: false,
+        ..GenerationRequest::default()
     });
     let reservation = simulator.reserve_tokens(MODEL, completion.n_input_tokens, 10).unwrap();
     StreamPlan {

@@ -50,6 +50,8 @@ mod limits;
 mod live;
 /// `/metrics`: exact counts, bounded series, promtool.
 mod metrics;
+/// Bedrock's Converse, ConverseStream and CountTokens through the real AWS SDK.
+mod converse;
 /// The OpenAI-compatible routes over plain HTTP.
 mod openai;
 /// The OpenAPI document against the routes served.

@@ -464,7 +464,9 @@ async fn the_wire_format_is_bedrocks() {
 async fn other_operations_methods_and_bad_escapes_are_refused_bedrock_style() {
     let h = start().await;
     let cases = [
-        ("POST", "/model/titan/converse", 404, "UnknownOperationException"),
+        ("POST", "/model/titan/apply-guardrail", 404, "UnknownOperationException"),
+        // Converse is served (`converse.rs`): an empty body is Converse's own refusal.
+        ("POST", "/model/titan/converse", 400, "ValidationException"),
         ("GET", "/model/titan/invoke", 404, "UnknownOperationException"),
         ("POST", "/model/ti%ZZtan/invoke", 400, "ValidationException"),
         ("POST", "/model/%FF/invoke-with-response-stream", 400, "ValidationException"),

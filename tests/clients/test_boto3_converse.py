@@ -48,7 +48,7 @@ def test_converse_and_converse_stream_agree(bedrock, model):
         modelId=model,
         system=[{"text": "You are terse."}],
         messages=[{"role": "user", "content": [{"text": "Tell me about the harbor."}]}],
-        inferenceConfig={"maxTokens": 40, "temperature": 0.5},
+        inferenceConfig={"maxTokens": 200, "temperature": 0.5},
     )
     whole = bedrock.converse(**request)
     text = answer_text(whole)

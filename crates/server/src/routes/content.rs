@@ -6,12 +6,56 @@
 //! risk, and an unbounded download). Callers send the image's bytes, base64, in a `data:`
 //! URL or the API shape's own base64 block.
 
-use translator::{IMAGE_MEDIA_TYPES, Part};
+use translator::{Content, IMAGE_MEDIA_TYPES, Part, UnifiedRequest};
 
 use crate::error::ApiError;
 
 /// Most tools one request may define (OpenAI's own cap).
 pub const MAX_TOOLS: usize = 128;
+
+/// Bytes of text per token in [`estimate_input_tokens`]: the common rule of thumb for
+/// English text with the models' tokenizers.
+pub const BYTES_PER_TOKEN: usize = 4;
+
+/// Tokens [`estimate_input_tokens`] counts per image: about what Claude and Nova charge for
+/// an image near their size limit (Claude's is width × height / 750, at most about 1,600).
+pub const TOKENS_PER_IMAGE: u64 = 1_600;
+
+/// The gateway's estimate of a request's input tokens, for the token-counting routes
+/// (Converse's `count-tokens`, Anthropic's `count_tokens`) when Bedrock's own count is not
+/// asked: the bytes of its texts (system, messages, tool results, tool calls' inputs, tool
+/// definitions) at [`BYTES_PER_TOKEN`], documents likewise from their decoded size,
+/// [`TOKENS_PER_IMAGE`] per image, at least 1. It grows with every part of the request; it
+/// is not the model's tokenizer.
+pub fn estimate_input_tokens(request: &UnifiedRequest) -> u64 {
+    let mut text_bytes = request.prompt.as_ref().map_or(0, String::len);
+    let mut images = 0u64;
+    for message in &request.messages {
+        match &message.content {
+            Content::Text(text) => text_bytes += text.len(),
+            Content::Parts(parts) => {
+                for part in parts {
+                    match part {
+                        Part::Text { text } => text_bytes += text.len(),
+                        Part::Image { .. } => images += 1,
+                        Part::Document { data, .. } => text_bytes += data.len() / 4 * 3,
+                        Part::ToolUse { name, input, .. } => {
+                            text_bytes += name.len() + input.to_string().len();
+                        }
+                        Part::ToolResult { content, .. } => text_bytes += content.len(),
+                    }
+                }
+            }
+        }
+    }
+    for tool in &request.tools {
+        text_bytes += tool.name.len()
+            + tool.description.as_ref().map_or(0, String::len)
+            + tool.parameters.to_string().len();
+    }
+    let text_tokens = u64::try_from(text_bytes.div_ceil(BYTES_PER_TOKEN)).unwrap_or(u64::MAX);
+    text_tokens.saturating_add(images.saturating_mul(TOKENS_PER_IMAGE)).max(1)
+}
 
 /// A `data:<media type>;base64,<data>` URL as an image part. Anything else (a remote URL,
 /// a `data:` URL that is not base64 or not of an image type the models take) is refused.
@@ -101,6 +145,29 @@ mod tests {
             let is_unsupported = matches!(error, ApiError::Unsupported(_));
             assert_eq!(is_unsupported, unsupported, "{url}: {error:?}");
         }
+    }
+
+    #[test]
+    fn the_estimate_grows_with_every_part() {
+        let text = |text: &str| UnifiedRequest {
+            messages: vec![translator::Message::text(translator::Role::User, text)],
+            ..UnifiedRequest::default()
+        };
+        assert_eq!(estimate_input_tokens(&text("")), 1);
+        assert_eq!(estimate_input_tokens(&text("12345678")), 2);
+        let mut with_image = text("12345678");
+        with_image.messages[0].content = Content::Parts(vec![
+            Part::Text { text: "12345678".to_owned() },
+            Part::Image { media_type: "image/png".to_owned(), data: "AAAA".to_owned() },
+        ]);
+        assert_eq!(estimate_input_tokens(&with_image), 2 + TOKENS_PER_IMAGE);
+        let mut with_tool = text("12345678");
+        with_tool.tools = vec![translator::Tool {
+            name: "abcd".to_owned(),
+            description: None,
+            parameters: serde_json::json!({}),
+        }];
+        assert_eq!(estimate_input_tokens(&with_tool), 4);
     }
 
     #[test]

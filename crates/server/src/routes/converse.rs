@@ -29,10 +29,11 @@
 //!   only, as Bedrock does), `contentBlockDelta`s and `contentBlockStop`, then `messageStop`
 //!   and `metadata`, each an event-stream frame written as the model's chunk arrives; a
 //!   failure after the start ends it with the exception frame Bedrock would send.
-//! - `count-tokens` counts a `converse` input (encoded into the family's body) or an
-//!   `invokeModel` body with the gateway's input-token estimate for the route's first
-//!   target (learned from the counts Bedrock reported for its past calls), and says so in
-//!   `x-gateway-token-count-source: estimate`. Bedrock's own CountTokens is not called.
+//! - `count-tokens` counts a `converse` input (checked against the family as the call
+//!   would be) or an `invokeModel` body with the gateway's estimate
+//!   (`content::estimate_input_tokens`: the request's text at four bytes a token, a fixed
+//!   count per image), and says so in `x-gateway-token-count-source: estimate`. Bedrock's
+//!   own CountTokens is not called.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -273,6 +274,65 @@ struct InvokeModelInput {
     body: String,
 }
 
+/// Converse (documentation of a route `bedrock::routes()` serves).
+#[utoipa::path(
+    post,
+    path = "/model/{modelId}/converse",
+    tag = "bedrock",
+    params(("modelId" = String, Path,
+        description = "A text model alias of the config, or a Bedrock model id that an alias routes to")),
+    request_body(content = Object, content_type = "application/json",
+        description = "Bedrock's Converse request: `messages`, `system`, `inferenceConfig`, \
+            `toolConfig`, `additionalModelRequestFields`, ..."),
+    responses(
+        (status = 200, description = "Converse's answer: `output.message`, `stopReason`, \
+            `usage`, `metrics`", content_type = "application/json"),
+        (status = "4XX", description = "Bedrock's error encoding: `x-amzn-ErrorType` and \
+            `{\"message\"}`"),
+        (status = "5XX", description = "Bedrock's error encoding"),
+    )
+)]
+pub fn converse_operation() {}
+
+/// ConverseStream (documentation of a route `bedrock::routes()` serves).
+#[utoipa::path(
+    post,
+    path = "/model/{modelId}/converse-stream",
+    tag = "bedrock",
+    params(("modelId" = String, Path,
+        description = "A text model alias of the config, or a Bedrock model id that an alias routes to")),
+    request_body(content = Object, content_type = "application/json",
+        description = "Bedrock's ConverseStream request (the same as Converse's)"),
+    responses(
+        (status = 200, description = "An `application/vnd.amazon.eventstream` body: \
+            `messageStart`, `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, \
+            `messageStop`, `metadata` events; an exception frame ends a failed stream",
+            content_type = "application/vnd.amazon.eventstream"),
+        (status = "4XX", description = "Bedrock's error encoding"),
+        (status = "5XX", description = "Bedrock's error encoding"),
+    )
+)]
+pub fn converse_stream_operation() {}
+
+/// CountTokens (documentation of a route `bedrock::routes()` serves).
+#[utoipa::path(
+    post,
+    path = "/model/{modelId}/count-tokens",
+    tag = "bedrock",
+    params(("modelId" = String, Path,
+        description = "A text model alias of the config, or a Bedrock model id that an alias routes to")),
+    request_body(content = Object, content_type = "application/json",
+        description = "`{\"input\": {\"converse\": {...}}}` or `{\"input\": {\"invokeModel\": \
+            {\"body\": \"<base64>\"}}}`"),
+    responses(
+        (status = 200, description = "`{\"inputTokens\"}`: the gateway's estimate \
+            (`x-gateway-token-count-source: estimate`)", content_type = "application/json"),
+        (status = "4XX", description = "Bedrock's error encoding"),
+        (status = "5XX", description = "Bedrock's error encoding"),
+    )
+)]
+pub fn count_tokens_operation() {}
+
 /// A `ValidationException` with `message`.
 fn invalid(message: impl Into<String>) -> BedrockApiError {
     BedrockApiError::InvalidRequest(message.into())
@@ -294,7 +354,7 @@ pub async fn run(
         )));
     }
     if operation == ConverseOperation::CountTokens {
-        return count_tokens(state, route, body);
+        return count_tokens(route, body);
     }
     let request: ConverseRequest = parse(body)?;
     let stream = operation == ConverseOperation::ConverseStream;
@@ -810,7 +870,6 @@ fn stream_error(error: ApiError) -> BedrockApiError {
 
 /// `count-tokens`: the gateway's estimate of the input tokens (see the module docs).
 fn count_tokens(
-    state: &AppState,
     route: &ModelRoute,
     body: &Bytes,
 ) -> Result<Response, BedrockApiError> {
@@ -818,28 +877,30 @@ fn count_tokens(
     let Some(target) = route.targets.first() else {
         return Err(BedrockApiError::Gateway(ApiError::Internal("a route without targets".into())));
     };
-    let body_len = match request.input {
+    let tokens = match request.input {
         CountTokensInput { invoke_model: Some(invoke), converse: None } => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(invoke.body.as_bytes())
                 .map_err(|_| invalid("input.invokeModel.body is not valid base64"))?;
             serde_json::from_slice::<serde::de::IgnoredAny>(&decoded)
                 .map_err(|e| invalid(format!("input.invokeModel.body is not JSON: {e}")))?;
-            decoded.len()
+            // The model's own body: its text is most of it, keys and template the rest.
+            let n_tokens = decoded.len().div_ceil(crate::routes::content::BYTES_PER_TOKEN);
+            u64::try_from(n_tokens).unwrap_or(u64::MAX).max(1)
         }
         CountTokensInput { invoke_model: None, converse: Some(converse) } => {
             let (mut unified, _) = unified_request(*converse, false)?;
             text::apply_defaults(route, &mut unified);
+            // What the family cannot take is refused here as the call would refuse it.
             let translator::FamilyRef::Text(family) = target.family else {
                 return Err(invalid("The model does not count tokens: it is not a text model."));
             };
-            let encoded = translator::encode_text_request(family, &unified)
+            translator::encode_text_request(family, &unified)
                 .map_err(|error| BedrockApiError::Gateway(ApiError::from(error)))?;
-            encoded.to_string().len()
+            crate::routes::content::estimate_input_tokens(&unified)
         }
         _ => return Err(invalid("input must set exactly one of invokeModel, converse")),
     };
-    let tokens = state.pipeline.estimate_input_tokens(target, body_len);
     let mut response = Response::new(Body::from(json!({"inputTokens": tokens}).to_string()));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

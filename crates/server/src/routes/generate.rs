@@ -193,7 +193,6 @@ pub async fn generate(
         tool_choice: request.tool_choice,
         response_format: request.response_format,
         reasoning: request.reasoning.unwrap_or(false),
-        ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
     let id = format!("gen-{}", uuid::Uuid::new_v4().simple());

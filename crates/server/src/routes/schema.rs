@@ -8,7 +8,7 @@
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, SecurityRequirement};
@@ -140,16 +140,9 @@ pub fn refine(doc: &mut OpenApi) {
                 ObjectBuilder::new().schema_type(Type::Null).into(),
             ))));
             if *name == "ChatCompletionRequest" {
-                for flag in ["logprobs", "parallel_tool_calls", "store"] {
+                for flag in ["logprobs", "store"] {
                     object.properties.insert(flag.to_owned(), false_only().into());
                 }
-                let no_tools = ArrayBuilder::new()
-                    .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-                    .max_items(Some(0))
-                    .description(Some("Only none (an empty list): tools are refused (422)"));
-                object
-                    .properties
-                    .insert("tools".to_owned(), Schema::Array(no_tools.build()).into());
             }
         }
     }

@@ -243,6 +243,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::ACCEPT,
                 axum::http::HeaderName::from_static("x-api-key"),
                 axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("anthropic-version"),
+                axum::http::HeaderName::from_static("anthropic-beta"),
             ])
             .expose_headers([
                 axum::http::HeaderName::from_static("x-request-id"),
@@ -298,11 +300,16 @@ pub fn api() -> OpenApiRouter<Gateway> {
         .routes(routes!(routes::images::images))
         .routes(routes!(routes::images::image_edits))
         .routes(routes!(routes::models::list_models))
+        .routes(routes!(routes::models::get_model))
         // The OpenAI-compatible API, for code written against the OpenAI SDKs.
         .routes(routes!(routes::openai::chat_completions))
         .routes(routes!(routes::openai::completions))
         .routes(routes!(routes::openai::embeddings))
         .routes(routes!(routes::openai::image_generations))
+        .routes(routes!(routes::responses::responses))
+        // Anthropic's Messages API, for the Anthropic SDKs and the tools that speak it.
+        .routes(routes!(routes::anthropic::messages))
+        .routes(routes!(routes::anthropic::count_tokens))
         // Operations.
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
@@ -328,6 +335,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     paths(
         routes::bedrock::invoke_model_operation,
         routes::bedrock::invoke_model_with_response_stream_operation,
+        routes::converse::converse_operation,
+        routes::converse::converse_stream_operation,
+        routes::converse::count_tokens_operation,
     ),
     tags(
         (name = "gateway", description = "The gateway's own API"),

@@ -175,6 +175,9 @@ fn refusal(error: ApiError, path: &str, request_id: &str) -> Response {
     if crate::routes::openai::PATHS.contains(&path) {
         return crate::routes::openai::OpenAiError::from(error).into_response();
     }
+    if crate::routes::anthropic::PATHS.contains(&path) {
+        return crate::routes::anthropic::AnthropicError(error).into_response();
+    }
     error.into_response()
 }
 

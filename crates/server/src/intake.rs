@@ -198,6 +198,9 @@ pub fn in_api_encoding(error: ApiError, path: &str, request_id: &str) -> Respons
     if openai::PATHS.contains(&path) {
         return OpenAiError::from(error).into_response();
     }
+    if crate::routes::anthropic::PATHS.contains(&path) {
+        return crate::routes::anthropic::AnthropicError(error).into_response();
+    }
     error.into_response()
 }
 

@@ -276,9 +276,15 @@ impl TextStreamDecoder {
         }
         self.accumulator.push(&event);
         let unrecognized = event.unrecognized;
-        let reasoning = if self.reasoning { event.reasoning } else { String::new() };
+        let mut reasoning = if self.reasoning { event.reasoning } else { String::new() };
         let mut text = match &mut self.text_filter {
-            Some(filter) => filter.push(&event.text),
+            Some(filter) => {
+                let text = filter.push(&event.text);
+                if self.reasoning {
+                    reasoning.push_str(&filter.take_reasoning());
+                }
+                text
+            }
             None => event.text,
         };
         let mut tool_call = event.tool_call.map(|mut delta| {

@@ -256,12 +256,6 @@ impl Pipeline {
         self.admission.snapshot(target).await
     }
 
-    /// The estimated input tokens of a body of `body_len` bytes for `target`: the line fitted
-    /// to what Bedrock counted for its past calls (`estimate.rs`), with its margin.
-    pub fn estimate_input_tokens(&self, target: &Target, body_len: usize) -> u64 {
-        self.state(target).estimator.estimate(body_len)
-    }
-
     /// The learned input tokens per body byte of a target.
     pub fn tokens_per_byte(&self, target: &Target) -> f64 {
         self.state(target).estimator.tokens_per_byte()

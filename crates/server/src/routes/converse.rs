@@ -372,7 +372,8 @@ pub async fn run(
     }
     let opened = text::open_stream(state, caller, route, unified, options.as_ref()).await?;
     let target = opened.target.clone();
-    let events = converse_events(opened, started);
+    let state = StreamState { open: None, next_index: 0, since: started };
+    let events = text::encoded_events(state, opened);
     let mut response = Response::new(Body::new(StreamBody::new(Box::pin(events), false)));
     let headers = response.headers_mut();
     headers.insert(
@@ -756,11 +757,8 @@ enum Block {
 
 /// Where a ConverseStream is: the open block and its index, the next block's index.
 struct StreamState {
-    stream: Box<text::TextStream>,
     open: Option<(Block, u32)>,
     next_index: u32,
-    started: bool,
-    ended: bool,
     since: Instant,
 }
 
@@ -787,72 +785,56 @@ impl StreamState {
 }
 
 /// The ConverseStream events of a text stream (see the module docs).
-fn converse_events(
-    stream: text::TextStream,
-    since: Instant,
-) -> impl futures_util::Stream<Item = Vec<u8>> + Send {
-    let state = StreamState {
-        stream: Box::new(stream),
-        open: None,
-        next_index: 0,
-        started: false,
-        ended: false,
-        since,
-    };
-    futures_util::stream::unfold(state, |mut state| async move {
-        if state.ended {
-            return None;
-        }
-        let mut out = crate::routes::sse::event_buffer();
-        if !state.started {
-            state.started = true;
-            event_frame(&mut out, "messageStart", &json!({"role": "assistant"}));
-            return Some((out, state));
-        }
-        match state.stream.next().await? {
+impl text::ItemEncoder for StreamState {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        event_frame(out, "messageStart", &json!({"role": "assistant"}));
+    }
+
+    fn item(&mut self, out: &mut Vec<u8>, item: StreamItem) -> bool {
+        match item {
             StreamItem::Reasoning(text) => {
-                let index = state.enter(&mut out, Block::Reasoning);
+                let index = self.enter(out, Block::Reasoning);
                 let delta = json!({"contentBlockIndex": index,
                                    "delta": {"reasoningContent": {"text": text}}});
-                event_frame(&mut out, "contentBlockDelta", &delta);
+                event_frame(out, "contentBlockDelta", &delta);
             }
             StreamItem::Delta(text) => {
-                let index = state.enter(&mut out, Block::Text);
+                let index = self.enter(out, Block::Text);
                 let delta = json!({"contentBlockIndex": index, "delta": {"text": text}});
-                event_frame(&mut out, "contentBlockDelta", &delta);
+                event_frame(out, "contentBlockDelta", &delta);
             }
             StreamItem::ToolCall(call) => {
-                let opening = state.open.map(|(block, _)| block) != Some(Block::Tool(call.index));
-                let index = state.enter(&mut out, Block::Tool(call.index));
+                let opening = self.open.map(|(block, _)| block) != Some(Block::Tool(call.index));
+                let index = self.enter(out, Block::Tool(call.index));
                 if opening {
                     let start = json!({"contentBlockIndex": index, "start": {"toolUse": {
                         "toolUseId": call.id.unwrap_or_default(),
                         "name": call.name.unwrap_or_default()}}});
-                    event_frame(&mut out, "contentBlockStart", &start);
+                    event_frame(out, "contentBlockStart", &start);
                 }
                 if !call.arguments.is_empty() {
                     let delta = json!({"contentBlockIndex": index,
                                        "delta": {"toolUse": {"input": call.arguments}}});
-                    event_frame(&mut out, "contentBlockDelta", &delta);
+                    event_frame(out, "contentBlockDelta", &delta);
                 }
             }
             StreamItem::Done { stop_reason: reason, usage, cache } => {
-                state.close(&mut out);
-                event_frame(&mut out, "messageStop", &json!({"stopReason": stop_reason(reason)}));
-                let latency_ms = u64::try_from(state.since.elapsed().as_millis()).unwrap_or(0);
+                self.close(out);
+                event_frame(out, "messageStop", &json!({"stopReason": stop_reason(reason)}));
+                let latency_ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(0);
                 let metadata = json!({"usage": usage_body(usage, cache),
                                       "metrics": {"latencyMs": latency_ms}});
-                event_frame(&mut out, "metadata", &metadata);
-                state.ended = true;
+                event_frame(out, "metadata", &metadata);
+                return true;
             }
             StreamItem::Failed(error) => {
                 error.log_stream_failure();
                 out.extend_from_slice(&stream_error(error).exception_frame());
-                state.ended = true;
+                return true;
             }
         }
-        Some((out, state))
-    })
+        false
+    }
 }
 
 /// A failure after the stream started, as the exception Bedrock would end it with.
@@ -869,10 +851,7 @@ fn stream_error(error: ApiError) -> BedrockApiError {
 }
 
 /// `count-tokens`: the gateway's estimate of the input tokens (see the module docs).
-fn count_tokens(
-    route: &ModelRoute,
-    body: &Bytes,
-) -> Result<Response, BedrockApiError> {
+fn count_tokens(route: &ModelRoute, body: &Bytes) -> Result<Response, BedrockApiError> {
     let request: CountTokensRequest = parse(body)?;
     let Some(target) = route.targets.first() else {
         return Err(BedrockApiError::Gateway(ApiError::Internal("a route without targets".into())));

@@ -1,5 +1,6 @@
 //! One file per endpoint group, plus the JSON extractor and fallbacks they share.
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod content;
 pub mod converse;
@@ -11,6 +12,7 @@ pub mod limits;
 pub mod models;
 pub mod openai;
 pub mod parse;
+pub mod responses;
 pub mod schema;
 pub mod sse;
 pub mod text;

@@ -39,8 +39,13 @@ use crate::routes::text::{self, CacheTokens, StreamItem};
 use crate::routes::{parse_json, read_json_body, tag_target};
 
 /// The routes of the OpenAI-compatible API.
-pub const PATHS: &[&str] =
-    &["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/images/generations"];
+pub const PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/responses",
+];
 
 /// An [`ApiError`] rendered in OpenAI's error shape:
 /// `{"error": {"message", "type", "param", "code"}}`, with the same status.
@@ -59,7 +64,7 @@ impl<E: Into<ApiError>> From<E> for OpenAiError {
 
 impl OpenAiError {
     /// The error, blaming the request field `param`.
-    fn at(error: ApiError, param: &str) -> OpenAiError {
+    pub(crate) fn at(error: ApiError, param: &str) -> OpenAiError {
         OpenAiError { error, param: Some(param.to_owned()) }
     }
 }
@@ -75,7 +80,7 @@ impl IntoResponse for OpenAiError {
 }
 
 /// OpenAI's error body; `code` is the gateway's bounded error type.
-fn openai_error_body(error: &ApiError) -> Value {
+pub(crate) fn openai_error_body(error: &ApiError) -> Value {
     let status = error.status().as_u16();
     let kind = match status {
         401 => "authentication_error",
@@ -477,7 +482,6 @@ pub async fn chat_completions(
         tool_choice,
         response_format,
         reasoning,
-        ..UnifiedRequest::default()
     };
     text::apply_defaults(route, &mut unified);
     let shape = Shape {
@@ -943,7 +947,7 @@ fn tool_call_delta_body(call: &ToolCallDelta) -> Value {
 
 /// Refuses the first field outside the supported set whose value is not null or the
 /// OpenAI default that changes nothing (`parse::harmless`), which [`OpenAiJson`] found.
-fn refuse_unsupported(unsupported: Option<&str>) -> Result<(), OpenAiError> {
+pub(crate) fn refuse_unsupported(unsupported: Option<&str>) -> Result<(), OpenAiError> {
     match unsupported {
         Some(key) => Err(unsupported_field(&format!("`{key}`"), key)),
         None => Ok(()),
@@ -952,7 +956,7 @@ fn refuse_unsupported(unsupported: Option<&str>) -> Result<(), OpenAiError> {
 
 /// OpenAI's `service_tier` and `metadata` as Bedrock's options: `auto` leaves the tier to
 /// the alias; `scale` and anything else are refused.
-fn bedrock_options(
+pub(crate) fn bedrock_options(
     service_tier: Option<&str>,
     metadata: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Result<Option<RequestOptions>, OpenAiError> {
@@ -988,12 +992,12 @@ fn unsupported(what: &str) -> OpenAiError {
 }
 
 /// [`unsupported`], blaming the request field `param`.
-fn unsupported_field(what: &str, param: &str) -> OpenAiError {
+pub(crate) fn unsupported_field(what: &str, param: &str) -> OpenAiError {
     let error = ApiError::Unsupported(format!("{what} is not supported by this gateway"));
     OpenAiError::at(error, param)
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 

@@ -7,9 +7,7 @@
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{
-    AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type,
-};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, SecurityRequirement};
 
@@ -99,6 +97,8 @@ const OPENAI_REQUESTS: &[&str] = &[
     "EmbeddingsRequest",
     "ImageGenerationRequest",
     "ChatMessage",
+    "ResponsesRequest",
+    "InputItem",
 ];
 
 /// The refusals of the listener itself, before any handler: status, error type, text.

@@ -56,6 +56,49 @@ pub struct TextStream {
     drain: Waiter,
 }
 
+/// An API shape's encoding of a streamed answer: the events it opens with, and the events
+/// of each [`StreamItem`] (see [`encoded_events`]).
+pub trait ItemEncoder: Send + 'static {
+    /// The events before the first item (OpenAI's role chunk, Anthropic's `message_start`,
+    /// Converse's `messageStart`, ...), written as soon as the stream opened.
+    fn start(&mut self, out: &mut Vec<u8>);
+    /// Writes the events of `item`; whether the stream ends with them (after `Done` or
+    /// `Failed`).
+    fn item(&mut self, out: &mut Vec<u8>, item: StreamItem) -> bool;
+}
+
+/// The encoded events of `stream`, one buffer per item (the opening events first), for
+/// [`crate::routes::sse::StreamBody`].
+pub fn encoded_events<E: ItemEncoder>(
+    encoder: E,
+    stream: TextStream,
+) -> impl futures_util::Stream<Item = Vec<u8>> + Send {
+    struct State<E> {
+        encoder: E,
+        /// Boxed: `unfold` moves the state in and out of a future per event.
+        stream: Box<TextStream>,
+        started: bool,
+        ended: bool,
+    }
+    let state = State { encoder, stream: Box::new(stream), started: false, ended: false };
+    futures_util::stream::unfold(state, |mut state| async move {
+        if state.ended {
+            return None;
+        }
+        let mut out = crate::routes::sse::event_buffer();
+        if !state.started {
+            state.started = true;
+            state.encoder.start(&mut out);
+            if !out.is_empty() {
+                return Some((out, state));
+            }
+        }
+        let item = state.stream.next().await?;
+        state.ended = state.encoder.item(&mut out, item);
+        Some((out, state))
+    })
+}
+
 /// Prompt-cache tokens of a call, where Bedrock reports them (`X-Amzn-Bedrock-Cache-*`
 /// headers, a stream's invocation metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

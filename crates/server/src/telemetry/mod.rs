@@ -317,19 +317,30 @@ struct RouteTemplate {
     template: &'static str,
     /// The path, or the catch-all's prefix (which a non-empty rest follows).
     prefix: &'static str,
-    /// The catch-all's operation; empty: the path is the whole `prefix`.
+    /// The catch-all's operation; empty: the path is the whole `prefix`, or for a template
+    /// ending in a parameter (`/v1/models/{modelId}`), the prefix and one segment.
     suffix: &'static str,
 }
 
 impl RouteTemplate {
     fn matches(&self, path: &str) -> bool {
-        if self.suffix.is_empty() {
+        if self.suffix.is_empty() && self.template == self.prefix {
             return path == self.prefix;
+        }
+        if self.suffix.is_empty() {
+            return path
+                .strip_prefix(self.prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
         }
         path.len() > self.prefix.len()
             && path.starts_with(self.prefix)
             && path.ends_with(self.suffix)
     }
+}
+
+/// A route of the Bedrock-native API: `/model/{modelId}` and one operation.
+const fn bedrock(template: &'static str, suffix: &'static str) -> RouteTemplate {
+    RouteTemplate { api: "bedrock", template, prefix: "/model/", suffix }
 }
 
 const fn route(api: &'static str, template: &'static str) -> RouteTemplate {
@@ -346,22 +357,24 @@ const ROUTES: &[RouteTemplate] = &[
     route("openai", "/v1/completions"),
     route("openai", "/v1/embeddings"),
     route("openai", "/v1/images/generations"),
+    route("openai", "/v1/responses"),
+    RouteTemplate {
+        api: "openai",
+        template: "/v1/models/{modelId}",
+        prefix: "/v1/models/",
+        suffix: "",
+    },
+    route("anthropic", "/v1/messages"),
+    route("anthropic", "/v1/messages/count_tokens"),
     route("operations", "/v1/limits"),
     route("operations", "/healthz"),
     route("operations", "/readyz"),
     route("operations", "/openapi.json"),
-    RouteTemplate {
-        api: "bedrock",
-        template: "/model/{modelId}/invoke-with-response-stream",
-        prefix: "/model/",
-        suffix: "/invoke-with-response-stream",
-    },
-    RouteTemplate {
-        api: "bedrock",
-        template: "/model/{modelId}/invoke",
-        prefix: "/model/",
-        suffix: "/invoke",
-    },
+    bedrock("/model/{modelId}/invoke-with-response-stream", "/invoke-with-response-stream"),
+    bedrock("/model/{modelId}/invoke", "/invoke"),
+    bedrock("/model/{modelId}/converse-stream", "/converse-stream"),
+    bedrock("/model/{modelId}/converse", "/converse"),
+    bedrock("/model/{modelId}/count-tokens", "/count-tokens"),
 ];
 
 /// The longest caller-sent `x-request-id` kept; a longer or non-visible-ASCII one is
@@ -673,7 +686,7 @@ mod tests {
 
     #[test]
     fn every_route_template_is_listed_once_under_a_known_api() {
-        let apis = ["gateway", "openai", "bedrock", "operations"];
+        let apis = ["gateway", "openai", "anthropic", "bedrock", "operations"];
         let mut templates = std::collections::BTreeSet::new();
         for route in ROUTES {
             assert!(apis.contains(&route.api), "{}: {}", route.template, route.api);
@@ -711,7 +724,8 @@ mod tests {
             paths.push(path.replacen('/', "//", 2));
         }
         paths.extend(
-            ["/model//invoke", "/model/a%2Fb/invoke", "/model/m/converse"].map(String::from),
+            ["/model//invoke", "/model/a%2Fb/invoke", "/model/m/converse", "/model/m/apply"]
+                .map(String::from),
         );
         for path in paths {
             let Ok(uri) = axum::http::Uri::builder().path_and_query(path.as_str()).build() else {
@@ -727,6 +741,13 @@ mod tests {
                     "/model/{modelId}/invoke-with-response-stream"
                 }
                 "/model/{*rest}" if path.ends_with("/invoke") => "/model/{modelId}/invoke",
+                "/model/{*rest}" if path.ends_with("/converse-stream") => {
+                    "/model/{modelId}/converse-stream"
+                }
+                "/model/{*rest}" if path.ends_with("/converse") => "/model/{modelId}/converse",
+                "/model/{*rest}" if path.ends_with("/count-tokens") => {
+                    "/model/{modelId}/count-tokens"
+                }
                 "/model/{*rest}" => OTHER,
                 template => template,
             };

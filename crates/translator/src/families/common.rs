@@ -569,11 +569,19 @@ pub(crate) struct TaggedSpanFilter {
     inside: bool,
     /// Undecided text: a tail that may begin the tag looked for next.
     held: String,
+    /// The spans' contents decided since [`StreamTextFilter::take_reasoning`] last took them.
+    reasoning: String,
 }
 
 impl TaggedSpanFilter {
     pub(crate) fn new(start: &'static str, end: &'static str) -> Self {
-        TaggedSpanFilter { start, end, inside: false, held: String::new() }
+        TaggedSpanFilter {
+            start,
+            end,
+            inside: false,
+            held: String::new(),
+            reasoning: String::new(),
+        }
     }
 }
 
@@ -584,7 +592,9 @@ impl crate::families::StreamTextFilter for TaggedSpanFilter {
         loop {
             let tag = if self.inside { self.end } else { self.start };
             if let Some(at) = self.held.find(tag) {
-                if !self.inside {
+                if self.inside {
+                    self.reasoning.push_str(&self.held[..at]);
+                } else {
                     answer.push_str(&self.held[..at]);
                 }
                 self.held.drain(..at + tag.len());
@@ -595,7 +605,9 @@ impl crate::families::StreamTextFilter for TaggedSpanFilter {
             let keep_from = (self.held.len().saturating_sub(tag.len() - 1)..self.held.len())
                 .find(|&i| self.held.is_char_boundary(i) && tag.starts_with(&self.held[i..]))
                 .unwrap_or(self.held.len());
-            if !self.inside {
+            if self.inside {
+                self.reasoning.push_str(&self.held[..keep_from]);
+            } else {
                 answer.push_str(&self.held[..keep_from]);
             }
             self.held.drain(..keep_from);
@@ -605,7 +617,16 @@ impl crate::families::StreamTextFilter for TaggedSpanFilter {
 
     fn finish(&mut self) -> String {
         let held = std::mem::take(&mut self.held);
-        if self.inside { String::new() } else { held }
+        if self.inside {
+            self.reasoning.push_str(&held);
+            String::new()
+        } else {
+            held
+        }
+    }
+
+    fn take_reasoning(&mut self) -> String {
+        std::mem::take(&mut self.reasoning)
     }
 }
 

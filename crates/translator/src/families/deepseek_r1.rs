@@ -179,6 +179,8 @@ struct ThinkFilter {
     answer_started: bool,
     /// Before `</think>`: the text so far.
     held: String,
+    /// The text before `</think>`, once the tag was seen, until taken.
+    reasoning: String,
 }
 
 impl StreamTextFilter for ThinkFilter {
@@ -196,12 +198,20 @@ impl StreamTextFilter for ThinkFilter {
         };
         self.answering = true;
         let rest = self.held.split_off(search_from + at + END_OF_THINKING.len());
-        self.held.clear();
+        self.held.truncate(search_from + at);
+        let thought = std::mem::take(&mut self.held);
+        let thought = thought.trim_start();
+        let thought = thought.strip_prefix(START_OF_THINKING).unwrap_or(thought);
+        self.reasoning = thought.trim().to_owned();
         self.answer(&rest)
     }
 
     fn finish(&mut self) -> String {
         std::mem::take(&mut self.held)
+    }
+
+    fn take_reasoning(&mut self) -> String {
+        std::mem::take(&mut self.reasoning)
     }
 }
 

@@ -27,14 +27,38 @@
 //! - A guardrail intervention (`amazon-bedrock-guardrailAction: INTERVENED` on the body or
 //!   a chunk) is a `content_filter` stop, whatever `stop_reason` says or when it is
 //!   absent, and a body without `generation` is then an empty answer, not a malformed one.
+//!
+//! Images (Llama 3.2 11B and 90B Vision; the same code serves Llama 4, see
+//! `meta_llama4.rs`):
+//! - The body takes the images as `images`, a list of base64 strings (no media type, no
+//!   `data:` prefix), beside `prompt`, and the prompt holds one `<|image|>` token where
+//!   each image goes, the n-th token standing for the n-th image. Source: promptfoo's
+//!   Bedrock provider, which sends exactly this to `meta.llama3-2-{11b,90b}-instruct` and
+//!   tested it end to end against Bedrock (promptfoo/promptfoo pull request #6555,
+//!   `src/providers/bedrock/index.ts`, `formatPromptLlama32Vision`); the token is Meta's
+//!   Llama 3.2 Vision prompt format. AWS's "Meta Llama models" page, as far as the search
+//!   returned it, lists only `prompt`, `temperature`, `top_p` and `max_gen_len` [U].
+//! - An image part becomes `<|image|>` in its place in the message, glued to the text
+//!   parts around it (text parts are still joined by a blank line, as for text-only
+//!   messages); `images` lists every image of the conversation in order. The media type
+//!   is not sent: the models read png, jpeg, gif and webp [U]. How many images one request
+//!   may carry is left to Bedrock [U].
+//! - Text that itself holds `<|image|>` is refused when the request has images: the
+//!   tokens would no longer match the images.
+//! - A request without image parts is encoded exactly as before: no `images` key, and
+//!   the prompt is unchanged.
+//! - `params()` are per family, so the whole family lists image parts, yet only the
+//!   Llama 3.2 11B and 90B Vision models read images. Bedrock refuses an `images` key for
+//!   the text-only models (Llama 3 8B/70B, 3.1, 3.2 1B/3B, 3.3 70B) with a validation
+//!   error (the "extraneous key" of any unknown key [U]); the gateway passes that on.
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_guarded_llama_stream_event,
-    decode_guarded_response, decode_llama_response, encode_llama_request, render_header_template,
+    HeaderTemplate, decode_guarded_llama_stream_event, decode_guarded_response,
+    decode_llama_response, encode_llama_request, render_header_template,
 };
 use crate::families::{StopMode, TextFamily};
-use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
+use crate::unified::{Content, Message, Param, Part, StreamEvent, UnifiedRequest, UnifiedResponse};
 
 /// The Meta Llama 3.x family.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +84,7 @@ impl TextFamily for MetaLlama3 {
     }
 
     fn params(&self) -> &'static [Param] {
-        LLAMA_PARAMS
+        LLAMA_VISION_PARAMS
     }
 
     fn stop_mode(&self) -> StopMode {
@@ -68,11 +92,11 @@ impl TextFamily for MetaLlama3 {
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
-        LLAMA_MAPPED_PATHS
+        LLAMA_VISION_MAPPED_PATHS
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        encode_llama_request(ID, req, render_header_template(&LLAMA3_TEMPLATE, req))
+        encode_llama_vision_request(ID, req, &LLAMA3_TEMPLATE)
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
@@ -84,6 +108,93 @@ impl TextFamily for MetaLlama3 {
     }
 }
 
+/// The optional unified parameters of the Llama families that read images (Llama 3.x and
+/// Llama 4): those of every Llama, and image parts.
+pub(crate) const LLAMA_VISION_PARAMS: &[Param] =
+    &[Param::MaxTokens, Param::Temperature, Param::TopP, Param::Stop, Param::ImageInput];
+
+/// The body keys of the Llama families that read images.
+pub(crate) const LLAMA_VISION_MAPPED_PATHS: &[&str] =
+    &["prompt", "max_gen_len", "temperature", "top_p", "images"];
+
+/// The token that stands for one image in a Llama prompt.
+const IMAGE_TOKEN: &str = "<|image|>";
+
+/// The Llama body of a request in `template`, with its image parts as `images` and
+/// `<|image|>` tokens (see the module doc); a request without images is the plain Llama body.
+pub(crate) fn encode_llama_vision_request(
+    family: &'static str,
+    req: &UnifiedRequest,
+    template: &HeaderTemplate,
+) -> Result<serde_json::Value, TranslateError> {
+    let Some((with_tokens, images)) = replace_images_with_tokens(family, req)? else {
+        return encode_llama_request(family, req, render_header_template(template, req));
+    };
+    let mut body =
+        encode_llama_request(family, req, render_header_template(template, &with_tokens))?;
+    if let serde_json::Value::Object(body) = &mut body {
+        body.insert("images".to_owned(), serde_json::json!(images));
+    }
+    Ok(body)
+}
+
+fn is_image(part: &Part) -> bool {
+    matches!(part, Part::Image { .. })
+}
+
+/// `None` for a request without image parts; otherwise a request of the same messages
+/// (for rendering only) in which every message with images is text with `<|image|>` in
+/// their places, and the images' base64 data in order.
+fn replace_images_with_tokens<'a>(
+    family: &'static str,
+    req: &'a UnifiedRequest,
+) -> Result<Option<(UnifiedRequest, Vec<&'a str>)>, TranslateError> {
+    let has_images = |message: &Message| matches!(&message.content, Content::Parts(parts) if parts.iter().any(is_image));
+    if !req.messages.iter().any(has_images) {
+        return Ok(None);
+    }
+    if let Some(i) = req.messages.iter().position(|m| m.content.text().contains(IMAGE_TOKEN)) {
+        return Err(TranslateError::InvalidRequest(format!(
+            "`messages[{i}]`: the text holds `{IMAGE_TOKEN}`, which the {family} model family \
+             uses for the request's images"
+        )));
+    }
+    let mut images = Vec::new();
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for message in &req.messages {
+        let Content::Parts(parts) = &message.content else {
+            messages.push(message.clone());
+            continue;
+        };
+        if !parts.iter().any(is_image) {
+            messages.push(message.clone());
+            continue;
+        }
+        let mut text = String::new();
+        let mut after_text = false;
+        for part in parts {
+            match part {
+                Part::Text { text: piece } => {
+                    if after_text {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(piece);
+                    after_text = true;
+                }
+                Part::Image { data, .. } => {
+                    text.push_str(IMAGE_TOKEN);
+                    images.push(data.as_str());
+                    after_text = false;
+                }
+                // The codec refuses every other part before encoding (not in `params()`).
+                Part::Document { .. } | Part::ToolUse { .. } | Part::ToolResult { .. } => {}
+            }
+        }
+        messages.push(Message { role: message.role, content: Content::Text(text) });
+    }
+    Ok(Some((UnifiedRequest { messages, ..UnifiedRequest::default() }, images)))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::error::TranslateError;
@@ -91,7 +202,71 @@ mod tests {
     use crate::families::common::conversation;
     use crate::families::common::render_header_template;
     use crate::families::meta_llama3::{LLAMA3_TEMPLATE, MetaLlama3};
-    use crate::unified::{Role, StopReason, UnifiedRequest, Usage};
+    use crate::unified::{Content, Message, Param, Part, Role, StopReason, UnifiedRequest, Usage};
+
+    fn image(data: &str) -> Part {
+        Part::Image { media_type: "image/jpeg".to_owned(), data: data.to_owned() }
+    }
+
+    fn text(text: &str) -> Part {
+        Part::Text { text: text.to_owned() }
+    }
+
+    #[test]
+    fn images_go_to_images_with_a_token_in_their_place() {
+        let req = UnifiedRequest {
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: Content::Parts(vec![image("QQ=="), text("Hi")]),
+                },
+                Message::text(Role::Assistant, "Hello."),
+                Message {
+                    role: Role::User,
+                    content: Content::Parts(vec![text("And"), image("Qg=="), text("this?")]),
+                },
+            ],
+            ..UnifiedRequest::default()
+        };
+        let body = crate::encode_text_request(&MetaLlama3, &req).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "prompt": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n\
+                    <|image|>Hi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n\
+                    Hello.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n\
+                    And<|image|>this?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                "images": ["QQ==", "Qg=="]
+            })
+        );
+    }
+
+    #[test]
+    fn text_parts_without_images_encode_as_before() {
+        let req = UnifiedRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Parts(vec![text("a"), text("b")]),
+            }],
+            ..UnifiedRequest::default()
+        };
+        let body = crate::encode_text_request(&MetaLlama3, &req).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"prompt": "<|begin_of_text|><|start_header_id|>user\
+                <|end_header_id|>\n\na\n\nb<|eot_id|><|start_header_id|>assistant\
+                <|end_header_id|>\n\n"})
+        );
+        assert!(MetaLlama3.params().contains(&Param::ImageInput));
+    }
+
+    #[test]
+    fn extra_cannot_set_images() {
+        let mut req = UnifiedRequest { prompt: Some("x".to_owned()), ..UnifiedRequest::default() };
+        req.extra.insert("images".to_owned(), serde_json::json!(["QQ=="]));
+        let err = crate::encode_text_request(&MetaLlama3, &req).unwrap_err();
+        assert!(matches!(err, TranslateError::InvalidRequest(_)), "{err:?}");
+    }
 
     #[test]
     fn template_matches_meta_llama3_format() {

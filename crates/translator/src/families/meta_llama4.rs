@@ -17,6 +17,14 @@
 //!   `test/support/fixtures/amazon_bedrock/meta_llama3_3_70b_instruct_v1_0/guardrail_invoke_blocked.json`).
 //!   A chunk with none of the Llama keys, no invocation metrics and no intervention is
 //!   `unrecognized`.
+//! - Images: as for Llama 3.2 Vision (`meta_llama3.rs`, which holds the code): `images`, a
+//!   list of base64 strings, beside the prompt, and one `<|image|>` token in the prompt
+//!   where each image goes; a request without image parts is encoded as before. Llama 4
+//!   Scout and Maverick read images natively (Meta's model cards) and the simulator takes
+//!   `images` for both. That the Bedrock body of Llama 4 takes `images` like Llama 3.2's,
+//!   and that the bare `<|image|>` token stands for an image there (Meta's own Llama 4
+//!   format wraps image tiles in `<|image_start|>`…`<|image_end|>`, which its processor
+//!   writes), are not confirmed by an AWS page or a recording [U].
 //!
 //! Streaming: Bedrock streams Llama 4 through InvokeModelWithResponseStream, in the chunk
 //! shape of every Llama (`generation`, `prompt_token_count` on the first chunk,
@@ -32,8 +40,11 @@
 
 use crate::error::TranslateError;
 use crate::families::common::{
-    HeaderTemplate, LLAMA_MAPPED_PATHS, LLAMA_PARAMS, decode_guarded_llama_stream_event,
-    decode_guarded_response, decode_llama_response, encode_llama_request, render_header_template,
+    HeaderTemplate, decode_guarded_llama_stream_event, decode_guarded_response,
+    decode_llama_response,
+};
+use crate::families::meta_llama3::{
+    LLAMA_VISION_MAPPED_PATHS, LLAMA_VISION_PARAMS, encode_llama_vision_request,
 };
 use crate::families::{StopMode, TextFamily};
 use crate::unified::{Param, StreamEvent, UnifiedRequest, UnifiedResponse};
@@ -62,7 +73,7 @@ impl TextFamily for MetaLlama4 {
     }
 
     fn params(&self) -> &'static [Param] {
-        LLAMA_PARAMS
+        LLAMA_VISION_PARAMS
     }
 
     fn stop_mode(&self) -> StopMode {
@@ -70,11 +81,11 @@ impl TextFamily for MetaLlama4 {
     }
 
     fn mapped_paths(&self) -> &'static [&'static str] {
-        LLAMA_MAPPED_PATHS
+        LLAMA_VISION_MAPPED_PATHS
     }
 
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
-        encode_llama_request(ID, req, render_header_template(&LLAMA4_TEMPLATE, req))
+        encode_llama_vision_request(ID, req, &LLAMA4_TEMPLATE)
     }
 
     fn decode_response(&self, body: &[u8]) -> Result<UnifiedResponse, TranslateError> {
@@ -91,7 +102,32 @@ mod tests {
     use crate::families::TextFamily;
     use crate::families::common::render_header_template;
     use crate::families::meta_llama4::{LLAMA4_TEMPLATE, MetaLlama4};
-    use crate::unified::{Message, Role, StopReason, UnifiedRequest};
+    use crate::unified::{Content, Message, Part, Role, StopReason, UnifiedRequest};
+
+    #[test]
+    fn images_use_the_llama4_template() {
+        let req = UnifiedRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Parts(vec![
+                    Part::Image { media_type: "image/webp".to_owned(), data: "UklG".to_owned() },
+                    Part::Text { text: "What is it?".to_owned() },
+                ]),
+            }],
+            max_tokens: Some(9),
+            ..UnifiedRequest::default()
+        };
+        let body = crate::encode_text_request(&MetaLlama4, &req).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "prompt": "<|begin_of_text|><|header_start|>user<|header_end|>\n\n\
+                    <|image|>What is it?<|eot|><|header_start|>assistant<|header_end|>\n\n",
+                "images": ["UklG"],
+                "max_gen_len": 9
+            })
+        );
+    }
 
     #[test]
     fn template_matches_meta_llama4_format() {

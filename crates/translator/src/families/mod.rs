@@ -131,6 +131,11 @@ pub trait StreamTextFilter: Send {
     fn push(&mut self, text: &str) -> String;
     /// At the end of the stream: the answer text still held back.
     fn finish(&mut self) -> String;
+    /// The reasoning the filter kept out of the text since it was last asked (the markup's
+    /// contents, for the request that asked for reasoning); none by default.
+    fn take_reasoning(&mut self) -> String {
+        String::new()
+    }
 }
 
 /// How a family honours stop sequences.

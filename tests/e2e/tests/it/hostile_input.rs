@@ -41,6 +41,8 @@ enum Api {
     OpenAi,
     /// `x-amzn-ErrorType` and `{"message"}`; streams are event-stream frames.
     Bedrock,
+    /// Anthropic's `{"type": "error", "error": {"type", "message"}}`.
+    Anthropic,
 }
 
 /// One route and the valid requests its mutations start from: `(path, body)`.
@@ -132,8 +134,47 @@ fn gateway_routes() -> Vec<Route> {
     ]
 }
 
+/// A tool every family with tools takes.
+fn weather_tool_schema() -> Value {
+    json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+}
+
 fn openai_routes() -> Vec<Route> {
+    let image = format!("data:image/png;base64,{}", png(1, 1));
     vec![
+        Route::post(
+            Api::OpenAi,
+            "/v1/chat/completions",
+            vec![
+                json!({"model": "claude-3-haiku", "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "Weather?"},
+                        {"type": "image_url", "image_url": {"url": image}}]},
+                    {"role": "assistant", "content": null, "tool_calls": [{"id": "t1",
+                        "type": "function", "function": {"name": "weather",
+                        "arguments": "{\"city\":\"Oslo\"}"}}]},
+                    {"role": "tool", "tool_call_id": "t1", "content": "3 degrees"}],
+                "tools": [{"type": "function", "function": {"name": "weather",
+                    "parameters": weather_tool_schema()}}], "tool_choice": "auto"}),
+                json!({"model": "nova-lite", "messages": [{"role": "user", "content": "Hi"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "answer",
+                    "schema": weather_tool_schema()}}, "stream": true}),
+            ],
+        ),
+        Route::post(
+            Api::OpenAi,
+            "/v1/responses",
+            vec![
+                json!({"model": "claude-3-haiku", "input": "Hi", "instructions": "Be terse",
+                "max_output_tokens": 16}),
+                json!({"model": "nova-lite", "input": [
+                    {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+                    {"type": "function_call", "call_id": "c1", "name": "weather",
+                        "arguments": "{\"city\":\"Oslo\"}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "3 degrees"}],
+                "tools": [{"type": "function", "name": "weather",
+                    "parameters": weather_tool_schema()}], "stream": true}),
+            ],
+        ),
         Route::post(
             Api::OpenAi,
             "/v1/chat/completions",
@@ -174,6 +215,62 @@ fn openai_routes() -> Vec<Route> {
             "response_format": "b64_json", "n": 1})],
         ),
     ]
+}
+
+fn anthropic_routes() -> Vec<Route> {
+    let image = png(1, 1);
+    vec![
+        Route::post(
+            Api::Anthropic,
+            "/v1/messages",
+            vec![
+                json!({"model": "claude-3-haiku", "max_tokens": 16, "system": "Be terse",
+                "messages": [{"role": "user", "content": "Hi"}]}),
+                json!({"model": "claude-3-haiku", "max_tokens": 32, "stream": true,
+                "tools": [{"name": "weather", "input_schema": weather_tool_schema()}],
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "Weather?"},
+                        {"type": "image", "source": {"type": "base64",
+                            "media_type": "image/png", "data": image}}]},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "t1",
+                        "name": "weather", "input": {"city": "Oslo"}}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                        "content": "3 degrees"}]}]}),
+                json!({"model": "nova-lite", "max_tokens": 16, "stream": true,
+                "messages": [{"role": "user", "content": "Hi"}]}),
+            ],
+        ),
+        Route::post(
+            Api::Anthropic,
+            "/v1/messages/count_tokens",
+            vec![json!({"model": "claude-3-haiku",
+                "messages": [{"role": "user", "content": "Hi"}]})],
+        ),
+    ]
+}
+
+fn converse_routes() -> Vec<Route> {
+    let seeds = |operation: &str| {
+        let text = json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+            "system": [{"text": "Be terse"}], "inferenceConfig": {"maxTokens": 16}});
+        let tools = json!({"messages": [{"role": "user", "content": [{"text": "Weather?"},
+                {"image": {"format": "png", "source": {"bytes": png(1, 1)}}}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "weather",
+                "inputSchema": {"json": weather_tool_schema()}}}]}});
+        let seeds = vec![
+            (format!("/model/claude-3-haiku/{operation}"), tools),
+            (format!("/model/nova-lite/{operation}"), text.clone()),
+            (format!("/model/titan-express/{operation}"), text),
+        ];
+        Route { api: Api::Bedrock, method: Method::POST, seeds }
+    };
+    let count = Route::post(
+        Api::Bedrock,
+        "/model/claude-3-haiku/count-tokens",
+        vec![json!({"input": {"converse": {"messages": [{"role": "user",
+            "content": [{"text": "Hi"}]}]}}})],
+    );
+    vec![seeds("converse"), seeds("converse-stream"), count]
 }
 
 fn bedrock_routes() -> Vec<Route> {
@@ -336,6 +433,31 @@ fn openai_routes_take_any_headers_and_method() {
 }
 
 #[test]
+fn anthropic_routes_refuse_hostile_json_in_their_encoding() {
+    json_bodies(anthropic_routes());
+}
+
+#[test]
+fn anthropic_routes_refuse_hostile_bytes_in_their_encoding() {
+    byte_bodies(anthropic_routes());
+}
+
+#[test]
+fn anthropic_routes_take_any_headers_and_method() {
+    headers_and_methods(anthropic_routes());
+}
+
+#[test]
+fn converse_routes_refuse_hostile_json_in_their_encoding() {
+    json_bodies(converse_routes());
+}
+
+#[test]
+fn converse_routes_refuse_hostile_bytes_in_their_encoding() {
+    byte_bodies(converse_routes());
+}
+
+#[test]
 fn bedrock_routes_refuse_hostile_json_in_their_encoding() {
     json_bodies(bedrock_routes());
 }
@@ -403,6 +525,8 @@ fn api_of(path: &str) -> Api {
         Api::Bedrock
     } else if server::routes::openai::PATHS.contains(&path) {
         Api::OpenAi
+    } else if server::routes::anthropic::PATHS.contains(&path) {
+        Api::Anthropic
     } else {
         Api::Gateway
     }
@@ -540,6 +664,14 @@ fn check_answer(api: Api, request: &Request, answer: &Answer) -> Result<(), Stri
                 return Err("no error.param".to_owned());
             }
         }
+        Api::Anthropic => {
+            if body["type"] != "error" {
+                return Err(format!("an Anthropic error without `type: error`: {body}"));
+            }
+            let error = &body["error"];
+            nonempty(&error["message"])?;
+            error["type"].as_str().ok_or("no error.type")?;
+        }
         Api::Bedrock => {
             let shape = answer
                 .headers
@@ -572,7 +704,11 @@ fn check_success(
     if content_type.starts_with("text/event-stream") {
         let text = std::str::from_utf8(body).map_err(|e| format!("SSE not UTF-8: {e}"))?;
         return match api {
+            Api::OpenAi if request.path.starts_with("/v1/responses") => {
+                check_responses_stream(text)
+            }
             Api::OpenAi => check_openai_stream(text),
+            Api::Anthropic => check_anthropic_stream(text),
             _ => check_gateway_stream(text),
         };
     }
@@ -622,6 +758,61 @@ fn check_gateway_stream(text: &str) -> Result<(), String> {
             }
         }
         other => Err(format!("the stream ended with {other:?}, not done or error")),
+    }
+}
+
+/// The named SSE events of a stream: `(event, data)`.
+fn named_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = "message".to_owned();
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = name.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data = Some(value.trim().to_owned());
+                }
+            }
+            Some((event, data?))
+        })
+        .collect()
+}
+
+/// Anthropic's SSE: `message_start` ... `message_stop`, or an `error` of the caller's making.
+fn check_anthropic_stream(text: &str) -> Result<(), String> {
+    let events = named_events(text);
+    match events.last() {
+        Some((last, _)) if last == "message_stop" => Ok(()),
+        Some((last, data)) if last == "error" => {
+            let body: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
+            match body["error"]["type"].as_str() {
+                Some("api_error" | "overloaded_error") => {
+                    Err(format!("the stream failed on the server side: {data}"))
+                }
+                _ => Ok(()),
+            }
+        }
+        other => Err(format!("the stream ended with {other:?}, not message_stop or error")),
+    }
+}
+
+/// The Responses API's SSE: `response.created` ... `response.completed` (or `.incomplete`),
+/// or `error` then `response.failed` of the caller's making.
+fn check_responses_stream(text: &str) -> Result<(), String> {
+    let events = named_events(text);
+    match events.last().map(|(event, _)| event.as_str()) {
+        Some("response.completed" | "response.incomplete") => Ok(()),
+        Some("response.failed") => {
+            let error = events.iter().rev().find(|(event, _)| event == "error");
+            let Some((_, data)) = error else { return Err("response.failed without error".into()) };
+            let body: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
+            match SERVER_SIDE.contains(&body["code"].as_str().unwrap_or_default()) {
+                true => Err(format!("the stream failed on the server side: {data}")),
+                false => Ok(()),
+            }
+        }
+        other => Err(format!("the stream ended with {other:?}, not response.completed")),
     }
 }
 

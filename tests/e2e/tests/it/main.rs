@@ -7,6 +7,8 @@
     reason = "test helpers shared by #[test] functions fail loudly, like the tests themselves"
 )]
 
+/// Anthropic's Messages API over plain HTTP: answers, SSE events, tools, errors.
+mod anthropic;
 /// API keys: required, checked, refused in each API's error shape.
 mod auth;
 /// Callers that go away (every API shape, queued, waiting for Bedrock) and the drain's end:
@@ -19,6 +21,8 @@ mod catalogue;
 /// The API listener against callers that hold on (slow heads and bodies, caps, body
 /// limits); TLS and CORS.
 mod connections;
+/// Bedrock's Converse, ConverseStream and CountTokens through the real AWS SDK.
+mod converse;
 /// Cohere Embed v4, Titan Multimodal and Nova embeddings: texts, images, refusals.
 mod embeddings_catalogue;
 /// Every Bedrock error type and every bad request, mapped to status and error type.
@@ -50,8 +54,6 @@ mod limits;
 mod live;
 /// `/metrics`: exact counts, bounded series, promtool.
 mod metrics;
-/// Bedrock's Converse, ConverseStream and CountTokens through the real AWS SDK.
-mod converse;
 /// The OpenAI-compatible routes over plain HTTP.
 mod openai;
 /// The OpenAPI document against the routes served.
@@ -67,6 +69,8 @@ mod redis;
 /// Config reloads under load: ten rewrites (one invalid) while every API shape streams;
 /// no request fails, every change is served, quota counters carry over.
 mod reload;
+/// OpenAI's Responses API (`/v1/responses`) and `GET /v1/models/{id}`.
+mod responses;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
 /// Graceful shutdown: readiness first, then drain.

@@ -46,6 +46,9 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
         "/openapi.json",
         "/model/{modelId}/invoke",
         "/model/{modelId}/invoke-with-response-stream",
+        "/model/{modelId}/converse",
+        "/model/{modelId}/converse-stream",
+        "/model/{modelId}/count-tokens",
     ] {
         assert!(paths.contains_key(path), "{path} is not in the OpenAPI document");
     }

@@ -151,3 +151,34 @@ def test_langchain_bind_tools_and_with_structured_output(gateway):
     for method in ["json_schema", "function_calling"]:
         city = llm.with_structured_output(City, method=method).invoke("The largest city of Norway?")
         assert isinstance(city, City) and isinstance(city.name, str), method
+
+
+def test_langchain_on_the_responses_api(gateway):
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model="claude-3",
+        base_url=gateway + "/v1",
+        api_key="sk-test",
+        max_retries=0,
+        timeout=30,
+        use_responses_api=True,
+    )
+    answer = llm.invoke("Tell me about the harbor.")
+    assert answer.text.strip()
+    streamed = "".join(chunk.text for chunk in llm.stream("Tell me about the harbor."))
+    assert streamed == answer.text
+
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        return f"3 degrees in {city}"
+
+    with_tools = llm.bind_tools([get_weather])
+    question = HumanMessage("What is the weather in Oslo?")
+    asked = with_tools.invoke([question])
+    (call,) = asked.tool_calls
+    assert call["name"] == "get_weather"
+    result = ToolMessage(get_weather(**call["args"]), tool_call_id=call["id"])
+    answered = with_tools.invoke([question, asked, result])
+    assert answered.text.strip() and not answered.tool_calls

@@ -49,6 +49,8 @@ pub struct AppState {
     pub log_prompts: bool,
     /// Set at the end of a shutdown's drain: open streams end with an error event.
     pub drain: Drain,
+    /// Fetches the images callers name by URL, from the origins the config allows.
+    pub image_fetch: Arc<crate::image_fetch::ImageFetcher>,
 }
 
 /// The router's state: the live [`AppState`], swapped whole on reload, and what every
@@ -154,6 +156,7 @@ impl AppState {
             ready,
             api_keys: ApiKeys::new(config.api_keys.clone()),
             log_prompts: config.telemetry.log_prompts,
+            image_fetch: Arc::new(crate::image_fetch::ImageFetcher::new(&config.image_fetch)),
         }
     }
 

@@ -48,6 +48,9 @@ pub struct Config {
     /// What is valid but worth an operator's look (an alias that routes to a legacy
     /// model): `check-config` prints them, the gateway logs them at start.
     pub warnings: Vec<String>,
+    /// `[image_fetch]`: the origins images named by URL may be fetched from (none by
+    /// default), and the bounds of a fetch (`image_fetch.rs`).
+    pub image_fetch: crate::image_fetch::ImageFetchConfig,
 }
 
 /// Logs and metrics.
@@ -440,6 +443,41 @@ struct RawConfig {
     targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     models: BTreeMap<String, RawModel>,
+    #[serde(default)]
+    image_fetch: RawImageFetch,
+}
+
+/// `[image_fetch]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageFetch {
+    #[serde(default)]
+    allow: Vec<String>,
+    max_bytes: Option<usize>,
+    timeout_ms: Option<u64>,
+}
+
+impl RawImageFetch {
+    fn read(self, problems: &mut Vec<String>) -> crate::image_fetch::ImageFetchConfig {
+        use crate::image_fetch::{ImageFetchConfig, MAX_MAX_BYTES};
+        let defaults = ImageFetchConfig::default();
+        for prefix in &self.allow {
+            if let Some(problem) = ImageFetchConfig::check_prefix(prefix) {
+                problems.push(format!("`image_fetch.allow`: {problem}"));
+            }
+        }
+        let max_bytes = self.max_bytes.unwrap_or(defaults.max_bytes);
+        if !(1..=MAX_MAX_BYTES).contains(&max_bytes) {
+            problems.push(format!(
+                "`image_fetch.max_bytes`: {max_bytes} is not in 1..={MAX_MAX_BYTES}"
+            ));
+        }
+        let timeout = self.timeout_ms.map_or(defaults.timeout, Duration::from_millis);
+        if timeout.is_zero() || timeout > Duration::from_secs(60) {
+            problems.push("`image_fetch.timeout_ms`: must be in 1..=60000".to_owned());
+        }
+        ImageFetchConfig { allow: self.allow, max_bytes, timeout }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -599,6 +637,7 @@ impl Config {
         };
         let upstream = UpstreamConfig::from_raw(raw.upstream, problems);
         let limits = LimitsConfig::from_raw(raw.limits, problems);
+        let image_fetch = raw.image_fetch.read(problems);
         let queue_defaults = limits.as_ref().map_or(
             (DEFAULT_MAX_QUEUE_LEN, Duration::from_millis(DEFAULT_MAX_QUEUE_WAIT_MS)),
             |l| (l.max_queue_len, l.max_queue_wait),
@@ -673,6 +712,7 @@ impl Config {
             api_keys,
             targets,
             models,
+            image_fetch,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod drain;
 pub mod error;
+pub mod image_fetch;
 pub mod intake;
 pub mod limits;
 pub mod listener;

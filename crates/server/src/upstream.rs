@@ -25,6 +25,9 @@ mod bounded;
 mod endpoint;
 mod sign;
 mod thin;
+
+/// The pooled HTTP client (TLS with the system's roots), for the image fetcher too.
+pub(crate) use thin::{HttpClient, http_client};
 mod wire;
 
 use std::cell::Cell;

@@ -227,12 +227,13 @@ pub struct TextStreamDecoder {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decoded {
     /// Text to forward now; may be empty. Before it, on the chunks that carry them: a piece
-    /// of reasoning, and a piece of a tool call.
+    /// of reasoning, and pieces of tool calls.
     pub text: String,
     /// A piece of the model's reasoning (only when the request asked for it).
     pub reasoning: String,
-    /// A piece of a tool call, its `index` counting the answer's calls from 0.
-    pub tool_call: Option<ToolCallDelta>,
+    /// The pieces of tool calls, in the chunk's order, each `index` counting the answer's
+    /// calls from 0.
+    pub tool_calls: Vec<ToolCallDelta>,
     /// The answer is complete: an emulated stop sequence was found. The rest of the
     /// upstream stream should not be read.
     pub finished: bool,
@@ -287,7 +288,8 @@ impl TextStreamDecoder {
             }
             None => event.text,
         };
-        let mut tool_call = event.tool_call.map(|mut delta| {
+        let mut tool_calls = event.tool_calls;
+        for delta in &mut tool_calls {
             let index = match self.tool_indexes.iter().position(|&seen| seen == delta.index) {
                 Some(index) => index,
                 None => {
@@ -296,19 +298,18 @@ impl TextStreamDecoder {
                 }
             };
             delta.index = u32::try_from(index).unwrap_or(u32::MAX);
-            delta
-        });
-        if self.structured_output_tool.is_some()
-            && let Some(delta) = tool_call.take()
-        {
-            text.push_str(&delta.arguments);
+        }
+        if self.structured_output_tool.is_some() {
+            for delta in tool_calls.drain(..) {
+                text.push_str(&delta.arguments);
+            }
         }
         let Some(cutter) = &mut self.stop_cutter else {
-            return Ok(Decoded { text, reasoning, tool_call, finished: false, unrecognized });
+            return Ok(Decoded { text, reasoning, tool_calls, finished: false, unrecognized });
         };
         let (text, found) = cutter.push(&text);
         self.stopped_by_cutter = found;
-        Ok(Decoded { text, reasoning, tool_call, finished: found, unrecognized })
+        Ok(Decoded { text, reasoning, tool_calls, finished: found, unrecognized })
     }
 
     /// Ends the stream: complete only if the model (or an emulated stop) said why it stopped.
@@ -643,13 +644,15 @@ mod tests {
         let req = structured(ResponseFormat::JsonObject);
         let mut decoder = TextStreamDecoder::new(&ToolFamily, &req);
         let start =
-            decoder.push(br#"{"tool_call":{"index":3,"id":"t","name":"json_object"}}"#).unwrap();
+            decoder.push(br#"{"tool_calls":[{"index":3,"id":"t","name":"json_object"}]}"#).unwrap();
         assert_eq!(start, Decoded::default());
-        let piece = decoder.push(br#"{"tool_call":{"index":3,"arguments":"{\"a\":"}}"#).unwrap();
-        assert_eq!((piece.text.as_str(), piece.tool_call), ("{\"a\":", None));
-        decoder
-            .push(br#"{"tool_call":{"index":3,"arguments":"1}"},"stop_reason":"tool_use"}"#)
+        let piece = decoder.push(br#"{"tool_calls":[{"index":3,"arguments":"{\"a\":"}]}"#).unwrap();
+        assert_eq!((piece.text.as_str(), piece.tool_calls), ("{\"a\":", vec![]));
+        // Several pieces in one chunk are appended in order.
+        let pieces = decoder
+            .push(br#"{"tool_calls":[{"index":3,"arguments":"1,"},{"index":3,"arguments":"\"b\":2}"}],"stop_reason":"tool_use"}"#)
             .unwrap();
+        assert_eq!((pieces.text.as_str(), pieces.tool_calls), ("1,\"b\":2}", vec![]));
         assert_eq!(decoder.finish().unwrap().stop_reason, StopReason::EndTurn);
     }
 
@@ -657,9 +660,9 @@ mod tests {
     fn streamed_tool_calls_are_numbered_from_zero_and_reasoning_is_kept_only_when_asked() {
         let chunks: [&[u8]; 4] = [
             br#"{"reasoning":"hmm","text":"Let me look."}"#,
-            br#"{"tool_call":{"index":1,"id":"a","name":"f"}}"#,
-            br#"{"tool_call":{"index":4,"id":"b","name":"g","arguments":"{}"}}"#,
-            br#"{"tool_call":{"index":1,"arguments":"{\"x\":1}"},"stop_reason":"tool_use"}"#,
+            br#"{"tool_calls":[{"index":1,"id":"a","name":"f"}]}"#,
+            br#"{"tool_calls":[{"index":4,"id":"b","name":"g","arguments":"{}"}]}"#,
+            br#"{"tool_calls":[{"index":1,"arguments":"{\"x\":1}"},{"index":7,"id":"c","name":"h"}],"stop_reason":"tool_use"}"#,
         ];
         let mut req = UnifiedRequest { prompt: Some("hi".to_owned()), ..UnifiedRequest::default() };
         for asked in [false, true] {
@@ -671,12 +674,18 @@ mod tests {
                 (decoded[0].text.as_str(), decoded[0].reasoning.as_str()),
                 ("Let me look.", reasoning)
             );
-            let calls: Vec<_> = decoded[1..].iter().map(|d| d.tool_call.clone().unwrap()).collect();
+            let calls: Vec<_> = decoded[1..].iter().flat_map(|d| d.tool_calls.clone()).collect();
             let index_and_id: Vec<_> = calls.iter().map(|c| (c.index, c.id.clone())).collect();
             assert_eq!(
                 index_and_id,
-                [(0, Some("a".to_owned())), (1, Some("b".to_owned())), (0, None)]
+                [
+                    (0, Some("a".to_owned())),
+                    (1, Some("b".to_owned())),
+                    (0, None),
+                    (2, Some("c".to_owned()))
+                ]
             );
+            assert_eq!(decoded[3].tool_calls.len(), 2);
             assert_eq!(calls[2].arguments, r#"{"x":1}"#);
             assert_eq!(decoder.finish().unwrap().stop_reason, StopReason::ToolUse);
         }

@@ -396,9 +396,10 @@ pub struct StreamEvent {
     /// never drops it silently.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unrecognized: bool,
-    /// A piece of a tool call, on the chunks that carry one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call: Option<ToolCallDelta>,
+    /// The pieces of tool calls the chunk carries, in the chunk's order (one chunk may carry
+    /// pieces of several calls: Mistral and Cohere send parallel calls whole in one chunk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta>,
     /// A piece of the model's reasoning (kept only where the request asked for it).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reasoning: String,

@@ -13,8 +13,9 @@
 //! - Request: `model` is an alias; `max_tokens` is required (as Anthropic requires it) and
 //!   at least 1. `system` is a string or text blocks (joined by a blank line [U: Anthropic
 //!   joins them with nothing between]); `messages` are `user` and `assistant` turns whose
-//!   content is a string or blocks: `text`, `image` (`source.type: base64`; a `url` or
-//!   `file` source is refused, 422: the gateway fetches nothing, see `content.rs`),
+//!   content is a string or blocks: `text`, `image` (`source.type: base64`, or `url`,
+//!   fetched only from the origins the operator allows, else 422: `image_fetch.rs`; a
+//!   `file` source is refused, 422),
 //!   `document` (a base64 PDF or a `text/plain` text source; `title` is the unified part's
 //!   name), `tool_use`, `tool_result` (string content or text blocks; images in a result
 //!   are refused, 422). `thinking` and `redacted_thinking` blocks in the history are
@@ -746,9 +747,14 @@ fn image_part(source: MediaSource, at: &str) -> Result<Part, ApiError> {
             crate::routes::content::check_base64(&data, &format!("{at}.data"))?;
             Ok(Part::Image { media_type, data })
         }
-        "url" => Err(unsupported(
-            "image `url` sources (the gateway fetches nothing; send the image as a `base64` source)",
-        )),
+        "url" => {
+            // Fetched from the origins the operator allows, else refused (`image_fetch.rs`).
+            let url = source.url.ok_or_else(|| bad(format!("{at}.url: Field required")))?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(bad(format!("{at}.url: an http:// or https:// URL")));
+            }
+            crate::routes::content::image_from_url(&url)
+        }
         "file" => Err(unsupported("`file` sources (the Files API)")),
         other => Err(bad(format!("{at}.type: {:?} is not one of base64, url", shown(other)))),
     }
@@ -1226,7 +1232,7 @@ mod tests {
                 422,
                 "1h",
             ),
-            (image(json!({"type": "url", "url": "https://example.com/cat.png"})), 422, "url"),
+            (image(json!({"type": "url", "url": "ftp://example.com/cat.png"})), 400, "url"),
             (image(json!({"type": "file", "file_id": "f"})), 422, "file"),
             (
                 image(json!({"type": "base64", "media_type": "image/tiff", "data": "AAAA"})),

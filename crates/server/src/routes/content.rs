@@ -1,10 +1,11 @@
 //! What every API shape that takes tools and images shares: images given as `data:` URLs,
 //! tool-call arguments given as JSON text, and the caps on the tools of one request.
 //!
-//! Remote image URLs (`https://…`) are refused (422): the gateway does not fetch what a
-//! caller points it at (a fetch from inside the network is a server-side request forgery
-//! risk, and an unbounded download). Callers send the image's bytes, base64, in a `data:`
-//! URL or the API shape's own base64 block.
+//! Remote image URLs (`http(s)://…`) are fetched only from the origins the operator allows
+//! (`image_fetch.rs`; none by default, then 422): the gateway does not fetch what a caller
+//! points it at unless told to (a fetch from inside the network is a server-side request
+//! forgery risk, and an unbounded download). Other schemes are refused. Callers may always
+//! send the image's bytes, base64, in a `data:` URL or the API shape's own base64 block.
 
 use translator::{Content, IMAGE_MEDIA_TYPES, Part, UnifiedRequest};
 
@@ -57,9 +58,17 @@ pub fn estimate_input_tokens(request: &UnifiedRequest) -> u64 {
     text_tokens.saturating_add(images.saturating_mul(TOKENS_PER_IMAGE)).max(1)
 }
 
-/// A `data:<media type>;base64,<data>` URL as an image part. Anything else (a remote URL,
-/// a `data:` URL that is not base64 or not of an image type the models take) is refused.
+/// A `data:<media type>;base64,<data>` URL as an image part, or an `http(s)://` URL as a
+/// remote image part for `image_fetch::resolve`. Anything else (another scheme, a `data:`
+/// URL that is not base64 or not of an image type the models take) is refused.
 pub fn image_from_url(url: &str) -> Result<Part, ApiError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        // Fetched, or refused, by `image_fetch::resolve` before the request is encoded.
+        return Ok(Part::Image {
+            media_type: crate::image_fetch::REMOTE_IMAGE.to_owned(),
+            data: url.to_owned(),
+        });
+    }
     let Some(rest) = url.strip_prefix("data:") else {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         let scheme: String = scheme.chars().take(16).collect();
@@ -132,8 +141,12 @@ mod tests {
         assert_eq!(part, expected);
         let jpg = image_from_url("data:image/JPG;base64,/9j/").unwrap();
         assert!(matches!(jpg, Part::Image { media_type, .. } if media_type == "image/jpeg"));
+        let remote = image_from_url("https://example.com/cat.png").unwrap();
+        assert!(
+            matches!(remote, Part::Image { media_type, data } if media_type == "url" && data == "https://example.com/cat.png")
+        );
         for (url, unsupported) in [
-            ("https://example.com/cat.png", true),
+            ("ftp://example.com/cat.png", true),
             ("file:///etc/passwd", true),
             ("data:image/png,rawbytes", false),
             ("data:image/tiff;base64,AAAA", false),

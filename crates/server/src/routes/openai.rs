@@ -391,7 +391,8 @@ pub struct ContentPart {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ImageUrl {
-    /// A `data:<media type>;base64,<data>` URL (remote URLs are refused, 422).
+    /// A `data:<media type>;base64,<data>` URL (an `http(s)://` URL only from the origins
+    /// the operator allows, else 422).
     pub url: String,
     /// Accepted and ignored (`auto`, `low`, `high`).
     pub detail: Option<String>,

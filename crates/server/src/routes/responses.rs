@@ -16,7 +16,8 @@
 //!   before them. Consecutive items of one role that hold tool calls or results are one
 //!   message, as the models want them. `reasoning` items in the history are accepted and
 //!   not sent back to the model (the gateway's families take no earlier reasoning).
-//!   Other item types, file inputs and remote image URLs are refused (422).
+//!   Other item types and file inputs are refused (422); an image URL is fetched only from
+//!   the origins the operator allows (`image_fetch.rs`), else refused (422).
 //! - `tools` are function tools (`{type: "function", name, description, parameters,
 //!   strict}`); another type (`web_search`, `file_search`, …) is refused, 422 naming it.
 //!   `tool_choice`, `max_output_tokens`, `temperature`, `top_p`, `text.format` (`text`,
@@ -187,7 +188,8 @@ pub struct ContentPart {
     #[schema(schema_with = part_type)]
     pub kind: String,
     pub text: Option<String>,
-    /// A `data:<media type>;base64,<data>` URL (remote URLs are refused, 422).
+    /// A `data:<media type>;base64,<data>` URL (an `http(s)://` URL only from the origins
+    /// the operator allows, else 422).
     pub image_url: Option<String>,
     /// Accepted and ignored (`auto`, `low`, `high`).
     pub detail: Option<String>,
@@ -1447,11 +1449,11 @@ mod tests {
             (
                 with(
                     "input",
-                    json!([{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]),
+                    json!([{"role": "user", "content": [{"type": "input_image", "image_url": "ftp://x/y.png"}]}]),
                 ),
                 422,
                 "input",
-                "https",
+                "ftp",
             ),
             (
                 with("input", json!([{"type": "function_call", "name": "f", "arguments": "{}"}])),

@@ -146,6 +146,7 @@ pub async fn complete(
     mut request: UnifiedRequest,
     options: Option<&RequestOptions>,
 ) -> Result<Completed, ApiError> {
+    crate::image_fetch::resolve(&state.image_fetch, &mut request).await?;
     let call = call(caller, route, &request);
     let bodies = Bodies::new(route, &request, options);
     release_text(state, &mut request);
@@ -173,6 +174,7 @@ pub async fn open_stream(
     mut request: UnifiedRequest,
     options: Option<&RequestOptions>,
 ) -> Result<TextStream, ApiError> {
+    crate::image_fetch::resolve(&state.image_fetch, &mut request).await?;
     let call = call(caller, route, &request);
     let bodies = Bodies::new(route, &request, options);
     release_text(state, &mut request);
@@ -375,9 +377,9 @@ impl TextStream {
                     if !decoded.reasoning.is_empty() {
                         self.pending.push_back(StreamItem::Reasoning(decoded.reasoning));
                     }
-                    if let Some(tool_call) = decoded.tool_call {
-                        self.pending.push_back(StreamItem::ToolCall(tool_call));
-                    }
+                    // One item per tool-call piece, in the chunk's order (one chunk may carry
+                    // pieces of several calls).
+                    self.pending.extend(decoded.tool_calls.into_iter().map(StreamItem::ToolCall));
                     if !decoded.text.is_empty() {
                         self.pending.push_back(StreamItem::Delta(decoded.text));
                     }

@@ -44,7 +44,7 @@ use serde::Deserialize;
 use crate::error::TranslateError;
 use crate::families::chat_completions::{
     ChatCompletionRequest, ChatOutput, EmptyCallContent, MaxTokensKey, chat_tools,
-    chat_wire_messages, convert_finish_reason, decode_tool_calls, stream_tool_call,
+    chat_wire_messages, convert_finish_reason, decode_tool_calls, stream_tool_calls,
 };
 use crate::families::common::{
     ChatUsage, GuardedChunk, convert_chat_usage, decode_guarded_response, finish_stream_event,
@@ -152,7 +152,7 @@ impl TextFamily for Ai21Jamba {
         let delta = delta.unwrap_or_default();
         let event = StreamEvent {
             unrecognized: false,
-            tool_call: stream_tool_call(ID, delta.tool_calls.unwrap_or_default())?,
+            tool_calls: stream_tool_calls(delta.tool_calls.unwrap_or_default()),
             text: delta.content.unwrap_or_default(),
             stop_reason: finish_reason.as_deref().map(convert_finish_reason),
             usage,
@@ -361,13 +361,13 @@ mod tests {
             name: Some("get_weather".to_owned()),
             arguments: String::new(),
         };
-        assert_eq!(event.tool_call, Some(expected));
+        assert_eq!(event.tool_calls, [expected]);
         let piece = br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,
             "function":{"arguments":"{\"city\""}}]},"finish_reason":null}]}"#;
         let event = Ai21Jamba.decode_stream_event(piece).unwrap();
         let expected =
             ToolCallDelta { index: 0, arguments: r#"{"city""#.to_owned(), ..Default::default() };
-        assert_eq!(event.tool_call, Some(expected));
+        assert_eq!(event.tool_calls, [expected]);
         let last = br#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
         let event = Ai21Jamba.decode_stream_event(last).unwrap();
         assert_eq!(event.stop_reason, Some(StopReason::ToolUse));

@@ -476,7 +476,7 @@ impl TextFamily for AmazonNova {
         if let Some(start) = chunk.content_block_start {
             let index = start.content_block_index.unwrap_or_default();
             if let Some(tool_use) = start.start.and_then(|start| start.tool_use) {
-                event.tool_call = Some(ToolCallDelta {
+                event.tool_calls.push(ToolCallDelta {
                     index,
                     id: tool_use.tool_use_id,
                     name: tool_use.name,
@@ -489,7 +489,7 @@ impl TextFamily for AmazonNova {
             if let Some(delta) = block.delta {
                 event.text = delta.text.unwrap_or_default();
                 if let Some(tool_use) = delta.tool_use {
-                    event.tool_call = Some(ToolCallDelta {
+                    event.tool_calls.push(ToolCallDelta {
                         index,
                         arguments: tool_use.input.unwrap_or_default(),
                         ..Default::default()
@@ -1081,12 +1081,12 @@ mod tests {
         assert_eq!(
             start,
             StreamEvent {
-                tool_call: Some(ToolCallDelta {
+                tool_calls: vec![ToolCallDelta {
                     index: 1,
                     id: Some("tooluse_1".to_owned()),
                     name: Some("f".to_owned()),
                     arguments: String::new(),
-                }),
+                }],
                 ..StreamEvent::default()
             }
         );
@@ -1096,11 +1096,11 @@ mod tests {
         assert_eq!(
             piece,
             StreamEvent {
-                tool_call: Some(ToolCallDelta {
+                tool_calls: vec![ToolCallDelta {
                     index: 1,
                     arguments: "{\"a\"".to_owned(),
                     ..ToolCallDelta::default()
-                }),
+                }],
                 ..StreamEvent::default()
             }
         );

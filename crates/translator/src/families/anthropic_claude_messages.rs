@@ -384,7 +384,7 @@ impl TextFamily for AnthropicClaudeMessages {
                 if let Some(block) = event.content_block
                     && block.block_type == "tool_use"
                 {
-                    stream_event.tool_call = Some(ToolCallDelta {
+                    stream_event.tool_calls.push(ToolCallDelta {
                         index,
                         id: Some(block.id.unwrap_or_default()),
                         name: Some(block.name.unwrap_or_default()),
@@ -401,10 +401,11 @@ impl TextFamily for AnthropicClaudeMessages {
                         true
                     }
                     "input_json_delta" => {
-                        stream_event.tool_call =
+                        stream_event.tool_calls.extend(
                             delta.partial_json.filter(|piece| !piece.is_empty()).map(|arguments| {
                                 ToolCallDelta { index, arguments, ..Default::default() }
-                            });
+                            }),
+                        );
                         true
                     }
                     "thinking_delta" => {
@@ -1360,12 +1361,12 @@ mod tests {
             arguments: arguments.to_owned(),
         };
         let first = call(Some("toolu_bdrk_01"), Some("get_weather"), "");
-        assert_eq!(event, StreamEvent { tool_call: Some(first), ..StreamEvent::default() });
+        assert_eq!(event, StreamEvent { tool_calls: vec![first], ..StreamEvent::default() });
         let piece = br#"{"type":"content_block_delta","index":1,
             "delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}}"#;
         let event = AnthropicClaudeMessages.decode_stream_event(piece).unwrap();
         let next = call(None, None, r#"{"city": "Par"#);
-        assert_eq!(event, StreamEvent { tool_call: Some(next), ..StreamEvent::default() });
+        assert_eq!(event, StreamEvent { tool_calls: vec![next], ..StreamEvent::default() });
         // An empty piece carries nothing, and is no unknown event either.
         let empty = br#"{"type":"content_block_delta","index":1,
             "delta":{"type":"input_json_delta","partial_json":""}}"#;

@@ -48,12 +48,14 @@
 //!   `<reasoning>` never closed hides the rest of the content, a `</reasoning>` outside a
 //!   span is text).
 //!
-//! Streams: a chunk's `delta.tool_calls[]` entry `{index, id?, function: {name?,
-//! arguments?}}` is the event's `tool_call` (`index` the model's own, 0 when absent [U]).
-//! A [`StreamEvent`] holds one tool-call piece: entries of one index in one chunk are
-//! merged (their argument pieces concatenated); a chunk with entries of two or more
-//! indices is malformed (an error rather than a silently lost call; no such chunk was seen:
-//! OpenAI, vLLM and the simulator send one call's piece per chunk). Reasoning: the delta's
+//! Streams: a chunk's `delta.tool_calls[]` entries `{index, id?, function: {name?,
+//! arguments?}}` are the event's `tool_calls` (`index` the model's own; when absent, the
+//! entry's position in the chunk's list [U], which is 0 for the usual lone entry and keeps
+//! parallel calls sent whole without indices apart), one piece per index in order of the
+//! index's first entry: entries of one index in one chunk are merged (their argument pieces
+//! concatenated, the first id and name kept). OpenAI, vLLM and the simulator send one
+//! call's piece per chunk; a chunk with several calls (parallel calls sent whole, as
+//! Mistral does) gives one piece per call. Reasoning: the delta's
 //! `reasoning_content` / `reasoning`, and every `<reasoning>...</reasoning>` span opened
 //! and closed within the chunk's `content` (the chat-completions stream of bedrock-runtime
 //! was seen wrapping each chunk's piece of reasoning in its own tags) is moved to the
@@ -495,17 +497,14 @@ impl ChatOutput {
         (text, (!reasoning.is_empty()).then_some(reasoning), tool_calls)
     }
 
-    /// A stream delta's text (closed spans removed), reasoning and tool-call piece.
-    pub(crate) fn into_event_parts(
-        self,
-        family: &'static str,
-    ) -> Result<(String, String, Option<ToolCallDelta>), TranslateError> {
+    /// A stream delta's text (closed spans removed), reasoning and tool-call pieces.
+    pub(crate) fn into_event_parts(self) -> (String, String, Vec<ToolCallDelta>) {
         let mut reasoning = self.field_reasoning().to_owned();
         let (text, span_reasoning) =
             take_closed_tagged_spans(self.content.as_deref().unwrap_or_default());
         reasoning.push_str(&span_reasoning);
-        let tool_call = stream_tool_call(family, self.tool_calls.unwrap_or_default())?;
-        Ok((text, reasoning, tool_call))
+        let tool_calls = stream_tool_calls(self.tool_calls.unwrap_or_default());
+        (text, reasoning, tool_calls)
     }
 }
 
@@ -535,37 +534,31 @@ fn parse_arguments(arguments: Option<Value>) -> Value {
     }
 }
 
-/// The one tool-call piece of a stream chunk's `delta.tool_calls`: entries of one index
-/// merged; entries of several indices are malformed (see the module doc).
-pub(crate) fn stream_tool_call(
-    family: &'static str,
-    calls: Vec<ChatToolCallOut>,
-) -> Result<Option<ToolCallDelta>, TranslateError> {
-    let mut merged: Option<ToolCallDelta> = None;
-    for call in calls {
-        let index = call.index.unwrap_or(0);
+/// The tool-call pieces of a stream chunk's `delta.tool_calls`: one per index, in order of
+/// the index's first entry, the entries of one index merged (see the module doc).
+pub(crate) fn stream_tool_calls(calls: Vec<ChatToolCallOut>) -> Vec<ToolCallDelta> {
+    let mut merged: Vec<ToolCallDelta> = Vec::new();
+    for (position, call) in calls.into_iter().enumerate() {
+        let index = call.index.unwrap_or_else(|| u32::try_from(position).unwrap_or(u32::MAX));
         let function = call.function.unwrap_or_default();
         let arguments = match function.arguments {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(piece)) => piece,
             Some(other) => other.to_string(),
         };
-        let delta = merged.get_or_insert_with(|| ToolCallDelta { index, ..Default::default() });
-        if delta.index != index {
-            return Err(TranslateError::MalformedResponse {
-                family,
-                detail: format!(
-                    "a stream chunk carries pieces of tool calls {} and {index}; one event \
-                     holds one tool call's piece",
-                    delta.index
-                ),
-            });
-        }
+        let position = match merged.iter().position(|delta| delta.index == index) {
+            Some(position) => position,
+            None => {
+                merged.push(ToolCallDelta { index, ..Default::default() });
+                merged.len() - 1
+            }
+        };
+        let Some(delta) = merged.get_mut(position) else { continue };
         delta.id = delta.id.take().or(call.id);
         delta.name = delta.name.take().or(function.name);
         delta.arguments.push_str(&arguments);
     }
-    Ok(merged)
+    merged
 }
 
 /// A chat `finish_reason`: `tool_calls` is a tool-use stop, the rest as
@@ -724,13 +717,13 @@ fn decode_chat_completion_chunk(
         }
         None => (None, None),
     };
-    let (text, reasoning, tool_call) = output.unwrap_or_default().into_event_parts(family)?;
+    let (text, reasoning, tool_calls) = output.unwrap_or_default().into_event_parts();
     let event = StreamEvent {
         unrecognized: false,
         text,
         stop_reason: finish_reason.as_deref().map(convert_finish_reason),
         usage,
-        tool_call,
+        tool_calls,
         reasoning,
     };
     Ok(finish_stream_event(event, known, guardrail_intervened))

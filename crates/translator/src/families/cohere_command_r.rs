@@ -67,11 +67,9 @@
 //!   the latest earlier call of its id, which is the call it answers when results follow
 //!   the answer that made the calls.
 //! - Stream: a `tool-calls-generation` event carries the calls whole, `{tool_calls, text}`;
-//!   its one call is one tool-call piece (id, name and the parameters' compact JSON). A
-//!   stream event holds one tool call, so an event with several calls fails the stream
-//!   (as an answer the gateway cannot read: every answer-side error of this crate is
-//!   `malformed_response`) rather than dropping calls; the whole answer decodes them all.
-//!   `tool-calls-chunk` events (Cohere's partial calls) are known and carry nothing, so
+//!   each call is one tool-call piece of the event (index `n`, id `cohere_call_<n>`, name
+//!   and the parameters' compact JSON), `n` counting the event's calls from 0, as in the
+//!   whole answer. `tool-calls-chunk` events (Cohere's partial calls) are known and carry nothing, so
 //!   the calls are not given twice [U: which of the two Bedrock sends]; the tool plan
 //!   `text` of both is not answer text. `stream-end` is a `tool_use` stop when its
 //!   `response` holds `tool_calls` and the finish reason is `COMPLETE`.
@@ -292,9 +290,9 @@ impl TextFamily for CohereCommandR {
         let GuardedChunk { mut chunk, usage, guardrail_intervened } =
             parse_guarded_stream_chunk::<CommandRStreamChunk>(ID, chunk)?;
         let event_type = chunk.event_type.as_deref();
-        let tool_call = match event_type {
-            Some("tool-calls-generation") => stream_tool_call(chunk.tool_calls.take())?,
-            _ => None,
+        let tool_calls = match event_type {
+            Some("tool-calls-generation") => stream_tool_calls(chunk.tool_calls.take()),
+            _ => Vec::new(),
         };
         let ends_with_tool_calls = event_type == Some("stream-end")
             && chunk
@@ -312,7 +310,7 @@ impl TextFamily for CohereCommandR {
             text: text.unwrap_or_default(),
             stop_reason,
             usage,
-            tool_call,
+            tool_calls,
             ..Default::default()
         };
         Ok(finish_stream_event(event, known, guardrail_intervened))
@@ -365,27 +363,19 @@ fn parameters_json(parameters: Option<Value>) -> String {
     parameters.unwrap_or_else(|| Value::Object(serde_json::Map::new())).to_string()
 }
 
-/// The one tool-call piece of a `tool-calls-generation` event; several calls are refused.
-fn stream_tool_call(
-    calls: Option<Vec<CommandRToolCall>>,
-) -> Result<Option<ToolCallDelta>, TranslateError> {
-    let mut calls = calls.unwrap_or_default();
-    if calls.len() > 1 {
-        return Err(TranslateError::MalformedResponse {
-            family: ID,
-            detail: format!(
-                "a `tool-calls-generation` event with {} tool calls, which the gateway cannot \
-                 stream (one call per event); ask without streaming to get them all",
-                calls.len()
-            ),
-        });
-    }
-    Ok(calls.pop().map(|call| ToolCallDelta {
-        index: 0,
-        id: Some(call_id(0)),
-        name: Some(call.name),
-        arguments: parameters_json(call.parameters),
-    }))
+/// The tool-call pieces of a `tool-calls-generation` event: each call whole, in order.
+fn stream_tool_calls(calls: Option<Vec<CommandRToolCall>>) -> Vec<ToolCallDelta> {
+    calls
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(n, call)| ToolCallDelta {
+            index: u32::try_from(n).unwrap_or(u32::MAX),
+            id: Some(call_id(n)),
+            name: Some(call.name),
+            arguments: parameters_json(call.parameters),
+        })
+        .collect()
 }
 
 /// The answer of a response body, before any guardrail intervention is applied.
@@ -777,13 +767,13 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            event.tool_call,
-            Some(ToolCallDelta {
+            event.tool_calls,
+            [ToolCallDelta {
                 index: 0,
                 id: Some("cohere_call_0".to_owned()),
                 name: Some("f".to_owned()),
                 arguments: r#"{"a":"b"}"#.to_owned(),
-            })
+            }]
         );
         assert_eq!((event.text.as_str(), event.unrecognized), ("", false));
         let chunk = CohereCommandR
@@ -791,22 +781,29 @@ mod tests {
                 br#"{"event_type":"tool-calls-chunk","tool_call_delta":{"index":0,"name":"f"}}"#,
             )
             .unwrap();
-        assert_eq!((chunk.tool_call, chunk.unrecognized), (None, false));
+        assert_eq!((chunk.tool_calls, chunk.unrecognized), (vec![], false));
         let end = CohereCommandR
             .decode_stream_event(
                 br#"{"event_type":"stream-end","finish_reason":"COMPLETE","response":{"tool_calls":[{"name":"f"}]}}"#,
             )
             .unwrap();
         assert_eq!(end.stop_reason, Some(StopReason::ToolUse));
-        let err = CohereCommandR
+    }
+
+    #[test]
+    fn several_streamed_calls_in_one_event_are_one_piece_each() {
+        let event = CohereCommandR
             .decode_stream_event(
-                br#"{"event_type":"tool-calls-generation","tool_calls":[{"name":"f"},{"name":"g"}]}"#,
+                br#"{"event_type":"tool-calls-generation","tool_calls":[{"name":"f","parameters":{"a":1}},{"name":"g"}]}"#,
             )
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            TranslateError::MalformedResponse { family: "cohere_command_r", .. }
-        ));
+            .unwrap();
+        let call = |n: u32, name: &str, arguments: &str| ToolCallDelta {
+            index: n,
+            id: Some(format!("cohere_call_{n}")),
+            name: Some(name.to_owned()),
+            arguments: arguments.to_owned(),
+        };
+        assert_eq!(event.tool_calls, [call(0, "f", r#"{"a":1}"#), call(1, "g", "{}")]);
     }
 
     #[test]

@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TranslateError;
 use crate::families::chat_completions::{
     ChatOutput, EmptyCallContent, WireMessage, WireTool, chat_tools, chat_wire_messages,
-    decode_tool_calls, stream_tool_call,
+    decode_tool_calls, stream_tool_calls,
 };
 use crate::families::common::convert_mistral_stop_reason;
 use crate::families::{StopMode, TextFamily, check_range, parse_body, parse_stream_chunk, to_body};
@@ -224,7 +224,7 @@ impl TextFamily for MistralChat {
         let content = content.unwrap_or_default();
         Ok(StreamEvent {
             unrecognized,
-            tool_call: stream_tool_call(ID, content.tool_calls.unwrap_or_default())?,
+            tool_calls: stream_tool_calls(content.tool_calls.unwrap_or_default()),
             text: content.content.unwrap_or_default(),
             stop_reason,
             usage,
@@ -393,8 +393,8 @@ mod tests {
             arguments: r#"{"a":1}"#.to_owned(),
         };
         assert_eq!(
-            (event.tool_call, event.stop_reason),
-            (Some(expected), Some(StopReason::ToolUse))
+            (event.tool_calls, event.stop_reason),
+            (vec![expected], Some(StopReason::ToolUse))
         );
     }
 

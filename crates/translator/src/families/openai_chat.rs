@@ -136,7 +136,6 @@ impl ChatCompletionsFamily for OpenaiChat {
 mod tests {
     use serde_json::json;
 
-    use crate::error::TranslateError;
     use crate::families::chat_completions::{REASONING_END, REASONING_START, split_tagged_spans};
     use crate::families::common::{TaggedSpanFilter, conversation, strip_tagged_spans};
     use crate::families::openai_chat::OpenaiChat;
@@ -421,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn streamed_tool_calls_are_one_piece_per_event() {
+    fn streamed_tool_calls_are_one_piece_per_call_in_each_event() {
         let first = br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,
             "tool_calls":[{"index":1,"id":"call_1","type":"function","function":{"name":"a","arguments":""}}]}}]}"#;
         let event = OpenaiChat.decode_stream_event(first).unwrap();
@@ -431,17 +430,36 @@ mod tests {
             name: Some("a".to_owned()),
             arguments: String::new(),
         };
-        assert_eq!((event.tool_call, event.unrecognized), (Some(expected), false));
+        assert_eq!((event.tool_calls, event.unrecognized), (vec![expected], false));
         let same_index = br#"{"choices":[{"index":0,"delta":{"tool_calls":[
             {"index":1,"function":{"arguments":"{\"x\""}},{"index":1,"function":{"arguments":":1}"}}]}}]}"#;
         let event = OpenaiChat.decode_stream_event(same_index).unwrap();
         let expected =
             ToolCallDelta { index: 1, arguments: r#"{"x":1}"#.to_owned(), ..Default::default() };
-        assert_eq!(event.tool_call, Some(expected));
+        assert_eq!(event.tool_calls, [expected]);
+        // Several calls in one chunk: one piece each, in order of first entry, the entries
+        // of one index merged; entries without an index are told apart by their position.
         let two_calls = br#"{"choices":[{"index":0,"delta":{"tool_calls":[
-            {"index":0,"function":{"arguments":"{}"}},{"index":1,"function":{"arguments":"{}"}}]}}]}"#;
-        let err = OpenaiChat.decode_stream_event(two_calls).unwrap_err();
-        assert!(matches!(err, TranslateError::MalformedResponse { .. }), "{err:?}");
+            {"index":2,"id":"call_2","function":{"name":"b","arguments":"{"}},
+            {"index":0,"function":{"arguments":"{}"}},{"index":2,"function":{"arguments":"}"}}]}}]}"#;
+        let event = OpenaiChat.decode_stream_event(two_calls).unwrap();
+        let expected = [
+            ToolCallDelta {
+                index: 2,
+                id: Some("call_2".to_owned()),
+                name: Some("b".to_owned()),
+                arguments: "{}".to_owned(),
+            },
+            ToolCallDelta { index: 0, arguments: "{}".to_owned(), ..Default::default() },
+        ];
+        assert_eq!(event.tool_calls, expected);
+        let without_index = br#"{"choices":[{"index":0,"delta":{"tool_calls":[
+            {"id":"c","function":{"name":"f","arguments":"{}"}},
+            {"id":"d","function":{"name":"g","arguments":"{}"}}]}}]}"#;
+        let event = OpenaiChat.decode_stream_event(without_index).unwrap();
+        let index_and_id: Vec<_> =
+            event.tool_calls.iter().map(|c| (c.index, c.id.clone())).collect();
+        assert_eq!(index_and_id, [(0, Some("c".to_owned())), (1, Some("d".to_owned()))]);
         let last = br#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
         let event = OpenaiChat.decode_stream_event(last).unwrap();
         assert_eq!(event.stop_reason, Some(StopReason::ToolUse));

@@ -46,6 +46,8 @@ mod hostile_streams;
 mod hostile_upstream;
 /// `/v1/images/edits`: Titan Image Generator V2 and Nova Canvas edits, refusals, OpenAPI.
 mod image_edits;
+/// Images named by URL: fetched only from the origins the operator allows.
+mod image_fetch;
 /// Image answers as the model gave them: SDXL asked for JSON, content-filter refusals.
 mod images_fidelity;
 /// Admission: route quotas and their queue, caller limits, retries, fallbacks.

@@ -139,6 +139,10 @@ def gateway(simulator, tmp_path_factory) -> str:
     lines = [
         # Stop at once at the end of the session: no load balancer to wait for.
         "shutdown_delay_ms = 0",
+        # The Responses API's store, so that `previous_response_id`, `responses.retrieve`
+        # and `responses.delete` are exercised (test_openai_responses.py).
+        "[responses]",
+        "store_max_entries = 100",
         "[upstream]",
         'kind = "simulator"',
         f'endpoint_url = "{simulator.url}"',

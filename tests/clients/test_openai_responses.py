@@ -1,6 +1,8 @@
 """The gateway's Responses API (`/v1/responses`) and `GET /v1/models/{id}` through the
 official `openai` SDK: `responses.create` whole and streamed, `responses.stream`, a
-function-call round trip on Claude, and `models.retrieve`."""
+function-call round trip on Claude, a conversation continued by `previous_response_id`
+with `responses.retrieve` and `responses.delete` (the suite's gateway has the store on,
+`conftest.py`), and `models.retrieve`."""
 
 from __future__ import annotations
 
@@ -87,13 +89,58 @@ def test_a_function_call_round_trip(openai_client):
     assert all(item.type == "message" for item in second.output)
 
 
-def test_stateful_requests_are_refused_clearly(openai_client):
+def test_a_conversation_is_continued_retrieved_and_deleted(openai_client):
+    first = openai_client.responses.create(
+        model="claude-3", instructions="Be terse.", input="Tell me about tides"
+    )
+    assert first.store is True
+    second = openai_client.responses.create(
+        model="claude-3", previous_response_id=first.id, input="And the moon?"
+    )
+    assert second.previous_response_id == first.id and second.output_text
+    # The same answer as the whole conversation sent again (without the instructions,
+    # which OpenAI does not carry over), so the model saw the first turn.
+    again = openai_client.responses.create(
+        model="claude-3",
+        store=False,
+        input=[
+            {"role": "user", "content": "Tell me about tides"},
+            {"role": "assistant", "content": first.output_text},
+            {"role": "user", "content": "And the moon?"},
+        ],
+    )
+    assert again.store is False
+    assert (again.output_text, again.usage.input_tokens) == (
+        second.output_text,
+        second.usage.input_tokens,
+    )
+
+    with openai_client.responses.stream(
+        model="claude-3", previous_response_id=second.id, input="Thanks"
+    ) as stream:
+        streamed = stream.get_final_response()
+    retrieved = openai_client.responses.retrieve(streamed.id)
+    assert (retrieved.id, retrieved.output_text) == (streamed.id, streamed.output_text)
+    assert retrieved.previous_response_id == second.id
+
+    openai_client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.retrieve(first.id)
+    with pytest.raises(openai.NotFoundError) as missing:
+        openai_client.responses.create(
+            model="claude-3", previous_response_id=first.id, input="Hi"
+        )
+    assert missing.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.retrieve(again.id)
+
+
+def test_unsupported_requests_are_refused_clearly(openai_client):
     with pytest.raises(openai.BadRequestError) as refused:
-        openai_client.responses.create(model="claude-3", input="Hi", store=True)
-    assert refused.value.body["param"] == "store"
-    with pytest.raises(openai.BadRequestError) as refused:
-        openai_client.responses.create(model="claude-3", input="Hi", previous_response_id="resp_1")
-    assert refused.value.body["param"] == "previous_response_id"
+        openai_client.responses.create(
+            model="claude-3", input=[{"type": "item_reference", "id": "msg_1"}]
+        )
+    assert refused.value.body["param"] == "input"
     with pytest.raises(openai.NotFoundError):
         openai_client.responses.create(model="no-such-model", input="Hi")
 

@@ -1,5 +1,5 @@
 //! The two Bedrock operations, InvokeModel and InvokeModelWithResponseStream: routing on the
-//! raw path, the checks Bedrock makes in order (model id, headers, body), the token quota
+//! raw path (CountTokens, routed here too, is served by `count_tokens.rs`), the checks Bedrock makes in order (model id, headers, body), the token quota
 //! (reserved here, settled when the answer is produced), latency and faults, and the success
 //! headers of wire document §1.5.
 //!
@@ -66,8 +66,13 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
-    let Some((raw_model_id, operation)) = parse_path(parts.uri.path()) else {
-        return BedrockError::unknown_operation().into_response(&request_id);
+    // `None`: CountTokens (`count_tokens.rs`).
+    let (raw_model_id, operation) = match parse_path(parts.uri.path()) {
+        Some((raw_model_id, operation)) => (raw_model_id, Some(operation)),
+        None => match crate::count_tokens::parse_path(parts.uri.path()) {
+            Some(raw_model_id) => (raw_model_id, None),
+            None => return BedrockError::unknown_operation().into_response(&request_id),
+        },
     };
     if parts.method != Method::POST {
         return BedrockError::unknown_operation().into_response(&request_id);
@@ -99,8 +104,12 @@ pub(crate) async fn handle(State(simulator): State<Simulator>, request: Request)
         return error.into_response(&request_id);
     }
 
-    let result =
-        run_operation(&simulator, operation, raw_model_id, &parts.headers, body, started).await;
+    let result = match operation {
+        Some(operation) => {
+            run_operation(&simulator, operation, raw_model_id, &parts.headers, body, started).await
+        }
+        None => crate::count_tokens::run(&simulator, raw_model_id, &parts.headers, &body).await,
+    };
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -131,7 +140,7 @@ const SERVICE_TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
 
 /// The context window, in tokens (the simulator counts words as tokens), of the models
 /// whose window the AWS model cards state; `None`: not checked.
-fn context_window(base_model_id: &str) -> Option<u32> {
+pub(crate) fn context_window(base_model_id: &str) -> Option<u32> {
     let windows: &[(&str, u32)] = &[
         ("anthropic.claude-instant-v1", 100_000),
         ("anthropic.claude", 200_000),
@@ -541,7 +550,7 @@ fn invoke_body(
 
 /// Bedrock takes model bodies as JSON; the Rust SDK sends `application/octet-stream` when no
 /// content type is set, and botocore sends none, so those two are accepted as well.
-fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), BedrockError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -576,7 +585,7 @@ fn media_type(value: &HeaderValue) -> String {
 /// Whether `model_id` names an inference profile rather than the model itself: a cross-region
 /// profile id (`us.anthropic...`, whose geography prefix [`base_model_id`] dropped) or an
 /// `inference-profile/` ARN.
-fn names_inference_profile(model_id: &str, base_model_id: &str) -> bool {
+pub(crate) fn names_inference_profile(model_id: &str, base_model_id: &str) -> bool {
     let before_base = model_id.strip_suffix(base_model_id).unwrap_or_default();
     before_base.ends_with('.') || before_base.contains(":inference-profile/")
 }

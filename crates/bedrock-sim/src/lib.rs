@@ -7,7 +7,10 @@
 //!
 //! - `POST /model/{modelId}/invoke` (InvokeModel) and
 //!   `POST /model/{modelId}/invoke-with-response-stream` (InvokeModelWithResponseStream),
-//!   routed on the raw path so that ARN ids with `%2F` work.
+//!   routed on the raw path so that ARN ids with `%2F` work; and
+//!   `POST /model/{modelId}/count-tokens` (CountTokens) for the Claude models that count
+//!   (3.5 and later, not the 4.6 ones), answering the input tokens InvokeModel would report
+//!   for the same `invokeModel` body, without using the token quota (`count_tokens.rs`).
 //! - Text model families, each with its own request validation, answer and stream-chunk
 //!   shapes (the table in `families/mod.rs` lists every model id): Amazon Titan Text and
 //!   Nova, Anthropic Claude Text Completions and Messages, Meta Llama 2/3/4, Mistral
@@ -237,6 +240,7 @@
 mod auth;
 mod behavior;
 mod control;
+mod count_tokens;
 mod embeddings;
 mod error;
 pub mod eventstream;

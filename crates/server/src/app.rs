@@ -51,6 +51,9 @@ pub struct AppState {
     pub drain: Drain,
     /// Fetches the images callers name by URL, from the origins the config allows.
     pub image_fetch: Arc<crate::image_fetch::ImageFetcher>,
+    /// The Responses API's stored responses (`[responses]`; off by default). A reload
+    /// keeps it when `[responses]` is unchanged, and starts an empty one otherwise.
+    pub responses_store: Arc<crate::routes::responses_store::ResponseStore>,
 }
 
 /// The router's state: the live [`AppState`], swapped whole on reload, and what every
@@ -78,7 +81,7 @@ impl Gateway {
     pub fn new(config: Config, pipeline: Pipeline, metrics: Arc<Metrics>) -> Gateway {
         let ready = Arc::new(AtomicBool::new(true));
         let drain = Drain::new();
-        let live = AppState::new(&config, pipeline, ready.clone(), drain.clone());
+        let live = AppState::new(&config, pipeline, ready.clone(), drain.clone(), None);
         let intake = Intake::new(&config.http);
         Gateway(Arc::new(Shared {
             intake,
@@ -123,7 +126,9 @@ impl Gateway {
     /// Makes `config` (already validated) and its `pipeline` the live state. Requests in
     /// flight keep the state they started with.
     pub fn swap(&self, config: Config, pipeline: Pipeline) {
-        let live = AppState::new(&config, pipeline, self.0.ready.clone(), self.0.drain.clone());
+        let store = self.current().responses_store;
+        let (ready, drain) = (self.0.ready.clone(), self.0.drain.clone());
+        let live = AppState::new(&config, pipeline, ready, drain, Some(store));
         *self.0.live.write().unwrap_or_else(PoisonError::into_inner) = live;
         *self.0.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
     }
@@ -148,8 +153,21 @@ impl FromRef<Gateway> for Observer {
 }
 
 impl AppState {
-    fn new(config: &Config, pipeline: Pipeline, ready: Arc<AtomicBool>, drain: Drain) -> AppState {
+    /// The live state of `config`; `store`, the running one's Responses store, is kept
+    /// if its bounds are the config's.
+    fn new(
+        config: &Config,
+        pipeline: Pipeline,
+        ready: Arc<AtomicBool>,
+        drain: Drain,
+        store: Option<Arc<crate::routes::responses_store::ResponseStore>>,
+    ) -> AppState {
+        let responses_store =
+            store.filter(|store| store.config() == config.responses).unwrap_or_else(|| {
+                Arc::new(crate::routes::responses_store::ResponseStore::new(config.responses))
+            });
         AppState {
+            responses_store,
             drain,
             models: Arc::new(config.models.clone()),
             pipeline: Arc::new(pipeline),
@@ -239,7 +257,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
-            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -310,6 +332,7 @@ pub fn api() -> OpenApiRouter<Gateway> {
         .routes(routes!(routes::openai::embeddings))
         .routes(routes!(routes::openai::image_generations))
         .routes(routes!(routes::responses::responses))
+        .routes(routes!(routes::responses::get_response, routes::responses::delete_response))
         // Anthropic's Messages API, for the Anthropic SDKs and the tools that speak it.
         .routes(routes!(routes::anthropic::messages))
         .routes(routes!(routes::anthropic::count_tokens))

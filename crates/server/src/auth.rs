@@ -172,7 +172,7 @@ fn refusal(error: ApiError, path: &str, request_id: &str) -> Response {
         return crate::routes::bedrock::BedrockApiError::AccessDenied(error.public_message())
             .into_response_with(request_id);
     }
-    if crate::routes::openai::PATHS.contains(&path) {
+    if crate::routes::openai::is_openai_path(path) {
         return crate::routes::openai::OpenAiError::from(error).into_response();
     }
     if crate::routes::anthropic::PATHS.contains(&path) {

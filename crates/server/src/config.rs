@@ -51,6 +51,9 @@ pub struct Config {
     /// `[image_fetch]`: the origins images named by URL may be fetched from (none by
     /// default), and the bounds of a fetch (`image_fetch.rs`).
     pub image_fetch: crate::image_fetch::ImageFetchConfig,
+    /// `[responses]`: the Responses API's bounded in-memory store, off by default
+    /// (`routes/responses_store.rs`).
+    pub responses: crate::routes::responses_store::StoreConfig,
 }
 
 /// Logs and metrics.
@@ -445,6 +448,44 @@ struct RawConfig {
     models: BTreeMap<String, RawModel>,
     #[serde(default)]
     image_fetch: RawImageFetch,
+    #[serde(default)]
+    responses: RawResponses,
+}
+
+/// `[responses]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResponses {
+    store_max_entries: Option<usize>,
+    store_max_bytes: Option<usize>,
+    store_ttl_secs: Option<u64>,
+}
+
+impl RawResponses {
+    fn read(self, problems: &mut Vec<String>) -> crate::routes::responses_store::StoreConfig {
+        use crate::routes::responses_store::{
+            MAX_MAX_BYTES, MAX_MAX_ENTRIES, MAX_TTL, StoreConfig,
+        };
+        let defaults = StoreConfig::default();
+        let max_entries = self.store_max_entries.unwrap_or(defaults.max_entries);
+        if max_entries > MAX_MAX_ENTRIES {
+            problems.push(format!(
+                "`responses.store_max_entries`: {max_entries} is not in 0..={MAX_MAX_ENTRIES}"
+            ));
+        }
+        let max_bytes = self.store_max_bytes.unwrap_or(defaults.max_bytes);
+        if !(1..=MAX_MAX_BYTES).contains(&max_bytes) {
+            problems.push(format!(
+                "`responses.store_max_bytes`: {max_bytes} is not in 1..={MAX_MAX_BYTES}"
+            ));
+        }
+        let ttl = self.store_ttl_secs.map_or(defaults.ttl, Duration::from_secs);
+        if ttl.is_zero() || ttl > MAX_TTL {
+            problems
+                .push(format!("`responses.store_ttl_secs`: must be in 1..={}", MAX_TTL.as_secs()));
+        }
+        StoreConfig { max_entries, max_bytes, ttl }
+    }
 }
 
 /// `[image_fetch]`.
@@ -638,6 +679,7 @@ impl Config {
         let upstream = UpstreamConfig::from_raw(raw.upstream, problems);
         let limits = LimitsConfig::from_raw(raw.limits, problems);
         let image_fetch = raw.image_fetch.read(problems);
+        let responses = raw.responses.read(problems);
         let queue_defaults = limits.as_ref().map_or(
             (DEFAULT_MAX_QUEUE_LEN, Duration::from_millis(DEFAULT_MAX_QUEUE_WAIT_MS)),
             |l| (l.max_queue_len, l.max_queue_wait),
@@ -713,6 +755,7 @@ impl Config {
             targets,
             models,
             image_fetch,
+            responses,
         })
     }
 }
@@ -2419,5 +2462,59 @@ mod tests {
             let end = now.checked_add(duration).and_then(|end| end.checked_add(upstream.deadline));
             assert!(end.is_some(), "{duration:?}");
         }
+    }
+
+    #[test]
+    fn the_responses_store_is_off_by_default_and_bounded() {
+        use crate::routes::responses_store::StoreConfig;
+        let config = Config::parse(MINIMAL, "test").unwrap();
+        assert_eq!(
+            config.responses,
+            StoreConfig {
+                max_entries: 0,
+                max_bytes: 64 * 1024 * 1024,
+                ttl: Duration::from_secs(3600)
+            }
+        );
+        let text = format!(
+            "[responses]\nstore_max_entries = 100000\nstore_max_bytes = 1073741824\n\
+             store_ttl_secs = 86400\n{MINIMAL}"
+        );
+        assert_eq!(
+            Config::parse(&text, "test").unwrap().responses,
+            StoreConfig {
+                max_entries: 100_000,
+                max_bytes: 1024 * 1024 * 1024,
+                ttl: Duration::from_secs(86_400)
+            }
+        );
+        let text = format!(
+            "[responses]\nstore_max_entries = 100001\nstore_max_bytes = 1073741825\n\
+             store_ttl_secs = 86401\n{MINIMAL}"
+        );
+        let err = Config::parse(&text, "test").unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "`responses.store_max_entries`: 100001 is not in 0..=100000",
+                "`responses.store_max_bytes`: 1073741825 is not in 1..=1073741824",
+                "`responses.store_ttl_secs`: must be in 1..=86400",
+            ]
+        );
+        let text = format!("[responses]\nstore_max_bytes = 0\nstore_ttl_secs = 0\n{MINIMAL}");
+        let err = Config::parse(&text, "test").unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "`responses.store_max_bytes`: 0 is not in 1..=1073741824",
+                "`responses.store_ttl_secs`: must be in 1..=86400",
+            ]
+        );
+        let text = format!("[responses]\nstore = true\n{MINIMAL}");
+        let err = Config::parse(&text, "test").unwrap_err().to_string();
+        assert!(err.contains("responses.store") && err.contains("unknown key"), "{err}");
+        let text = format!("[responses]\nstore_max_entries = -1\n{MINIMAL}");
+        let err = Config::parse(&text, "test").unwrap_err().to_string();
+        assert!(err.contains("responses.store_max_entries"), "{err}");
     }
 }

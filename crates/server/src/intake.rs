@@ -195,7 +195,7 @@ pub fn in_api_encoding(error: ApiError, path: &str, request_id: &str) -> Respons
     if path.starts_with("/model/") {
         return BedrockApiError::from(error).into_response_with(request_id);
     }
-    if openai::PATHS.contains(&path) {
+    if openai::is_openai_path(path) {
         return OpenAiError::from(error).into_response();
     }
     if crate::routes::anthropic::PATHS.contains(&path) {

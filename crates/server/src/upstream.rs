@@ -13,6 +13,9 @@
 //! Every call sends a body and the modelled request headers as they are
 //! ([`Upstream::invoke_raw`], [`Upstream::invoke_stream_raw`]) and gets Bedrock's answer
 //! back with its headers. One SDK call is one attempt: the SDK's retries are off.
+//! [`Upstream::count_tokens_raw`] is Bedrock's CountTokens with an InvokeModel body (its
+//! `invokeModel` input; the `converse` one is not sent): the count, or the same
+//! `UpstreamError`s, through either transport.
 //!
 //! What enters from Bedrock is bounded: a whole answer's body and each event-stream frame
 //! (`bounded.rs`, before the SDK buffers them), and every message of Bedrock's that the
@@ -48,6 +51,7 @@ use aws_sdk_bedrockruntime::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_bedrockruntime::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::count_tokens::CountTokensError;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::{
     InvokeModelWithResponseStreamError, InvokeModelWithResponseStreamOutput,
@@ -55,7 +59,8 @@ use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::{
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use aws_sdk_bedrockruntime::types::{
-    PerformanceConfigLatency, ResponseStream, ServiceTierType, Trace,
+    CountTokensInput, InvokeModelTokensRequest, PerformanceConfigLatency, ResponseStream,
+    ServiceTierType, Trace,
 };
 use bytes::Bytes;
 use translator::Usage;
@@ -520,6 +525,64 @@ impl Upstream {
         Ok(RawStreamOutput { chunks, content_type, headers })
     }
 
+    /// CountTokens of an InvokeModel body (`{"input": {"invokeModel": {"body"}}}`):
+    /// Bedrock's count of the input tokens that body would use. Bedrock charges nothing for
+    /// it and meters no tokens. Errors are Bedrock's, with its status and request id, as
+    /// [`Upstream::invoke_raw`] gives them; `timeout` bounds the whole call.
+    pub async fn count_tokens_raw(
+        &self,
+        region: Option<&str>,
+        model_id: &str,
+        invoke_body: Bytes,
+        timeout: Duration,
+    ) -> Result<u32, UpstreamError> {
+        let clients = match &self.transport {
+            Clients::Thin(clients) => clients,
+            Clients::Sdk(clients) => {
+                return self
+                    .sdk_count_tokens(clients.get(region), model_id, invoke_body, timeout)
+                    .await;
+            }
+        };
+        let call = clients.get(region).count_tokens(model_id, &invoke_body);
+        let n_tokens = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|error| self.credentials.seen(error))?;
+        self.credentials.found();
+        Ok(n_tokens)
+    }
+
+    async fn sdk_count_tokens(
+        &self,
+        client: &Client,
+        model_id: &str,
+        invoke_body: Bytes,
+        timeout: Duration,
+    ) -> Result<u32, UpstreamError> {
+        let body = Blob::from_maybe_shared(invoke_body);
+        let input = InvokeModelTokensRequest::builder()
+            .body(body)
+            .build()
+            .map_err(|error| UpstreamError::Sdk(bounded_message(&error.to_string())))?;
+        let call = client
+            .count_tokens()
+            .model_id(model_id)
+            .input(CountTokensInput::InvokeModel(input))
+            .send();
+        let (result, headers) = with_response_headers(tokio::time::timeout(timeout, call)).await;
+        let output = result.map_err(|_| UpstreamError::Timeout)?.map_err(|e| {
+            self.credentials.seen(classify(e, count_tokens_error_kind).with_response(&headers))
+        })?;
+        self.credentials.found();
+        let n_tokens = output.input_tokens;
+        u32::try_from(n_tokens).map_err(|_| {
+            UpstreamError::Malformed(format!(
+                "the CountTokens answer could not be read: inputTokens is {n_tokens}"
+            ))
+        })
+    }
+
     /// Which transport carries the calls, and the endpoint of the upstream's own region
     /// (`None`: the SDK's, resolved per call), for the start-up log line.
     pub fn describe(&self) -> (&'static str, Option<&str>) {
@@ -926,6 +989,20 @@ fn invoke_error_kind(error: &InvokeModelError) -> (BedrockErrorKind, BedrockErro
         _ => K::Unknown,
     };
     (kind, detail)
+}
+
+fn count_tokens_error_kind(error: &CountTokensError) -> (BedrockErrorKind, BedrockErrorDetail) {
+    use BedrockErrorKind as K;
+    let kind = match error {
+        CountTokensError::AccessDeniedException(_) => K::AccessDenied,
+        CountTokensError::InternalServerException(_) => K::InternalServer,
+        CountTokensError::ResourceNotFoundException(_) => K::ResourceNotFound,
+        CountTokensError::ServiceUnavailableException(_) => K::ServiceUnavailable,
+        CountTokensError::ThrottlingException(_) => K::Throttling,
+        CountTokensError::ValidationException(_) => K::Validation,
+        _ => K::Unknown,
+    };
+    (kind, BedrockErrorDetail::default())
 }
 
 fn stream_open_error_kind(

@@ -34,5 +34,5 @@ pub use crate::legacy::legacy_note;
 pub use crate::unified::{
     Content, Conversation, IMAGE_MEDIA_TYPES, Message, Param, Part, ResponseFormat, Role,
     StopReason, StreamAccumulator, StreamEvent, Tool, ToolCall, ToolCallDelta, ToolChoice,
-    UnifiedRequest, UnifiedResponse, Usage,
+    UnifiedRequest, UnifiedResponse, Usage, VIDEO_FORMATS,
 };

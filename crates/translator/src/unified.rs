@@ -109,6 +109,12 @@ pub struct ToolCall {
 /// The image media types a message may carry (those every family with images takes).
 pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
+/// The video formats a message may carry: Bedrock's `VideoBlock.format` values (Converse's
+/// API reference; Nova's "Video understanding": MP4, MOV, MKV, WebM, FLV, MPEG, MPG, WMV and
+/// 3GP, the last spelled `three_gp`).
+pub const VIDEO_FORMATS: [&str; 9] =
+    ["mp4", "mov", "mkv", "webm", "flv", "mpeg", "mpg", "wmv", "three_gp"];
+
 impl Role {
     /// The role's name in requests.
     pub fn name(self) -> &'static str {
@@ -127,6 +133,7 @@ impl Part {
             Part::Text { .. } => "text",
             Part::Image { .. } => "image",
             Part::Document { .. } => "document",
+            Part::Video { .. } => "video",
             Part::ToolUse { .. } => "tool_use",
             Part::ToolResult { .. } => "tool_result",
         }
@@ -143,7 +150,7 @@ pub enum Role {
 }
 
 /// One message of a conversation: a text, or parts in order (text, images, documents,
-/// the assistant's tool calls, the results of tool calls).
+/// videos, the assistant's tool calls, the results of tool calls).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
@@ -177,6 +184,12 @@ pub enum Part {
     Document {
         format: String,
         name: String,
+        data: String,
+    },
+    /// A video, base64 (`data`) of `format` (one of [`VIDEO_FORMATS`]: `mp4`, `mov`, `mkv`,
+    /// `webm`, `flv`, `mpeg`, `mpg`, `wmv`, `three_gp`).
+    Video {
+        format: String,
         data: String,
     },
     /// A tool call of the assistant's (in an assistant message).
@@ -245,7 +258,9 @@ impl Content {
                 .iter()
                 .map(|part| match part {
                     Part::Text { text } => text.len(),
-                    Part::Image { data, .. } | Part::Document { data, .. } => data.len() + 64,
+                    Part::Image { data, .. }
+                    | Part::Document { data, .. }
+                    | Part::Video { data, .. } => data.len() + 64,
                     Part::ToolUse { input, .. } => input.to_string().len() + 64,
                     Part::ToolResult { content, .. } => content.len() + 64,
                 })
@@ -311,6 +326,8 @@ pub enum Param {
     ImageInput,
     /// Document parts in `messages`.
     DocumentInput,
+    /// Video parts in `messages`.
+    VideoInput,
     ResponseFormat,
     Reasoning,
 }
@@ -513,7 +530,7 @@ impl UnifiedRequest {
     }
 
     /// Parts are where they can be: tool calls in assistant messages, tool results and
-    /// images and documents in user messages, text only in system messages; a tool result
+    /// images, documents and videos in user messages, text only in system messages; a tool result
     /// answers a tool call of an earlier assistant message.
     fn validate_parts(&self) -> Result<(), TranslateError> {
         let invalid = |msg: String| Err(TranslateError::InvalidRequest(msg));
@@ -524,9 +541,10 @@ impl UnifiedRequest {
                 let allowed = match part {
                     Part::Text { .. } => true,
                     Part::ToolUse { .. } => message.role == Role::Assistant,
-                    Part::ToolResult { .. } | Part::Image { .. } | Part::Document { .. } => {
-                        message.role == Role::User
-                    }
+                    Part::ToolResult { .. }
+                    | Part::Image { .. }
+                    | Part::Document { .. }
+                    | Part::Video { .. } => message.role == Role::User,
                 };
                 if !allowed {
                     return invalid(format!(
@@ -561,6 +579,18 @@ impl UnifiedRequest {
                         }
                         if data.is_empty() {
                             return invalid(format!("`messages[{i}]`: an image needs `data`"));
+                        }
+                    }
+                    Part::Video { format, data } => {
+                        if !VIDEO_FORMATS.contains(&format.as_str()) {
+                            return invalid(format!(
+                                "`messages[{i}]`: video format `{}` is not one of {}",
+                                format.chars().take(80).collect::<String>(),
+                                VIDEO_FORMATS.join(", ")
+                            ));
+                        }
+                        if data.is_empty() {
+                            return invalid(format!("`messages[{i}]`: a video needs `data`"));
                         }
                     }
                     _ => {}
@@ -635,6 +665,9 @@ impl UnifiedRequest {
         if any_part(|p| matches!(p, Part::Document { .. })) {
             params.push(Param::DocumentInput);
         }
+        if any_part(|p| matches!(p, Part::Video { .. })) {
+            params.push(Param::VideoInput);
+        }
         if self.response_format.as_ref().is_some_and(|f| *f != ResponseFormat::Text) {
             params.push(Param::ResponseFormat);
         }
@@ -667,6 +700,7 @@ impl Param {
             Param::Tools => "tools",
             Param::ImageInput => "image parts",
             Param::DocumentInput => "document parts",
+            Param::VideoInput => "video parts",
             Param::ResponseFormat => "response_format",
             Param::Reasoning => "reasoning",
         }
@@ -703,5 +737,76 @@ impl StreamAccumulator {
                 ),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::error::TranslateError;
+    use crate::unified::{Content, Message, Param, Part, Role, UnifiedRequest};
+
+    fn with_parts(role: Role, parts: Vec<Part>) -> UnifiedRequest {
+        UnifiedRequest {
+            messages: vec![
+                Message::text(Role::User, "hi"),
+                Message { role, content: Content::Parts(parts) },
+            ],
+            ..UnifiedRequest::default()
+        }
+    }
+
+    fn video(format: &str, data: &str) -> Part {
+        Part::Video { format: format.to_owned(), data: data.to_owned() }
+    }
+
+    fn invalid(message: &str) -> String {
+        TranslateError::InvalidRequest(message.to_owned()).to_string()
+    }
+
+    #[test]
+    fn a_video_part_is_read_and_written_with_its_type() {
+        let part: Part =
+            serde_json::from_value(json!({"type": "video", "format": "mp4", "data": "AAAA"}))
+                .unwrap();
+        assert_eq!(part, video("mp4", "AAAA"));
+        assert_eq!(part.kind(), "video");
+        assert_eq!(
+            serde_json::to_value(&part).unwrap(),
+            json!({"type": "video", "format": "mp4", "data": "AAAA"})
+        );
+        let unknown_field =
+            json!({"type": "video", "format": "mp4", "data": "AAAA", "uri": "s3://b"});
+        assert!(serde_json::from_value::<Part>(unknown_field).is_err());
+    }
+
+    #[test]
+    fn a_video_is_a_user_part_of_a_known_format_with_data() {
+        let req = with_parts(Role::User, vec![video("three_gp", "AAAA")]);
+        assert!(req.validate().is_ok());
+        assert_eq!(req.params_set(), vec![Param::VideoInput]);
+        assert_eq!(Param::VideoInput.field_name(), "video parts");
+        for (req, message) in [
+            (
+                with_parts(Role::Assistant, vec![video("mp4", "AAAA")]),
+                "`messages[1]`: a `video` part cannot be in a `assistant` message",
+            ),
+            (
+                with_parts(Role::User, vec![video("3gp", "AAAA")]),
+                "`messages[1]`: video format `3gp` is not one of mp4, mov, mkv, webm, flv, \
+                 mpeg, mpg, wmv, three_gp",
+            ),
+            (with_parts(Role::User, vec![video("mp4", "")]), "`messages[1]`: a video needs `data`"),
+        ] {
+            assert_eq!(req.validate().unwrap_err().to_string(), invalid(message));
+        }
+    }
+
+    #[test]
+    fn a_video_counts_its_data_in_the_byte_length() {
+        let content =
+            Content::Parts(vec![Part::Text { text: "ab".to_owned() }, video("mp4", "AAAA")]);
+        assert_eq!(content.byte_len(), 2 + 4 + 64);
     }
 }

@@ -4,14 +4,25 @@
 //! - Premier and Nova 2 Lite are served only through an inference profile
 //!   (`us.amazon.nova-premier-v1:0`, `global.amazon.nova-2-lite-v1:0`).
 //! - The answer is seeded by the `text` of every `system` block and of every message content
-//!   block, the `text` and `json` (compact) of tool results, and a word per image and
-//!   document (`tools.rs`), joined with newlines; images and documents add their media
-//!   tokens. Video, audio and reasoning blocks are accepted and not read. The first message
-//!   must be the user's.
+//!   block, the `text` and `json` (compact) of tool results, and a word per image, document
+//!   and video (`tools.rs`: `video-<FNV-1a of its bytes>`), joined with newlines; images,
+//!   documents and videos add their media tokens, `ceil(decoded bytes / 750)` [U: Nova counts
+//!   a video by its frames, sampled at 1 per second up to 16 minutes, 960 at most; the
+//!   simulator does not decode videos]. Audio and reasoning blocks are accepted and not
+//!   read. The first message must be the user's.
 //! - `image` `{format: png | jpeg | gif | webp, source: {bytes}}` and `document` `{format,
 //!   name, source: {bytes}}` are checked by the schema (everit's messages); the bytes must be
 //!   base64 within Converse's documented sizes (3.75 MB per image, 4.5 MB per document) [U:
 //!   the wording of these two refusals].
+//! - `video` `{format: mkv | mov | mp4 | webm | flv | mpeg | mpg | wmv | three_gp, source:
+//!   {bytes}}` ("Complete request schema"; Converse's `VideoBlock`) is checked by the schema
+//!   too; the bytes must be base64 of at most 25 MiB of base64 text ("the encoded file is
+//!   less than 25MB", Converse's `VideoSource`; 25 MB read as MiB [U]), and a request holds
+//!   one video at most ("a single video in the payload", Nova's "Video understanding") [U:
+//!   the wording of both refusals]. Nova Micro takes no video ("Complete request schema"): a
+//!   video to Micro is refused with Converse's wording for a content block the model does not
+//!   take (`unsupported_block_message`; recorded for images on Converse [U for videos and
+//!   InvokeModel]).
 //! - Tools (`toolConfig`): `{tools: [{toolSpec: {name, description?, inputSchema: {json}}}],
 //!   toolChoice?: {auto: {}} | {any: {}} | {tool: {name}}}`, names `^[a-zA-Z0-9_-]{1,64}$`;
 //!   `toolUse` `{toolUseId, name, input}` and `toolResult` `{toolUseId, content: [{text} |
@@ -114,6 +125,7 @@ impl Family for AmazonNova {
         }
 
         check_media(messages)?;
+        check_videos(base_model_id, messages)?;
         check_tool_results(messages)?;
         let tool_plan = tool_plan(body.get("toolConfig"), messages)?;
 
@@ -456,6 +468,35 @@ const MAX_IMAGE_BYTES: usize = 3_750_000;
 /// The largest document, decoded (Converse's documented 4.5 MB) [U for InvokeModel].
 const MAX_DOCUMENT_BYTES: usize = 4_500_000;
 
+/// The video formats Nova reads (`three_gp` is 3GP).
+const VIDEO_FORMATS: &[&str] =
+    &["mkv", "mov", "mp4", "webm", "flv", "mpeg", "mpg", "wmv", "three_gp"];
+
+/// The most base64 text of a video sent as bytes (Nova's 25 MB, read as MiB) [U].
+const MAX_VIDEO_BASE64_BYTES: usize = 25 * 1024 * 1024;
+
+/// How large the bytes of a media block may be: decoded, or as base64 text.
+#[derive(Clone, Copy)]
+enum SizeLimit {
+    Decoded(usize),
+    Base64(usize),
+}
+
+/// The most videos of one request ("a single video in the payload").
+const MAX_VIDEOS: usize = 1;
+
+/// The models that take no image or video.
+const TEXT_ONLY_MODELS: &[&str] = &["amazon.nova-micro-v1:0"];
+
+/// Converse's answer to a content block of a kind the model does not take (recorded for
+/// `image`; assumed for `video` and for InvokeModel [U]).
+fn unsupported_block_message(kind: &str) -> String {
+    format!(
+        "This model doesn't support the {kind} content block that you provided. Update the \
+         content block and try again."
+    )
+}
+
 /// The images and documents of `messages` (and of their tool results): `source.bytes` is
 /// base64 within the size limit; an `s3Location` source is refused, as the simulator has no
 /// S3 [U]. The schema has been checked.
@@ -474,7 +515,12 @@ fn check_media(messages: &[Value]) -> Result<(), BedrockError> {
 }
 
 fn check_media_block(block: &Value, pointer: &str) -> Result<(), BedrockError> {
-    for (kind, max_bytes) in [("image", MAX_IMAGE_BYTES), ("document", MAX_DOCUMENT_BYTES)] {
+    let kinds = [
+        ("image", SizeLimit::Decoded(MAX_IMAGE_BYTES)),
+        ("document", SizeLimit::Decoded(MAX_DOCUMENT_BYTES)),
+        ("video", SizeLimit::Base64(MAX_VIDEO_BASE64_BYTES)),
+    ];
+    for (kind, limit) in kinds {
         let Some(source) = block.get(kind).and_then(|media| media.get("source")) else {
             continue;
         };
@@ -483,17 +529,47 @@ fn check_media_block(block: &Value, pointer: &str) -> Result<(), BedrockError> {
                 "{pointer}/{kind}/source: required key [bytes] not found"
             )));
         };
+        if let SizeLimit::Base64(max_bytes) = limit
+            && data.len() > max_bytes
+        {
+            return Err(BedrockError::validation(format!(
+                "The {kind} at {pointer} is {} bytes of base64, more than the maximum of \
+                 {max_bytes} bytes.",
+                data.len()
+            )));
+        }
         let Some(bytes) = decode_base64(data) else {
             return Err(malformed_input(&format!(
                 "{pointer}/{kind}/source/bytes: string is not valid base64"
             )));
         };
-        if bytes.len() > max_bytes {
+        if let SizeLimit::Decoded(max_bytes) = limit
+            && bytes.len() > max_bytes
+        {
             return Err(BedrockError::validation(format!(
                 "The {kind} at {pointer} is {} bytes, more than the maximum of {max_bytes} bytes.",
                 bytes.len()
             )));
         }
+    }
+    Ok(())
+}
+
+/// The videos of `messages`: none for a text-only model, at most [`MAX_VIDEOS`] otherwise.
+/// The schema has been checked.
+fn check_videos(base_model_id: &str, messages: &[Value]) -> Result<(), BedrockError> {
+    let n_videos = messages
+        .iter()
+        .flat_map(|message| items(message.get("content")))
+        .filter(|block| block.get("video").is_some())
+        .count();
+    if n_videos > 0 && TEXT_ONLY_MODELS.contains(&base_model_id) {
+        return Err(BedrockError::validation(unsupported_block_message("video")));
+    }
+    if n_videos > MAX_VIDEOS {
+        return Err(BedrockError::validation(format!(
+            "The request has {n_videos} videos, more than the maximum of {MAX_VIDEOS}."
+        )));
     }
     Ok(())
 }
@@ -585,7 +661,7 @@ fn tool_plan(tool_config: Option<&Value>, messages: &[Value]) -> Result<ToolPlan
 }
 
 /// The seed text and media tokens of a request, read block by block: text, the text and JSON
-/// of tool results, and a word for each image and document (`tools::Media`). The body has
+/// of tool results, and a word for each image, document and video (`tools::Media`). The body has
 /// been checked.
 #[derive(Default)]
 struct Prompt {
@@ -601,7 +677,7 @@ impl Prompt {
         if let Some(json) = block.get("json") {
             self.texts.push(json.to_string());
         }
-        for kind in ["image", "document"] {
+        for kind in ["image", "document", "video"] {
             let source = block.get(kind).and_then(|media| media.get("source"));
             if let Some(data) =
                 source.and_then(|source| source.get("bytes")).and_then(Value::as_str)
@@ -628,6 +704,10 @@ fn request_schema(max_tokens_limit: i64) -> Shape {
         properties: vec![("format", Shape::Enum(IMAGE_FORMATS)), ("source", bytes_source())],
         required: vec!["format", "source"],
     };
+    let video = Shape::Object {
+        properties: vec![("format", Shape::Enum(VIDEO_FORMATS)), ("source", bytes_source())],
+        required: vec!["format", "source"],
+    };
     let document = || Shape::Object {
         properties: vec![
             ("format", Shape::Enum(DOCUMENT_FORMATS)),
@@ -649,7 +729,7 @@ fn request_schema(max_tokens_limit: i64) -> Shape {
         properties: vec![
             ("text", text()),
             ("image", image()),
-            ("video", Shape::AnyObject),
+            ("video", video),
             ("audio", Shape::AnyObject),
             ("document", document()),
             (
@@ -1012,6 +1092,78 @@ mod tests {
             "The number of toolResult blocks at messages.2.content exceeds the number of toolUse \
              blocks of previous turn."
         );
+    }
+
+    #[test]
+    fn video_checks_tokens_and_seed_word() {
+        let detail = |detail: &str| {
+            format!("Malformed input request: {detail}, please reformat your input and try again.")
+        };
+        let body = |content: Value| json!({"messages": [{"role": "user", "content": content}]});
+        let video = |format: &str, bytes: &str| json!({"video": {"format": format, "source": {"bytes": bytes}}});
+        // 1,500 decoded bytes: 2 media tokens; the word names the video's bytes.
+        let bytes = "QUJD".repeat(500);
+        let request =
+            parse(body(json!([video("three_gp", &bytes), {"text": "what happens?"}]))).unwrap();
+        let decoded = "ABC".repeat(500);
+        let word = format!("video-{:016x}", crate::generate::fnv1a_64(decoded.as_bytes()));
+        assert_eq!(request.prompt, format!("{word}\nwhat happens?"));
+        assert_eq!(request.n_media_input_tokens, 2);
+        assert_eq!(generate(&request).n_input_tokens, 1 + 2 + 2);
+        for format in VIDEO_FORMATS {
+            assert!(parse(body(json!([video(format, "aGk=")]))).is_ok(), "{format}");
+        }
+
+        let cases = [
+            (
+                body(json!([video("mp3", "aGk=")])),
+                detail("#/messages/0/content/0/video/format: mp3 is not a valid enum value"),
+            ),
+            (
+                body(json!([{"video": {"format": "mp4"}}])),
+                detail("#/messages/0/content/0/video: required key [source] not found"),
+            ),
+            (
+                body(json!([video("mp4", "not base64!")])),
+                detail("#/messages/0/content/0/video/source/bytes: string is not valid base64"),
+            ),
+            (
+                body(json!([{"video": {"format": "mp4",
+                    "source": {"s3Location": {"uri": "s3://bucket/cat.mp4"}}}}])),
+                detail("#/messages/0/content/0/video/source: required key [bytes] not found"),
+            ),
+            (
+                body(json!([video("mp4", &"A".repeat(MAX_VIDEO_BASE64_BYTES + 4))])),
+                "The video at #/messages/0/content/0 is 26214404 bytes of base64, more than the \
+                 maximum of 26214400 bytes."
+                    .to_owned(),
+            ),
+            (
+                json!({"messages": [
+                    {"role": "user", "content": [video("mp4", "aGk=")]},
+                    {"role": "assistant", "content": [{"text": "a cat"}]},
+                    {"role": "user", "content": [video("mov", "aGk=")]}]}),
+                "The request has 2 videos, more than the maximum of 1.".to_owned(),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse(body.clone()).unwrap_err(), expected, "{body}");
+        }
+        // At the limit a video is taken.
+        let at_limit = "A".repeat(MAX_VIDEO_BASE64_BYTES);
+        assert!(parse(body(json!([video("mp4", &at_limit)]))).is_ok());
+
+        // Nova Micro takes no video, whatever else the request holds.
+        let micro = AmazonNova
+            .parse_request("amazon.nova-micro-v1:0", &body(json!([video("mp4", "aGk=")])))
+            .unwrap_err();
+        assert_eq!(
+            micro.message(),
+            "This model doesn't support the video content block that you provided. Update the \
+             content block and try again."
+        );
+        let text = body(json!([{"text": "hi"}]));
+        assert!(AmazonNova.parse_request("amazon.nova-micro-v1:0", &text).is_ok());
     }
 
     #[test]

@@ -472,6 +472,21 @@ impl Pipeline {
         self.upstream.has_credentials().await
     }
 
+    /// Bedrock's CountTokens of an InvokeModel body for `target` (its region; `model_id`,
+    /// the id to count with): outside admission, as a count costs no tokens, and not
+    /// retried; bounded by the first-byte timeout (a count is one small answer) and the
+    /// deadline.
+    pub async fn count_tokens(
+        &self,
+        target: &Target,
+        model_id: &str,
+        invoke_body: bytes::Bytes,
+    ) -> Result<u32, UpstreamError> {
+        let timeout = self.policy.first_byte_timeout.min(self.policy.deadline);
+        let region = target.region.as_deref();
+        self.upstream.count_tokens_raw(region, model_id, invoke_body, timeout).await
+    }
+
     /// Sets the scrape-time quota gauges (targets, and the limited `callers`).
     pub async fn observe_limits(&self, callers: &[Arc<ApiKey>]) {
         self.admission.observe(callers).await;

@@ -54,9 +54,13 @@
 //! - count_tokens: the same body without `max_tokens`, `stream`, `stop_sequences`,
 //!   `temperature`, `top_p`, `top_k` and `metadata` (refused, as Anthropic's own endpoint
 //!   takes none of them), checked against the family as the call would be, and answered
-//!   `{input_tokens}` from the gateway's estimate (`content::estimate_input_tokens`: the
-//!   request's text at four bytes a token, a fixed count per image), with
-//!   `x-gateway-token-count-source: estimate`.
+//!   `{input_tokens}` from Bedrock's CountTokens for the route's first target, sent the
+//!   family's InvokeModel body (`converse::bedrock_count`), with
+//!   `x-gateway-token-count-source: bedrock`; where the model does not count tokens or
+//!   Bedrock cannot be reached in time, from the gateway's estimate
+//!   (`content::estimate_input_tokens`: the request's text at four bytes a token, a fixed
+//!   count per image), with `x-gateway-token-count-source: estimate`. Bedrock's other
+//!   errors (throttling, access denied) are the answer, in Anthropic's error shape.
 //! - Errors: `{"type": "error", "error": {"type", "message"}}` with the gateway's status;
 //!   the type by status as Anthropic's "Errors" page lists them (`invalid_request_error`
 //!   for every 4xx without its own, 422 included; `request_too_large` 413,
@@ -364,7 +368,7 @@ pub async fn messages(
     tag = "anthropic",
     request_body(content = MessagesRequest, description = "A Messages request without `max_tokens`, `stream`, `stop_sequences`, `temperature`, `top_p`, `top_k` and `metadata`"),
     responses(
-        (status = 200, description = "`{\"input_tokens\"}`: the gateway's estimate (`x-gateway-token-count-source: estimate`)"),
+        (status = 200, description = "`{\"input_tokens\"}`: Bedrock's count (`x-gateway-token-count-source: bedrock`), or the gateway's estimate where the model does not count tokens or Bedrock is unreachable (`x-gateway-token-count-source: estimate`)"),
         (status = "4XX", description = "A refused request, in Anthropic's error shape"),
         (status = "5XX", description = "The gateway failed, in Anthropic's error shape"),
     )
@@ -397,13 +401,18 @@ pub async fn count_tokens(
         )));
     };
     // What the family cannot take is refused here as the call would refuse it.
-    translator::encode_text_request(family, &unified)?;
-    let tokens = crate::routes::content::estimate_input_tokens(&unified);
+    let invoke_body = translator::encode_text_request(family, &unified)?;
+    let estimate = crate::routes::content::estimate_input_tokens(&unified);
+    let invoke_body = bytes::Bytes::from(invoke_body.to_string());
+    let (tokens, source) =
+        crate::routes::converse::bedrock_count(&state, target, invoke_body, estimate)
+            .await
+            .map_err(ApiError::Upstream)?;
     let mut response =
         Response::new(axum::body::Body::from(json!({"input_tokens": tokens}).to_string()));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static("estimate"));
+    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static(source));
     Ok(tag_target(response, target))
 }
 

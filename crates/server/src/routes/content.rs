@@ -22,15 +22,22 @@ pub const BYTES_PER_TOKEN: usize = 4;
 /// an image near their size limit (Claude's is width × height / 750, at most about 1,600).
 pub const TOKENS_PER_IMAGE: u64 = 1_600;
 
+/// Tokens [`estimate_input_tokens`] counts per video: a minute of video at Nova's sampling
+/// of one frame per second (for videos up to 16 minutes) and 288 tokens a frame [U: the
+/// per-frame count]. A fixed count, because the duration is not known without decoding the
+/// video, and its size says little (at 4 bytes a token, a 25 MB video would be millions).
+pub const TOKENS_PER_VIDEO: u64 = 60 * 288;
+
 /// The gateway's estimate of a request's input tokens, for the token-counting routes
 /// (Converse's `count-tokens`, Anthropic's `count_tokens`) when Bedrock's own count is not
 /// asked: the bytes of its texts (system, messages, tool results, tool calls' inputs, tool
 /// definitions) at [`BYTES_PER_TOKEN`], documents likewise from their decoded size,
-/// [`TOKENS_PER_IMAGE`] per image, at least 1. It grows with every part of the request; it
+/// [`TOKENS_PER_IMAGE`] per image, [`TOKENS_PER_VIDEO`] per video, at least 1. It grows with every part of the request; it
 /// is not the model's tokenizer.
 pub fn estimate_input_tokens(request: &UnifiedRequest) -> u64 {
     let mut text_bytes = request.prompt.as_ref().map_or(0, String::len);
     let mut images = 0u64;
+    let mut videos = 0u64;
     for message in &request.messages {
         match &message.content {
             Content::Text(text) => text_bytes += text.len(),
@@ -39,6 +46,7 @@ pub fn estimate_input_tokens(request: &UnifiedRequest) -> u64 {
                     match part {
                         Part::Text { text } => text_bytes += text.len(),
                         Part::Image { .. } => images += 1,
+                        Part::Video { .. } => videos += 1,
                         Part::Document { data, .. } => text_bytes += data.len() / 4 * 3,
                         Part::ToolUse { name, input, .. } => {
                             text_bytes += name.len() + input.to_string().len();
@@ -55,7 +63,10 @@ pub fn estimate_input_tokens(request: &UnifiedRequest) -> u64 {
             + tool.parameters.to_string().len();
     }
     let text_tokens = u64::try_from(text_bytes.div_ceil(BYTES_PER_TOKEN)).unwrap_or(u64::MAX);
-    text_tokens.saturating_add(images.saturating_mul(TOKENS_PER_IMAGE)).max(1)
+    text_tokens
+        .saturating_add(images.saturating_mul(TOKENS_PER_IMAGE))
+        .saturating_add(videos.saturating_mul(TOKENS_PER_VIDEO))
+        .max(1)
 }
 
 /// A `data:<media type>;base64,<data>` URL as an image part, or an `http(s)://` URL as a
@@ -174,6 +185,12 @@ mod tests {
             Part::Image { media_type: "image/png".to_owned(), data: "AAAA".to_owned() },
         ]);
         assert_eq!(estimate_input_tokens(&with_image), 2 + TOKENS_PER_IMAGE);
+        let mut with_video = text("12345678");
+        with_video.messages[0].content = Content::Parts(vec![
+            Part::Text { text: "12345678".to_owned() },
+            Part::Video { format: "mp4".to_owned(), data: "AAAA".repeat(1_000) },
+        ]);
+        assert_eq!(estimate_input_tokens(&with_video), 2 + 17_280);
         let mut with_tool = text("12345678");
         with_tool.tools = vec![translator::Tool {
             name: "abcd".to_owned(),

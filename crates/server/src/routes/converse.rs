@@ -9,10 +9,10 @@
 //! Converse caller reaches every family the gateway speaks.
 //!
 //! - Content blocks: `text`, `image` (`source.bytes`), `document` (`source.bytes`),
-//!   `toolUse`, `toolResult` (`text` and `json` content) and `cachePoint` (the request's
-//!   `cache_prompt`). Other blocks and sources (S3 locations, `guardContent`, `video`,
-//!   `reasoningContent` in the history) are refused with a `ValidationException` naming them,
-//!   never dropped.
+//!   `video` (`source.bytes`), `toolUse`, `toolResult` (`text` and `json` content) and
+//!   `cachePoint` (the request's `cache_prompt`). Other blocks and sources (S3 locations,
+//!   `guardContent`, `reasoningContent` in the history) are refused with a
+//!   `ValidationException` naming them, never dropped.
 //! - `inferenceConfig` maps to the unified sampling fields; `toolConfig` to tools and tool
 //!   choice; `additionalModelRequestFields` is merged into the family's body as `extra`,
 //!   except the reasoning switches (`thinking: {"type": "enabled"}` for Claude,
@@ -29,11 +29,21 @@
 //!   only, as Bedrock does), `contentBlockDelta`s and `contentBlockStop`, then `messageStop`
 //!   and `metadata`, each an event-stream frame written as the model's chunk arrives; a
 //!   failure after the start ends it with the exception frame Bedrock would send.
-//! - `count-tokens` counts a `converse` input (checked against the family as the call
-//!   would be) or an `invokeModel` body with the gateway's estimate
+//! - `count-tokens` asks Bedrock's own CountTokens ([`bedrock_count`]) for the route's first
+//!   target, with an InvokeModel body: an `invokeModel` input's body as the caller sent it,
+//!   a `converse` input read into the unified request and encoded by the family (checked as
+//!   the call would be). It is sent outside admission (a count costs no tokens), for the
+//!   target's foundation model (a cross-region profile id loses its geography prefix, an
+//!   ARN is stripped to the model id it embeds: CountTokens refuses profile ids, as callers
+//!   report [U]), bounded by the first-byte timeout. Bedrock's count answers with
+//!   `x-gateway-token-count-source: bedrock`. When the model does not count tokens
+//!   (Bedrock's ValidationException "The provided model doesn't support counting tokens.")
+//!   or Bedrock cannot be reached or does not answer in time, the gateway's estimate
+//!   answers instead, with `x-gateway-token-count-source: estimate`
 //!   (`content::estimate_input_tokens`: the request's text at four bytes a token, a fixed
-//!   count per image), and says so in `x-gateway-token-count-source: estimate`. Bedrock's
-//!   own CountTokens is not called.
+//!   count per image; an `invokeModel` body's bytes at four a token). Every other error of
+//!   Bedrock's (throttling, access denied, a body it refuses) is the answer, in Bedrock's
+//!   encoding.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -60,7 +70,7 @@ use crate::routes::bedrock::BedrockApiError;
 use crate::routes::sse::StreamBody;
 use crate::routes::tag_target;
 use crate::routes::text::{self, CacheTokens, StreamItem};
-use crate::upstream::UpstreamError;
+use crate::upstream::{BedrockErrorKind, UpstreamError};
 
 /// The header that says where a `count-tokens` answer comes from.
 pub const TOKEN_COUNT_SOURCE_HEADER: &str = "x-gateway-token-count-source";
@@ -325,7 +335,9 @@ pub fn converse_stream_operation() {}
         description = "`{\"input\": {\"converse\": {...}}}` or `{\"input\": {\"invokeModel\": \
             {\"body\": \"<base64>\"}}}`"),
     responses(
-        (status = 200, description = "`{\"inputTokens\"}`: the gateway's estimate \
+        (status = 200, description = "`{\"inputTokens\"}`: Bedrock's count \
+            (`x-gateway-token-count-source: bedrock`), or the gateway's estimate where the \
+            model does not count tokens or Bedrock is unreachable \
             (`x-gateway-token-count-source: estimate`)", content_type = "application/json"),
         (status = "4XX", description = "Bedrock's error encoding"),
         (status = "5XX", description = "Bedrock's error encoding"),
@@ -354,7 +366,7 @@ pub async fn run(
         )));
     }
     if operation == ConverseOperation::CountTokens {
-        return count_tokens(route, body);
+        return count_tokens(state, route, body).await;
     }
     let request: ConverseRequest = parse(body)?;
     let stream = operation == ConverseOperation::ConverseStream;
@@ -547,6 +559,14 @@ fn take_reasoning_switch(extra: &mut Map<String, Value>) -> bool {
 
 /// The unified part of one content block; `None` for a `cachePoint`.
 fn content_part(block: ContentBlock, at: &str) -> Result<Option<Part>, BedrockApiError> {
+    /// Converse's `VideoBlock` (`source.bytes`; S3 locations are refused by `media_bytes`),
+    /// read from the block's value so that a malformed one is refused naming it.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct VideoBlock {
+        format: String,
+        source: MediaSource,
+    }
     let refused = |what: &str| {
         invalid(format!("{at}: {what} is not supported by this gateway's Converse API."))
     };
@@ -661,8 +681,12 @@ fn content_part(block: ContentBlock, at: &str) -> Result<Option<Part>, BedrockAp
     if block.guard_content.is_some() {
         return Err(refused("`guardContent`"));
     }
-    if block.video.is_some() {
-        return Err(refused("`video`"));
+    if let Some(video) = block.video {
+        let video: VideoBlock = serde_json::from_value(video)
+            .map_err(|error| invalid(format!("{at}.video: {error}")))?;
+        let data = media_bytes(video.source, &format!("{at}.video"))?;
+        // The format is checked against the video formats by the translator's validation.
+        return Ok(Some(Part::Video { format: video.format, data }));
     }
     Err(refused("`citationsContent`"))
 }
@@ -850,13 +874,17 @@ fn stream_error(error: ApiError) -> BedrockApiError {
     }
 }
 
-/// `count-tokens`: the gateway's estimate of the input tokens (see the module docs).
-fn count_tokens(route: &ModelRoute, body: &Bytes) -> Result<Response, BedrockApiError> {
+/// `count-tokens`: Bedrock's count, or the gateway's estimate (see the module docs).
+async fn count_tokens(
+    state: &AppState,
+    route: &ModelRoute,
+    body: &Bytes,
+) -> Result<Response, BedrockApiError> {
     let request: CountTokensRequest = parse(body)?;
     let Some(target) = route.targets.first() else {
         return Err(BedrockApiError::Gateway(ApiError::Internal("a route without targets".into())));
     };
-    let tokens = match request.input {
+    let (invoke_body, estimate) = match request.input {
         CountTokensInput { invoke_model: Some(invoke), converse: None } => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(invoke.body.as_bytes())
@@ -865,7 +893,8 @@ fn count_tokens(route: &ModelRoute, body: &Bytes) -> Result<Response, BedrockApi
                 .map_err(|e| invalid(format!("input.invokeModel.body is not JSON: {e}")))?;
             // The model's own body: its text is most of it, keys and template the rest.
             let n_tokens = decoded.len().div_ceil(crate::routes::content::BYTES_PER_TOKEN);
-            u64::try_from(n_tokens).unwrap_or(u64::MAX).max(1)
+            let estimate = u64::try_from(n_tokens).unwrap_or(u64::MAX).max(1);
+            (Bytes::from(decoded), estimate)
         }
         CountTokensInput { invoke_model: None, converse: Some(converse) } => {
             let (mut unified, _) = unified_request(*converse, false)?;
@@ -874,17 +903,54 @@ fn count_tokens(route: &ModelRoute, body: &Bytes) -> Result<Response, BedrockApi
             let translator::FamilyRef::Text(family) = target.family else {
                 return Err(invalid("The model does not count tokens: it is not a text model."));
             };
-            translator::encode_text_request(family, &unified)
+            let encoded = translator::encode_text_request(family, &unified)
                 .map_err(|error| BedrockApiError::Gateway(ApiError::from(error)))?;
-            crate::routes::content::estimate_input_tokens(&unified)
+            let estimate = crate::routes::content::estimate_input_tokens(&unified);
+            (Bytes::from(encoded.to_string()), estimate)
         }
         _ => return Err(invalid("input must set exactly one of invokeModel, converse")),
     };
+    let (tokens, source) = bedrock_count(state, target, invoke_body, estimate)
+        .await
+        .map_err(BedrockApiError::Upstream)?;
     let mut response = Response::new(Body::from(json!({"inputTokens": tokens}).to_string()));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static("estimate"));
+    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static(source));
     Ok(tag_target(response, target))
+}
+
+/// The input tokens of `invoke_body` on `target` and where the count comes from: Bedrock's
+/// CountTokens (`"bedrock"`), or `estimate` (`"estimate"`) where the model does not count
+/// tokens or Bedrock did not answer (see the module docs). Bedrock's other errors are
+/// returned. Shared by the Anthropic route's `count_tokens`.
+pub async fn bedrock_count(
+    state: &AppState,
+    target: &crate::config::Target,
+    invoke_body: Bytes,
+    estimate: u64,
+) -> Result<(u64, &'static str), UpstreamError> {
+    let model_id = translator::base_model_id(&target.model_id).unwrap_or(&target.model_id);
+    match state.pipeline.count_tokens(target, model_id, invoke_body).await {
+        Ok(n_tokens) => Ok((u64::from(n_tokens), "bedrock")),
+        Err(UpstreamError::Bedrock { kind: BedrockErrorKind::Validation, message, .. })
+            if does_not_count(&message) =>
+        {
+            Ok((estimate, "estimate"))
+        }
+        Err(error @ (UpstreamError::Timeout | UpstreamError::Unreachable(_))) => {
+            tracing::debug!(message = "count-tokens: Bedrock did not answer; estimated", %error);
+            Ok((estimate, "estimate"))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether Bedrock's ValidationException says the model does not count tokens ("The
+/// provided model doesn't support counting tokens.").
+fn does_not_count(message: &str) -> bool {
+    let message = message.to_ascii_lowercase().replace('\u{2019}', "'");
+    message.contains("support counting tokens")
 }
 
 #[cfg(test)]
@@ -947,6 +1013,12 @@ mod tests {
         let user = |content: Value| json!({"messages": [{"role": "user", "content": content}]});
         for (body, named) in [
             (user(json!([{"video": {}}])), "video"),
+            (
+                user(
+                    json!([{"video": {"format": "mp4", "source": {"s3Location": {"uri": "s3://b/k"}}}}]),
+                ),
+                "S3",
+            ),
             (user(json!([{"guardContent": {}}])), "guardContent"),
             (user(json!([{"reasoningContent": {}}])), "reasoningContent"),
             (user(json!([{"text": "a", "cachePoint": {}}])), "exactly one member"),

@@ -62,14 +62,14 @@ pub struct GenerateRequest {
     /// Tools the model may call: `{"name", "description", "parameters"}` (a JSON Schema of
     /// an object).
     #[serde(default, deserialize_with = "crate::routes::parse::de_tools")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<ToolSchema>>)]
     pub tools: Option<Vec<Tool>>,
     /// `"auto"`, `"none"`, `"required"` or `{"tool": "<name>"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ToolChoiceSchema>)]
     pub tool_choice: Option<ToolChoice>,
     /// `{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema", "name",
     /// "schema", "strict"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<ResponseFormatSchema>)]
     pub response_format: Option<ResponseFormat>,
     /// Return the model's reasoning in `reasoning` (Claude's thinking, DeepSeek-R1's,
     /// gpt-oss's), for the families that have it.
@@ -120,8 +120,106 @@ pub struct MessageBody {
     /// `{"type": "tool_use", "id", "name", "input"}` (assistant), `{"type": "tool_result",
     /// "tool_use_id", "content", "is_error"}` (user).
     #[serde(deserialize_with = "crate::routes::parse::de_content")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = ContentSchema)]
     pub content: Content,
+}
+
+// The OpenAPI shapes of the translator's types, which know nothing of OpenAPI: each is the
+// schema of the type named in its doc, which is what the request is read with.
+
+/// `translator::Content`: a string or a list of parts.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum ContentSchema {
+    Text(String),
+    Parts(Vec<PartSchema>),
+}
+
+/// `translator::Part`.
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PartSchema {
+    Text {
+        text: String,
+    },
+    /// Base64 `data` of `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    Image {
+        media_type: String,
+        data: String,
+    },
+    /// Base64 `data` of a `pdf`, `txt`, `md`, `csv`, `html`, ... document.
+    Document {
+        format: String,
+        name: String,
+        data: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[schema(value_type = Object)]
+        input: serde_json::Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        #[serde(default)]
+        is_error: bool,
+    },
+    /// Base64 `data` of an `mp4`, `mov`, `mkv`, `webm`, ... video (Nova).
+    Video {
+        format: String,
+        data: String,
+    },
+}
+
+/// `translator::Tool`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "only its OpenAPI schema is used")]
+pub struct ToolSchema {
+    name: String,
+    description: Option<String>,
+    /// A JSON Schema of an object.
+    #[schema(value_type = Object)]
+    parameters: serde_json::Value,
+}
+
+/// `translator::ToolChoice`.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum ToolChoiceSchema {
+    Mode(ToolChoiceMode),
+    Named(NamedToolSchema),
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoiceMode {
+    Auto,
+    None,
+    Required,
+}
+
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "only its OpenAPI schema is used")]
+pub struct NamedToolSchema {
+    tool: String,
+}
+
+/// `translator::ResponseFormat`.
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResponseFormatSchema {
+    Text,
+    JsonObject,
+    JsonSchema {
+        name: String,
+        #[schema(value_type = Object)]
+        schema: serde_json::Value,
+        #[serde(default)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

@@ -69,6 +69,7 @@ pub struct ImageEditsBody {
     /// The input images, base64 (standard alphabet) PNG or JPEG: one for every task but
     /// `variation`.
     #[serde(deserialize_with = "crate::routes::parse::de_edit_images")]
+    #[schema(max_items = 16)]
     pub images: Vec<String>,
     pub prompt: Option<String>,
     pub negative_prompt: Option<String>,

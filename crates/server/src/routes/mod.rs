@@ -13,6 +13,7 @@ pub mod models;
 pub mod openai;
 pub mod parse;
 pub mod responses;
+pub mod responses_store;
 pub mod schema;
 pub mod sse;
 pub mod text;

@@ -45,7 +45,14 @@ pub const PATHS: &[&str] = &[
     "/v1/embeddings",
     "/v1/images/generations",
     "/v1/responses",
+    "/v1/responses/{response_id}",
 ];
+
+/// Whether `path` is a route of the OpenAI-compatible API: one of [`PATHS`], or under a
+/// stored response's (`/v1/responses/{response_id}`, which a path matches by its prefix).
+pub fn is_openai_path(path: &str) -> bool {
+    PATHS.contains(&path) || path.starts_with("/v1/responses/")
+}
 
 /// An [`ApiError`] rendered in OpenAI's error shape:
 /// `{"error": {"message", "type", "param", "code"}}`, with the same status.
@@ -201,6 +208,7 @@ pub struct ChatCompletionRequest {
 pub struct ChatTool {
     /// `function`.
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::routes::schema::function_type)]
     pub kind: String,
     pub function: ChatFunction,
 }
@@ -437,6 +445,9 @@ pub async fn chat_completions(
     request: Result<OpenAiJson<ChatCompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let OpenAiJson(request, unknown) = request?;
+    // The alias first: a request for a model the gateway does not route is a 404 whatever
+    // else is in it.
+    let route = text::text_route(&state, &request.model)?;
     refuse_unsupported(unknown.top.as_deref())?;
     refuse_n(request.n)?;
     let _ = request.parallel_tool_calls;
@@ -464,7 +475,6 @@ pub async fn chat_completions(
             return Err(OpenAiError::at(error, "reasoning_effort"));
         }
     };
-    let route = text::text_route(&state, &request.model)?;
     let options = bedrock_options(request.service_tier.as_deref(), request.metadata.as_ref())?;
     let stream = request.stream.unwrap_or(false);
     let mut unified = UnifiedRequest {

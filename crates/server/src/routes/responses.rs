@@ -26,11 +26,30 @@
 //!   to the unified request; `service_tier` and `metadata` to Bedrock's options, as on
 //!   the chat route. `parallel_tool_calls` and `user` are accepted; `truncation` only as
 //!   `disabled`.
-//! - Stateless: the gateway keeps no response. `store: true` and `previous_response_id`
-//!   are refused (400 naming the field; `store: false` is taken), and so are `input`
-//!   items of type `item_reference`: a caller sends the whole conversation in `input`.
-//!   The echoed `store` is `false`. (A bounded in-memory store, off by default, is not
-//!   built.)
+//! - Stateless by default: the gateway keeps no response unless the operator turns on the
+//!   bounded in-memory store (`[responses] store_max_entries`, `responses_store.rs`). With
+//!   it off, `store: true` and `previous_response_id` are refused (400 naming the field and
+//!   the setting; `store: false` and an absent `store` are taken, nothing is kept) and a
+//!   caller sends the whole conversation in `input`.
+//! - With the store on, a response is stored when `store` is `true` or absent (OpenAI's
+//!   default), not when it is `false`: the whole answer when it is complete (also
+//!   `incomplete`), a streamed one when its `response.completed` / `response.incomplete`
+//!   event is made (a stream that fails or whose caller leaves first is not stored). It
+//!   holds the request's input items as read (not its `instructions`: OpenAI does not carry
+//!   them over) and the output as an assistant message (text and calls; reasoning is not
+//!   sent back, as in `input`). `previous_response_id` puts that stored conversation before
+//!   the new `input` (after the new `instructions`); an id unknown, expired, deleted or of
+//!   another API key is a 404 in OpenAI's shape with `param: "previous_response_id"`.
+//!   `GET /v1/responses/{response_id}` answers the stored response object (query
+//!   parameters such as `include` and `stream` are ignored), `DELETE` deletes it (`{id,
+//!   object: "response", deleted: true}`); both 404 when the store is off or the id is
+//!   not there for this caller. The echoed `store` says what happened: `false` when the
+//!   response was not kept (the store is off, `store: false`, or the response alone is
+//!   over `store_max_bytes`); a stream's opening events say what was asked, its last event
+//!   what happened (`false` on `response.failed`). `previous_response_id` is echoed.
+//! - `input` items of type `item_reference` are refused (400) store or not: the store
+//!   keeps conversations as messages, not items by id; a caller sends the items, or
+//!   continues with `previous_response_id`.
 //! - A field outside the supported set is refused (422 naming it), top level and in each
 //!   input item; `null` counts as absent. A content part or a `text` / `reasoning` object
 //!   with an unknown field is a 400 naming it.
@@ -57,9 +76,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -79,6 +102,7 @@ use crate::routes::openai::{
     unsupported_field,
 };
 use crate::routes::parse::{FieldValue, MAX_MESSAGES, UnknownFields, harmless, struct_fields};
+use crate::routes::responses_store::{ResponseStore, StoredResponse};
 use crate::routes::sse::sse_event;
 use crate::routes::text::{self, CacheTokens, StreamItem};
 use crate::routes::{parse_json, read_json_body, tag_target};
@@ -107,11 +131,13 @@ pub struct ResponsesRequest {
     /// `{"effort"}`: any effort but `none` asks for the model's reasoning.
     pub reasoning: Option<ReasoningConfig>,
     pub stream: Option<bool>,
-    /// Only `false`: the gateway keeps no responses (`true` is refused, 400).
-    #[schema(schema_with = crate::routes::schema::false_only)]
+    /// Whether the response is kept, when the operator turned the store on (absent: kept);
+    /// with it off, `true` is refused (400).
+    #[schema(schema_with = store_flag)]
     pub store: Option<bool>,
-    /// Refused (400) unless null: the gateway keeps no responses to continue.
-    #[schema(schema_with = null_only)]
+    /// A stored response whose conversation this one continues (404 if it is not there);
+    /// with the store off, refused (400) unless null.
+    #[schema(schema_with = previous_id)]
     pub previous_response_id: Option<String>,
     /// Tags for Bedrock's invocation logs (`X-Amzn-Bedrock-Request-Metadata`).
     #[serde(default, deserialize_with = "crate::routes::parse::de_metadata")]
@@ -183,6 +209,7 @@ pub enum ItemContent {
 /// "data:…", detail}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResponsesContentPart)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     #[schema(schema_with = part_type)]
@@ -296,20 +323,174 @@ pub async fn responses(
 ) -> Result<Response, OpenAiError> {
     let ResponsesJson(request, unknown) = request?;
     let route = text::text_route(&state, &request.model)?;
-    let (mut unified, echo) = unified_request(request, &unknown)?;
+    let store = &state.responses_store;
+    let owner = caller.key().map(|key| key.name.clone());
+    let previous = match request.previous_response_id.as_deref() {
+        Some(id) if store.is_on() => match store.get(id, owner.as_deref()) {
+            Some(previous) => Some(previous),
+            None => return Ok(response_not_found(id, Some("previous_response_id"))),
+        },
+        _ => None,
+    };
+    let history = History {
+        store_on: store.is_on(),
+        previous: previous.as_deref().map(|previous| previous.conversation.as_slice()),
+    };
+    let (mut unified, echo, conversation) = unified_request(request, &unknown, history)?;
+    drop(previous);
     let options = bedrock_options(echo.service_tier.as_deref(), echo.metadata.as_ref())?;
     text::apply_defaults(route, &mut unified);
     let hex = uuid::Uuid::new_v4().simple().to_string();
     let shape = Shape { hex, created_at: unix_now(), model: route.alias.clone(), echo };
+    let saver = conversation.map(|conversation| Saver {
+        store: store.clone(),
+        id: shape.id(),
+        owner,
+        conversation,
+    });
     if !unified.stream {
         let done = text::complete(&state, &caller, route, unified, options.as_ref()).await?;
-        let body = Json(shape.whole(&done.answer, done.cache));
-        return Ok(tag_target(body.into_response(), &done.target));
+        let mut object = shape.whole(&done.answer, done.cache);
+        if let Some(saver) = saver {
+            object = saver.save(object);
+        }
+        return Ok(tag_target(Json(object).into_response(), &done.target));
     }
     let stream = text::open_stream(&state, &caller, route, unified, options.as_ref()).await?;
     let target = stream.target.clone();
-    let events = text::encoded_events(Events::new(shape), stream);
+    let events = text::encoded_events(Events::new(shape, saver), stream);
     Ok(tag_target(crate::routes::sse::sse_response(Box::pin(events)), &target))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/responses/{response_id}",
+    tag = "openai",
+    params(("response_id" = String, Path, description = "A stored response's id (`resp_…`)")),
+    responses(
+        (status = 200, description = "The stored `response` object", content_type = "application/json"),
+        (status = "4XX", description = "Not stored for this caller (404; always when the store is off), in OpenAI's error shape"),
+    )
+)]
+pub async fn get_response(
+    State(state): State<AppState>,
+    caller: Caller,
+    response_id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(id)) = response_id else {
+        return response_not_found("", None);
+    };
+    let owner = caller.key().map(|key| key.name.as_str());
+    match state.responses_store.get(&id, owner) {
+        Some(stored) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            stored.object.clone(),
+        )
+            .into_response(),
+        None => response_not_found(&id, None),
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/responses/{response_id}",
+    tag = "openai",
+    params(("response_id" = String, Path, description = "A stored response's id (`resp_…`)")),
+    responses(
+        (status = 200, description = "`{id, object: \"response\", deleted: true}`", content_type = "application/json"),
+        (status = "4XX", description = "Not stored for this caller (404; always when the store is off), in OpenAI's error shape"),
+    )
+)]
+pub async fn delete_response(
+    State(state): State<AppState>,
+    caller: Caller,
+    response_id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(id)) = response_id else {
+        return response_not_found("", None);
+    };
+    let owner = caller.key().map(|key| key.name.as_str());
+    if !state.responses_store.remove(&id, owner) {
+        return response_not_found(&id, None);
+    }
+    Json(json!({"id": id, "object": "response", "deleted": true})).into_response()
+}
+
+/// OpenAI's 404 for a response it does not have (`Response with id '…' not found.`),
+/// blaming `param` if given.
+fn response_not_found(id: &str, param: Option<&str>) -> Response {
+    let shown: String = id.chars().take(64).collect();
+    let error = ApiError::NotFound(format!("stored response {shown:?}"));
+    let mut body = openai_error_body(&error);
+    body["error"]["message"] = Value::from(format!("Response with id '{shown}' not found."));
+    body["error"]["param"] = param.map_or(Value::Null, Value::from);
+    error.response_with_body(body)
+}
+
+/// What the store allows and what the request continues.
+#[derive(Debug, Clone, Copy, Default)]
+struct History<'a> {
+    /// Whether the operator turned the store on.
+    store_on: bool,
+    /// The stored conversation of `previous_response_id`, which the handler looked up.
+    previous: Option<&'a [Message]>,
+}
+
+/// Keeps a finished response: the conversation it continues and its input (without
+/// `instructions`), to which its output is added.
+#[derive(Debug)]
+struct Saver {
+    store: Arc<ResponseStore>,
+    id: String,
+    owner: Option<String>,
+    conversation: Vec<Message>,
+}
+
+impl Saver {
+    /// Stores `object`, the finished response, and answers it with `store` saying whether
+    /// it was kept.
+    fn save(self, mut object: Value) -> Value {
+        let mut conversation = self.conversation;
+        let output = object["output"].as_array().map_or(&[][..], Vec::as_slice);
+        let parts = answer_parts(output);
+        if !parts.is_empty() {
+            push_message(&mut conversation, Role::Assistant, parts);
+        }
+        let text = object.to_string();
+        let stored = StoredResponse::new(self.owner, conversation, text, Instant::now());
+        if !self.store.insert(&self.id, stored) {
+            object["store"] = Value::Bool(false);
+        }
+        object
+    }
+}
+
+/// The answer's output items as an assistant turn's parts: its text and its calls
+/// (reasoning is not sent back to a model, see the module docs).
+fn answer_parts(output: &[Value]) -> Vec<Part> {
+    let mut parts = Vec::new();
+    for item in output {
+        match item["type"].as_str() {
+            Some("message") => {
+                let content = item["content"].as_array().map_or(&[][..], Vec::as_slice);
+                let text: String =
+                    content.iter().filter_map(|part| part["text"].as_str()).collect();
+                if !text.is_empty() {
+                    parts.push(Part::Text { text });
+                }
+            }
+            Some("function_call") => {
+                let call_id = item["call_id"].as_str().unwrap_or_default().to_owned();
+                let name = item["name"].as_str().unwrap_or_default().to_owned();
+                let arguments = item["arguments"].as_str().unwrap_or_default();
+                let input = crate::routes::content::tool_arguments(arguments, &call_id)
+                    .unwrap_or_else(|_| Value::Object(serde_json::Map::new()));
+                parts.push(Part::ToolUse { id: call_id, name, input });
+            }
+            _ => {}
+        }
+    }
+    parts
 }
 
 /// What the response object repeats of the request (OpenAI echoes its settings).
@@ -327,27 +508,38 @@ struct Echo {
     metadata: Option<BTreeMap<String, String>>,
     user: Option<String>,
     service_tier: Option<String>,
+    /// Whether the response is to be stored.
+    store: bool,
+    previous_response_id: Option<String>,
 }
 
-/// The unified request of a Responses request, and what the answer echoes.
+/// The unified request of a Responses request, what the answer echoes, and the
+/// conversation to store with its output (when it is to be stored).
 fn unified_request(
     request: ResponsesRequest,
     unknown: &UnknownFields,
-) -> Result<(UnifiedRequest, Echo), OpenAiError> {
+    history: History<'_>,
+) -> Result<(UnifiedRequest, Echo, Option<Vec<Message>>), OpenAiError> {
     refuse_unsupported(unknown.top.as_deref())?;
-    if request.store == Some(true) {
+    if request.store == Some(true) && !history.store_on {
         return Err(stateless("`store: true`", "store"));
     }
-    if request.previous_response_id.is_some() {
+    if request.previous_response_id.is_some() && !history.store_on {
         return Err(stateless("`previous_response_id`", "previous_response_id"));
     }
+    let store = history.store_on && request.store.unwrap_or(true);
     match request.truncation.as_deref() {
         None | Some("disabled") => {}
         Some("auto") => return Err(unsupported_field("`truncation: auto`", "truncation")),
         Some(_) => return Err(bad("`truncation` must be \"auto\" or \"disabled\"", "truncation")),
     }
     let _ = request.user.as_deref();
-    let messages = convert_input(request.input, request.instructions.clone(), unknown)?;
+    let conversation = convert_input(request.input, history.previous, unknown)?;
+    let stored = store.then(|| conversation.clone());
+    let mut messages = conversation;
+    if let Some(instructions) = &request.instructions {
+        messages.insert(0, Message::text(Role::System, instructions.clone()));
+    }
     let mut tools = Vec::new();
     let mut tools_echo = Vec::new();
     for (i, tool) in request.tools.unwrap_or_default().into_iter().enumerate() {
@@ -377,6 +569,8 @@ fn unified_request(
         metadata: request.metadata,
         user: request.user,
         service_tier: request.service_tier,
+        store,
+        previous_response_id: request.previous_response_id,
     };
     let unified = UnifiedRequest {
         messages,
@@ -390,22 +584,20 @@ fn unified_request(
         reasoning,
         ..UnifiedRequest::default()
     };
-    Ok((unified, echo))
+    Ok((unified, echo, stored))
 }
 
-/// The conversation of `instructions` and `input` (see the module docs).
+/// The conversation of a stored response's (`previous`) and `input`, without the
+/// `instructions` (see the module docs).
 fn convert_input(
     input: ResponsesInput,
-    instructions: Option<String>,
+    previous: Option<&[Message]>,
     unknown: &UnknownFields,
 ) -> Result<Vec<Message>, OpenAiError> {
-    let mut messages = Vec::new();
-    if let Some(instructions) = instructions {
-        messages.push(Message::text(Role::System, instructions));
-    }
+    let mut messages = previous.map(<[Message]>::to_vec).unwrap_or_default();
     let items = match input {
         ResponsesInput::Text(text) => {
-            messages.push(Message::text(Role::User, text));
+            push_message(&mut messages, Role::User, vec![Part::Text { text }]);
             return Ok(messages);
         }
         ResponsesInput::Items(items) => items,
@@ -518,7 +710,11 @@ fn convert_item(item: InputItem, i: usize) -> Result<Option<(Role, Vec<Part>)>, 
         }
         // The model's earlier reasoning: the families take none back (see the module docs).
         "reasoning" => Ok(None),
-        "item_reference" => Err(stateless("`item_reference` input items", "input")),
+        "item_reference" => Err(bad(
+            "`item_reference` input items are not supported: send the items themselves in \
+             `input`, or continue a stored response with `previous_response_id`",
+            "input",
+        )),
         other => {
             let shown: String = other.chars().take(32).collect();
             Err(unsupported_field(&format!("input items of type {shown:?}"), "input"))
@@ -700,12 +896,12 @@ fn bad(message: &str, param: &str) -> OpenAiError {
     OpenAiError::at(ApiError::BadRequest(message.to_owned()), param)
 }
 
-/// The refusal of what needs a stored response (400 blaming `param`).
+/// The refusal of what needs the store when it is off (400 blaming `param`).
 fn stateless(what: &str, param: &str) -> OpenAiError {
     bad(
         &format!(
-            "{what} is not supported: this gateway keeps no responses (it is stateless); send \
-             the whole conversation in `input`"
+            "{what} is not supported: this gateway keeps no responses (its operator has not \
+             turned on `[responses] store_max_entries`); send the whole conversation in `input`"
         ),
         param,
     )
@@ -786,9 +982,9 @@ impl Shape {
             "model": self.model,
             "output": output,
             "parallel_tool_calls": echo.parallel_tool_calls,
-            "previous_response_id": null,
+            "previous_response_id": echo.previous_response_id,
             "reasoning": {"effort": echo.reasoning_effort, "summary": null},
-            "store": false,
+            "store": echo.store,
             "temperature": echo.temperature,
             "text": {"format": echo.text_format},
             "tool_choice": echo.tool_choice,
@@ -882,6 +1078,8 @@ struct Events {
     /// The finished items, in order.
     output: Vec<Value>,
     open: Option<OpenItem>,
+    /// Stores the response when it completes, if it is to be stored.
+    saver: Option<Saver>,
 }
 
 impl text::ItemEncoder for Events {
@@ -895,8 +1093,8 @@ impl text::ItemEncoder for Events {
 }
 
 impl Events {
-    fn new(shape: Shape) -> Events {
-        Events { shape, sequence_number: 0, output: Vec::new(), open: None }
+    fn new(shape: Shape, saver: Option<Saver>) -> Events {
+        Events { shape, sequence_number: 0, output: Vec::new(), open: None, saver }
     }
 
     fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
@@ -1053,8 +1251,11 @@ impl Events {
                 let message_status = if incomplete.is_some() { "incomplete" } else { "completed" };
                 self.close(out, message_status);
                 let output = std::mem::take(&mut self.output);
-                let object =
+                let mut object =
                     self.shape.object(status, output, usage_body(usage, cache), incomplete);
+                if let Some(saver) = self.saver.take() {
+                    object = saver.save(object);
+                }
                 let kind =
                     if incomplete.is_some() { "response.incomplete" } else { "response.completed" };
                 self.emit(out, kind, json!({"response": object}));
@@ -1070,6 +1271,9 @@ impl Events {
                 let output = std::mem::take(&mut self.output);
                 let mut object = self.shape.object("failed", output, Value::Null, None);
                 object["error"] = json!({"code": code, "message": message});
+                // A failed response is not stored.
+                self.saver = None;
+                object["store"] = Value::Bool(false);
                 self.emit(out, "response.failed", json!({"response": object}));
                 true
             }
@@ -1207,12 +1411,30 @@ impl<'de> Deserialize<'de> for ResponsesTool {
 // The OpenAPI schemas the types alone cannot give
 // ---------------------------------------------------------------------------------
 
-/// A field taken only as null.
-fn null_only() -> Schema {
+// The document describes the default gateway, whose store is off: what it takes of
+// `store` and `previous_response_id` (schemathesis holds the gateway to it), and in the
+// description what a store turned on takes too.
+
+/// `store`.
+fn store_flag() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .enum_values(Some([Value::Bool(false), Value::Null]))
+        .description(Some(
+            "`false`: not kept. `true` (and absent: kept) only where the operator turned on \
+             the store (`[responses] store_max_entries`); else `true` is refused (400)",
+        ))
+        .into()
+}
+
+/// `previous_response_id`.
+fn previous_id() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::Null)
         .description(Some(
-            "Only null: the gateway keeps no responses (another value is refused, 400)",
+            "A stored response to continue (404 if it is not there), only where the operator \
+             turned on the store (`[responses] store_max_entries`); else refused (400) unless \
+             null",
         ))
         .into()
 }
@@ -1277,7 +1499,7 @@ mod tests {
         let unknown =
             UnknownFields::scan(bytes.as_bytes(), struct_fields::<ResponsesRequest>(), nested)
                 .unwrap();
-        unified_request(request, &unknown)
+        unified_request(request, &unknown, History::default()).map(|(u, e, _)| (u, e))
     }
 
     fn shape() -> Shape {
@@ -1541,7 +1763,7 @@ mod tests {
 
     /// The events of `items` as (event name, data) pairs.
     fn events(items: Vec<StreamItem>) -> Vec<(String, Value)> {
-        let mut events = Events::new(shape());
+        let mut events = Events::new(shape(), None);
         let mut out = Vec::new();
         events.start(&mut out);
         for item in items {
@@ -1714,5 +1936,204 @@ mod tests {
         assert_eq!(last, "response.incomplete");
         assert_eq!(data["response"]["output"][0]["status"], "incomplete");
         assert_eq!(data["response"]["incomplete_details"], json!({"reason": "max_output_tokens"}));
+    }
+
+    fn read_with(
+        body: Value,
+        history: History<'_>,
+    ) -> Result<(UnifiedRequest, Echo, Option<Vec<Message>>), OpenAiError> {
+        let bytes = body.to_string();
+        let request: ResponsesRequest = parse_json(bytes.as_bytes()).map_err(OpenAiError::from)?;
+        let nested = matches!(request.input, ResponsesInput::Items(_))
+            .then(|| ("input", struct_fields::<InputItem>()));
+        let unknown =
+            UnknownFields::scan(bytes.as_bytes(), struct_fields::<ResponsesRequest>(), nested)
+                .unwrap();
+        unified_request(request, &unknown, history)
+    }
+
+    fn store_of(max_bytes: usize) -> Arc<ResponseStore> {
+        Arc::new(ResponseStore::new(crate::routes::responses_store::StoreConfig {
+            max_entries: 10,
+            max_bytes,
+            ttl: std::time::Duration::from_secs(60),
+        }))
+    }
+
+    #[test]
+    fn with_the_store_on_a_response_is_stored_unless_store_is_false() {
+        let on = History { store_on: true, previous: None };
+        let body = json!({"model": "m", "instructions": "Be brief.", "input": "Hi"});
+        let (unified, echo, conversation) = read_with(body.clone(), on).unwrap();
+        assert!(echo.store);
+        // The instructions go to the model, not into the stored conversation.
+        assert_eq!(
+            unified.messages,
+            [Message::text(Role::System, "Be brief."), Message::text(Role::User, "Hi")]
+        );
+        assert_eq!(conversation, Some(vec![Message::text(Role::User, "Hi")]));
+        let mut kept = body.clone();
+        kept["store"] = json!(true);
+        assert!(read_with(kept, on).unwrap().1.store);
+        let mut not_kept = body.clone();
+        not_kept["store"] = json!(false);
+        let (_, echo, conversation) = read_with(not_kept, on).unwrap();
+        assert!(!echo.store && conversation.is_none());
+        // With the store off, absent is not stored, as before.
+        let (_, echo, conversation) = read_with(body, History::default()).unwrap();
+        assert!(!echo.store && conversation.is_none());
+    }
+
+    #[test]
+    fn previous_response_id_puts_the_stored_conversation_after_the_new_instructions() {
+        let stored = vec![
+            Message::text(Role::User, "Weather?"),
+            Message {
+                role: Role::Assistant,
+                content: Content::Parts(vec![Part::ToolUse {
+                    id: "c1".to_owned(),
+                    name: "weather".to_owned(),
+                    input: json!({}),
+                }]),
+            },
+        ];
+        let history = History { store_on: true, previous: Some(&stored) };
+        let body = json!({"model": "m", "instructions": "Be brief.", "previous_response_id": "resp_1",
+                          "input": [{"type": "function_call_output", "call_id": "c1", "output": "cold"},
+                                    {"role": "user", "content": "And tomorrow?"}]});
+        let (unified, echo, conversation) = read_with(body, history).unwrap();
+        assert_eq!(echo.previous_response_id.as_deref(), Some("resp_1"));
+        let result = Message {
+            role: Role::User,
+            content: Content::Parts(vec![
+                Part::ToolResult {
+                    tool_use_id: "c1".to_owned(),
+                    content: "cold".to_owned(),
+                    is_error: false,
+                },
+                Part::Text { text: "And tomorrow?".to_owned() },
+            ]),
+        };
+        let mut expected = vec![Message::text(Role::System, "Be brief.")];
+        expected.extend(stored.iter().cloned());
+        expected.push(result);
+        assert_eq!(unified.messages, expected);
+        assert_eq!(conversation.as_deref(), Some(&expected[1..]));
+        assert_eq!(
+            shape_with(echo).object("completed", vec![], Value::Null, None)["previous_response_id"],
+            "resp_1"
+        );
+    }
+
+    fn shape_with(echo: Echo) -> Shape {
+        Shape { echo, ..shape() }
+    }
+
+    #[test]
+    fn a_saved_response_holds_its_conversation_and_its_object() {
+        let store = store_of(crate::routes::responses_store::DEFAULT_MAX_BYTES);
+        let saver = |conversation: Vec<Message>| Saver {
+            store: store.clone(),
+            id: "resp_ab".to_owned(),
+            owner: Some("team-a".to_owned()),
+            conversation,
+        };
+        let answer = UnifiedResponse {
+            text: "Let me look.".to_owned(),
+            stop_reason: StopReason::ToolUse,
+            tool_calls: vec![translator::ToolCall {
+                id: "t1".to_owned(),
+                name: "weather".to_owned(),
+                input: json!({"city": "Oslo"}),
+            }],
+            reasoning: Some("hm".to_owned()),
+            ..UnifiedResponse::default()
+        };
+        let echo = Echo { store: true, ..Echo::default() };
+        let object = shape_with(echo).whole(&answer, CacheTokens::default());
+        let saved = saver(vec![Message::text(Role::User, "Weather?")]).save(object.clone());
+        assert_eq!(saved, object);
+        assert_eq!(saved["store"], true);
+        assert!(store.get("resp_ab", None).is_none());
+        let stored = store.get("resp_ab", Some("team-a")).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&stored.object).unwrap(), object);
+        assert_eq!(
+            stored.conversation,
+            [
+                Message::text(Role::User, "Weather?"),
+                Message {
+                    role: Role::Assistant,
+                    content: Content::Parts(vec![
+                        Part::Text { text: "Let me look.".to_owned() },
+                        Part::ToolUse {
+                            id: "t1".to_owned(),
+                            name: "weather".to_owned(),
+                            input: json!({"city": "Oslo"})
+                        },
+                    ]),
+                },
+            ]
+        );
+        // Over `store_max_bytes` alone: not kept, and the answer says so.
+        let small = store_of(300);
+        let saver = Saver {
+            store: small.clone(),
+            id: "resp_cd".to_owned(),
+            owner: None,
+            conversation: vec![Message::text(Role::User, "x".repeat(300))],
+        };
+        let saved = saver.save(object);
+        assert_eq!(saved["store"], false);
+        assert_eq!(small.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_stream_is_stored_when_it_completes_and_not_when_it_fails() {
+        let store = store_of(crate::routes::responses_store::DEFAULT_MAX_BYTES);
+        let run = |items: Vec<StreamItem>| {
+            let saver = Saver {
+                store: store.clone(),
+                id: "resp_ab".to_owned(),
+                owner: None,
+                conversation: vec![Message::text(Role::User, "Hi")],
+            };
+            let mut events =
+                Events::new(shape_with(Echo { store: true, ..Echo::default() }), Some(saver));
+            let mut out = Vec::new();
+            events.start(&mut out);
+            for item in items {
+                events.push(&mut out, item);
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let failed = run(vec![
+            StreamItem::Delta("Hel".to_owned()),
+            StreamItem::Failed(ApiError::MalformedUpstream("cut".to_owned())),
+        ]);
+        assert!(failed.contains("\"store\":true") && failed.contains("\"status\":\"failed\""));
+        let last = failed.trim_end().rsplit("\n\n").next().unwrap();
+        assert!(
+            last.starts_with("event: response.failed") && last.contains("\"store\":false"),
+            "{last}"
+        );
+        assert_eq!(store.usage().0, 0);
+        let completed = run(vec![
+            StreamItem::Delta("Hel".to_owned()),
+            StreamItem::Delta("lo".to_owned()),
+            StreamItem::Done {
+                stop_reason: StopReason::EndTurn,
+                usage: Usage::default(),
+                cache: CacheTokens::default(),
+            },
+        ]);
+        let last = completed.trim_end().rsplit("\n\n").next().unwrap();
+        let data: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+        assert_eq!(data["response"]["store"], true);
+        let stored = store.get("resp_ab", None).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&stored.object).unwrap(), data["response"]);
+        assert_eq!(
+            stored.conversation,
+            [Message::text(Role::User, "Hi"), Message::text(Role::Assistant, "Hello")]
+        );
     }
 }

@@ -69,6 +69,15 @@ pub(crate) fn chat_role() -> Schema {
         .into()
 }
 
+/// A tool's or tool call's `type`: only `function`.
+pub(crate) fn function_type() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["function"]))
+        .description(Some("`function`: the only tool type (another is refused, 422)"))
+        .into()
+}
+
 /// A content part's `type`.
 pub(crate) fn content_part_type() -> Schema {
     ObjectBuilder::new()
@@ -134,6 +143,18 @@ pub fn refine(doc: &mut OpenApi) {
     );
     components.schemas.insert("OpenAiErrorBody".to_owned(), openai_error_body().into());
     components.schemas.insert("BedrockErrorBody".to_owned(), bedrock_error_body().into());
+    // The variants of the internally tagged enums refuse unknown fields (serde's
+    // `deny_unknown_fields`), which utoipa says of structs only.
+    for name in ["PartSchema", "ResponseFormatSchema"] {
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) {
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = item {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
     for name in OPENAI_REQUESTS {
         if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
             object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(
@@ -156,7 +177,8 @@ pub fn refine(doc: &mut OpenApi) {
         };
         let probe = ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str());
         for (operation, has_body) in
-            [(item.get.as_mut(), false), (item.post.as_mut(), true)].into_iter()
+            [(item.get.as_mut(), false), (item.post.as_mut(), true), (item.delete.as_mut(), false)]
+                .into_iter()
         {
             let Some(operation) = operation else { continue };
             if !probe {

@@ -360,6 +360,12 @@ const ROUTES: &[RouteTemplate] = &[
     route("openai", "/v1/responses"),
     RouteTemplate {
         api: "openai",
+        template: "/v1/responses/{response_id}",
+        prefix: "/v1/responses/",
+        suffix: "",
+    },
+    RouteTemplate {
+        api: "openai",
         template: "/v1/models/{modelId}",
         prefix: "/v1/models/",
         suffix: "",

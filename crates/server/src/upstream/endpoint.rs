@@ -32,13 +32,15 @@ pub(crate) struct Endpoint {
     url: String,
 }
 
-/// The two operations the thin transport carries.
+/// The operations the thin transport carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
     /// InvokeModel.
     Invoke,
     /// InvokeModelWithResponseStream.
     InvokeStream,
+    /// CountTokens.
+    CountTokens,
 }
 
 /// What decides a region's endpoint: the SDK's endpoint parameters.
@@ -100,6 +102,7 @@ impl Endpoint {
         let action = match operation {
             Operation::Invoke => "invoke",
             Operation::InvokeStream => "invoke-with-response-stream",
+            Operation::CountTokens => "count-tokens",
         };
         let path = format!("{}/model/{model_id}/{action}", self.path_prefix);
         Uri::builder()
@@ -201,6 +204,12 @@ mod tests {
         assert_eq!(
             stream.unwrap().path(),
             "/model/amazon.titan-text-express-v1/invoke-with-response-stream"
+        );
+        let count =
+            endpoint.uri("anthropic.claude-3-5-haiku-20241022-v1:0", Operation::CountTokens);
+        assert_eq!(
+            count.unwrap().path(),
+            "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens"
         );
         let prefixed = Endpoint::parse("https://proxy.example/bedrock/?ignored=1").unwrap();
         assert_eq!(

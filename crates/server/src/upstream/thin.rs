@@ -1,5 +1,6 @@
-//! The thin transport: InvokeModel and InvokeModelWithResponseStream as one signed HTTP
-//! request each, on a pooled hyper client, without the SDK's orchestrator.
+//! The thin transport: InvokeModel, InvokeModelWithResponseStream and CountTokens (with an
+//! InvokeModel body) as one signed HTTP request each, on a pooled hyper client, without the
+//! SDK's orchestrator.
 //!
 //! What it is made of is AWS's own below the orchestrator: the endpoint rules and label
 //! encoding of `aws-sdk-bedrockruntime` (`endpoint.rs`), `aws-sigv4` with the identity
@@ -233,6 +234,25 @@ impl ThinClient {
         Ok(RawInvokeOutput { body, content_type: content_type.to_owned(), headers })
     }
 
+    /// CountTokens of an InvokeModel body: Bedrock's count, or the error its answer stands
+    /// for. The request is the SDK's: `Content-Type: application/json`, no `Accept`.
+    pub(crate) async fn count_tokens(
+        &self,
+        model_id: &str,
+        invoke_body: &[u8],
+    ) -> Result<u32, UpstreamError> {
+        let request =
+            RawRequest { body: wire::count_tokens_request(invoke_body), ..RawRequest::default() };
+        let response = self.send(model_id, Operation::CountTokens, request).await?;
+        let (parts, body) = response.into_parts();
+        let headers = response_headers(parts.status.as_u16(), &parts.headers);
+        let body = read_whole(parts.status.as_u16(), &parts.headers, body).await?;
+        if !parts.status.is_success() {
+            return Err(error_answer(Operation::CountTokens, &parts.headers, &body, &headers));
+        }
+        wire::count_tokens_answer(&body)
+    }
+
     /// InvokeModelWithResponseStream: once Bedrock has answered 2xx, its frames; an error
     /// answer before the stream is returned here.
     pub(crate) async fn invoke_stream(
@@ -323,7 +343,7 @@ fn build_request(
     };
     headers.insert(CONTENT_TYPE, content_type);
     let accept_header = match operation {
-        Operation::Invoke => http::header::ACCEPT,
+        Operation::Invoke | Operation::CountTokens => http::header::ACCEPT,
         Operation::InvokeStream => STREAM_ACCEPT,
     };
     let optional = [

@@ -13,6 +13,13 @@
 //!   its payload alone.
 //! - A `chunk` frame's payload is `{"bytes": "<base64>", …}`: the decoded bytes, empty
 //!   when `bytes` is absent.
+//! - CountTokens: the request is `{"input": {"invokeModel": {"body": "<base64>"}}}` (the
+//!   SDK's serializer's bytes); the answer `{"inputTokens": n}`, `n` required and an
+//!   `i32` as the SDK reads it (a missing, fractional or out-of-range count is an
+//!   unreadable answer; so is a negative one, which no `u32` holds). Its errors are read as
+//!   InvokeModel's, but only the shapes CountTokens models (access denied, internal,
+//!   resource not found, service unavailable, throttling, validation) have their kind:
+//!   another code keeps its code and message with kind `Unknown`.
 //!
 //! JSON is read with the SDK's own tokenizer (`aws-smithy-json`), so that what counts as
 //! a string, a number or trailing garbage is the same.
@@ -85,6 +92,53 @@ pub(crate) fn stream_exception(exception_type: &str, payload: &[u8]) -> Upstream
     }
 }
 
+/// The CountTokens request body of an InvokeModel body.
+pub(crate) fn count_tokens_request(invoke_body: &[u8]) -> Bytes {
+    let encoded = aws_smithy_types::base64::encode(invoke_body);
+    Bytes::from(format!(r#"{{"input":{{"invokeModel":{{"body":"{encoded}"}}}}}}"#))
+}
+
+/// The count of a CountTokens answer's body, read as the SDK reads it.
+pub(crate) fn count_tokens_answer(body: &[u8]) -> Result<u32, UpstreamError> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        UpstreamError::Malformed(bounded_message(&format!(
+            "the CountTokens answer could not be read: {error}"
+        )))
+    };
+    let mut tokens = json_token_iter(or_empty_doc(body)).peekable();
+    let mut input_tokens = None;
+    let read = (|| -> Result<(), DeserializeError> {
+        expect_start_object(tokens.next())?;
+        loop {
+            match tokens.next().transpose()? {
+                Some(Token::EndObject { .. }) => break,
+                Some(Token::ObjectKey { key, .. }) => {
+                    if key.to_unescaped()? == "inputTokens" {
+                        input_tokens =
+                            expect_number_or_null(tokens.next())?.map(i32::try_from).transpose()?;
+                    } else {
+                        skip_value(&mut tokens)?;
+                    }
+                }
+                other => {
+                    return Err(DeserializeError::custom(format!(
+                        "expected object key or end object, found: {other:?}"
+                    )));
+                }
+            }
+        }
+        if tokens.next().is_some() {
+            return Err(DeserializeError::custom(
+                "found more JSON tokens after completing parsing",
+            ));
+        }
+        Ok(())
+    })();
+    read.map_err(|error| unreadable(&error))?;
+    let n_tokens = input_tokens.ok_or_else(|| unreadable(&"inputTokens is missing"))?;
+    u32::try_from(n_tokens).map_err(|_| unreadable(&format!("inputTokens is {n_tokens}")))
+}
+
 /// The decoded bytes of a `chunk` frame's payload.
 pub(crate) fn chunk_bytes(payload: &[u8]) -> Result<Bytes, DeserializeError> {
     if let Some(value) = plain_chunk_value(payload)
@@ -155,8 +209,19 @@ fn modelled_kind(operation: Operation, code: &str) -> BedrockErrorKind {
         .into_iter()
         .find(|kind| kind.shape_name() == Some(code))
         .unwrap_or(BedrockErrorKind::Unknown);
+    use BedrockErrorKind as K;
     match (operation, kind) {
-        (Operation::Invoke, BedrockErrorKind::ModelStreamError) => BedrockErrorKind::Unknown,
+        (Operation::Invoke, K::ModelStreamError) => K::Unknown,
+        (
+            Operation::CountTokens,
+            K::AccessDenied
+            | K::InternalServer
+            | K::ResourceNotFound
+            | K::ServiceUnavailable
+            | K::Throttling
+            | K::Validation,
+        ) => kind,
+        (Operation::CountTokens, _) => K::Unknown,
         (_, kind) => kind,
     }
 }
@@ -432,5 +497,24 @@ mod tests {
         // every byte: the tokenizer then reads it.
         let escaped = plain_chunk_value(payloads[4]).unwrap();
         assert!(aws_smithy_types::base64::decode(escaped).is_err());
+    }
+
+    #[test]
+    fn count_tokens_bodies_are_read_as_the_sdk_reads_them() {
+        use BedrockErrorKind as K;
+        assert_eq!(
+            count_tokens_request(br#"{"a":1}"#),
+            Bytes::from_static(br#"{"input":{"invokeModel":{"body":"eyJhIjoxfQ=="}}}"#)
+        );
+        assert_eq!(count_tokens_answer(br#"{"inputTokens": 12, "other": [1]}"#).unwrap(), 12);
+        for body in [&b"{}"[..], br#"{"inputTokens":-1}"#, br#"{"inputTokens":1.5}"#, b"[]", b""] {
+            let answer = count_tokens_answer(body);
+            assert!(matches!(answer, Err(UpstreamError::Malformed(_))), "{body:?}: {answer:?}");
+        }
+        let header = Some("ThrottlingException");
+        assert_eq!(parts(error_answer(Operation::CountTokens, header, b"{}")).0, K::Throttling);
+        let header = Some("ModelTimeoutException");
+        let (kind, _, detail) = parts(error_answer(Operation::CountTokens, header, b"{}"));
+        assert_eq!((kind, detail.code.as_deref()), (K::Unknown, Some("ModelTimeoutException")));
     }
 }

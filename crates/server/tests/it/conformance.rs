@@ -57,7 +57,7 @@ enum End {
 
 /// An `UpstreamError` less the free text of the errors that are not Bedrock's (each
 /// transport words its own).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Failure {
     Bedrock { kind: BedrockErrorKind, message: String, detail: BedrockErrorDetail },
     Timeout,
@@ -769,4 +769,99 @@ async fn the_credential_chain_endpoint_settings_and_api_key_of_the_environment_w
         assert_eq!(bedrock_kind_call(transport, &endpoint, &wrong).await, 502, "{transport}");
     }
     assert_eq!(sim.auth_refusals(), 2, "only the wrong secret's calls were refused");
+}
+
+/// One CountTokens call through `upstream`: the count, or the failure.
+async fn count(
+    upstream: &Upstream,
+    model_id: &str,
+    body: &Value,
+    timeout: Duration,
+) -> Result<u32, Failure> {
+    let body = Bytes::from(body.to_string());
+    upstream.count_tokens_raw(None, model_id, body, timeout).await.map_err(failure)
+}
+
+#[tokio::test]
+async fn count_tokens_gives_the_same_outcome_through_both_transports() {
+    let pair = Pair::start().await;
+    const HAIKU_35: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+    let mut bad_role = claude();
+    bad_role["messages"][0]["role"] = json!("robot");
+    let error = |kind: ErrorKind| Some(Fault::Error(kind));
+    let cases: Vec<(&str, &str, Value, Option<Fault>, &str)> = vec![
+        ("a counting model", HAIKU_35, claude(), None, "ok"),
+        ("a model that does not count", CLAUDE, claude(), None, "ValidationException"),
+        (
+            "a profile id",
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            claude(),
+            None,
+            "ValidationException",
+        ),
+        ("an unknown model", "acme.nothing-v1", claude(), None, "ValidationException"),
+        ("a body the family refuses", HAIKU_35, bad_role, None, "ValidationException"),
+        ("throttled", HAIKU_35, claude(), error(ErrorKind::Throttling), "ThrottlingException"),
+        ("denied", HAIKU_35, claude(), error(ErrorKind::AccessDenied), "AccessDeniedException"),
+        (
+            "internal",
+            HAIKU_35,
+            claude(),
+            error(ErrorKind::InternalServer),
+            "InternalServerException",
+        ),
+        (
+            "unavailable",
+            HAIKU_35,
+            claude(),
+            error(ErrorKind::ServiceUnavailable),
+            "ServiceUnavailableException",
+        ),
+        // Not a shape CountTokens declares: kind `Unknown`, its code kept.
+        (
+            "a model timeout",
+            HAIKU_35,
+            claude(),
+            error(ErrorKind::ModelTimeout),
+            "ModelTimeoutException",
+        ),
+    ];
+    for (name, model_id, body, fault, expected) in cases {
+        pair.sim.clear_behaviors();
+        if let Some(fault) = &fault {
+            let behavior = Behavior { fault: Some(fault.clone()), ..Behavior::default() };
+            pair.sim.set_behavior("*", behavior);
+        }
+        let thin = count(&pair.thin, model_id, &body, CALL_TIMEOUT).await;
+        let sdk = count(&pair.sdk, model_id, &body, CALL_TIMEOUT).await;
+        assert_eq!(thin, sdk, "{name}: thin (left) and SDK (right) differ");
+        let label = match &thin {
+            Ok(_) => "ok".to_owned(),
+            Err(failure) => label(&Outcome::Failed(failure.clone())),
+        };
+        assert_eq!(label, expected, "{name}: {thin:?}");
+        if let Err(Failure::Bedrock { kind, detail, .. }) = &thin {
+            assert!(detail.http_status.is_some() && detail.request_id.is_some(), "{name}");
+            if expected == "ModelTimeoutException" {
+                assert_eq!(*kind, BedrockErrorKind::Unknown, "{name}");
+            }
+        }
+    }
+    // The count is InvokeModel's input tokens for the same body.
+    pair.sim.clear_behaviors();
+    let counted = count(&pair.thin, HAIKU_35, &claude(), CALL_TIMEOUT).await.unwrap();
+    let request = RawRequest { body: Bytes::from(claude().to_string()), ..RawRequest::default() };
+    let profile = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
+    let invoked = pair.thin.invoke_raw(None, profile, request, CALL_TIMEOUT).await.unwrap();
+    assert_eq!(Some(counted), invoked.headers.usage().input_tokens);
+
+    // A count that outlasts its timeout is a timeout through both.
+    let slow = Behavior { first_byte_latency: Duration::from_secs(2), ..Behavior::default() };
+    pair.sim.set_behavior("*", slow);
+    let short = Duration::from_millis(200);
+    let thin = count(&pair.thin, HAIKU_35, &claude(), short).await;
+    let sdk = count(&pair.sdk, HAIKU_35, &claude(), short).await;
+    assert_eq!((thin, sdk), (Err(Failure::Timeout), Err(Failure::Timeout)));
+    pair.sim.clear_behaviors();
+    assert_eq!(pair.sim.auth_refusals(), 0, "requests refused for their signature");
 }

@@ -20,6 +20,16 @@
 //!   `{"toolUse": {"toolUseId", "name", "input"}}`; a tool result is `{"toolResult":
 //!   {"toolUseId", "content": [{"text"}], "status": "error"}}`, `status` only for an error
 //!   (it is optional; AWS's examples send `"success"`).
+//! - A video is `{"video": {"format", "source": {"bytes": <base64>}}}`, its format the
+//!   unified one as it is (`mp4`, `mov`, `mkv`, `webm`, `flv`, `mpeg`, `mpg`, `wmv`,
+//!   `three_gp`: "Complete request schema" and Converse's `VideoBlock`). Nova takes "a single
+//!   video in the payload" whose base64 is under 25 MB ("Video understanding"; the Nova 2
+//!   guide's table: 25 MB, 1 object; Converse's `VideoSource`: "as long as the encoded file
+//!   is less than 25MB"), so a second video, or one of more than [`MAX_VIDEO_BASE64_BYTES`]
+//!   of base64, is an invalid request naming that limit. The limit is read as 25 MiB [U
+//!   whether AWS means 10^6 or 2^20 bytes: the larger, so that the gateway never refuses
+//!   what Bedrock would take]. S3 sources are not sent: the unified part holds bytes only.
+//!   Nova Micro takes no video; the family does not know the model, so Bedrock refuses it.
 //! - Documents are refused (`document parts` is not in `params()`, so the codec answers
 //!   422): "Document support is limited to only Converse API and is not supported in Invoke
 //!   API" (AWS "Invoking Amazon Nova understanding models"; the Nova 2 guide's "Using the
@@ -99,6 +109,13 @@ const OTHER_NOVA_MODELS: &[&str] = &["canvas", "reel", "sonic", "embed"];
 /// The reasoning effort sent for `reasoning: true` (see the module doc).
 const REASONING_EFFORT: &str = "medium";
 
+/// Nova's limit on videos per request (see the module doc).
+const MAX_VIDEOS: usize = 1;
+
+/// The most base64 text of a video sent as bytes: Nova's 25 MB, read as MiB (see the module
+/// doc).
+const MAX_VIDEO_BASE64_BYTES: usize = 25 * 1024 * 1024;
+
 /// The body of InvokeModel and InvokeModelWithResponseStream.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,12 +147,19 @@ struct NovaText<'a> {
 enum NovaBlock<'a> {
     Text(Cow<'a, str>),
     Image(NovaImage<'a>),
+    Video(NovaVideo<'a>),
     ToolUse(NovaToolUse<'a>),
     ToolResult(NovaToolResult<'a>),
 }
 
 #[derive(Debug, Serialize)]
 struct NovaImage<'a> {
+    format: &'a str,
+    source: NovaSource<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct NovaVideo<'a> {
     format: &'a str,
     source: NovaSource<'a>,
 }
@@ -419,6 +443,7 @@ impl TextFamily for AmazonNova {
             Param::CachePrompt,
             Param::Tools,
             Param::ImageInput,
+            Param::VideoInput,
             Param::Reasoning,
         ]
     }
@@ -441,6 +466,7 @@ impl TextFamily for AmazonNova {
     fn encode_request(&self, req: &UnifiedRequest) -> Result<serde_json::Value, TranslateError> {
         check_range(ID, "temperature", req.temperature, 0.0..=1.0)?;
         check_range(ID, "top_p", req.top_p, 0.0..=1.0)?;
+        check_videos(req)?;
         let system = req.conversation().system;
         let mut body = to_body(ID, &convert_request(req, system.as_deref())?)?;
         if req.cache_prompt {
@@ -618,6 +644,9 @@ fn convert_content(content: &Content) -> Result<Vec<NovaBlock<'_>>, TranslateErr
                 format: media_type.strip_prefix("image/").unwrap_or(media_type),
                 source: NovaSource { bytes: data },
             }),
+            Part::Video { format, data } => {
+                NovaBlock::Video(NovaVideo { format, source: NovaSource { bytes: data } })
+            }
             Part::Document { .. } => {
                 return Err(TranslateError::Unsupported {
                     family: ID,
@@ -639,6 +668,39 @@ fn convert_content(content: &Content) -> Result<Vec<NovaBlock<'_>>, TranslateErr
         blocks.push(block);
     }
     Ok(blocks)
+}
+
+/// Nova's video limits: at most [`MAX_VIDEOS`] per request, each at most
+/// [`MAX_VIDEO_BASE64_BYTES`] of base64.
+fn check_videos(req: &UnifiedRequest) -> Result<(), TranslateError> {
+    let videos: Vec<&str> = req
+        .messages
+        .iter()
+        .filter_map(|message| match &message.content {
+            Content::Parts(parts) => Some(parts),
+            Content::Text(_) => None,
+        })
+        .flatten()
+        .filter_map(|part| match part {
+            Part::Video { data, .. } => Some(data.as_str()),
+            _ => None,
+        })
+        .collect();
+    if videos.len() > MAX_VIDEOS {
+        return Err(TranslateError::InvalidRequest(format!(
+            "the amazon_nova family takes at most {MAX_VIDEOS} video per request (Nova's \
+             limit), got {}",
+            videos.len()
+        )));
+    }
+    if let Some(data) = videos.iter().find(|data| data.len() > MAX_VIDEO_BASE64_BYTES) {
+        return Err(TranslateError::InvalidRequest(format!(
+            "a video of the amazon_nova family is at most {MAX_VIDEO_BASE64_BYTES} bytes of \
+             base64 (Nova's 25 MB limit for a video sent as bytes), got {}",
+            data.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The `toolConfig` of the request, if it has one (see the module doc for `none`).
@@ -985,6 +1047,86 @@ mod tests {
             err.to_string(),
             TranslateError::InvalidRequest(
                 "the amazon_nova family needs `tools` when `messages` hold tool calls or results"
+                    .to_owned()
+            )
+            .to_string()
+        );
+    }
+
+    fn video(format: &str, data: &str) -> Part {
+        Part::Video { format: format.to_owned(), data: data.to_owned() }
+    }
+
+    #[test]
+    fn every_video_format_is_a_video_block_of_that_format() {
+        for format in crate::unified::VIDEO_FORMATS {
+            let req = UnifiedRequest {
+                messages: vec![parts(
+                    Role::User,
+                    vec![text("What happens?"), video(format, "AAAA")],
+                )],
+                ..UnifiedRequest::default()
+            };
+            let body = AmazonNova.encode_request(&req).unwrap();
+            assert_eq!(
+                body["messages"],
+                json!([{"role": "user", "content": [
+                    {"text": "What happens?"},
+                    {"video": {"format": format, "source": {"bytes": "AAAA"}}}
+                ]}]),
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_video_beside_images_in_a_later_turn_is_sent_and_a_second_video_is_refused() {
+        let image = Part::Image { media_type: "image/png".to_owned(), data: "iVBO".to_owned() };
+        let mut messages = vec![
+            parts(Role::User, vec![image.clone(), text("and")]),
+            message(Role::Assistant, "ok"),
+            parts(Role::User, vec![video("mov", "AAAA"), image]),
+        ];
+        let req = UnifiedRequest { messages: messages.clone(), ..UnifiedRequest::default() };
+        let body = AmazonNova.encode_request(&req).unwrap();
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "user", "content": [
+                {"video": {"format": "mov", "source": {"bytes": "AAAA"}}},
+                {"image": {"format": "png", "source": {"bytes": "iVBO"}}}
+            ]})
+        );
+        messages.push(message(Role::Assistant, "a cat"));
+        messages.push(parts(Role::User, vec![video("mp4", "BBBB")]));
+        let req = UnifiedRequest { messages, ..UnifiedRequest::default() };
+        assert_eq!(
+            AmazonNova.encode_request(&req).unwrap_err().to_string(),
+            TranslateError::InvalidRequest(
+                "the amazon_nova family takes at most 1 video per request (Nova's limit), got 2"
+                    .to_owned()
+            )
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn a_video_over_25_mib_of_base64_is_refused_and_one_at_the_limit_is_sent() {
+        let at_limit = "A".repeat(super::MAX_VIDEO_BASE64_BYTES);
+        let req = UnifiedRequest {
+            messages: vec![parts(Role::User, vec![video("webm", &at_limit)])],
+            ..UnifiedRequest::default()
+        };
+        assert!(AmazonNova.encode_request(&req).is_ok());
+        let over = format!("{at_limit}AAAA");
+        let req = UnifiedRequest {
+            messages: vec![parts(Role::User, vec![video("webm", &over)])],
+            ..UnifiedRequest::default()
+        };
+        assert_eq!(
+            AmazonNova.encode_request(&req).unwrap_err().to_string(),
+            TranslateError::InvalidRequest(
+                "a video of the amazon_nova family is at most 26214400 bytes of base64 (Nova's \
+                 25 MB limit for a video sent as bytes), got 26214404"
                     .to_owned()
             )
             .to_string()

@@ -580,6 +580,13 @@ fn convert_content(
             Part::ToolResult { tool_use_id, content, is_error } => {
                 ClaudeBlock::ToolResult { tool_use_id, content, is_error: *is_error }
             }
+            // The codec refuses it first (not in `params()`); Claude takes no video.
+            Part::Video { .. } => {
+                return Err(TranslateError::Unsupported {
+                    family: ID,
+                    feature: "`video parts`".to_owned(),
+                });
+            }
         };
         blocks.push(block);
     }

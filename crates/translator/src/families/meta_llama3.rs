@@ -187,7 +187,10 @@ fn replace_images_with_tokens<'a>(
                     after_text = false;
                 }
                 // The codec refuses every other part before encoding (not in `params()`).
-                Part::Document { .. } | Part::ToolUse { .. } | Part::ToolResult { .. } => {}
+                Part::Document { .. }
+                | Part::Video { .. }
+                | Part::ToolUse { .. }
+                | Part::ToolResult { .. } => {}
             }
         }
         messages.push(Message { role: message.role, content: Content::Text(text) });

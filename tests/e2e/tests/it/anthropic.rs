@@ -200,8 +200,9 @@ async fn an_image_reaches_claude_and_a_text_only_family_refuses_it() {
 }
 
 #[tokio::test]
-async fn count_tokens_gives_the_gateway_s_estimate() {
+async fn count_tokens_gives_bedrock_s_count_or_the_gateway_s_estimate() {
     let h = shipped().await;
+    // Claude 3 Haiku does not count tokens on Bedrock: the gateway's estimate, which says so.
     let short = json!({"model": "claude-3-haiku", "messages": [{"role": "user", "content": "Hi"}]});
     let (status, headers, counted) = h.post("/v1/messages/count_tokens", &short).await;
     assert_eq!(status, StatusCode::OK, "{counted}");
@@ -214,8 +215,8 @@ async fn count_tokens_gives_the_gateway_s_estimate() {
     let (status, _, counted) = h.post("/v1/messages/count_tokens", &long).await;
     assert_eq!(status, StatusCode::OK, "{counted}");
     assert!(counted["input_tokens"].as_u64().unwrap() > short_count, "{counted}");
-    // Nothing reached Bedrock.
-    assert_eq!(h.sim.request_count(), 0);
+    // Bedrock was asked (CountTokens, refused), and nothing was invoked.
+    assert_eq!(h.sim.request_count(), 2);
     let (status, _, body) = h
         .post(
             "/v1/messages/count_tokens",
@@ -225,6 +226,31 @@ async fn count_tokens_gives_the_gateway_s_estimate() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_anthropic_error(&body, "invalid_request_error");
+    assert_eq!(h.sim.request_count(), 2, "a refused request is not counted");
+
+    // Claude Sonnet 4 counts: Bedrock's count, the input tokens the same request reports.
+    let messages = json!([{"role": "user", "content": [
+        {"type": "text", "text": "How many tokens are in this question about the tides?"}]}]);
+    let count = json!({"model": "claude-sonnet-4", "system": "Be brief.", "messages": messages});
+    let (status, headers, counted) = h.post("/v1/messages/count_tokens", &count).await;
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert_eq!(headers["x-gateway-token-count-source"], "bedrock");
+    let mut request = count.clone();
+    request["max_tokens"] = json!(20);
+    let (status, _, answered) = h.post("/v1/messages", &request).await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(counted, json!({"input_tokens": answered["usage"]["input_tokens"]}));
+
+    // Bedrock's other errors are the answer, in Anthropic's shape.
+    let behavior = json!({"fault": {"error": "ThrottlingException"}, "fault_times": 1});
+    h.sim.set_behavior(
+        "anthropic.claude-sonnet-4-20250514-v1:0",
+        serde_json::from_value(behavior).unwrap(),
+    );
+    let (status, _, body) = h.post("/v1/messages/count_tokens", &count).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_anthropic_error(&body, "rate_limit_error");
+    h.sim.clear_behaviors();
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use aws_sdk_bedrockruntime::types::{
     ToolUseBlock,
 };
 use aws_smithy_types::Document;
+use base64::Engine;
 use serde_json::json;
 
 use crate::harness::Harness;
@@ -268,7 +269,8 @@ async fn converse_errors_and_count_tokens_in_bedrock_s_shapes() {
     assert_eq!(error.code(), Some("ValidationException"), "{error:?}");
     assert!(error.message().unwrap().contains("temperature"), "{error:?}");
 
-    // The count is the gateway's estimate, and says so; a longer conversation counts more.
+    // Claude 3 Haiku does not count tokens on Bedrock: the count is the gateway's estimate,
+    // and says so; a longer conversation counts more.
     let count = |text: &'static str| {
         let sdk = sdk.clone();
         async move {
@@ -296,6 +298,102 @@ async fn converse_errors_and_count_tokens_in_bedrock_s_shapes() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["x-gateway-token-count-source"], "estimate");
     assert_eq!(body["inputTokens"], short);
+}
+
+#[tokio::test]
+async fn count_tokens_is_bedrock_s_count_where_the_model_counts_else_the_estimate() {
+    let models = format!(
+        "{MODELS}\n[models.claude-3-5-haiku]\nmodel_id = \"us.anthropic.claude-3-5-haiku-20241022-v1:0\"\n"
+    );
+    let h = Harness::start_with("max_attempts = 1\nfirst_byte_timeout_ms = 500\n", &models).await;
+    let sdk = client(&h.base_url);
+    let text = "How many tokens does this question about the harbor at night use?";
+    let system = SystemContentBlock::Text("Be brief.".to_owned());
+
+    // A `converse` input: Bedrock's count, what Converse reports for the same request.
+    let request =
+        ConverseTokensRequest::builder().messages(user(text)).system(system.clone()).build();
+    let counted = sdk
+        .count_tokens()
+        .model_id("claude-3-5-haiku")
+        .input(CountTokensInput::Converse(request))
+        .send()
+        .await
+        .unwrap();
+    let answered = sdk
+        .converse()
+        .model_id("claude-3-5-haiku")
+        .messages(user(text))
+        .system(system)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(counted.input_tokens(), answered.usage().unwrap().input_tokens());
+    let converse_input = json!({"input": {"converse": {
+        "messages": [{"role": "user", "content": [{"text": text}]}],
+        "system": [{"text": "Be brief."}]}}});
+    let (status, headers, body) =
+        h.post("/model/claude-3-5-haiku/count-tokens", &converse_input).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-gateway-token-count-source"], "bedrock");
+    assert_eq!(body, json!({"inputTokens": counted.input_tokens()}));
+
+    // An `invokeModel` input: the caller's body as it is, counted as InvokeModel reports it.
+    let claude = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "Count the words of this short sentence."}]});
+    let encoded = base64::engine::general_purpose::STANDARD.encode(claude.to_string());
+    let invoke_input = json!({"input": {"invokeModel": {"body": encoded}}});
+    let (status, headers, body) =
+        h.post("/model/claude-3-5-haiku/count-tokens", &invoke_input).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-gateway-token-count-source"], "bedrock");
+    let (status, invoked, answer) = h.post("/model/claude-3-5-haiku/invoke", &claude).await;
+    assert_eq!(status, 200, "{answer}");
+    let reported: u64 =
+        invoked["x-amzn-bedrock-input-token-count"].to_str().unwrap().parse().unwrap();
+    assert_eq!(body, json!({"inputTokens": reported}));
+
+    // A Bedrock that does not answer in time: the estimate.
+    let slow = json!({"first_byte_latency_ms": 3000});
+    h.sim.set_behavior(
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        serde_json::from_value(slow).unwrap(),
+    );
+    let (status, headers, body) =
+        h.post("/model/claude-3-5-haiku/count-tokens", &converse_input).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-gateway-token-count-source"], "estimate");
+    h.sim.clear_behaviors();
+
+    // A model that does not count (Nova): the estimate; an error Bedrock answers with
+    // otherwise is the answer, in Bedrock's encoding.
+    let nova = json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]});
+    let encoded = base64::engine::general_purpose::STANDARD.encode(nova.to_string());
+    let (status, headers, body) = h
+        .post(
+            "/model/nova-lite/count-tokens",
+            &json!({"input": {"invokeModel": {"body": encoded}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-gateway-token-count-source"], "estimate");
+    let denied = json!({"fault": {"error": "AccessDeniedException"}, "fault_times": 1});
+    h.sim.set_behavior(
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        serde_json::from_value(denied).unwrap(),
+    );
+    let error = sdk
+        .count_tokens()
+        .model_id("claude-3-5-haiku")
+        .input(CountTokensInput::Converse(
+            ConverseTokensRequest::builder().messages(user("Hi")).build(),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(error.code(), Some("AccessDeniedException"), "{error:?}");
+    h.sim.clear_behaviors();
 }
 
 /// A 1×1 PNG.

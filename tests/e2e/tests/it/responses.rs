@@ -1,7 +1,9 @@
 //! OpenAI's Responses API (`POST /v1/responses`) and `GET /v1/models/{id}` over plain
 //! HTTP: the response object, the Responses events, a function-call round trip, images,
-//! structured output, the stateless refusals. (`tests/clients/test_openai_responses.py`
-//! drives the same routes with the openai SDK.)
+//! structured output, the stateless refusals; with the store on (`[responses]`), a
+//! conversation continued by `previous_response_id`, retrieved, deleted, and seen by its
+//! own API key only. (`tests/clients/test_openai_responses.py` drives the same routes with
+//! the openai SDK.)
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -236,4 +238,257 @@ async fn one_model_is_retrieved_or_not_found() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_openai_error(&missing, "model_not_found");
     assert_eq!(missing["error"]["param"], "model");
+}
+
+/// The shipped models with the Responses store on; with `keys`, two API keys (`team-a`,
+/// `team-b`, whose keys are `<name>-secret`).
+async fn with_store(keys: bool) -> Harness {
+    let at = SHIPPED_CONFIG.find("[models.").unwrap();
+    let mut top = "[responses]\nstore_max_entries = 100\n".to_owned();
+    for name in ["team-a", "team-b"].into_iter().filter(|_| keys) {
+        let digest = server::auth::hash_key(&format!("{name}-secret"));
+        top.push_str(&format!("[[auth.keys]]\nname = \"{name}\"\nsha256 = \"{digest}\"\n"));
+    }
+    Harness::start_with_top(&top, "max_attempts = 1\n", &SHIPPED_CONFIG[at..]).await
+}
+
+/// One call with `key` (if any) as the bearer token: the status and the JSON answer.
+async fn call(
+    h: &Harness,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = h.http.request(method, h.url(path));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}")))
+}
+
+fn assert_not_found(answer: &Value, id: &str, param: Option<&str>) {
+    assert_openai_error(answer, "not_found");
+    assert_eq!(answer["error"]["type"], "not_found_error", "{answer}");
+    assert_eq!(answer["error"]["message"], format!("Response with id '{id}' not found."));
+    assert_eq!(answer["error"]["param"], json!(param), "{answer}");
+}
+
+#[tokio::test]
+async fn a_conversation_continues_by_previous_response_id_and_is_retrieved_and_deleted() {
+    use reqwest::Method;
+    let h = with_store(false).await;
+    let first = json!({"model": "claude-3-haiku", "instructions": "Be terse.",
+                       "input": "Tell me about tides", "max_output_tokens": 200});
+    let (status, _, one) = h.post("/v1/responses", &first).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!((&one["store"], &one["previous_response_id"]), (&json!(true), &Value::Null));
+    let id1 = one["id"].as_str().unwrap().to_owned();
+    let text1 = output_text(&one);
+
+    // The second turn's model input is the first turn (without its instructions, which
+    // OpenAI does not carry over) and the new input: the same answer, from the same input
+    // tokens, as the whole conversation sent statelessly.
+    let second = json!({"model": "claude-3-haiku", "previous_response_id": id1,
+                        "input": "And the moon?", "max_output_tokens": 200});
+    let (status, _, two) = h.post("/v1/responses", &second).await;
+    assert_eq!(status, StatusCode::OK, "{two}");
+    assert_eq!((&two["store"], &two["previous_response_id"]), (&json!(true), &json!(id1)));
+    let whole = json!({"model": "claude-3-haiku", "store": false, "max_output_tokens": 200,
+        "input": [{"role": "user", "content": "Tell me about tides"},
+                  {"type": "message", "role": "assistant",
+                   "content": [{"type": "output_text", "text": text1}]},
+                  {"role": "user", "content": "And the moon?"}]});
+    let (status, _, stateless) = h.post("/v1/responses", &whole).await;
+    assert_eq!(status, StatusCode::OK, "{stateless}");
+    assert_eq!(stateless["store"], false);
+    assert_eq!(output_text(&two), output_text(&stateless));
+    assert_eq!(two["usage"], stateless["usage"]);
+    let alone = json!({"model": "claude-3-haiku", "store": false, "input": "And the moon?"});
+    let (_, _, alone) = h.post("/v1/responses", &alone).await;
+    assert!(
+        alone["usage"]["input_tokens"].as_u64() < two["usage"]["input_tokens"].as_u64(),
+        "{alone} {two}"
+    );
+    // `store: false` keeps nothing.
+    let (status, _) = call(
+        &h,
+        Method::GET,
+        &format!("/v1/responses/{}", stateless["id"].as_str().unwrap()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A streamed third turn is stored when it completes.
+    let third = json!({"model": "claude-3-haiku", "previous_response_id": two["id"],
+                       "input": "Thanks", "stream": true});
+    let (status, events) = stream_events(&h, &third).await;
+    assert_eq!(status, StatusCode::OK);
+    let (last, completed) = events.last().unwrap();
+    assert_eq!(last, "response.completed");
+    let completed = &completed["response"];
+    assert_eq!(
+        (&completed["store"], &completed["previous_response_id"]),
+        (&json!(true), &two["id"])
+    );
+    let path3 = format!("/v1/responses/{}", completed["id"].as_str().unwrap());
+    let (status, three) = call(&h, Method::GET, &path3, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{three}");
+    assert_eq!(&three, completed);
+
+    // Retrieved as it was answered; deleted once.
+    let path1 = format!("/v1/responses/{id1}");
+    let (status, got) = call(&h, Method::GET, &path1, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got, one);
+    let (status, deleted) = call(&h, Method::DELETE, &path1, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted, json!({"id": id1, "object": "response", "deleted": true}));
+    for method in [Method::GET, Method::DELETE] {
+        let (status, answer) = call(&h, method, &path1, None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+        assert_not_found(&answer, &id1, None);
+    }
+    let (status, _, answer) = h.post("/v1/responses", &second).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_not_found(&answer, &id1, Some("previous_response_id"));
+    // The second turn holds its own copy of the conversation: it still continues.
+    let fourth = json!({"model": "claude-3-haiku", "previous_response_id": two["id"],
+                        "input": "Bye", "store": false});
+    let (status, _, answer) = h.post("/v1/responses", &fourth).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["store"], false);
+}
+
+#[tokio::test]
+async fn a_function_call_round_trip_by_previous_response_id() {
+    let h = with_store(false).await;
+    let tools = json!([{"type": "function", "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}]);
+    let first = json!({"model": "claude-3-haiku", "input": "Weather in Oslo?", "tools": tools});
+    let (status, _, answer) = h.post("/v1/responses", &first).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let call = answer["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .unwrap();
+    // Only the result goes back: the call is in the stored conversation.
+    let second = json!({"model": "claude-3-haiku", "tools": tools,
+        "previous_response_id": answer["id"],
+        "input": [{"type": "function_call_output", "call_id": call["call_id"],
+                   "output": "12 C, sunny"}]});
+    let (status, _, reply) = h.post("/v1/responses", &second).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(!output_text(&reply).is_empty(), "{reply}");
+    assert!(reply["output"].as_array().unwrap().iter().all(|item| item["type"] == "message"));
+}
+
+#[tokio::test]
+async fn a_stored_response_is_seen_only_by_the_api_key_that_made_it() {
+    use reqwest::Method;
+    let h = with_store(true).await;
+    let body = json!({"model": "claude-3-haiku", "input": "Hi"});
+    let (status, answer) =
+        call(&h, Method::POST, "/v1/responses", Some("team-a-secret"), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["store"], true);
+    let id = answer["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}");
+    for method in [Method::GET, Method::DELETE] {
+        let (status, other) = call(&h, method, &path, Some("team-b-secret"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{other}");
+        assert_not_found(&other, id, None);
+    }
+    let follow = json!({"model": "claude-3-haiku", "input": "Hi", "previous_response_id": id});
+    let (status, other) =
+        call(&h, Method::POST, "/v1/responses", Some("team-b-secret"), Some(&follow)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{other}");
+    assert_not_found(&other, id, Some("previous_response_id"));
+    // No key: refused in OpenAI's shape on these routes too.
+    let (status, refused) = call(&h, Method::GET, &path, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_openai_error(&refused, "unauthenticated");
+    // Its own key still sees it.
+    let (status, got) = call(&h, Method::GET, &path, Some("team-a-secret"), None).await;
+    assert_eq!((status, &got), (StatusCode::OK, &answer));
+    let (status, _) =
+        call(&h, Method::POST, "/v1/responses", Some("team-a-secret"), Some(&follow)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_the_store_off_nothing_is_kept_or_found() {
+    use reqwest::Method;
+    let h = shipped().await;
+    let (status, _, answer) =
+        h.post("/v1/responses", &json!({"model": "claude-3-haiku", "input": "Hi"})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["store"], false);
+    let id = answer["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}");
+    for method in [Method::GET, Method::DELETE] {
+        let (status, missing) = call(&h, method, &path, None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+        assert_not_found(&missing, id, None);
+    }
+    // Another method, or a path under a response, is refused in OpenAI's shape.
+    let (status, refused) = call(&h, Method::PUT, &path, None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{refused}");
+    assert_openai_error(&refused, "method_not_allowed");
+    let (status, refused) = call(&h, Method::GET, &format!("{path}/input_items"), None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_openai_error(&refused, "not_found");
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_store_unless_responses_changes() {
+    use server::routes::responses_store::StoredResponse;
+    let h = Harness::start().await;
+    let metrics = std::sync::Arc::new(server::metrics::Metrics::new(true));
+    let state = |responses: &str, alias: &str| {
+        let text = format!(
+            "{responses}\n[upstream]\nkind = \"simulator\"\nendpoint_url = \"{}\"\n\
+             [models.{alias}]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n",
+            h.sim_url
+        );
+        let metrics = metrics.clone();
+        async move {
+            let config = server::Config::parse(&text, "test").unwrap();
+            let pipeline =
+                server::pipeline::Pipeline::from_config(&config, None, metrics).await.unwrap();
+            (config, pipeline)
+        }
+    };
+    let on = "[responses]\nstore_max_entries = 10";
+    let (config, pipeline) = state(on, "a").await;
+    let gateway = server::app::Gateway::new(config, pipeline, metrics.clone());
+    let store = gateway.current().responses_store;
+    let stored = StoredResponse::new(None, Vec::new(), "{}".to_owned(), std::time::Instant::now());
+    assert!(store.insert("resp_1", stored));
+    // Another alias, the same `[responses]`: the same store, its entry kept.
+    let (config, pipeline) = state(on, "b").await;
+    gateway.swap(config, pipeline);
+    let kept = gateway.current().responses_store;
+    assert!(std::sync::Arc::ptr_eq(&store, &kept));
+    assert!(kept.get("resp_1", None).is_some());
+    // Other bounds: a new, empty store; off: an off one.
+    let (config, pipeline) = state("[responses]\nstore_max_entries = 20", "b").await;
+    gateway.swap(config, pipeline);
+    let fresh = gateway.current().responses_store;
+    assert!(!std::sync::Arc::ptr_eq(&store, &fresh));
+    assert_eq!((fresh.config().max_entries, fresh.usage()), (20, (0, 0)));
+    let (config, pipeline) = state("", "b").await;
+    gateway.swap(config, pipeline);
+    assert!(!gateway.current().responses_store.is_on());
 }

@@ -1428,11 +1428,16 @@ impl RedisConfig {
     fn from_raw(raw: &RawLimits, problems: &mut Vec<String>) -> Option<RedisConfig> {
         let n_problems = problems.len();
         let url = raw.redis_url.clone().unwrap_or_default();
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        if url.starts_with("rediss://") {
+            // The client is built without TLS: the gateway would refuse to start.
             problems.push(
-                "`limits.redis_url`: needed with backend = \"redis\": redis://HOST:PORT \
-                 or rediss://HOST:PORT"
+                "`limits.redis_url`: rediss:// (Redis over TLS) is not supported by this build; \
+                 use redis://HOST:PORT on a private network"
                     .to_owned(),
+            );
+        } else if !url.starts_with("redis://") {
+            problems.push(
+                "`limits.redis_url`: needed with backend = \"redis\": redis://HOST:PORT".to_owned(),
             );
         }
         let failure_mode = match raw.redis_failure_mode.as_deref().unwrap_or("fail_open") {
@@ -2462,6 +2467,14 @@ mod tests {
             let end = now.checked_add(duration).and_then(|end| end.checked_add(upstream.deadline));
             assert!(end.is_some(), "{duration:?}");
         }
+    }
+
+    #[test]
+    fn redis_over_tls_is_refused_by_this_build() {
+        let text = "[limits]\nbackend = \"redis\"\nredis_url = \"rediss://r:6379\"\n\
+                    [models.a]\nmodel_id = \"amazon.titan-text-express-v1\"\n";
+        let err = Config::parse(text, "test").unwrap_err();
+        assert!(err.problems.iter().any(|p| p.contains("rediss:// (Redis over TLS)")), "{err:?}");
     }
 
     #[test]

@@ -75,6 +75,9 @@ mod reload;
 mod responses;
 /// Non-streamed `/v1/generate` for every family, routing, defaults, listing, health.
 mod rest;
+/// Scale-out: three gateways sharing one quota through a real `redis-server`, one killed
+/// and one reloaded under a steady load; no throttles, the admitted rate within the quota.
+mod scale_out;
 /// Graceful shutdown: readiness first, then drain.
 mod shutdown;
 /// The simulator verifies the gateway's SigV4 on every path; wrong keys are a 502.

@@ -68,7 +68,6 @@
 //!   504, `api_error` for the other 5xx).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::de::IgnoredAny;
@@ -83,7 +82,6 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::converse::TOKEN_COUNT_SOURCE_HEADER;
 use crate::routes::sse::sse_event;
 use crate::routes::text::{self, CacheTokens, StreamItem};
 use crate::routes::{read_json_body, tag_target};
@@ -350,11 +348,7 @@ pub async fn messages(
     if !unified.stream {
         let done = text::complete(&state, &caller, route, unified, None).await?;
         let body = message_body(&shape, &done.answer, done.cache);
-        let mut response = Response::new(axum::body::Body::from(body.to_string()));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return Ok(tag_target(response, &done.target));
+        return Ok(tag_target(axum::Json(body).into_response(), &done.target));
     }
     let stream = text::open_stream(&state, &caller, route, unified, None).await?;
     let target = stream.target.clone();
@@ -408,12 +402,7 @@ pub async fn count_tokens(
         crate::routes::converse::bedrock_count(&state, target, invoke_body, estimate)
             .await
             .map_err(ApiError::Upstream)?;
-    let mut response =
-        Response::new(axum::body::Body::from(json!({"input_tokens": tokens}).to_string()));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static(source));
-    Ok(tag_target(response, target))
+    Ok(crate::routes::converse::count_response("input_tokens", tokens, source, target))
 }
 
 /// The body as `T`; a malformed one is a 400 saying where.

@@ -50,7 +50,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bedrock_sim::eventstream::encode_frame;
 use bytes::Bytes;
@@ -376,11 +376,7 @@ pub async fn run(
         let done = text::complete(state, caller, route, unified, options.as_ref()).await?;
         let latency_ms = started.elapsed().as_millis();
         let answer = converse_answer(&done.answer, done.cache, latency_ms);
-        let mut response = Response::new(Body::from(answer.to_string()));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return Ok(tag_target(response, &done.target));
+        return Ok(tag_target(axum::Json(answer).into_response(), &done.target));
     }
     let opened = text::open_stream(state, caller, route, unified, options.as_ref()).await?;
     let target = opened.target.clone();
@@ -913,11 +909,22 @@ async fn count_tokens(
     let (tokens, source) = bedrock_count(state, target, invoke_body, estimate)
         .await
         .map_err(BedrockApiError::Upstream)?;
-    let mut response = Response::new(Body::from(json!({"inputTokens": tokens}).to_string()));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static(source));
-    Ok(tag_target(response, target))
+    Ok(count_response("inputTokens", tokens, source, target))
+}
+
+/// A token-counting route's answer: `{<key>: tokens}`, with where the count comes from
+/// ([`TOKEN_COUNT_SOURCE_HEADER`]) and the target counted for.
+pub fn count_response(
+    key: &str,
+    tokens: impl Into<Value>,
+    source: &'static str,
+    target: &crate::config::Target,
+) -> Response {
+    let mut body = Map::new();
+    body.insert(key.to_owned(), tokens.into());
+    let mut response = axum::Json(Value::Object(body)).into_response();
+    response.headers_mut().insert(TOKEN_COUNT_SOURCE_HEADER, HeaderValue::from_static(source));
+    tag_target(response, target)
 }
 
 /// The input tokens of `invoke_body` on `target` and where the count comes from: Bedrock's
